@@ -1,0 +1,47 @@
+# AgentOps: two commands on a fresh machine — `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint bench install install-test clean
+
+$(VENV)/.base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.base pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,lint]'
+	touch $@
+
+install: $(VENV)/.base
+install-test: $(VENV)/.test
+
+## demo: set up the embedded demo (SQLite + ORM broker), seed it, and serve it on http://127.0.0.1:8000
+demo: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo
+	@bash scripts/demo.sh $(HOST) $(PORT)
+
+## test: install the test extras and run the whole suite (DATABASE_URL picks the database)
+test: install-test
+	$(BIN)/pytest
+
+## lint: ruff, mypy, Django's system checks and the migrations check
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy agentops sales support scoring approvals audit connectors
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+## bench: run the benchmarks in bench/ (not part of the test suite)
+bench: install-test
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* var

@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.choices import ActionKind, ActionStatus, Domain, RiskLevel
+from approvals.services import DuplicateProposal, action_propose, action_transition
+from sales import demo_data
+from sales.models import Lead, LeadEvent, SdrQueue
+from sales.services import account_upsert_many, lead_bulk_upsert
+from support.models import Ticket
+from support.services import ticket_bulk_upsert
+
+DEMO_PASSWORD = "agentops-demo"  # noqa: S105 - printed by make demo; seed_demo refuses to run unless DEBUG
+
+# (username, full name, group, is_staff); the ops admin configures everything in the admin.
+DEMO_USERS = [
+    ("sdr.manager", "Sofia Reyes", "SDR managers", False),
+    ("support.lead", "Liam Carter", "Support leads", False),
+    ("ops.admin", "Olivia Brandt", "Ops admins", True),
+]
+GROUP_PERMISSIONS = {
+    "SDR managers": ["view_lead", "view_account", "view_leadevent", "view_proposedaction", "view_decision"],
+    "Support leads": ["view_ticket", "view_proposedaction", "view_decision"],
+    "Ops admins": None,  # every permission of the project's apps
+}
+OPS_APPS = ["sales", "support", "scoring", "approvals", "audit", "django_q", "auth"]
+
+
+class Command(BaseCommand):
+    help = "Load the synthetic B2B SaaS demo data set and demo users (idempotent; DEBUG only)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--leads", type=int, default=1500)
+        parser.add_argument("--tickets", type=int, default=300)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo: refuses to run when DEBUG is false (it creates users with known passwords)."
+            )
+        # A fixed "now" per day: re-running the same day writes nothing new.
+        today = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        data = demo_data.generate(anchor=today, leads=options["leads"], tickets=options["tickets"])
+        with transaction.atomic():
+            users = self._users()
+        account_ids = account_upsert_many(source="demo", rows=data.accounts)
+        leads = lead_bulk_upsert(rows=data.leads, actor="seed_demo")
+        if not leads.ok or leads.result is None:
+            raise CommandError(f"demo leads rejected: {[e.as_dict() for e in leads.errors[:5]]}")
+        self._link_accounts(Lead, data.lead_accounts, account_ids)
+        tickets = ticket_bulk_upsert(rows=data.tickets, actor="seed_demo")
+        if not tickets.ok or tickets.result is None:
+            raise CommandError(f"demo tickets rejected: {[e.as_dict() for e in tickets.errors[:5]]}")
+        self._link_accounts(Ticket, data.ticket_accounts, account_ids)
+        events = self._events(data.events)
+        self._queue(users)
+        actions = self._actions(today)
+        self.stdout.write(
+            f"accounts {len(account_ids)}; leads {leads.result.summary}; tickets {tickets.result.summary}; "
+            f"new events {events}; new actions {actions}"
+        )
+
+    def _users(self) -> dict[str, Any]:
+        User = get_user_model()
+        users = {}
+        for group_name, codenames in GROUP_PERMISSIONS.items():
+            group, _ = Group.objects.get_or_create(name=group_name)
+            perms = Permission.objects.filter(content_type__app_label__in=OPS_APPS)
+            if codenames is not None:
+                perms = Permission.objects.filter(codename__in=codenames)
+            group.permissions.set(perms)
+        for username, full_name, group_name, is_staff in DEMO_USERS:
+            first, last = full_name.split(" ", 1)
+            user, _ = User.objects.get_or_create(username=username)
+            user.first_name, user.last_name, user.is_staff, user.is_active = first, last, is_staff, True
+            user.email = f"{username}@agentops.example"
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+            user.groups.set([Group.objects.get(name=group_name)])
+            users[username] = user
+        return users
+
+    def _link_accounts(self, model: Any, by_external_id: dict[str, str], account_ids: dict[str, int]) -> None:
+        grouped: dict[int, list[str]] = {}
+        for external_id, account_external_id in by_external_id.items():
+            grouped.setdefault(account_ids[account_external_id], []).append(external_id)
+        with transaction.atomic():
+            for account_id, external_ids in grouped.items():
+                model.objects.filter(source="demo", external_id__in=external_ids).exclude(
+                    account_id=account_id
+                ).update(account_id=account_id)
+
+    def _events(self, events: list[dict[str, Any]]) -> int:
+        lead_ids = dict(Lead.objects.filter(source="demo").values_list("external_id", "pk"))
+        before = LeadEvent.objects.count()
+        LeadEvent.objects.bulk_create(
+            [
+                LeadEvent(
+                    lead_id=lead_ids[e["lead_external_id"]],
+                    external_id=e["external_id"],
+                    kind=e["kind"],
+                    occurred_at=e["occurred_at"],
+                    properties=e["properties"],
+                )
+                for e in events
+            ],
+            ignore_conflicts=True,
+            batch_size=2000,
+        )
+        return LeadEvent.objects.count() - before
+
+    def _queue(self, users: dict[str, Any]) -> None:
+        queue, _ = SdrQueue.objects.get_or_create(
+            name="Inbound SDR queue", defaults={"description": "Hot inbound leads, worked within 1 hour."}
+        )
+        queue.members.add(users["sdr.manager"])
+
+    def _actions(self, today: datetime) -> int:
+        """A few proposals of each kind so the queue has work in it (real proposals come from playbooks)."""
+        hot = list(
+            Lead.objects.filter(source="demo", status="new", consent_state="granted").order_by("external_id")[
+                :12
+            ]
+        )
+        nurture = list(
+            Lead.objects.filter(source="demo", has_open_opportunity=True).order_by("external_id")[:6]
+        )
+        open_tickets = list(
+            Ticket.objects.filter(source="demo", status__in=["new", "open"]).order_by("external_id")[:10]
+        )
+        specs: list[dict[str, Any]] = []
+        for i, lead in enumerate(hot):
+            specs.append(
+                dict(
+                    kind=ActionKind.ENROL_CADENCE,
+                    domain=Domain.SALES,
+                    lead_id=lead.pk,
+                    target_system="hubspot",
+                    payload={"cadence": "Inbound hot – 7 steps", "queue": "Inbound SDR queue"},
+                    rationale=f"{lead.company_name} is uncontacted and engaged this week; assign to the SDR queue and start the 7-step cadence.",
+                    confidence=round(0.55 + (i % 5) * 0.09, 2),
+                    risk_level=RiskLevel.MEDIUM,
+                    matched_rule="Hot and uncontacted → SDR queue + 7-step cadence",
+                    idempotency_key=f"demo:enrol:{lead.external_id}",
+                    sla_offset=timedelta(hours=4 - i),
+                )
+            )
+        for lead in nurture:
+            specs.append(
+                dict(
+                    kind=ActionKind.ADD_TO_NURTURE,
+                    domain=Domain.SALES,
+                    lead_id=lead.pk,
+                    target_system="hubspot",
+                    payload={"track": "Mid-funnel nurture", "content": "ROI calculator"},
+                    rationale="Warm lead with an open opportunity; nurture with relevant content.",
+                    confidence=0.81,
+                    risk_level=RiskLevel.LOW,
+                    matched_rule="Warm with open opportunity → nurture",
+                    idempotency_key=f"demo:nurture:{lead.external_id}",
+                    sla_offset=timedelta(hours=24),
+                )
+            )
+        for ticket in open_tickets:
+            sensitive = ticket.attributes.get("topic") in ("account", "billing")
+            specs.append(
+                dict(
+                    kind=ActionKind.HANDOFF_TO_HUMAN if sensitive else ActionKind.POST_PUBLIC_REPLY,
+                    domain=Domain.SUPPORT,
+                    ticket_id=ticket.pk,
+                    target_system="zendesk",
+                    payload={"ticket": ticket.external_id, "summary": ticket.subject},
+                    rationale=(
+                        "Touches billing or account ownership: a person must confirm."
+                        if sensitive
+                        else "Matches a published how-to article."
+                    ),
+                    confidence=0.62 if sensitive else 0.91,
+                    risk_level=RiskLevel.HIGH if sensitive else RiskLevel.LOW,
+                    idempotency_key=f"demo:ticket:{ticket.external_id}",
+                    sla_offset=timedelta(hours=2),
+                )
+            )
+        created = 0
+        for spec in specs:
+            offset = spec.pop("sla_offset")
+            try:
+                action = action_propose(
+                    proposed_by="demo-agent", sla_due_at=today + timedelta(hours=9) + offset, **spec
+                )
+            except DuplicateProposal:
+                continue
+            action_transition(action_id=action.pk, to=ActionStatus.PENDING_APPROVAL, actor="policy:demo")
+            created += 1
+        return created

@@ -1,0 +1,48 @@
+"""Validation of settings that must fail loudly in production.
+
+Plain functions, no Django import, so the rules are testable without booting a project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Keys that ship in this repository or are obviously placeholders; never valid in production.
+INSECURE_SECRET_KEYS = frozenset(
+    {
+        "",
+        "change-me",
+        "changeme",
+        "secret",
+        "django-insecure-agentops-demo-key-not-for-production",
+    }
+)
+MIN_SECRET_KEY_LENGTH = 50
+
+
+class SettingsError(ValueError):
+    """A setting has a value the application refuses to run with."""
+
+
+def validate_production_settings(*, debug: bool, secret_key: str, allowed_hosts: Sequence[str]) -> None:
+    """Raise SettingsError naming the variable and the reason when production settings are unsafe.
+
+    Only applies when ``debug`` is false: the embedded demo runs with safe local defaults.
+    """
+    if debug:
+        return
+    if secret_key in INSECURE_SECRET_KEYS or secret_key.startswith("django-insecure"):
+        raise SettingsError(
+            "SECRET_KEY: a real secret key is required when DEBUG is false "
+            "(the demo key or an empty value was given)."
+        )
+    if len(secret_key) < MIN_SECRET_KEY_LENGTH or len(set(secret_key)) < 5:
+        raise SettingsError(
+            f"SECRET_KEY: must be at least {MIN_SECRET_KEY_LENGTH} characters "
+            "with at least 5 distinct characters when DEBUG is false."
+        )
+    hosts = [h.strip() for h in allowed_hosts if h.strip()]
+    if not hosts:
+        raise SettingsError("ALLOWED_HOSTS: at least one host name is required when DEBUG is false.")
+    if "*" in hosts:
+        raise SettingsError("ALLOWED_HOSTS: '*' is not allowed when DEBUG is false; list the host names.")

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from approvals.choices import (
+    ActionKind,
+    ActionStatus,
+    DecisionOutcome,
+    Domain,
+    RejectionReason,
+    RiskLevel,
+)
+
+
+class ProposedAction(models.Model):
+    """An action an agent wants to take, waiting for the policy, a human, or execution.
+
+    The payload is exactly what will be sent; ``approved_payload_sha256`` pins what a human
+    approved, and execution refuses a payload that no longer matches it. ``idempotency_key`` is
+    derived from the content by the proposer, so the same proposal is never stored twice.
+    Status changes go through ``approvals.services`` and the state machine in ``approvals.states``.
+    """
+
+    kind = models.CharField(max_length=30, choices=ActionKind.choices)
+    domain = models.CharField(max_length=20, choices=Domain.choices)
+    lead = models.ForeignKey(
+        "sales.Lead", null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
+    )
+    ticket = models.ForeignKey(
+        "support.Ticket", null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
+    )
+    target_system = models.CharField(
+        max_length=20, blank=True, help_text="System of record the action writes to, if any."
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    rationale = models.TextField(help_text="Why the agent proposes this, in plain words.")
+    confidence = models.FloatField(help_text="0–1, the agent's confidence in the proposal.")
+    risk_level = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
+    status = models.CharField(
+        max_length=20, choices=ActionStatus.choices, default=ActionStatus.PROPOSED, db_index=True
+    )
+    idempotency_key = models.CharField(max_length=128, unique=True)
+    correlation_id = models.UUIDField(default=uuid.uuid4, db_index=True)
+    model_version = models.ForeignKey(
+        "scoring.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="actions"
+    )
+    proposed_by = models.CharField(max_length=100, help_text="Agent or user that proposed it.")
+    proposed_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="proposed_actions",
+    )
+    matched_rule = models.CharField(max_length=200, blank=True)
+    approved_payload_sha256 = models.CharField(max_length=64, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1),
+                name="action_confidence_range",
+            ),
+            models.CheckConstraint(
+                condition=~(Q(lead__isnull=False) & Q(ticket__isnull=False)),
+                name="action_single_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in ActionStatus]),
+                name="action_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["approved", "executing", "executed"])
+                | ~Q(approved_payload_sha256=""),
+                name="action_approved_has_payload_hash",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["domain", "status", "sla_due_at"]),
+            models.Index(fields=["lead", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+
+class Decision(models.Model):
+    """A human (or policy) decision on a proposed action; also a labelled training example.
+
+    Stores the original proposal and the final payload so edits become corrected targets.
+    """
+
+    action = models.ForeignKey(ProposedAction, on_delete=models.PROTECT, related_name="decisions")
+    outcome = models.CharField(max_length=20, choices=DecisionOutcome.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="decisions",
+        help_text="Empty when the approval policy decided automatically.",
+    )
+    reason_code = models.CharField(max_length=30, choices=RejectionReason.choices, blank=True)
+    comment = models.TextField(blank=True)
+    original_payload = models.JSONField(default=dict, blank=True)
+    final_payload = models.JSONField(default=dict, blank=True)
+    payload_diff = models.JSONField(default=dict, blank=True)
+    payload_sha256 = models.CharField(max_length=64, blank=True)
+    time_to_decide = models.DurationField(null=True, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(outcome="reject") | ~Q(reason_code=""),
+                name="decision_reject_needs_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(outcome__in=["approve", "edit_approve"]) | ~Q(payload_sha256=""),
+                name="decision_approval_has_payload_hash",
+            ),
+            # One approval per person per action: a quorum of two needs two different people.
+            models.UniqueConstraint(
+                fields=["action", "decided_by"],
+                condition=Q(outcome__in=["approve", "edit_approve"]),
+                name="decision_one_approval_per_person",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.decided_by or "policy"
+        return f"{self.get_outcome_display()} by {who} on action #{self.action_id}"

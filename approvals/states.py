@@ -1,0 +1,24 @@
+"""The life cycle of a proposed action, in one place."""
+
+from agentops.statemachine import StateMachine
+from approvals.choices import ActionStatus as S
+
+ACTION_STATES = StateMachine(
+    "ProposedAction.status",
+    {
+        # The policy either sends it to a human, lets it through, or blocks it.
+        S.PROPOSED: {S.PENDING_APPROVAL, S.APPROVED, S.REJECTED, S.CANCELLED},
+        S.PENDING_APPROVAL: {S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED},
+        S.APPROVED: {S.EXECUTING, S.CANCELLED},
+        S.EXECUTING: {S.EXECUTED, S.FAILED},
+        # A failed execution may be retried (by an operator or the retry policy) or given up.
+        S.FAILED: {S.EXECUTING, S.CANCELLED},
+        S.REJECTED: set(),
+        S.EXPIRED: set(),
+        S.CANCELLED: set(),
+        S.EXECUTED: set(),
+    },
+)
+
+# Statuses in which the item waits for a human in the approval queue.
+OPEN_STATUSES = frozenset({S.PROPOSED, S.PENDING_APPROVAL})

@@ -1,0 +1,14 @@
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    """What kind of decision or state change a decision-log entry records."""
+
+    ACTION_PROPOSED = "action.proposed", "Action proposed"
+    ACTION_TRANSITIONED = "action.transitioned", "Action status changed"
+    ACTION_DECIDED = "action.decided", "Action decided"
+    ACTION_EXECUTED = "action.executed", "Action executed"
+    LEADS_UPSERTED = "leads.upserted", "Leads upserted"
+    TICKETS_UPSERTED = "tickets.upserted", "Tickets upserted"
+    MODEL_TRANSITIONED = "model.transitioned", "Model version status changed"
+    OUTCOME_RECORDED = "outcome.recorded", "Outcome recorded"

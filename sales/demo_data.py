@@ -1,0 +1,303 @@
+"""A seeded synthetic B2B SaaS data set for the demo: accounts, leads, engagement and tickets.
+
+Pure generation (no ORM): the same seed and anchor date give the same rows, so seeding twice
+writes nothing new. Rows have the shape the bulk upsert services take.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+INDUSTRIES = [
+    "Software",
+    "Fintech",
+    "Healthcare",
+    "Retail",
+    "Manufacturing",
+    "Logistics",
+    "Education",
+    "Media",
+]
+REGIONS = {"EMEA": ["DE", "FR", "GB", "NL", "ES", "SE"], "NA": ["US", "CA"], "APAC": ["AU", "SG", "JP"]}
+TIMEZONES = {
+    "DE": "Europe/Berlin", "FR": "Europe/Paris", "GB": "Europe/London", "NL": "Europe/Amsterdam",
+    "ES": "Europe/Madrid", "SE": "Europe/Stockholm", "US": "America/New_York", "CA": "America/Toronto",
+    "AU": "Australia/Sydney", "SG": "Asia/Singapore", "JP": "Asia/Tokyo",
+}  # fmt: skip
+SIZE_BANDS = [
+    ("1-10", 1, 10),
+    ("11-50", 11, 50),
+    ("51-200", 51, 200),
+    ("201-1000", 201, 1000),
+    ("1001+", 1001, 20000),
+]
+TITLES = [
+    "VP Sales",
+    "Head of Operations",
+    "CTO",
+    "IT Manager",
+    "Revenue Operations Lead",
+    "Founder",
+    "Procurement Manager",
+    "Support Director",
+    "Data Engineer",
+    "CFO",
+]
+FIRST = [
+    "Ana",
+    "Ben",
+    "Chloé",
+    "David",
+    "Elif",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kara",
+    "Luis",
+    "Mia",
+    "Noah",
+    "Olu",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Yara",
+    "Zoe",
+]
+LAST = [
+    "Almeida",
+    "Becker",
+    "Chen",
+    "Dubois",
+    "Eriksson",
+    "Fischer",
+    "García",
+    "Hughes",
+    "Ito",
+    "Jansen",
+    "Kowalski",
+    "Lopez",
+    "Müller",
+    "Nakamura",
+    "Okafor",
+    "Patel",
+    "Quist",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Underwood",
+    "Virtanen",
+    "Walsh",
+    "Yilmaz",
+    "Zimmer",
+]
+SYLLABLES = [
+    "nova",
+    "data",
+    "flow",
+    "core",
+    "peak",
+    "bright",
+    "cloud",
+    "stack",
+    "loop",
+    "quant",
+    "astra",
+    "mint",
+    "forge",
+    "pulse",
+    "zen",
+]
+SUFFIXES = ["Labs", "Systems", "GmbH", "Inc", "Ltd", "Analytics", "Health", "Logistics", "Retail", "AG"]
+LEAD_SOURCES = ["webinar", "content", "paid_search", "referral", "outbound", "event", "partner"]
+TECH = ["salesforce", "hubspot", "zendesk", "intercom", "snowflake", "segment", "stripe"]
+EVENT_KINDS = [
+    ("email_open", 0.35), ("email_click", 0.12), ("web_visit", 0.25), ("pricing_visit", 0.06),
+    ("content_download", 0.08), ("webinar", 0.04), ("intent_signal", 0.07), ("demo_request", 0.015),
+    ("email_reply", 0.015),
+]  # fmt: skip
+TICKET_TEMPLATES = [
+    ("billing", "Invoice shows the wrong number of seats", "Our invoice for this month lists {n} seats but we only have {m} active users. Can you correct it?"),
+    ("billing", "Refund for duplicate charge", "We were charged twice for the {plan} plan this month. Please refund the duplicate payment."),
+    ("login", "Cannot log in after password reset", "Since resetting my password this morning I get 'invalid credentials' on every attempt."),
+    ("sso", "SSO with Okta fails", "Our Okta SAML login fails with error code {code} for all users in the {team} team."),
+    ("integration", "Salesforce sync stopped", "Leads have not synced to Salesforce since {day}. The connector page says 'token expired'."),
+    ("integration", "HubSpot contacts duplicated", "After connecting HubSpot we see duplicate contacts for about {n} records."),
+    ("usage", "How do I export my reports?", "Is there a way to export the weekly pipeline report as CSV?"),
+    ("usage", "Add more seats", "We need {n} more seats for our new SDR hires. How do we add them?"),
+    ("bug", "Dashboard charts not loading", "The pipeline dashboard stays blank in Chrome and Firefox since yesterday."),
+    ("account", "Close our account", "We are moving to another vendor. Please close our account and delete our data."),
+    ("account", "Change account owner", "Our admin {name} left the company; please transfer ownership to me."),
+    ("plan", "Downgrade to Starter", "We would like to downgrade to the Starter plan at renewal."),
+]  # fmt: skip
+PLANS = ["Starter", "Growth", "Pro", "Enterprise"]
+
+
+@dataclass(frozen=True)
+class DemoData:
+    accounts: list[dict[str, Any]]
+    leads: list[dict[str, Any]]
+    lead_accounts: dict[str, str]  # lead external id -> account external id
+    events: list[dict[str, Any]]  # each with lead_external_id
+    tickets: list[dict[str, Any]]
+    ticket_accounts: dict[str, str]
+
+
+def _company_name(rng: random.Random, used: set[str]) -> str:
+    while True:
+        name = f"{rng.choice(SYLLABLES).title()}{rng.choice(SYLLABLES)} {rng.choice(SUFFIXES)}"
+        if name not in used:
+            used.add(name)
+            return name
+
+
+def generate(
+    *, anchor: datetime, accounts: int = 150, leads: int = 1500, tickets: int = 300, seed: int = 7
+) -> DemoData:
+    """Generate the demo data set; ``anchor`` is "now" for the data (make it a fixed time)."""
+    rng = random.Random(seed)
+    used: set[str] = set()
+    account_rows: list[dict[str, Any]] = []
+    for i in range(1, accounts + 1):
+        region = rng.choices(list(REGIONS), weights=[5, 4, 2])[0]
+        country = rng.choice(REGIONS[region])
+        band, low, high = rng.choices(SIZE_BANDS, weights=[2, 4, 4, 3, 1])[0]
+        employees = rng.randint(low, high)
+        name = _company_name(rng, used)
+        customer = rng.random() < 0.2
+        account_rows.append(
+            {
+                "external_id": f"demo-acc-{i:04d}",
+                "name": name,
+                "domain": name.split()[0].lower() + ".example",
+                "industry": rng.choice(INDUSTRIES),
+                "employee_count": employees,
+                "size_band": band,
+                "annual_revenue": round(employees * rng.uniform(60_000, 220_000), -3),
+                "region": region,
+                "country": country,
+                "account_value": round(rng.uniform(5_000, 250_000), -2) if customer else 0,
+                "attributes": {
+                    "tech_stack": sorted(rng.sample(TECH, rng.randint(1, 4))),
+                    "customer": customer,
+                },
+            }
+        )
+
+    lead_rows: list[dict[str, Any]] = []
+    lead_accounts: dict[str, str] = {}
+    events: list[dict[str, Any]] = []
+    for i in range(1, leads + 1):
+        account = rng.choice(account_rows)
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        external_id = f"demo-lead-{i:05d}"
+        created = anchor - timedelta(days=rng.randint(1, 180), minutes=rng.randint(0, 1439))
+        # A hidden propensity drives engagement and outcome so the data has learnable signal.
+        size_boost = {"1-10": -0.6, "11-50": -0.2, "51-200": 0.2, "201-1000": 0.5, "1001+": 0.4}[
+            account["size_band"]
+        ]
+        propensity = (
+            rng.gauss(0, 1) + size_boost + (0.4 if account["industry"] in ("Software", "Fintech") else 0)
+        )
+        n_events = max(0, int(rng.gauss(6 + 3 * propensity, 4)))
+        for j in range(n_events):
+            kind = rng.choices([k for k, _ in EVENT_KINDS], weights=[w for _, w in EVENT_KINDS])[0]
+            occurred = created + timedelta(
+                minutes=rng.randint(0, max(1, int((anchor - created).total_seconds() // 60)))
+            )
+            events.append(
+                {
+                    "lead_external_id": external_id,
+                    "external_id": f"{external_id}-ev{j:03d}",
+                    "kind": kind,
+                    "occurred_at": occurred,
+                    "properties": {"channel": rng.choice(["email", "web", "ads", "partner"])},
+                }
+            )
+        age_days = (anchor - created).days
+        decided = age_days > 60 and rng.random() < 0.7
+        converted = decided and rng.random() < 1 / (1 + 2.718 ** (-(propensity - 1.2)))
+        status = rng.choices(["new", "contacted", "nurturing", "qualified"], weights=[5, 4, 2, 1])[0]
+        outcome = "unknown"
+        if decided:
+            status, outcome = ("converted", "converted") if converted else ("disqualified", "not_converted")
+        opportunity = status in ("qualified", "nurturing") and rng.random() < 0.5
+        lead_rows.append(
+            {
+                "source": "demo",
+                "external_id": external_id,
+                "first_name": first,
+                "last_name": last,
+                "email": f"{first.lower()}.{last.lower()}@{account['domain']}".encode(
+                    "ascii", "ignore"
+                ).decode(),
+                "phone": f"+1-555-{rng.randint(1000, 9999)}",
+                "title": rng.choice(TITLES),
+                "company_name": account["name"],
+                "country": account["country"],
+                "timezone": TIMEZONES[account["country"]],
+                "status": status,
+                "consent_state": rng.choices(["granted", "unknown", "opted_out"], weights=[7, 2, 1])[0],
+                "has_open_opportunity": opportunity,
+                "deal_value": round(account["employee_count"] ** 0.5 * rng.uniform(400, 1200), -2)
+                if opportunity
+                else None,
+                "outcome": outcome,
+                "outcome_at": (created + timedelta(days=rng.randint(20, 60))).isoformat()
+                if decided
+                else None,
+                "source_modified_at": (created + timedelta(days=min(age_days, 3))).isoformat(),
+                "attributes": {
+                    "lead_source": rng.choice(LEAD_SOURCES),
+                    "industry": account["industry"],
+                    "employee_count": account["employee_count"],
+                    "size_band": account["size_band"],
+                    "region": account["region"],
+                    "annual_revenue": account["annual_revenue"],
+                    "created_in_crm": created.isoformat(),
+                },
+            }
+        )
+        lead_accounts[external_id] = account["external_id"]
+
+    ticket_rows: list[dict[str, Any]] = []
+    ticket_accounts: dict[str, str] = {}
+    for i in range(1, tickets + 1):
+        account = rng.choice(account_rows)
+        topic, subject, body = rng.choice(TICKET_TEMPLATES)
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        opened = anchor - timedelta(hours=rng.randint(1, 24 * 60))
+        body = body.format(
+            n=rng.randint(3, 40), m=rng.randint(1, 30), plan=rng.choice(PLANS), code=rng.randint(400, 599),
+            team=rng.choice(["sales", "support", "finance"]), day=(opened - timedelta(days=2)).date().isoformat(),
+            name=rng.choice(FIRST),
+        )  # fmt: skip
+        status = "solved" if opened < anchor - timedelta(days=7) else rng.choice(["new", "open", "pending"])
+        external_id = f"demo-tkt-{i:05d}"
+        ticket_rows.append(
+            {
+                "source": "demo",
+                "external_id": external_id,
+                "subject": subject,
+                "body": body,
+                "requester_name": f"{first} {last}",
+                "requester_email": f"{first.lower()}@{account['domain']}".encode("ascii", "ignore").decode(),
+                "status": status,
+                "priority": rng.choices(["low", "normal", "high", "urgent"], weights=[2, 6, 2, 1])[0],
+                "channel": rng.choice(["email", "chat", "web"]),
+                "attributes": {"topic": topic, "plan": rng.choice(PLANS)},
+                "source_created_at": opened.isoformat(),
+                "source_modified_at": (opened + timedelta(hours=1)).isoformat(),
+            }
+        )
+        ticket_accounts[external_id] = account["external_id"]
+    return DemoData(account_rows, lead_rows, lead_accounts, events, ticket_rows, ticket_accounts)

@@ -1,0 +1,88 @@
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from audit.services import decision_log_append
+from tests.factories import (
+    AccountFactory,
+    LeadFactory,
+    ModelVersionFactory,
+    ProposedActionFactory,
+    TicketFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+PROJECT_APPS = {"sales", "support", "scoring", "approvals", "audit"}
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def one_of_each():
+    action = ProposedActionFactory(
+        lead=LeadFactory(account=AccountFactory()), model_version=ModelVersionFactory()
+    )
+    TicketFactory()
+    decision_log_append(
+        event_type="action.proposed", actor="agent", subject_type="proposed_action", subject_id=action.pk
+    )
+    from approvals.models import Decision
+    from sales.models import LeadEvent, SdrQueue
+
+    Decision.objects.create(action=action, outcome="defer", decided_by=UserFactory())
+    LeadEvent.objects.create(
+        lead=action.lead, kind="web_visit", occurred_at=action.created_at, external_id="e1"
+    )
+    SdrQueue.objects.create(name="Inbound")
+
+
+def _project_models():
+    return [m for m in admin.site._registry if m._meta.app_label in PROJECT_APPS]
+
+
+def test_every_project_model_has_an_admin():
+    registered = {m._meta.label for m in _project_models()}
+    assert {"sales.Lead", "sales.Account", "support.Ticket", "approvals.ProposedAction", "approvals.Decision",
+            "scoring.ModelVersion", "audit.DecisionLogEntry", "sales.SdrQueue", "sales.LeadEvent"} <= registered  # fmt: skip
+
+
+@pytest.mark.parametrize("page", ["changelist", "change"])
+def test_every_admin_page_loads(admin_client, one_of_each, page):
+    for model in _project_models():
+        opts = model._meta
+        obj = model._default_manager.first()
+        args = [] if page == "changelist" else [obj.pk]
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_{page}", args=args)
+        response = admin_client.get(url)
+        assert response.status_code == 200, f"{url} -> {response.status_code}"
+
+
+def test_configuration_models_keep_history(admin_client, one_of_each):
+    from sales.models import SdrQueue
+
+    queue = SdrQueue.objects.get()
+    queue.description = "Hot inbound"
+    queue.save()
+    url = reverse("admin:sales_sdrqueue_history", args=[queue.pk])
+    assert admin_client.get(url).status_code == 200
+    assert queue.history.count() == 2
+
+
+def test_the_decision_log_cannot_be_changed_from_the_admin(admin_client, one_of_each):
+    from audit.models import DecisionLogEntry
+
+    entry = DecisionLogEntry.objects.first()
+    assert admin_client.get(reverse("admin:audit_decisionlogentry_add")).status_code == 403
+    assert (
+        admin_client.post(
+            reverse("admin:audit_decisionlogentry_delete", args=[entry.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert DecisionLogEntry.objects.filter(pk=entry.pk).exists()

@@ -1,0 +1,37 @@
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from approvals.models import ProposedAction
+from audit.models import DecisionLogEntry
+from sales.models import Account, Lead, LeadEvent
+from support.models import Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def _counts():
+    return [m.objects.count() for m in (Account, Lead, LeadEvent, Ticket, ProposedAction, DecisionLogEntry)]
+
+
+def test_it_seeds_a_usable_demo_and_duplicates_nothing_when_run_again(settings):
+    settings.DEBUG = True  # the test runner forces DEBUG off; seed_demo is a DEBUG-only command
+    call_command("seed_demo", "--leads", "200", "--tickets", "60", stdout=StringIO())
+    first = _counts()
+    assert first[:4] == [150, 200, first[2], 60] and first[2] > 200
+    assert ProposedAction.objects.filter(status="pending_approval").exists()
+    assert Lead.objects.filter(account__isnull=False).count() == 200
+    for username in ("sdr.manager", "support.lead", "ops.admin"):
+        assert authenticate(username=username, password="agentops-demo") is not None
+
+    call_command("seed_demo", "--leads", "200", "--tickets", "60", stdout=StringIO())
+    assert _counts() == first
+
+
+def test_it_refuses_to_run_in_production_mode(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG is false"):
+        call_command("seed_demo", stdout=StringIO())
+    assert Lead.objects.count() == 0

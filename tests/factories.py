@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from approvals.models import ProposedAction
+from sales.models import Account, Lead
+from scoring.models import ModelVersion
+from support.models import Ticket
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("pw-for-tests-1")
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    source = "demo"
+    external_id = factory.Sequence(lambda n: f"acc-{n}")
+    name = factory.Sequence(lambda n: f"Company {n}")
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    source = "demo"
+    external_id = factory.Sequence(lambda n: f"lead-{n}")
+    first_name = "Ada"
+    last_name = factory.Sequence(lambda n: f"Lovelace{n}")
+    company_name = "Analytical Engines Ltd"
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Ticket
+
+    source = "demo"
+    external_id = factory.Sequence(lambda n: f"tkt-{n}")
+    subject = "Cannot log in"
+    body = "Since this morning I cannot log in."
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+
+    kind = "lead_score"
+    name = "lead-xgb"
+    version = factory.Sequence(lambda n: n + 1)
+
+
+class ProposedActionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProposedAction
+
+    kind = "enrol_cadence"
+    domain = "sales"
+    lead = factory.SubFactory(LeadFactory)
+    payload = factory.LazyFunction(lambda: {"cadence": "Inbound hot"})
+    rationale = "Hot and uncontacted."
+    confidence = 0.8
+    idempotency_key = factory.Sequence(lambda n: f"key-{n}")
+    proposed_by = "sdr-agent"
