@@ -174,6 +174,8 @@ else:
     Q_CLUSTER["orm"] = "default"
 
 LEAD_BULK_MAX_ROWS = env.int("LEAD_BULK_MAX_ROWS", default=10_000)
+# Re-score changed leads in a background task after every upsert (when a champion model exists).
+SCORING_AUTO_RESCORE = env.bool("SCORING_AUTO_RESCORE", default=True)
 
 LOGGING = {
     "version": 1,

@@ -4,11 +4,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from agentops import health, views
+from scoring import views as scoring_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("leads/", views.lead_list, name="lead-list"),
+    path("leads/<int:pk>/", scoring_views.lead_detail, name="lead-page"),
     path("actions/", views.action_list, name="action-list"),
+    path("scoring/drift/", scoring_views.drift_page, name="drift"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

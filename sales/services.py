@@ -3,12 +3,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from agentops.upsert import (
     BatchOutcome,
     BatchRowError,
+    UpsertResult,
     UpsertRow,
     natural_key_upsert,
     validate_batch,
@@ -73,7 +75,24 @@ def lead_bulk_upsert(
                 input_context={"rows": len(rows), "sources": sorted({r.key[0] for r in clean})},
                 action_taken={**summary, "rejected": len(errors)},
             )
+    _rescore_after_commit(result)
     return BatchOutcome(errors=errors, result=result)
+
+
+def _rescore_after_commit(result: UpsertResult) -> None:
+    """Changed leads are re-scored by a task once the change is committed (if a champion exists)."""
+    if not settings.SCORING_AUTO_RESCORE:
+        return
+    changed = [
+        pk for pk, st in zip(result.ids, result.statuses, strict=True) if pk and st in ("created", "updated")
+    ]
+    if not changed:
+        return
+    from scoring.selectors import champion
+    from scoring.tasks import enqueue_rescore
+
+    if champion() is not None:
+        transaction.on_commit(lambda: enqueue_rescore(changed))
 
 
 ACCOUNT_FIELDS = (

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import numpy as np
 from django.db import transaction
+from django.utils import timezone
 
 from audit.choices import EventType
 from audit.services import decision_log_append
+from sales.models import Lead
 from scoring.choices import ModelStatus
+from scoring.fairness import FairnessBounds, band_values, subgroup_report
+from scoring.features import FeatureDef, build_matrix, parse_spec, raw_value
+from scoring.gate import GatePolicy, GateResult, evaluate_gate
+from scoring.metrics import roc_auc
 from scoring.models import ModelVersion
+from scoring.predictor import predictor_for
+from scoring.selectors import LeadRows, champion, lead_rows, scoring_policy
 from scoring.states import MODEL_STATES
 
 
@@ -37,7 +49,11 @@ def model_version_transition(
                 old.save(update_fields=["status", "updated_at"])
         version.status = str(to)
         version._change_reason = reason  # type: ignore[attr-defined]
-        version.save(update_fields=["status", "updated_at"])
+        fields = ["status", "updated_at"]
+        if to == ModelStatus.CHAMPION:
+            version.last_champion_at = timezone.now()
+            fields.append("last_champion_at")
+        version.save(update_fields=fields)
         decision_log_append(
             event_type=EventType.MODEL_TRANSITIONED,
             actor=actor,
@@ -52,3 +68,147 @@ def model_version_transition(
             },
         )
     return version
+
+
+class GateFailed(Exception):
+    """Promotion refused: the validation gate did not pass."""
+
+    def __init__(self, version: ModelVersion, failures: list[str]) -> None:
+        self.version = version
+        self.failures = failures
+        super().__init__(f"{version.label} cannot be promoted: " + "; ".join(failures))
+
+
+class RollbackUnavailable(Exception):
+    """There is no earlier champion to go back to."""
+
+
+def _validation_rows(version: ModelVersion, features: list[FeatureDef]) -> LeadRows:
+    leads = Lead.objects.filter(pk__in=version.validation_lead_ids).order_by("outcome_at", "id")
+    return lead_rows(leads, features, as_of=None, at_outcome=True)
+
+
+def _predict_auc(
+    version: ModelVersion, rows_cache: dict[str, LeadRows]
+) -> tuple[float | None, np.ndarray, LeadRows]:
+    features = parse_spec(version.feature_spec)
+    key = json.dumps(version.feature_spec, sort_keys=True)
+    rows = rows_cache.get(key)
+    if rows is None:
+        rows = rows_cache[key] = _validation_rows(version, features)
+    predictor = predictor_for(version.feature_spec, version.preprocessing, bytes(version.artifact))
+    scored = predictor.score(build_matrix(features, rows.records, predictor.vocabulary))
+    labels = np.array([o == "converted" for o in rows.outcomes], dtype=np.int8)
+    return roc_auc(labels, scored.probability), scored.score, rows
+
+
+def _group_values(group: dict[str, Any], rows: LeadRows) -> list[str]:
+    probe = FeatureDef(name=group["name"], source=group["source"], type="categorical", display=group["name"])
+    values = [raw_value(probe, record) for record in rows.records]
+    if group.get("edges"):
+        return band_values(
+            [None if v is None else float(v) for v in values], list(group["edges"]), group.get("labels")
+        )
+    return ["unknown" if v is None else str(v) for v in values]
+
+
+def model_version_validate(*, version_id: int, actor: str) -> GateResult:
+    """Run the validation gate for a version on its own hold-out, against the current champion.
+
+    Stores the result on the version and in the decision log; returns it.
+    """
+    version = ModelVersion.objects.select_related("feature_set").get(pk=version_id)
+    policy = scoring_policy(version.kind)
+    rows_cache: dict[str, LeadRows] = {}
+    candidate_auc, scores, rows = _predict_auc(version, rows_cache)
+    labels = np.array([o == "converted" for o in rows.outcomes], dtype=np.int8)
+    current = champion(version.kind)
+    champion_auc = None
+    if current is not None and current.pk != version.pk:
+        champion_auc, _, _ = _predict_auc(current, rows_cache)
+    bounds = FairnessBounds(
+        max_tpr_gap=policy.fairness_max_tpr_gap,
+        max_fpr_gap=policy.fairness_max_fpr_gap,
+        min_group_size=policy.fairness_min_group_size,
+    )
+    groups = version.feature_set.fairness_groups if version.feature_set else []
+    fairness = [
+        subgroup_report(
+            group["name"],
+            _group_values(group, rows),
+            labels,
+            scores,
+            positive_threshold=policy.warm_threshold,
+            thresholds=policy.tier_thresholds,
+            bounds=bounds,
+        )
+        for group in groups
+    ]
+    result = evaluate_gate(
+        policy=GatePolicy(
+            min_auc=policy.min_auc,
+            min_auc_margin=policy.min_auc_margin,
+            leakage_auc=policy.leakage_auc,
+            max_label_ratio=policy.max_label_ratio,
+            min_positive_rate=policy.min_positive_rate,
+        ),
+        candidate_auc=candidate_auc,
+        champion_auc=champion_auc,
+        leakage=version.metrics.get("leakage", []),
+        train_rate=float(version.metrics.get("train_positive_rate", 0.0)),
+        validation_rate=float(labels.mean()) if len(labels) else 0.0,
+        fairness_reports=fairness,
+    )
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version_id)
+        version.validation = {
+            **result.as_dict(),
+            "candidate_auc": candidate_auc,
+            "champion": current.label if current is not None and current.pk != version.pk else None,
+            "champion_auc": champion_auc,
+            "fairness": fairness,
+            "validated_at": timezone.now().isoformat(),
+        }
+        version._change_reason = "validation gate " + ("passed" if result.passed else "failed")  # type: ignore[attr-defined]
+        version.save(update_fields=["validation", "updated_at"])
+        decision_log_append(
+            event_type=EventType.MODEL_VALIDATED,
+            actor=actor,
+            subject_type="model_version",
+            subject_id=version.pk,
+            model_version=version.label,
+            prediction={"auc": candidate_auc, "champion_auc": champion_auc},
+            action_taken={"passed": result.passed, "failures": result.failures},
+        )
+    return result
+
+
+def model_version_promote(
+    *, version_id: int, to: ModelStatus | str, actor: str, reason: str, canary_share: float | None = None
+) -> ModelVersion:
+    """Promote a version; acting statuses (canary, champion) first need the validation gate to pass."""
+    if to in (ModelStatus.CANARY, ModelStatus.CHAMPION):
+        result = model_version_validate(version_id=version_id, actor=actor)
+        if not result.passed:
+            raise GateFailed(ModelVersion.objects.get(pk=version_id), result.failures)
+    if to == ModelStatus.CANARY:
+        if canary_share is None or not 0 < canary_share < 1:
+            raise ValueError("canary_share: a canary needs a share of leads between 0 and 1 (e.g. 0.1).")
+        ModelVersion.objects.filter(pk=version_id).update(canary_share=canary_share)
+    return model_version_transition(version_id=version_id, to=to, actor=actor, reason=reason)
+
+
+def model_version_rollback(*, kind: str, actor: str, reason: str) -> ModelVersion:
+    """Make the previous champion champion again (one step); the current one is retired."""
+    current = champion(kind)
+    candidates = ModelVersion.objects.filter(
+        kind=kind, status=ModelStatus.RETIRED, last_champion_at__isnull=False
+    )
+    if current is not None:
+        candidates = candidates.exclude(pk=current.pk)
+    previous = candidates.order_by("-last_champion_at").first()
+    if previous is None:
+        raise RollbackUnavailable(f"rollback: no earlier {kind} champion to go back to")
+    return model_version_transition(
+        version_id=previous.pk, to=ModelStatus.CHAMPION, actor=actor, reason=f"rollback: {reason}"
+    )

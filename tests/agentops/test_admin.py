@@ -40,6 +40,21 @@ def one_of_each():
         lead=action.lead, kind="web_visit", occurred_at=action.created_at, external_id="e1"
     )
     SdrQueue.objects.create(name="Inbound")
+    from django.utils import timezone
+
+    from scoring.models import DriftAlert, DriftReport, LeadScore
+
+    now = timezone.now()
+    LeadScore.objects.create(
+        lead=action.lead, model_version=action.model_version, role="champion", probability=0.9, score=90,
+        tier="hot", features_hash="h", scored_at=now,
+    )  # fmt: skip
+    report = DriftReport.objects.create(
+        model_version=action.model_version, window_start=now, window_end=now, recent_size=0, level="ok"
+    )
+    DriftAlert.objects.create(
+        model_version=action.model_version, report=report, feature="age", psi=0.3, statistic=0.1, p_value=0.01
+    )
 
 
 def _project_models():

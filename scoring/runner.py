@@ -1,0 +1,177 @@
+"""Scoring leads with the active models: calibrated score, tier and explanation, persisted.
+
+The champion scores every lead, except the deterministic share a canary takes; shadows score
+every lead and are logged, never acted on. A lead whose features (and the tier thresholds) have
+not changed since its last score by a model is skipped: nothing to compute, nothing to write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from audit.choices import EventType
+from audit.services import decision_log_append
+from sales.models import Lead
+from scoring.choices import ModelKind, ScoreRole
+from scoring.features import build_matrix, parse_spec
+from scoring.metrics import tier_for
+from scoring.models import LeadScore, ModelVersion
+from scoring.predictor import Predictor, predictor_for, row_hashes
+from scoring.selectors import active_models, iter_lead_id_batches, latest_hashes, lead_rows, scoring_policy
+
+BATCH_SIZE = 5000
+
+
+class NoChampion(Exception):
+    """There is no champion lead model to score with."""
+
+
+@dataclass
+class ScoringSummary:
+    leads: int = 0
+    written: dict[str, int] = field(default_factory=lambda: {r.value: 0 for r in ScoreRole})
+    unchanged: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "leads": self.leads,
+            "written": self.written,
+            "unchanged": self.unchanged,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def canary_bucket(lead_id: int, version_id: int) -> float:
+    """A stable number in [0, 1) per lead and canary: the same lead always lands on the same side."""
+    digest = hashlib.blake2b(f"{version_id}:{lead_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _leads(lead_ids: Sequence[int] | None, source: str | None) -> QuerySet[Lead]:
+    leads = Lead.objects.all()
+    if lead_ids is not None:
+        leads = leads.filter(pk__in=list(lead_ids))
+    if source:
+        leads = leads.filter(source=source)
+    return leads
+
+
+def leads_score(
+    *,
+    actor: str,
+    lead_ids: Sequence[int] | None = None,
+    source: str | None = None,
+    now: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    top: int = 5,
+    progress: Callable[[int], object] | None = None,
+) -> ScoringSummary:
+    """Score leads (all, some ids, or one source) with the champion, canary and shadow models."""
+    started = time.perf_counter()
+    active = active_models(ModelKind.LEAD_SCORE)
+    if not active["champion"]:
+        raise NoChampion("scoring: there is no champion lead model; train one and promote it first")
+    champion = active["champion"][0]
+    canary = active["canary"][0] if active["canary"] else None
+    policy = scoring_policy(ModelKind.LEAD_SCORE)
+    thresholds = policy.tier_thresholds
+    now = now or timezone.now()
+    summary = ScoringSummary()
+    predictors = {
+        v.pk: predictor_for(v.feature_spec, v.preprocessing, bytes(v.artifact)) for v in _all(active)
+    }
+
+    for batch in iter_lead_id_batches(_leads(lead_ids, source), batch_size):
+        matrices: dict[str, tuple[list[int], np.ndarray]] = {}
+        rows_to_write: list[LeadScore] = []
+        # Leads deleted since the ids were listed drop out here; every mask follows these ids.
+        batch, _ = _matrix(champion, predictors[champion.pk], batch, matrices, now)
+        acting_canary = np.zeros(len(batch), dtype=bool)
+        if canary is not None:
+            acting_canary = np.array([canary_bucket(i, canary.pk) < canary.canary_share for i in batch])
+        plan = [(champion, ScoreRole.CHAMPION, ~acting_canary)]
+        if canary is not None:
+            plan.append((canary, ScoreRole.CANARY, acting_canary))
+        plan += [(shadow, ScoreRole.SHADOW, np.ones(len(batch), dtype=bool)) for shadow in active["shadow"]]
+        for version, role, mask in plan:
+            if not mask.any():
+                continue
+            predictor = predictors[version.pk]
+            ids, matrix = _matrix(version, predictor, batch, matrices, now)
+            ids_arr = np.array(ids)[mask]
+            sub = matrix[mask]
+            salt = f"{version.pk}:{thresholds['hot']}:{thresholds['warm']}"
+            hashes = row_hashes(sub, salt)
+            previous = latest_hashes(ids_arr.tolist(), version)
+            changed = np.array(
+                [previous.get(int(i)) != h for i, h in zip(ids_arr, hashes, strict=True)], dtype=bool
+            )
+            summary.unchanged += int((~changed).sum()) if role != ScoreRole.SHADOW else 0
+            if not changed.any():
+                continue
+            sub, ids_changed = sub[changed], ids_arr[changed]
+            hashes_changed = [h for h, c in zip(hashes, changed, strict=True) if c]
+            dmatrix = predictor.dmatrix(sub)
+            scored = predictor.score(sub, dmatrix)
+            tiers = tier_for(scored.score, thresholds)
+            # Shadows are logged for comparison only; explanations are computed for acting scores.
+            reasons = predictor.explain(sub, scored, dmatrix, top=top) if role != ScoreRole.SHADOW else None
+            for j, lead_id in enumerate(ids_changed.tolist()):
+                rows_to_write.append(
+                    LeadScore(
+                        lead_id=lead_id,
+                        model_version_id=version.pk,
+                        role=role,
+                        probability=float(scored.probability[j]),
+                        score=int(scored.score[j]),
+                        tier=str(tiers[j]),
+                        reasons=reasons[j] if reasons is not None else [],
+                        features_hash=hashes_changed[j],
+                        scored_at=now,
+                    )
+                )
+            summary.written[role] += len(ids_changed)
+        LeadScore.objects.bulk_create(rows_to_write, batch_size=2000)
+        summary.leads += len(batch)
+        if progress:
+            progress(len(batch))
+    summary.seconds = time.perf_counter() - started
+    decision_log_append(
+        event_type=EventType.LEADS_SCORED,
+        actor=actor,
+        subject_type="lead_scoring",
+        model_version=champion.label,
+        input_context={"source": source or "", "lead_ids": len(lead_ids) if lead_ids is not None else "all"},
+        action_taken=summary.as_dict(),
+    )
+    return summary
+
+
+def _all(active: dict[str, list[ModelVersion]]) -> list[ModelVersion]:
+    return [v for versions in active.values() for v in versions]
+
+
+def _matrix(
+    version: ModelVersion,
+    predictor: Predictor,
+    batch: list[int],
+    cache: dict[str, tuple[list[int], np.ndarray]],
+    now: datetime,
+) -> tuple[list[int], np.ndarray]:
+    """The batch's matrix for a model's spec and vocabulary, built once per batch per model inputs."""
+    key = json.dumps([version.feature_spec, predictor.vocabulary], sort_keys=True)
+    if key not in cache:
+        features = parse_spec(version.feature_spec)
+        rows = lead_rows(Lead.objects.filter(pk__in=batch).order_by("id"), features, as_of=now)
+        cache[key] = (rows.ids, build_matrix(features, rows.records, predictor.vocabulary))
+    return cache[key]

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from sales.models import Lead, LeadEvent
+from scoring.choices import ModelKind, ModelStatus, ScoreRole
+from scoring.features import FeatureDef, Record
+from scoring.models import FeatureSet, LeadScore, ModelVersion, ScoringPolicy
+
+CHUNK = 5000
+
+
+@dataclass
+class LeadRows:
+    """Leads as feature records, with what training needs beside them."""
+
+    ids: list[int]
+    records: list[Record]
+    outcomes: list[str]
+    times: list[datetime | None]
+
+
+def _lead_fields(features: Sequence[FeatureDef]) -> list[str]:
+    fields = {"id", "attributes", "outcome", "outcome_at", "created_at"}
+    for feature in features:
+        if feature.source_kind == "lead":
+            fields.add(feature.source_key)
+        elif feature.source_kind == "account":
+            fields.add(f"account__{feature.source_key}")
+    return sorted(fields)
+
+
+def lead_rows(
+    leads: QuerySet[Lead], features: Sequence[FeatureDef], *, as_of: datetime | None, at_outcome: bool = False
+) -> LeadRows:
+    """Load ``leads`` (in the queryset's order) as records: one query per 5,000 leads, plus events.
+
+    With ``at_outcome``, each record's as-of time is its outcome time (training: events after the
+    outcome must not count); otherwise ``as_of`` (scoring: now).
+    """
+    fields = _lead_fields(features)
+    event_kinds = sorted({f.source_key for f in features if f.source_kind == "events"})
+    rows = LeadRows([], [], [], [])
+    values = list(leads.values(*fields))
+    for start in range(0, len(values), CHUNK):
+        chunk = values[start : start + CHUNK]
+        events: dict[int, dict[str, list[datetime]]] = {}
+        if event_kinds:
+            for lead_id, kind, occurred_at in LeadEvent.objects.filter(
+                lead_id__in=[v["id"] for v in chunk], kind__in=event_kinds
+            ).values_list("lead_id", "kind", "occurred_at"):
+                events.setdefault(lead_id, {}).setdefault(kind, []).append(occurred_at)
+        for value in chunk:
+            lead = {k: v for k, v in value.items() if not k.startswith("account__")}
+            account = {k[len("account__") :]: v for k, v in value.items() if k.startswith("account__")}
+            record_as_of = value["outcome_at"] if at_outcome and value["outcome_at"] else as_of
+            rows.ids.append(value["id"])
+            rows.records.append(
+                Record(
+                    lead=lead,
+                    account=account,
+                    attributes=value["attributes"] or {},
+                    events=events.get(value["id"], {}),
+                    as_of=record_as_of,
+                )
+            )
+            rows.outcomes.append(value["outcome"])
+            rows.times.append(value["outcome_at"] or value["created_at"])
+    return rows
+
+
+def training_leads(feature_set: FeatureSet) -> QuerySet[Lead]:
+    """Leads with a known outcome, oldest outcome first (the order the time-ordered split cuts)."""
+    leads = Lead.objects.exclude(outcome="unknown")
+    if feature_set.lead_source:
+        leads = leads.filter(source=feature_set.lead_source)
+    return leads.order_by("outcome_at", "id")
+
+
+def scoring_policy(kind: str = ModelKind.LEAD_SCORE) -> ScoringPolicy:
+    policy, _ = ScoringPolicy.objects.get_or_create(kind=kind)
+    return policy
+
+
+def active_models(kind: str = ModelKind.LEAD_SCORE) -> dict[str, list[ModelVersion]]:
+    """Champion, canary and shadow versions of a kind, by status."""
+    active: dict[str, list[ModelVersion]] = {
+        s: [] for s in (ModelStatus.CHAMPION, ModelStatus.CANARY, ModelStatus.SHADOW)
+    }
+    for version in ModelVersion.objects.filter(kind=kind, status__in=list(active)).order_by("pk"):
+        active[version.status].append(version)
+    return active
+
+
+def champion(kind: str = ModelKind.LEAD_SCORE) -> ModelVersion | None:
+    return ModelVersion.objects.filter(kind=kind, status=ModelStatus.CHAMPION).first()
+
+
+def latest_hashes(lead_ids: Sequence[int], version: ModelVersion) -> dict[int, str]:
+    """The features hash of each lead's newest score by ``version`` (for skipping unchanged leads)."""
+    latest: dict[int, tuple[int, str]] = {}
+    for start in range(0, len(lead_ids), CHUNK):
+        for lead_id, pk, features_hash in LeadScore.objects.filter(
+            model_version=version, lead_id__in=lead_ids[start : start + CHUNK]
+        ).values_list("lead_id", "id", "features_hash"):
+            if lead_id not in latest or pk > latest[lead_id][0]:
+                latest[lead_id] = (pk, features_hash)
+    return {lead_id: h for lead_id, (_, h) in latest.items()}
+
+
+def acting_scores(lead_ids: Sequence[int]) -> dict[int, LeadScore]:
+    """Each lead's acting score: its newest champion or canary score."""
+    latest: dict[int, LeadScore] = {}
+    for start in range(0, len(lead_ids), CHUNK):
+        for score in (
+            LeadScore.objects.filter(
+                lead_id__in=lead_ids[start : start + CHUNK], role__in=[ScoreRole.CHAMPION, ScoreRole.CANARY]
+            )
+            .select_related("model_version")
+            .defer("model_version__artifact", "model_version__reference")
+        ):
+            current = latest.get(score.lead_id)
+            if current is None or (score.scored_at, score.pk) > (current.scored_at, current.pk):
+                latest[score.lead_id] = score
+    return latest
+
+
+def iter_lead_id_batches(leads: QuerySet[Lead], size: int = CHUNK) -> Iterator[list[int]]:
+    ids = list(leads.order_by("id").values_list("id", flat=True))
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def score_drops(
+    *, percent: float, days: int, now: datetime, lead_ids: Sequence[int] | None = None
+) -> dict[int, tuple[int, int]]:
+    """Leads whose acting score fell by more than ``percent`` % from its highest point within ``days``.
+
+    Returns lead id -> (highest score in the window, latest score). Compares acting scores only.
+    """
+    from datetime import timedelta
+
+    scores = LeadScore.objects.filter(
+        role__in=[ScoreRole.CHAMPION, ScoreRole.CANARY], scored_at__gte=now - timedelta(days=days)
+    )
+    if lead_ids is not None:
+        scores = scores.filter(lead_id__in=list(lead_ids))
+    history: dict[int, list[tuple[datetime, int, int]]] = {}
+    for lead_id, scored_at, pk, score in scores.values_list("lead_id", "scored_at", "id", "score"):
+        history.setdefault(lead_id, []).append((scored_at, pk, score))
+    drops: dict[int, tuple[int, int]] = {}
+    for lead_id, points in history.items():
+        points.sort()
+        latest = points[-1][2]
+        peak = max(score for _, _, score in points)
+        if peak > 0 and (peak - latest) / peak * 100 > percent:
+            drops[lead_id] = (peak, latest)
+    return drops

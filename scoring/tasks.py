@@ -1,0 +1,46 @@
+"""django-q2 tasks: thin wrappers around the scoring services (safe to run twice)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django_q.tasks import async_task
+
+from scoring.models import FeatureSet
+
+
+def train_lead_model_task(feature_set_id: int, actor: str = "task:train") -> int:
+    from scoring.training import train_lead_model
+
+    return train_lead_model(feature_set=FeatureSet.objects.get(pk=feature_set_id), actor=actor).pk
+
+
+def score_leads_task(lead_ids: Sequence[int] | None = None, actor: str = "task:score") -> dict[str, object]:
+    from scoring.runner import NoChampion, leads_score
+
+    try:
+        return leads_score(actor=actor, lead_ids=lead_ids).as_dict()
+    except NoChampion:
+        return {"skipped": "no champion"}
+
+
+def drift_check_task(actor: str = "task:drift") -> int | None:
+    from scoring.monitoring import NothingToCheck, drift_check
+
+    try:
+        return drift_check(actor=actor).pk
+    except NothingToCheck:
+        return None
+
+
+def enqueue_training(feature_set_id: int, *, reason: str) -> str:
+    return async_task(
+        train_lead_model_task, feature_set_id, f"task:train ({reason})", task_name=f"train {feature_set_id}"
+    )
+
+
+def enqueue_rescore(lead_ids: Sequence[int]) -> str | None:
+    """Queue re-scoring of changed leads (called after the change commits)."""
+    if not lead_ids:
+        return None
+    return async_task(score_leads_task, list(lead_ids), "task:rescore", task_name="rescore changed leads")
