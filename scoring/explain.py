@@ -71,21 +71,35 @@ def top_reasons(
     """The ``top`` reasons per lead by absolute points, largest first, each with its words."""
     k = min(top, points.shape[1])
     order = np.argsort(-np.abs(points), axis=1, kind="stable")[:, :k]
+    chosen_points = np.take_along_axis(points, order, axis=1)
+    chosen_values = np.take_along_axis(matrix, order, axis=1)
+    # Values and point figures repeat across leads: word each distinct one once.
+    value_words: dict[tuple[int, float], tuple[Any, str]] = {}
+    point_words: dict[float, str] = {}
     reasons: list[list[dict[str, Any]]] = []
-    for row, columns in enumerate(order):
+    for columns, row_points, row_values in zip(
+        order.tolist(), chosen_points.tolist(), chosen_values.tolist(), strict=True
+    ):
         lead_reasons = []
-        for column in columns:
-            value_points = float(points[row, column])
+        for column, value_points, coded in zip(columns, row_points, row_values, strict=True):
             if value_points == 0.0:
                 continue
             feature = features[column]
-            value = decode(feature, float(matrix[row, column]), vocabulary)
+            key = (column, coded)
+            worded = value_words.get(key)
+            if worded is None:
+                value = decode(feature, coded, vocabulary)
+                worded = value_words[key] = (value, f"{feature.display} {format_value(feature, value)}")
+            rounded = round(value_points, 2)
+            points_text = point_words.get(rounded)
+            if points_text is None:
+                points_text = point_words[rounded] = format_points(rounded)
             lead_reasons.append(
                 {
                     "feature": feature.name,
-                    "value": value,
-                    "points": round(value_points, 2),
-                    "text": reason_text(feature, value, value_points),
+                    "value": worded[0],
+                    "points": rounded,
+                    "text": f"{worded[1]}: {points_text}",
                 }
             )
         reasons.append(lead_reasons)

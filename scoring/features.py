@@ -200,21 +200,55 @@ def _fill(feature: FeatureDef, number: float) -> float:
     return number
 
 
+def raw_values(feature: FeatureDef, records: Sequence[Record]) -> list[Any]:
+    """``raw_value`` for a whole column at once (the hot path of scoring 100,000 leads).
+
+    Unlike ``raw_value``, an empty string is left as it is: the column coders treat it as missing.
+    """
+    kind, key = feature.source_kind, feature.source_key
+    if kind == "attributes":
+        return [r.attributes.get(key) for r in records]
+    if kind == "lead":
+        return [r.lead.get(key) for r in records]
+    if kind == "account":
+        return [r.account.get(key) for r in records]
+    return [raw_value(feature, r) for r in records]
+
+
+def _numeric_column(feature: FeatureDef, values: list[Any]) -> np.ndarray:
+    try:
+        # Fast path: numbers and None (None becomes NaN); anything else takes the careful path.
+        column = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        column = np.array([_as_float(v) for v in values], dtype=np.float64)
+    column[~np.isfinite(column)] = np.nan
+    if feature.missing == "zero":
+        column[np.isnan(column)] = 0.0
+    elif feature.missing == "constant" and feature.fill_value is not None:
+        column[np.isnan(column)] = float(feature.fill_value)
+    return column
+
+
 def build_matrix(
     features: Sequence[FeatureDef], records: Sequence[Record], vocabulary: Mapping[str, Sequence[str]]
 ) -> np.ndarray:
     """A float32 matrix, one row per record, one column per feature (categoricals as codes, NaN = missing)."""
     matrix = np.full((len(records), len(features)), np.nan, dtype=np.float32)
     for column, feature in enumerate(features):
-        values: list[float]
+        values = raw_values(feature, records)
         if feature.type == "categorical":
             codes = {category: float(i) for i, category in enumerate(vocabulary.get(feature.name, ()))}
-            values = [codes.get(_category(feature, raw_value(feature, r)) or "", math.nan) for r in records]
+            missing = codes.get(_category(feature, None) or "", math.nan)
+            matrix[:, column] = [
+                (codes.get(v, math.nan) if v else missing)
+                if isinstance(v, str)
+                else codes.get(_category(feature, v) or "", math.nan)
+                for v in values
+            ]
         elif feature.type == "boolean":
-            values = [_fill(feature, _as_bool(raw_value(feature, r))) for r in records]
+            matrix[:, column] = [_fill(feature, _as_bool(None if v == "" else v)) for v in values]
         else:
-            values = [_fill(feature, _as_float(raw_value(feature, r))) for r in records]
-        matrix[:, column] = values
+            matrix[:, column] = _numeric_column(feature, values)
     return matrix
 
 

@@ -24,7 +24,8 @@ from sales.models import Lead
 from scoring.choices import ModelKind, ScoreRole
 from scoring.features import build_matrix, parse_spec
 from scoring.metrics import tier_for
-from scoring.models import LeadScore, ModelVersion
+from scoring.models import ModelVersion
+from scoring.persist import score_row, write_lead_scores
 from scoring.predictor import Predictor, predictor_for, row_hashes
 from scoring.selectors import active_models, iter_lead_id_batches, latest_hashes, lead_rows, scoring_policy
 
@@ -91,11 +92,13 @@ def leads_score(
         v.pk: predictor_for(v.feature_spec, v.preprocessing, bytes(v.artifact)) for v in _all(active)
     }
 
-    for batch in iter_lead_id_batches(_leads(lead_ids, source), batch_size):
+    base = _leads(lead_ids, source)
+    for batch in iter_lead_id_batches(base, batch_size):
         matrices: dict[str, tuple[list[int], np.ndarray]] = {}
-        rows_to_write: list[LeadScore] = []
+        rows_to_write: list[tuple[object, ...]] = []
+        batch_leads = _batch_queryset(base, batch, exact=lead_ids is not None)
         # Leads deleted since the ids were listed drop out here; every mask follows these ids.
-        batch, _ = _matrix(champion, predictors[champion.pk], batch, matrices, now)
+        batch, _ = _matrix(champion, predictors[champion.pk], batch_leads, matrices, now)
         acting_canary = np.zeros(len(batch), dtype=bool)
         if canary is not None:
             acting_canary = np.array([canary_bucket(i, canary.pk) < canary.canary_share for i in batch])
@@ -107,7 +110,7 @@ def leads_score(
             if not mask.any():
                 continue
             predictor = predictors[version.pk]
-            ids, matrix = _matrix(version, predictor, batch, matrices, now)
+            ids, matrix = _matrix(version, predictor, batch_leads, matrices, now)
             ids_arr = np.array(ids)[mask]
             sub = matrix[mask]
             salt = f"{version.pk}:{thresholds['hot']}:{thresholds['warm']}"
@@ -128,7 +131,7 @@ def leads_score(
             reasons = predictor.explain(sub, scored, dmatrix, top=top) if role != ScoreRole.SHADOW else None
             for j, lead_id in enumerate(ids_changed.tolist()):
                 rows_to_write.append(
-                    LeadScore(
+                    score_row(
                         lead_id=lead_id,
                         model_version_id=version.pk,
                         role=role,
@@ -141,11 +144,13 @@ def leads_score(
                     )
                 )
             summary.written[role] += len(ids_changed)
-        LeadScore.objects.bulk_create(rows_to_write, batch_size=2000)
+        write_lead_scores(rows_to_write)
         summary.leads += len(batch)
         if progress:
             progress(len(batch))
     summary.seconds = time.perf_counter() - started
+    if not any(summary.written.values()):
+        return summary  # nothing changed: nothing to record
     decision_log_append(
         event_type=EventType.LEADS_SCORED,
         actor=actor,
@@ -161,10 +166,17 @@ def _all(active: dict[str, list[ModelVersion]]) -> list[ModelVersion]:
     return [v for versions in active.values() for v in versions]
 
 
+def _batch_queryset(base: QuerySet[Lead], batch: list[int], *, exact: bool) -> QuerySet[Lead]:
+    """The batch's leads. Batches are consecutive ids of ``base``, so an id range selects them
+    exactly and cheaply; an explicit id list needs the list itself."""
+    leads = base.filter(id__gte=batch[0], id__lte=batch[-1])
+    return (leads.filter(pk__in=batch) if exact else leads).order_by("id")
+
+
 def _matrix(
     version: ModelVersion,
     predictor: Predictor,
-    batch: list[int],
+    leads: QuerySet[Lead],
     cache: dict[str, tuple[list[int], np.ndarray]],
     now: datetime,
 ) -> tuple[list[int], np.ndarray]:
@@ -172,6 +184,6 @@ def _matrix(
     key = json.dumps([version.feature_spec, predictor.vocabulary], sort_keys=True)
     if key not in cache:
         features = parse_spec(version.feature_spec)
-        rows = lead_rows(Lead.objects.filter(pk__in=batch).order_by("id"), features, as_of=now)
+        rows = lead_rows(leads, features, as_of=now)
         cache[key] = (rows.ids, build_matrix(features, rows.records, predictor.vocabulary))
     return cache[key]

@@ -24,8 +24,8 @@ class LeadRows:
     times: list[datetime | None]
 
 
-def _lead_fields(features: Sequence[FeatureDef]) -> list[str]:
-    fields = {"id", "attributes", "outcome", "outcome_at", "created_at"}
+def _lead_fields(features: Sequence[FeatureDef], *, with_times: bool) -> list[str]:
+    fields = {"id", "attributes", "outcome"} | ({"outcome_at", "created_at"} if with_times else set())
     for feature in features:
         if feature.source_kind == "lead":
             fields.add(feature.source_key)
@@ -42,10 +42,12 @@ def lead_rows(
     With ``at_outcome``, each record's as-of time is its outcome time (training: events after the
     outcome must not count); otherwise ``as_of`` (scoring: now).
     """
-    fields = _lead_fields(features)
+    # Scoring needs no times unless event windows do; skipping them skips their conversion.
+    needs_times = at_outcome
+    fields = _lead_fields(features, with_times=needs_times)
     event_kinds = sorted({f.source_key for f in features if f.source_kind == "events"})
     rows = LeadRows([], [], [], [])
-    values = list(leads.values(*fields))
+    values = [dict(zip(fields, row, strict=True)) for row in leads.values_list(*fields)]
     for start in range(0, len(values), CHUNK):
         chunk = values[start : start + CHUNK]
         events: dict[int, dict[str, list[datetime]]] = {}
@@ -69,7 +71,7 @@ def lead_rows(
                 )
             )
             rows.outcomes.append(value["outcome"])
-            rows.times.append(value["outcome_at"] or value["created_at"])
+            rows.times.append((value["outcome_at"] or value["created_at"]) if needs_times else None)
     return rows
 
 
@@ -103,11 +105,15 @@ def champion(kind: str = ModelKind.LEAD_SCORE) -> ModelVersion | None:
 def latest_hashes(lead_ids: Sequence[int], version: ModelVersion) -> dict[int, str]:
     """The features hash of each lead's newest score by ``version`` (for skipping unchanged leads)."""
     latest: dict[int, tuple[int, str]] = {}
-    for start in range(0, len(lead_ids), CHUNK):
+    wanted = set(lead_ids)
+    ordered = sorted(wanted)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        # An id range is far cheaper to send and plan than thousands of ids; extra rows are dropped below.
         for lead_id, pk, features_hash in LeadScore.objects.filter(
-            model_version=version, lead_id__in=lead_ids[start : start + CHUNK]
+            model_version=version, lead_id__gte=chunk[0], lead_id__lte=chunk[-1]
         ).values_list("lead_id", "id", "features_hash"):
-            if lead_id not in latest or pk > latest[lead_id][0]:
+            if lead_id in wanted and (lead_id not in latest or pk > latest[lead_id][0]):
                 latest[lead_id] = (pk, features_hash)
     return {lead_id: h for lead_id, (_, h) in latest.items()}
 

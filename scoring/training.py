@@ -177,7 +177,9 @@ def train_lead_model(
     leakage = [
         {
             "feature": f.name,
-            "auc": single_feature_auc(matrix[split.fit, column], labels[split.fit]),
+            "auc": single_feature_auc(
+                _leakage_score(matrix[split.fit, column], labels[split.fit], f.type), labels[split.fit]
+            ),
             "known_after_outcome": f.known_after_outcome,
         }
         for column, f in enumerate(features)
@@ -249,6 +251,19 @@ def train_lead_model(
     model_version_validate(version_id=version.pk, actor=actor)
     version.refresh_from_db()
     return version
+
+
+def _leakage_score(column: np.ndarray, labels: np.ndarray, feature_type: str) -> np.ndarray:
+    """What one feature alone says about the label: its value, or for a category its positive rate
+    (category codes have no order, so ranking by code would hide a category that gives the label away)."""
+    if feature_type != "categorical":
+        return column
+    score = np.full(len(column), float(labels.mean()))
+    for code in np.unique(column[~np.isnan(column)]):
+        mask = column == code
+        score[mask] = labels[mask].mean()
+    score[np.isnan(column)] = labels[np.isnan(column)].mean() if np.isnan(column).any() else 0.0
+    return score
 
 
 def _reference(features: list, records: list, matrix: np.ndarray, scores: np.ndarray) -> dict[str, Any]:

@@ -7,26 +7,31 @@ from django.core.management import CommandError, call_command
 from approvals.models import ProposedAction
 from audit.models import DecisionLogEntry
 from sales.models import Account, Lead, LeadEvent
+from scoring.models import LeadScore, ModelVersion
 from support.models import Ticket
 
 pytestmark = pytest.mark.django_db
 
 
 def _counts():
-    return [m.objects.count() for m in (Account, Lead, LeadEvent, Ticket, ProposedAction, DecisionLogEntry)]
+    models = (Account, Lead, LeadEvent, Ticket, ProposedAction, DecisionLogEntry, ModelVersion, LeadScore)
+    return [m.objects.count() for m in models]
 
 
 def test_it_seeds_a_usable_demo_and_duplicates_nothing_when_run_again(settings):
     settings.DEBUG = True  # the test runner forces DEBUG off; seed_demo is a DEBUG-only command
-    call_command("seed_demo", "--leads", "200", "--tickets", "60", stdout=StringIO())
+    call_command("seed_demo", "--leads", "1200", "--tickets", "60", stdout=StringIO())
     first = _counts()
-    assert first[:4] == [150, 200, first[2], 60] and first[2] > 200
+    assert first[:4] == [150, 1200, first[2], 60] and first[2] > 1200
+    # A demo model was trained, promoted and has scored every demo lead.
+    assert ModelVersion.objects.filter(status="champion", name="demo-b2b").exists()
+    assert LeadScore.objects.filter(role="champion").values("lead").distinct().count() == 1200
     assert ProposedAction.objects.filter(status="pending_approval").exists()
-    assert Lead.objects.filter(account__isnull=False).count() == 200
+    assert Lead.objects.filter(account__isnull=False).count() == 1200
     for username in ("sdr.manager", "support.lead", "ops.admin"):
         assert authenticate(username=username, password="agentops-demo") is not None
 
-    call_command("seed_demo", "--leads", "200", "--tickets", "60", stdout=StringIO())
+    call_command("seed_demo", "--leads", "1200", "--tickets", "60", stdout=StringIO())
     assert _counts() == first
 
 

@@ -165,3 +165,37 @@ def test_a_canary_needs_a_share(bank_leads, feature_set):
         model_version_promote(version_id=version.pk, to="canary", actor="ops", reason="try")
     model_version_promote(version_id=version.pk, to="canary", actor="ops", reason="10%", canary_share=0.1)
     assert ModelVersion.objects.get(pk=version.pk).canary_share == 0.1
+
+
+def test_the_gate_sees_a_category_that_gives_the_label_away(feature_set):
+    rows = bank_rows(1, 15000, step=3)
+    for i, row in enumerate(rows):
+        # Codes of these categories interleave yes/no, so only their positive rates reveal them.
+        row["attributes"]["crm_stage"] = (
+            ("a", "c", "e")[i % 3] if row["outcome"] == "converted" else ("b", "d")[i % 2]
+        )
+    load(rows)
+    feature_set.features = [
+        *feature_set.features,
+        {
+            "name": "crm_stage",
+            "source": "attributes.crm_stage",
+            "type": "categorical",
+            "display": "CRM stage",
+        },
+    ]
+    feature_set.save()
+    version = _train(feature_set)
+    leak = next(item for item in version.metrics["leakage"] if item["feature"] == "crm_stage")
+    assert leak["auc"] == pytest.approx(1.0)
+    assert not version.validation["passed"]
+
+
+def test_on_the_real_file_the_model_beats_a_logistic_regression_on_the_same_time_split(feature_set):
+    load(bank_rows(1, 32950))
+    version = _train(feature_set)
+    metrics = version.metrics
+    assert metrics["sizes"]["validation"] == 6590
+    assert metrics["split"] == "time-ordered"
+    assert metrics["validation"]["roc_auc"] > metrics["baseline_logistic_auc"] + 0.03
+    assert version.validation["passed"], version.validation

@@ -40,6 +40,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--leads", type=int, default=1500)
         parser.add_argument("--tickets", type=int, default=300)
+        parser.add_argument(
+            "--no-model", action="store_true", help="Do not train or score a demo lead model."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -67,6 +70,31 @@ class Command(BaseCommand):
             f"accounts {len(account_ids)}; leads {leads.result.summary}; tickets {tickets.result.summary}; "
             f"new events {events}; new actions {actions}"
         )
+        if not options["no_model"]:
+            self._model()
+
+    def _model(self) -> None:
+        """Train and promote a demo lead model once, then score the demo leads (unchanged ones are skipped)."""
+        from scoring.models import FeatureSet
+        from scoring.runner import leads_score
+        from scoring.selectors import champion
+        from scoring.services import GateFailed, model_version_promote
+        from scoring.training import TrainingError, train_lead_model
+
+        if champion() is None:
+            try:
+                version = train_lead_model(
+                    feature_set=FeatureSet.objects.get(name="demo-b2b"), actor="seed_demo"
+                )
+                model_version_promote(
+                    version_id=version.pk, to="champion", actor="seed_demo", reason="demo model"
+                )
+                self.stdout.write(f"trained and promoted {version.label}")
+            except (TrainingError, GateFailed) as exc:
+                self.stdout.write(f"no demo model: {exc}")
+                return
+        summary = leads_score(actor="seed_demo", source="demo")
+        self.stdout.write(f"scored demo leads: new scores {summary.written}, unchanged {summary.unchanged}")
 
     def _users(self) -> dict[str, Any]:
         User = get_user_model()
