@@ -139,6 +139,7 @@ TICKET_TEMPLATES = [
     ("account", "Change account owner", "Our admin {name} left the company; please transfer ownership to me."),
     ("plan", "Downgrade to Starter", "We would like to downgrade to the Starter plan at renewal."),
 ]  # fmt: skip
+HIGH_INTENT = {"pricing_visit", "demo_request", "email_reply", "webinar", "intent_signal"}
 PLANS = ["Starter", "Growth", "Pro", "Enterprise"]
 
 
@@ -201,19 +202,27 @@ def generate(
         first, last = rng.choice(FIRST), rng.choice(LAST)
         external_id = f"demo-lead-{i:05d}"
         created = anchor - timedelta(days=rng.randint(1, 180), minutes=rng.randint(0, 1439))
-        # A hidden propensity drives engagement and outcome so the data has learnable signal.
-        size_boost = {"1-10": -0.6, "11-50": -0.2, "51-200": 0.2, "201-1000": 0.5, "1001+": 0.4}[
+        lead_source = rng.choice(LEAD_SOURCES)
+        title = rng.choice(TITLES)
+        # A hidden propensity drives engagement and outcome so the data has learnable signal:
+        # firmographics, how the lead came in, who the person is, and how they engage.
+        size_boost = {"1-10": -0.8, "11-50": -0.3, "51-200": 0.3, "201-1000": 0.7, "1001+": 0.5}[
             account["size_band"]
         ]
         propensity = (
-            rng.gauss(0, 1) + size_boost + (0.4 if account["industry"] in ("Software", "Fintech") else 0)
+            rng.gauss(0, 0.7)
+            + size_boost
+            + (0.5 if account["industry"] in ("Software", "Fintech") else 0)
+            + {"referral": 0.9, "webinar": 0.5, "event": 0.3, "partner": 0.3, "paid_search": -0.4}.get(lead_source, 0)
+            + (0.5 if title in ("VP Sales", "CTO", "Founder", "Revenue Operations Lead") else 0)
         )
-        n_events = max(0, int(rng.gauss(6 + 3 * propensity, 4)))
+        # Engaged leads touch the high-intent pages; most activity falls in their first month.
+        weights = [w * (1 + max(propensity, -0.9) if k in HIGH_INTENT else 1) for k, w in EVENT_KINDS]
+        n_events = max(0, int(rng.gauss(5 + 4 * propensity, 3)))
+        active_minutes = max(1, int(min(30 * 24 * 60, (anchor - created).total_seconds() // 60)))
         for j in range(n_events):
-            kind = rng.choices([k for k, _ in EVENT_KINDS], weights=[w for _, w in EVENT_KINDS])[0]
-            occurred = created + timedelta(
-                minutes=rng.randint(0, max(1, int((anchor - created).total_seconds() // 60)))
-            )
+            kind = rng.choices([k for k, _ in EVENT_KINDS], weights=weights)[0]
+            occurred = created + timedelta(minutes=rng.randint(0, active_minutes))
             events.append(
                 {
                     "lead_external_id": external_id,
@@ -225,7 +234,7 @@ def generate(
             )
         age_days = (anchor - created).days
         decided = age_days > 60 and rng.random() < 0.7
-        converted = decided and rng.random() < 1 / (1 + 2.718 ** (-(propensity - 1.2)))
+        converted = decided and rng.random() < 1 / (1 + 2.718 ** (-1.6 * (propensity - 0.9)))
         status = rng.choices(["new", "contacted", "nurturing", "qualified"], weights=[5, 4, 2, 1])[0]
         outcome = "unknown"
         if decided:
@@ -241,7 +250,7 @@ def generate(
                     "ascii", "ignore"
                 ).decode(),
                 "phone": f"+1-555-{rng.randint(1000, 9999)}",
-                "title": rng.choice(TITLES),
+                "title": title,
                 "company_name": account["name"],
                 "country": account["country"],
                 "timezone": TIMEZONES[account["country"]],
@@ -257,7 +266,7 @@ def generate(
                 else None,
                 "source_modified_at": (created + timedelta(days=min(age_days, 3))).isoformat(),
                 "attributes": {
-                    "lead_source": rng.choice(LEAD_SOURCES),
+                    "lead_source": lead_source,
                     "industry": account["industry"],
                     "employee_count": account["employee_count"],
                     "size_band": account["size_band"],

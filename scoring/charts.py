@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 LABEL_WIDTH = 250
-CHART_WIDTH = 300
+CHART_WIDTH = 380
 ROW_HEIGHT = 28
 BAR_HEIGHT = 18
+VALUE_ROOM = 80  # room for '+12 points' beside the longest bar
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class BarChart:
 def shap_bar_chart(reasons: Sequence[dict[str, Any]]) -> BarChart:
     """Bars left (negative) or right (positive) of a zero axis, scaled to the largest reason."""
     largest = max((abs(float(r["points"])) for r in reasons), default=0.0) or 1.0
-    half = CHART_WIDTH / 2 - 40  # room for the value text beside each bar
+    half = CHART_WIDTH / 2 - VALUE_ROOM  # room for the value text beside each bar
     axis = LABEL_WIDTH + CHART_WIDTH / 2
     bars = []
     for i, reason in enumerate(reasons):

@@ -4,9 +4,9 @@ from scoring.charts import BAR_HEIGHT, CHART_WIDTH, LABEL_WIDTH, ROW_HEIGHT, sha
 
 MINUS = "\u2212"
 
-# With LABEL_WIDTH 250 and CHART_WIDTH 300: the axis sits at 250 + 150 = 400 and the largest bar is
-# 300 / 2 - 40 = 110 wide.
-AXIS = 400.0
+# With LABEL_WIDTH 250 and CHART_WIDTH 380: the axis sits at 250 + 190 = 440 and the largest bar is
+# 380 / 2 - 80 = 110 wide, leaving 80 units for the value text beside it.
+AXIS = 440.0
 HALF = 110.0
 
 REASONS = [
@@ -17,13 +17,13 @@ REASONS = [
 
 
 def test_it_uses_the_documented_layout_constants():
-    assert (LABEL_WIDTH, CHART_WIDTH, ROW_HEIGHT, BAR_HEIGHT) == (250, 300, 28, 18)
+    assert (LABEL_WIDTH, CHART_WIDTH, ROW_HEIGHT, BAR_HEIGHT) == (250, 380, 28, 18)
 
 
 def test_it_draws_the_chart_frame():
     chart = shap_bar_chart(REASONS)
     assert chart.axis_x == AXIS
-    assert chart.width == 550
+    assert chart.width == 630
     assert chart.height == 3 * 28 + 8
 
 
