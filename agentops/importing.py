@@ -85,9 +85,8 @@ class FileImportCommand(BaseCommand):
     """A management command that imports one file in a registered format through a bulk upsert."""
 
     formats: Mapping[str, Callable[[Path], Iterable[tuple[int, dict[str, Any]]]]] = {}
-
-    def upsert(self, rows: Sequence[dict[str, Any]], *, actor: str) -> BatchOutcome:
-        raise NotImplementedError  # each import command names its service
+    # The bulk upsert service the rows go through, called with rows=, actor=, atomic=False.
+    service: Callable[..., BatchOutcome]
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--format", required=True, choices=sorted(self.formats))
@@ -102,7 +101,7 @@ class FileImportCommand(BaseCommand):
         try:
             summary = run_import(
                 self.formats[options["format"]](path),
-                lambda rows: self.upsert(rows, actor=actor),
+                lambda rows: type(self).service(rows=rows, actor=actor, atomic=False),
                 total=count_data_lines(path),
                 progress_to=None if options["no_progress"] else sys.stderr,
             )

@@ -213,7 +213,9 @@ def generate(
             rng.gauss(0, 0.7)
             + size_boost
             + (0.5 if account["industry"] in ("Software", "Fintech") else 0)
-            + {"referral": 0.9, "webinar": 0.5, "event": 0.3, "partner": 0.3, "paid_search": -0.4}.get(lead_source, 0)
+            + {"referral": 0.9, "webinar": 0.5, "event": 0.3, "partner": 0.3, "paid_search": -0.4}.get(
+                lead_source, 0
+            )
             + (0.5 if title in ("VP Sales", "CTO", "Founder", "Revenue Operations Lead") else 0)
         )
         # Engaged leads touch the high-intent pages; most activity falls in their first month.

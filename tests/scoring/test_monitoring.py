@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django_q.models import OrmQ
 
 from scoring.models import DriftAlert, DriftReport, FeatureSet, ScoringPolicy
 from scoring.monitoring import drift_check, model_drift_state
@@ -81,3 +82,23 @@ def test_the_drift_page_lists_the_latest_report(champion, client):
     html = client.get("/scoring/drift/").content.decode()
     assert "euribor3m" in html and "Open alerts" in html
     assert DriftReport.objects.count() == 1
+
+
+def test_a_drift_alert_queues_retraining_when_the_policy_says_so(
+    champion, django_capture_on_commit_callbacks
+):
+    ScoringPolicy.objects.filter(kind="lead_score").update(retrain_on_drift=True)
+    load(bank_rows(29001, 32950, with_outcome=False))
+    queued = OrmQ.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        drift_check(actor="test")
+    assert OrmQ.objects.count() == queued + 1
+
+
+def test_score_leads_command_reports_throughput_and_skips_unchanged(champion):
+    out = StringIO()
+    call_command("score_leads", "--no-progress", stdout=out)
+    assert "scored 6000 leads" in out.getvalue()
+    out = StringIO()
+    call_command("score_leads", "--no-progress", stdout=out)
+    assert "unchanged 6000" in out.getvalue()
