@@ -2,8 +2,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
 
-from approvals.models import Decision, ProposedAction
+from approvals.models import ApprovalPolicy, Decision, ProposedAction
 
 
 class DecisionInline(admin.TabularInline):
@@ -63,3 +64,10 @@ class DecisionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "outcome", "priority", "is_active", "approver_group", "sla_minutes", "updated_at"]
+    list_filter = ["outcome", "is_active"]
+    search_fields = ["name", "description"]

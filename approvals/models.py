@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from approvals.choices import (
     ActionKind,
@@ -58,6 +59,16 @@ class ProposedAction(models.Model):
     )
     matched_rule = models.CharField(max_length=200, blank=True)
     approved_payload_sha256 = models.CharField(max_length=64, blank=True)
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    approver_group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    policy_reasons = models.JSONField(default=list, blank=True)
+    compliance_flags = models.JSONField(default=list, blank=True)
+    bulk_size = models.PositiveIntegerField(default=1)
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     executed_at = models.DateTimeField(null=True, blank=True)
@@ -142,3 +153,63 @@ class Decision(models.Model):
     def __str__(self) -> str:
         who = self.decided_by or "policy"
         return f"{self.get_outcome_display()} by {who} on action #{self.action_id}"
+
+
+class ApprovalPolicy(models.Model):
+    """A rule deciding whether matching actions run on their own, need one or two approvals, or are blocked.
+
+    Unset conditions are ignored; all set ones must hold. The strictest matching policy wins, and
+    every matching policy's reason is shown to the approver (see ``approvals.policy``).
+    """
+
+    class Outcome(models.TextChoices):
+        AUTO = "auto", "Execute automatically"
+        ONE = "one_approval", "Require one approval"
+        TWO = "two_approvals", "Require two approvals (different people)"
+        BLOCK = "block", "Block"
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    priority = models.PositiveIntegerField(
+        default=100, help_text="Lower first; decides the order of reasons."
+    )
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    kinds = models.JSONField(default=list, blank=True, help_text="Action kinds; empty for all.")
+    domains = models.JSONField(default=list, blank=True, help_text="Domains; empty for all.")
+    risk_at_least = models.CharField(max_length=10, choices=RiskLevel.choices, blank=True)
+    confidence_below = models.FloatField(null=True, blank=True)
+    score_at_least = models.PositiveSmallIntegerField(null=True, blank=True)
+    deal_value_at_least = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    account_value_at_least = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    bulk_size_at_least = models.PositiveIntegerField(null=True, blank=True)
+    compliance_flags_any = models.JSONField(
+        default=list, blank=True, help_text='e.g. ["pricing", "contract"]'
+    )
+    drift_states = models.JSONField(default=list, blank=True, help_text='e.g. ["alert"]')
+    ownership_change = models.BooleanField(null=True, blank=True)
+    approver_group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    sla_minutes = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["priority", "name"]
+        verbose_name_plural = "approval policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confidence_below__isnull=True)
+                | (Q(confidence_below__gt=0) & Q(confidence_below__lte=1)),
+                name="policy_confidence_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome__in=["auto", "one_approval", "two_approvals", "block"]),
+                name="policy_outcome_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

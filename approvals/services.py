@@ -3,14 +3,24 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals.choices import ActionKind, ActionStatus, Domain, RiskLevel
-from approvals.models import ProposedAction
+from approvals.choices import (
+    READ_ONLY_KINDS,
+    ActionKind,
+    ActionStatus,
+    DecisionOutcome,
+    Domain,
+    RejectionReason,
+    RiskLevel,
+)
+from approvals.models import ApprovalPolicy, Decision, ProposedAction
+from approvals.policy import AUTO, BLOCK, ActionFacts, PolicyRule, evaluate_policy
 from approvals.states import ACTION_STATES
 from audit.choices import EventType
 from audit.services import decision_log_append
@@ -122,3 +132,293 @@ def action_transition(
             action_taken={"kind": action.kind, "from": previous, "to": action.status, "reason": reason},
         )
     return action
+
+
+# --- Routing through the approval policy -------------------------------------------------------
+
+
+def _policy_rules() -> list[PolicyRule]:
+    return [
+        PolicyRule(
+            name=p.name,
+            outcome=p.outcome,
+            kinds=frozenset(p.kinds or []),
+            domains=frozenset(p.domains or []),
+            risk_at_least=p.risk_at_least or None,
+            confidence_below=p.confidence_below,
+            score_at_least=p.score_at_least,
+            deal_value_at_least=p.deal_value_at_least,
+            account_value_at_least=p.account_value_at_least,
+            bulk_size_at_least=p.bulk_size_at_least,
+            compliance_flags_any=frozenset(p.compliance_flags_any or []),
+            drift_states=frozenset(p.drift_states or []),
+            ownership_change=p.ownership_change,
+            approver_group=p.approver_group.name if p.approver_group else "",
+            sla_minutes=p.sla_minutes,
+            priority=p.priority,
+        )
+        for p in ApprovalPolicy.objects.filter(is_active=True).select_related("approver_group")
+    ]
+
+
+def _facts(action: ProposedAction) -> ActionFacts:
+    from scoring.monitoring import model_drift_state
+    from scoring.selectors import acting_scores
+
+    lead = action.lead
+    score = None
+    if lead is not None:
+        acting = acting_scores([lead.pk]).get(lead.pk)
+        score = acting.score if acting else None
+    return ActionFacts(
+        kind=action.kind,
+        domain=action.domain,
+        risk_level=action.risk_level,
+        confidence=action.confidence,
+        read_only=action.kind in READ_ONLY_KINDS,
+        score=score,
+        deal_value=lead.deal_value if lead else None,
+        account_value=lead.account.account_value if lead and lead.account else None,
+        bulk_size=action.bulk_size,
+        compliance_flags=frozenset(action.compliance_flags or []),
+        drift_state=model_drift_state() if action.domain == Domain.SALES else "ok",
+        ownership_change=action.kind == ActionKind.ASSIGN_OWNER
+        and lead is not None
+        and lead.owner_id is not None,
+    )
+
+
+def action_route(*, action_id: int, actor: str = "policy") -> ProposedAction:
+    """Apply the approval policy to a proposed action: auto-approve, queue for one or two approvals, or block."""
+    with transaction.atomic():
+        action = (
+            ProposedAction.objects.select_for_update(of=("self",))
+            .select_related("lead__account")
+            .get(pk=action_id)
+        )
+        decision = evaluate_policy(_facts(action), _policy_rules())
+        target = {AUTO: ActionStatus.APPROVED, BLOCK: ActionStatus.REJECTED}.get(
+            decision.outcome, ActionStatus.PENDING_APPROVAL
+        )
+        ACTION_STATES.check(action.status, target)
+        previous = action.status
+        action.status = target
+        action.required_approvals = decision.required_approvals
+        action.policy_reasons = list(decision.reasons)
+        fields = ["status", "required_approvals", "policy_reasons", "updated_at"]
+        if decision.approver_group:
+            action.approver_group = Group.objects.filter(name=decision.approver_group).first()
+            fields.append("approver_group")
+        if decision.sla_minutes and target == ActionStatus.PENDING_APPROVAL:
+            action.sla_due_at = timezone.now() + timedelta(minutes=decision.sla_minutes)
+            fields.append("sla_due_at")
+        if target in (ActionStatus.APPROVED, ActionStatus.REJECTED):
+            action.decided_at = timezone.now()
+            fields.append("decided_at")
+        if target == ActionStatus.APPROVED:
+            action.approved_payload_sha256 = payload_sha256(action.payload)
+            fields.append("approved_payload_sha256")
+        action.save(update_fields=fields)
+        if target != ActionStatus.PENDING_APPROVAL:
+            Decision.objects.create(
+                action=action,
+                outcome=DecisionOutcome.APPROVE
+                if target == ActionStatus.APPROVED
+                else DecisionOutcome.REJECT,
+                reason_code="" if target == ActionStatus.APPROVED else RejectionReason.COMPLIANCE,
+                comment="; ".join(decision.reasons),
+                original_payload=action.payload,
+                final_payload=action.payload,
+                payload_sha256=payload_sha256(action.payload),
+                model_version=action.model_version.label if action.model_version else "",
+            )
+        decision_log_append(
+            event_type=EventType.ACTION_TRANSITIONED,
+            actor=actor,
+            subject_type="proposed_action",
+            subject_id=action.pk,
+            correlation_id=action.correlation_id,
+            action_taken={"kind": action.kind, "from": previous, "to": target},
+            approval={
+                "policy": decision.outcome,
+                "rules": list(decision.rules),
+                "reasons": list(decision.reasons),
+            },
+        )
+    return action
+
+
+# --- Human decisions ---------------------------------------------------------------------------
+
+
+class DecisionError(Exception):
+    """A decision that cannot be taken; ``code`` says which rule refused it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+def _locked_pending(action_id: int) -> ProposedAction:
+    action = (
+        ProposedAction.objects.select_for_update(of=("self",))
+        .select_related("model_version")
+        .get(pk=action_id)
+    )
+    if action.status != ActionStatus.PENDING_APPROVAL:
+        last = action.decisions.exclude(outcome=DecisionOutcome.DEFER).select_related("decided_by").first()
+        who = last.decided_by.get_username() if last and last.decided_by else "the policy"
+        raise DecisionError(
+            "already_decided", f"action #{action.pk} is already {action.status} (decided by {who})"
+        )
+    return action
+
+
+def validate_edits(original: Mapping[str, Any], edits: Mapping[str, Any]) -> dict[str, Any]:
+    """An approver may change the values of the proposal's fields, not add fields or change their types."""
+    merged = dict(original)
+    for key, value in edits.items():
+        if key not in original:
+            raise DecisionError("invalid_edit", f"payload.{key}: not a field of this action")
+        before = original[key]
+        same_kind = isinstance(value, type(before)) or (
+            isinstance(value, int | float) and isinstance(before, int | float) and not isinstance(value, bool)
+        )
+        if before is not None and not same_kind:
+            raise DecisionError(
+                "invalid_edit",
+                f"payload.{key}: must stay a {type(before).__name__}, got {type(value).__name__}",
+            )
+        merged[key] = value
+    return merged
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: {"from": before.get(k), "to": after.get(k)}
+        for k in sorted(set(before) | set(after))
+        if before.get(k) != after.get(k)
+    }
+
+
+def action_approve(
+    *, action_id: int, user: Any, edits: Mapping[str, Any] | None = None, comment: str = ""
+) -> ProposedAction:
+    """Approve (optionally editing the payload first). Four-eyes: nobody approves what they proposed,
+    and a two-approval action needs two different people, neither of them its editor twice over.
+
+    Concurrency-safe: the action row is locked, so of two people deciding at once one wins and the
+    other gets ``already_decided`` naming who decided.
+    """
+    with transaction.atomic():
+        action = _locked_pending(action_id)
+        if action.proposed_by_user_id is not None and action.proposed_by_user_id == user.pk:
+            raise DecisionError("self_approval", "you proposed this action; someone else must approve it")
+        original = dict(action.payload)
+        final = validate_edits(original, edits) if edits else original
+        edited = final != original
+        if edited:
+            # An edit invalidates earlier approvals: they approved other content.
+            action.payload = final
+            action.edited_by = user
+        current_hash = payload_sha256(final)
+        approvers = set(
+            action.decisions.filter(
+                outcome__in=[DecisionOutcome.APPROVE, DecisionOutcome.EDIT_APPROVE],
+                payload_sha256=current_hash,
+            ).values_list("decided_by_id", flat=True)
+        )
+        if user.pk in approvers:
+            raise DecisionError(
+                "duplicate_approval", "you already approved this action; a second person must"
+            )
+        if action.required_approvals >= 2 and action.edited_by_id == user.pk and approvers:
+            raise DecisionError(
+                "self_approval", "you edited this action; someone else must give the second approval"
+            )
+        decision = Decision.objects.create(
+            action=action,
+            outcome=DecisionOutcome.EDIT_APPROVE if edited else DecisionOutcome.APPROVE,
+            decided_by=user,
+            comment=comment,
+            original_payload=original,
+            final_payload=final,
+            payload_diff=_diff(original, final),
+            payload_sha256=current_hash,
+            time_to_decide=timezone.now() - action.created_at,
+            model_version=action.model_version.label if action.model_version else "",
+        )
+        approvers.add(user.pk)
+        fields = ["payload", "edited_by", "updated_at"]
+        quorum = len(approvers) >= max(action.required_approvals, 1)
+        if quorum:
+            ACTION_STATES.check(action.status, ActionStatus.APPROVED)
+            action.status = ActionStatus.APPROVED
+            action.approved_payload_sha256 = current_hash
+            action.decided_at = timezone.now()
+            fields += ["status", "approved_payload_sha256", "decided_at"]
+        action.save(update_fields=fields)
+        decision_log_append(
+            event_type=EventType.ACTION_DECIDED,
+            actor=f"user:{user.get_username()}",
+            subject_type="proposed_action",
+            subject_id=action.pk,
+            correlation_id=action.correlation_id,
+            model_version=decision.model_version,
+            action_taken={"kind": action.kind, "status": action.status, "edited": edited},
+            approval={
+                "decision": decision.outcome,
+                "approver": user.get_username(),
+                "approvals": len(approvers),
+                "required": action.required_approvals,
+                "payload_sha256": current_hash,
+            },
+        )
+    return action
+
+
+def action_reject(*, action_id: int, user: Any, reason_code: str, comment: str = "") -> ProposedAction:
+    """Reject with a reason code (required); the action is final and becomes a negative example."""
+    if reason_code not in RejectionReason.values:
+        raise DecisionError(
+            "reason_required", f"reason_code: one of {', '.join(RejectionReason.values)} is required"
+        )
+    with transaction.atomic():
+        action = _locked_pending(action_id)
+        ACTION_STATES.check(action.status, ActionStatus.REJECTED)
+        Decision.objects.create(
+            action=action,
+            outcome=DecisionOutcome.REJECT,
+            decided_by=user,
+            reason_code=reason_code,
+            comment=comment,
+            original_payload=action.payload,
+            final_payload=action.payload,
+            time_to_decide=timezone.now() - action.created_at,
+            model_version=action.model_version.label if action.model_version else "",
+        )
+        action.status = ActionStatus.REJECTED
+        action.decided_at = timezone.now()
+        action.save(update_fields=["status", "decided_at", "updated_at"])
+        decision_log_append(
+            event_type=EventType.ACTION_DECIDED,
+            actor=f"user:{user.get_username()}",
+            subject_type="proposed_action",
+            subject_id=action.pk,
+            correlation_id=action.correlation_id,
+            action_taken={"kind": action.kind, "status": action.status},
+            approval={"decision": "reject", "approver": user.get_username(), "reason_code": reason_code},
+        )
+    return action
+
+
+class PayloadChanged(Exception):
+    """The payload about to be executed is not the one that was approved."""
+
+
+def action_check_approved_payload(*, action: ProposedAction) -> None:
+    """Refuse execution unless the action is approved and its payload hashes to what was approved."""
+    if action.status != ActionStatus.APPROVED:
+        raise PayloadChanged(f"action #{action.pk} is {action.status}, not approved")
+    if payload_sha256(action.payload) != action.approved_payload_sha256:
+        raise PayloadChanged(f"action #{action.pk}: payload differs from the approved one; execution refused")

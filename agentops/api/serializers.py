@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from approvals.choices import RejectionReason
 from approvals.models import ProposedAction
 from sales.models import Lead
 from scoring.models import ModelVersion
@@ -99,3 +100,13 @@ BulkLeadErrorSerializer = inline_serializer(
         "errors": BulkRowErrorSerializer(many=True),
     },
 )
+
+
+class ApproveRequestSerializer(serializers.Serializer):
+    edits = serializers.DictField(required=False, help_text="New values for fields of the payload.")
+    comment = serializers.CharField(required=False, allow_blank=True)
+
+
+class RejectRequestSerializer(serializers.Serializer):
+    reason_code = serializers.ChoiceField(choices=RejectionReason.choices)
+    comment = serializers.CharField(required=False, allow_blank=True)

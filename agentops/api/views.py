@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -10,6 +12,7 @@ from rest_framework.response import Response
 
 from agentops.api import serializers as s
 from approvals.models import ProposedAction
+from approvals.services import DecisionError, action_approve, action_reject
 from sales.models import Lead
 from sales.services import BatchTooLarge, lead_bulk_upsert
 from scoring.models import ModelVersion
@@ -106,6 +109,23 @@ class TicketViewSet(viewsets.ReadOnlyModelViewSet):
         return _filter(queryset, self.request, ("source", "status", "intent_label"))
 
 
+class CanDecideActions(permissions.BasePermission):
+    message = "Your account may not decide actions (needs approvals.change_proposedaction)."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return bool(request.user and request.user.has_perm("approvals.change_proposedaction"))
+
+
+# How each refusal of the decision services answers over HTTP.
+DECISION_ERROR_STATUS = {
+    "already_decided": status.HTTP_409_CONFLICT,
+    "self_approval": status.HTTP_403_FORBIDDEN,
+    "duplicate_approval": status.HTTP_403_FORBIDDEN,
+    "invalid_edit": status.HTTP_400_BAD_REQUEST,
+    "reason_required": status.HTTP_400_BAD_REQUEST,
+}
+
+
 @extend_schema(
     parameters=[
         OpenApiParameter("status", str),
@@ -122,6 +142,57 @@ class ProposedActionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[ProposedAction]:
         queryset = ProposedAction.objects.select_related("model_version").order_by("-created_at", "-id")
         return _filter(queryset, self.request, ("status", "domain", "kind", "risk_level"))
+
+    def _decide(self, request: Request, decide: Callable[[], ProposedAction]) -> Response:
+        try:
+            action = decide()
+        except ProposedAction.DoesNotExist:
+            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        except DecisionError as exc:
+            return Response(
+                {"code": exc.code, "detail": str(exc)},
+                status=DECISION_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST),
+            )
+        action = self.get_queryset().get(pk=action.pk)
+        return Response(self.get_serializer(action).data)
+
+    @extend_schema(
+        request=s.ApproveRequestSerializer,
+        responses={200: s.ProposedActionSerializer},
+        description="Approve, optionally with edits to the payload's fields. 409 if already decided.",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CanDecideActions])
+    def approve(self, request: Request, pk: str) -> Response:
+        body = s.ApproveRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._decide(
+            request,
+            lambda: action_approve(
+                action_id=int(pk),
+                user=request.user,
+                edits=body.validated_data.get("edits"),
+                comment=body.validated_data.get("comment", ""),
+            ),
+        )
+
+    @extend_schema(
+        request=s.RejectRequestSerializer,
+        responses={200: s.ProposedActionSerializer},
+        description="Reject with a reason code (required). 409 if already decided.",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[CanDecideActions])
+    def reject(self, request: Request, pk: str) -> Response:
+        body = s.RejectRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._decide(
+            request,
+            lambda: action_reject(
+                action_id=int(pk),
+                user=request.user,
+                reason_code=body.validated_data["reason_code"],
+                comment=body.validated_data.get("comment", ""),
+            ),
+        )
 
 
 @extend_schema(parameters=[OpenApiParameter("kind", str), OpenApiParameter("status", str)])

@@ -40,6 +40,9 @@ def one_of_each():
         lead=action.lead, kind="web_visit", occurred_at=action.created_at, external_id="e1"
     )
     SdrQueue.objects.create(name="Inbound")
+    from approvals.models import ApprovalPolicy
+
+    ApprovalPolicy.objects.create(name="Big deals", outcome="two_approvals", score_at_least=90)
     from django.utils import timezone
 
     from scoring.models import DriftAlert, DriftReport, LeadScore

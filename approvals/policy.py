@@ -1,0 +1,162 @@
+"""Approval policy evaluation: which actions need a human, how many, and why. Pure (no ORM).
+
+Policies are data (``ApprovalPolicy`` in the admin). Each matching rule proposes an outcome; the
+strictest one wins (block > two approvals > one approval > auto-execute), and every matching rule
+contributes its reason, so the approver sees all of them. Writes need a human unless a rule
+explicitly lets them through; read-only actions may run on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+AUTO = "auto"
+ONE = "one_approval"
+TWO = "two_approvals"
+BLOCK = "block"
+OUTCOMES = (AUTO, ONE, TWO, BLOCK)
+STRICTNESS = {AUTO: 0, ONE: 1, TWO: 2, BLOCK: 3}
+RISK_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+@dataclass(frozen=True)
+class ActionFacts:
+    """What the policy looks at, gathered by the routing service."""
+
+    kind: str
+    domain: str
+    risk_level: str
+    confidence: float
+    read_only: bool
+    score: int | None = None
+    deal_value: Decimal | None = None
+    account_value: Decimal | None = None
+    bulk_size: int = 1
+    compliance_flags: frozenset[str] = frozenset()
+    drift_state: str = "ok"
+    ownership_change: bool = False
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """One rule: conditions that must all hold (unset ones are ignored), and what follows."""
+
+    name: str
+    outcome: str
+    kinds: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+    risk_at_least: str | None = None
+    confidence_below: float | None = None
+    score_at_least: int | None = None
+    deal_value_at_least: Decimal | None = None
+    account_value_at_least: Decimal | None = None
+    bulk_size_at_least: int | None = None
+    compliance_flags_any: frozenset[str] = frozenset()
+    drift_states: frozenset[str] = frozenset()
+    ownership_change: bool | None = None
+    approver_group: str = ""
+    sla_minutes: int | None = None
+    priority: int = 100
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"policy '{self.name}': outcome must be one of {', '.join(OUTCOMES)}")
+        if self.risk_at_least is not None and self.risk_at_least not in RISK_ORDER:
+            raise ValueError(f"policy '{self.name}': risk_at_least must be one of {', '.join(RISK_ORDER)}")
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    outcome: str
+    reasons: tuple[str, ...]
+    rules: tuple[str, ...]
+    approver_group: str = ""
+    sla_minutes: int | None = None
+
+    @property
+    def required_approvals(self) -> int:
+        return {AUTO: 0, ONE: 1, TWO: 2, BLOCK: 0}[self.outcome]
+
+
+def _matches(rule: PolicyRule, facts: ActionFacts) -> list[str] | None:
+    """The reasons this rule applies, or None if one of its conditions does not hold."""
+    reasons: list[str] = []
+    if rule.kinds:
+        if facts.kind not in rule.kinds:
+            return None
+        reasons.append(f"action is {facts.kind}")
+    if rule.domains and facts.domain not in rule.domains:
+        return None
+    if rule.risk_at_least is not None:
+        if RISK_ORDER.get(facts.risk_level, 0) < RISK_ORDER[rule.risk_at_least]:
+            return None
+        reasons.append(f"risk {facts.risk_level} (≥ {rule.risk_at_least})")
+    if rule.confidence_below is not None:
+        if not facts.confidence < rule.confidence_below:
+            return None
+        reasons.append(f"confidence {facts.confidence:.2f} below {rule.confidence_below:.2f}")
+    if rule.score_at_least is not None:
+        if facts.score is None or facts.score < rule.score_at_least:
+            return None
+        reasons.append(f"score {facts.score} (≥ {rule.score_at_least})")
+    if rule.deal_value_at_least is not None:
+        if facts.deal_value is None or facts.deal_value < rule.deal_value_at_least:
+            return None
+        reasons.append(f"deal value {facts.deal_value:,.0f} (≥ {rule.deal_value_at_least:,.0f})")
+    if rule.account_value_at_least is not None:
+        if facts.account_value is None or facts.account_value < rule.account_value_at_least:
+            return None
+        reasons.append(f"account value {facts.account_value:,.0f} (≥ {rule.account_value_at_least:,.0f})")
+    if rule.bulk_size_at_least is not None:
+        if facts.bulk_size < rule.bulk_size_at_least:
+            return None
+        reasons.append(f"bulk change of {facts.bulk_size} records (≥ {rule.bulk_size_at_least})")
+    if rule.compliance_flags_any:
+        hits = sorted(rule.compliance_flags_any & facts.compliance_flags)
+        if not hits:
+            return None
+        reasons.append(f"message flagged for {', '.join(hits)} language")
+    if rule.drift_states:
+        if facts.drift_state not in rule.drift_states:
+            return None
+        reasons.append(f"model drift state is {facts.drift_state}")
+    if rule.ownership_change is not None:
+        if facts.ownership_change != rule.ownership_change:
+            return None
+        if rule.ownership_change:
+            reasons.append("changes the record's owner")
+    return reasons
+
+
+def evaluate_policy(facts: ActionFacts, rules: Sequence[PolicyRule]) -> PolicyDecision:
+    """Decide what an action needs. The strictest matching rule wins; reasons of all matches are kept.
+
+    Without a matching rule, read-only actions run on their own and writes need one approval:
+    nothing writes to a system of record unless a policy explicitly allows it.
+    """
+    matched: list[tuple[PolicyRule, list[str]]] = []
+    for rule in sorted(rules, key=lambda r: (r.priority, r.name)):
+        reasons = _matches(rule, facts)
+        if reasons is not None:
+            matched.append((rule, reasons))
+    if not matched:
+        if facts.read_only:
+            return PolicyDecision(AUTO, ("read-only action; no policy requires a human",), ())
+        return PolicyDecision(ONE, ("writes need an approval unless a policy allows them",), ())
+    strictest = max(STRICTNESS[rule.outcome] for rule, _ in matched)
+    winners = [(rule, reasons) for rule, reasons in matched if STRICTNESS[rule.outcome] == strictest]
+    lead_rule = winners[0][0]
+    all_reasons = tuple(
+        f"{rule.name}: {'; '.join(reasons) if reasons else 'applies to every action'}"
+        for rule, reasons in matched
+    )
+    slas = [rule.sla_minutes for rule, _ in winners if rule.sla_minutes]
+    return PolicyDecision(
+        outcome=lead_rule.outcome,
+        reasons=all_reasons,
+        rules=tuple(rule.name for rule, _ in matched),
+        approver_group=next((rule.approver_group for rule, _ in winners if rule.approver_group), ""),
+        sla_minutes=min(slas) if slas else None,
+    )
