@@ -1,0 +1,94 @@
+import csv
+import json
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from approvals.selectors import actions_queue
+from approvals.services import action_approve, action_reject, action_route
+from tests.factories import AccountFactory, LeadFactory, ProposedActionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _pending(**kwargs):
+    return action_route(action_id=ProposedActionFactory(**kwargs).pk)
+
+
+def test_the_queue_puts_sla_first_then_impact_then_uncertainty():
+    now = timezone.now()
+    late = _pending(confidence=0.9)
+    late.sla_due_at = now + timedelta(minutes=5)
+    late.save(update_fields=["sla_due_at"])
+    big = _pending(lead=LeadFactory(deal_value=Decimal(90000)), confidence=0.9)
+    rich_account = _pending(
+        lead=LeadFactory(account=AccountFactory(account_value=Decimal(50000))), confidence=0.9
+    )
+    unsure = _pending(confidence=0.52)
+    sure = _pending(confidence=0.97)
+    order = [a.pk for a in actions_queue()]
+    assert order == [late.pk, big.pk, rich_account.pk, unsure.pk, sure.pk]
+
+
+def test_the_queue_shows_a_user_the_items_of_their_groups_and_unrouted_ones():
+    directors = Group.objects.create(name="Sales directors")
+    routed = _pending()
+    routed.approver_group = directors
+    routed.save(update_fields=["approver_group"])
+    open_item = _pending()
+    member, outsider = UserFactory(), UserFactory()
+    member.groups.add(directors)
+    assert {a.pk for a in actions_queue(user=member)} == {routed.pk, open_item.pk}
+    assert {a.pk for a in actions_queue(user=outsider)} == {open_item.pk}
+
+
+def test_the_queue_reads_in_one_query_whatever_its_size():
+    for _ in range(3):
+        _pending(lead=LeadFactory(account=AccountFactory()))
+    with CaptureQueriesContext(connection) as few:
+        list(actions_queue()[:50])
+    for _ in range(20):
+        _pending(lead=LeadFactory(account=AccountFactory()))
+    with CaptureQueriesContext(connection) as many:
+        items = list(actions_queue()[:50])
+        _ = [(a.lead.account.name, a.impact) for a in items]
+    assert len(few.captured_queries) == len(many.captured_queries) == 1
+
+
+def test_export_feedback_labels_approvals_rejections_and_edits(tmp_path):
+    approved = _pending(payload={"steps": 7})
+    edited = _pending(payload={"steps": 7})
+    rejected = _pending(payload={"steps": 7})
+    _pending(kind="account_lookup")  # decided by the policy: not a human label
+    action_approve(action_id=approved.pk, user=UserFactory(username="ana"))
+    action_approve(action_id=edited.pk, user=UserFactory(username="ben"), edits={"steps": 3})
+    action_reject(
+        action_id=rejected.pk, user=UserFactory(username="cy"), reason_code="wrong_action", comment="nurture"
+    )
+    path = tmp_path / "feedback.jsonl"
+    call_command("export_feedback", str(path), stdout=StringIO())
+    examples = {e["action_id"]: e for e in map(json.loads, path.read_text().splitlines())}
+    assert set(examples) == {approved.pk, edited.pk, rejected.pk}
+    assert examples[approved.pk]["label"] == "positive" and examples[approved.pk]["approver"] == "ana"
+    assert examples[edited.pk]["label"] == "corrected"
+    assert examples[edited.pk]["payload_diff"] == {"steps": {"from": 7, "to": 3}}
+    assert (
+        examples[rejected.pk]["label"] == "negative"
+        and examples[rejected.pk]["reason_code"] == "wrong_action"
+    )
+    csv_path = tmp_path / "feedback.csv"
+    call_command("export_feedback", str(csv_path), "--format", "csv", stdout=StringIO())
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == 3 and json.loads(rows[1]["final_payload"]) == {"steps": 3}
+
+
+def test_export_feedback_names_a_bad_since(tmp_path):
+    with pytest.raises(CommandError, match="since: 'yesterday'"):
+        call_command("export_feedback", str(tmp_path / "x.jsonl"), "--since", "yesterday", stdout=StringIO())
