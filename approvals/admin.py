@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from approvals.models import ApprovalPolicy, Decision, ProposedAction
+from approvals.models import ApprovalPolicy, Decision, EscalationStep, ProposedAction
 
 
 class DecisionInline(admin.TabularInline):
@@ -71,3 +71,8 @@ class ApprovalPolicyAdmin(SimpleHistoryAdmin):
     list_display = ["name", "outcome", "priority", "is_active", "approver_group", "sla_minutes", "updated_at"]
     list_filter = ["outcome", "is_active"]
     search_fields = ["name", "description"]
+
+
+@admin.register(EscalationStep)
+class EscalationStepAdmin(SimpleHistoryAdmin):
+    list_display = ["group", "escalate_to", "sla_minutes", "updated_at"]

@@ -65,3 +65,11 @@ class RejectionReason(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate of other work"
     LOW_QUALITY_DATA = "low_quality_data", "Underlying data is wrong"
     OTHER = "other", "Other (see comment)"
+
+
+class TimeoutAction(models.TextChoices):
+    """What happens to an item still undecided when its SLA runs out."""
+
+    ESCALATE = "escalate", "Escalate to the next group"
+    EXPIRE = "expire", "Expire (nothing is done)"
+    REJECT = "reject", "Reject"

@@ -14,6 +14,7 @@ from approvals.choices import (
     Domain,
     RejectionReason,
     RiskLevel,
+    TimeoutAction,
 )
 
 
@@ -69,6 +70,10 @@ class ProposedAction(models.Model):
     edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    timeout_action = models.CharField(
+        max_length=10, choices=TimeoutAction.choices, default=TimeoutAction.ESCALATE
+    )
+    escalation_level = models.PositiveSmallIntegerField(default=0)
     sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     executed_at = models.DateTimeField(null=True, blank=True)
@@ -192,6 +197,9 @@ class ApprovalPolicy(models.Model):
         "auth.Group", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     sla_minutes = models.PositiveIntegerField(null=True, blank=True)
+    timeout_action = models.CharField(
+        max_length=10, choices=TimeoutAction.choices, default=TimeoutAction.ESCALATE
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -213,3 +221,25 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class EscalationStep(models.Model):
+    """One rung of the escalation ladder: overdue items of ``group`` move to ``escalate_to``."""
+
+    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="escalation")
+    escalate_to = models.ForeignKey("auth.Group", on_delete=models.PROTECT, related_name="+")
+    sla_minutes = models.PositiveIntegerField(help_text="New SLA once escalated.")
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["group__name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(group=models.F("escalate_to")), name="escalation_not_to_itself"
+            ),
+            models.CheckConstraint(condition=Q(sla_minutes__gt=0), name="escalation_sla_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.escalate_to} after SLA"

@@ -58,6 +58,7 @@ class PolicyRule:
     ownership_change: bool | None = None
     approver_group: str = ""
     sla_minutes: int | None = None
+    timeout_action: str = "escalate"
     priority: int = 100
 
     def __post_init__(self) -> None:
@@ -74,6 +75,7 @@ class PolicyDecision:
     rules: tuple[str, ...]
     approver_group: str = ""
     sla_minutes: int | None = None
+    timeout_action: str = "escalate"
 
     @property
     def required_approvals(self) -> int:
@@ -159,4 +161,5 @@ def evaluate_policy(facts: ActionFacts, rules: Sequence[PolicyRule]) -> PolicyDe
         rules=tuple(rule.name for rule, _ in matched),
         approver_group=next((rule.approver_group for rule, _ in winners if rule.approver_group), ""),
         sla_minutes=min(slas) if slas else None,
+        timeout_action=lead_rule.timeout_action,
     )

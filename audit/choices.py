@@ -8,6 +8,7 @@ class EventType(models.TextChoices):
     ACTION_TRANSITIONED = "action.transitioned", "Action status changed"
     ACTION_DECIDED = "action.decided", "Action decided"
     ACTION_EXECUTED = "action.executed", "Action executed"
+    ACTION_ESCALATED = "action.escalated", "Action escalated"
     LEADS_UPSERTED = "leads.upserted", "Leads upserted"
     TICKETS_UPSERTED = "tickets.upserted", "Tickets upserted"
     MODEL_TRAINED = "model.trained", "Model trained"

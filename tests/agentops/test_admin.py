@@ -43,6 +43,15 @@ def one_of_each():
     from approvals.models import ApprovalPolicy
 
     ApprovalPolicy.objects.create(name="Big deals", outcome="two_approvals", score_at_least=90)
+    from django.contrib.auth.models import Group
+
+    from approvals.models import EscalationStep
+
+    EscalationStep.objects.create(
+        group=Group.objects.create(name="Managers"),
+        escalate_to=Group.objects.create(name="Directors"),
+        sla_minutes=30,
+    )
     from django.utils import timezone
 
     from scoring.models import DriftAlert, DriftReport, LeadScore
