@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
-from approvals.models import ProposedAction
+from approvals.models import ApprovalPolicy, EscalationStep, ProposedAction
 from audit.models import DecisionLogEntry
 from sales.models import Account, Lead, LeadEvent
 from scoring.models import LeadScore, ModelVersion
@@ -14,7 +14,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _counts():
-    models = (Account, Lead, LeadEvent, Ticket, ProposedAction, DecisionLogEntry, ModelVersion, LeadScore)
+    models = (
+        Account, Lead, LeadEvent, Ticket, ProposedAction, DecisionLogEntry, ModelVersion, LeadScore,
+        ApprovalPolicy, EscalationStep,
+    )  # fmt: skip
     return [m.objects.count() for m in models]
 
 
@@ -27,6 +30,11 @@ def test_it_seeds_a_usable_demo_and_duplicates_nothing_when_run_again(settings):
     assert ModelVersion.objects.filter(status="champion", name="demo-b2b").exists()
     assert LeadScore.objects.filter(role="champion").values("lead").distinct().count() == 1200
     assert ProposedAction.objects.filter(status="pending_approval").exists()
+    # Proposals went through the demo approval policies: routed to a team, with reasons and an SLA.
+    routed = ProposedAction.objects.filter(domain="support", status="pending_approval").first()
+    assert routed.approver_group.name == "Support leads" and routed.sla_due_at is not None
+    assert any("Support handoffs go to support leads" in r for r in routed.policy_reasons)
+    assert ApprovalPolicy.objects.count() == 6 and EscalationStep.objects.count() == 2
     assert Lead.objects.filter(account__isnull=False).count() == 1200
     for username in ("sdr.manager", "support.lead", "ops.admin"):
         assert authenticate(username=username, password="agentops-demo") is not None

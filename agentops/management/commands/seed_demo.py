@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -10,8 +11,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.choices import ActionKind, ActionStatus, Domain, RiskLevel
-from approvals.services import DuplicateProposal, action_propose, action_transition
+from approvals.choices import ActionKind, Domain, RiskLevel
+from approvals.models import ApprovalPolicy, EscalationStep
+from approvals.services import DuplicateProposal, action_propose, action_route
 from sales import demo_data
 from sales.models import Lead, LeadEvent, SdrQueue
 from sales.services import account_upsert_many, lead_bulk_upsert
@@ -65,6 +67,7 @@ class Command(BaseCommand):
         self._link_accounts(Ticket, data.ticket_accounts, account_ids)
         events = self._events(data.events)
         self._queue(users)
+        self._policies()
         actions = self._actions(today)
         self.stdout.write(
             f"accounts {len(account_ids)}; leads {leads.result.summary}; tickets {tickets.result.summary}; "
@@ -151,6 +154,31 @@ class Command(BaseCommand):
         )
         queue.members.add(users["sdr.manager"])
 
+    def _policies(self) -> None:
+        """Demo approval policies and an escalation ladder (created once; edit them in the admin)."""
+        groups = {
+            name: Group.objects.get(name=name) for name in ("SDR managers", "Support leads", "Ops admins")
+        }
+        policies: list[dict[str, Any]] = [
+            dict(name="Sales writes go to SDR managers", outcome="one_approval", domains=["sales"],
+                 approver_group=groups["SDR managers"], sla_minutes=240, priority=50),
+            dict(name="Support handoffs go to support leads", outcome="one_approval", domains=["support"],
+                 approver_group=groups["Support leads"], sla_minutes=120, priority=50),
+            dict(name="Hot lead with a big deal needs two approvers", outcome="two_approvals", score_at_least=90,
+                 deal_value_at_least=Decimal(50000), approver_group=groups["SDR managers"], sla_minutes=120),
+            dict(name="Pricing, contract or regulatory language needs approval", outcome="one_approval",
+                 compliance_flags_any=["pricing", "contract", "regulatory"]),
+            dict(name="Low-confidence proposals need a human", outcome="one_approval", confidence_below=0.6),
+            dict(name="Hold sales automation while the model drifts", outcome="block", domains=["sales"],
+                 drift_states=["alert"], priority=10),
+        ]  # fmt: skip
+        for spec in policies:
+            ApprovalPolicy.objects.get_or_create(name=spec.pop("name"), defaults=spec)
+        for group in ("SDR managers", "Support leads"):
+            EscalationStep.objects.get_or_create(
+                group=groups[group], defaults={"escalate_to": groups["Ops admins"], "sla_minutes": 60}
+            )
+
     def _actions(self, today: datetime) -> int:
         """A few proposals of each kind so the queue has work in it (real proposals come from playbooks)."""
         hot = list(
@@ -226,6 +254,6 @@ class Command(BaseCommand):
                 )
             except DuplicateProposal:
                 continue
-            action_transition(action_id=action.pk, to=ActionStatus.PENDING_APPROVAL, actor="policy:demo")
+            action_route(action_id=action.pk, actor="policy:demo")
             created += 1
         return created
