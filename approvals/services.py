@@ -100,6 +100,24 @@ def action_propose(
     return action
 
 
+def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:
+    """Set a new status through the state machine, with the timestamps and approved-payload hash it
+    implies; return the fields to save. Raises ``IllegalTransition`` before changing anything."""
+    ACTION_STATES.check(action.status, target)
+    action.status = target
+    fields = ["status", "updated_at"]
+    if target in (ActionStatus.APPROVED, ActionStatus.REJECTED, ActionStatus.EXPIRED):
+        action.decided_at = now
+        fields.append("decided_at")
+    if target == ActionStatus.APPROVED:
+        action.approved_payload_sha256 = payload_sha256(action.payload)
+        fields.append("approved_payload_sha256")
+    if target == ActionStatus.EXECUTED:
+        action.executed_at = now
+        fields.append("executed_at")
+    return fields
+
+
 def action_transition(
     *, action_id: int, to: ActionStatus | str, actor: str, reason: str = ""
 ) -> ProposedAction:
@@ -111,20 +129,7 @@ def action_transition(
     with transaction.atomic():
         action = ProposedAction.objects.select_for_update().get(pk=action_id)
         previous = action.status
-        ACTION_STATES.check(previous, str(to))
-        action.status = str(to)
-        fields = ["status", "updated_at"]
-        now = timezone.now()
-        if to in (ActionStatus.APPROVED, ActionStatus.REJECTED, ActionStatus.EXPIRED):
-            action.decided_at = now
-            fields.append("decided_at")
-        if to == ActionStatus.APPROVED and not action.approved_payload_sha256:
-            action.approved_payload_sha256 = payload_sha256(action.payload)
-            fields.append("approved_payload_sha256")
-        if to == ActionStatus.EXECUTED:
-            action.executed_at = now
-            fields.append("executed_at")
-        action.save(update_fields=fields)
+        action.save(update_fields=_move(action, str(to), timezone.now()))
         decision_log_append(
             event_type=EventType.ACTION_TRANSITIONED,
             actor=actor,
@@ -203,25 +208,19 @@ def action_route(*, action_id: int, actor: str = "policy") -> ProposedAction:
         target = {AUTO: ActionStatus.APPROVED, BLOCK: ActionStatus.REJECTED}.get(
             decision.outcome, ActionStatus.PENDING_APPROVAL
         )
-        ACTION_STATES.check(action.status, target)
         previous = action.status
-        action.status = target
+        now = timezone.now()
+        fields = _move(action, target, now)
         action.required_approvals = decision.required_approvals
         action.policy_reasons = list(decision.reasons)
         action.timeout_action = decision.timeout_action
-        fields = ["status", "required_approvals", "policy_reasons", "timeout_action", "updated_at"]
+        fields += ["required_approvals", "policy_reasons", "timeout_action"]
         if decision.approver_group:
             action.approver_group = Group.objects.filter(name=decision.approver_group).first()
             fields.append("approver_group")
         if decision.sla_minutes and target == ActionStatus.PENDING_APPROVAL:
-            action.sla_due_at = timezone.now() + timedelta(minutes=decision.sla_minutes)
+            action.sla_due_at = now + timedelta(minutes=decision.sla_minutes)
             fields.append("sla_due_at")
-        if target in (ActionStatus.APPROVED, ActionStatus.REJECTED):
-            action.decided_at = timezone.now()
-            fields.append("decided_at")
-        if target == ActionStatus.APPROVED:
-            action.approved_payload_sha256 = payload_sha256(action.payload)
-            fields.append("approved_payload_sha256")
         action.save(update_fields=fields)
         if target != ActionStatus.PENDING_APPROVAL:
             Decision.objects.create(
@@ -474,10 +473,7 @@ def actions_escalate_overdue(*, now: datetime | None = None, actor: str = "sla")
                     if action.timeout_action == TimeoutAction.EXPIRE
                     else ActionStatus.REJECTED
                 )
-                ACTION_STATES.check(action.status, target)
-                action.status = target
-                action.decided_at = now
-                action.save(update_fields=["status", "decided_at", "updated_at"])
+                action.save(update_fields=_move(action, target, now))
                 if target == ActionStatus.REJECTED:
                     Decision.objects.create(
                         action=action, outcome=DecisionOutcome.REJECT, reason_code=RejectionReason.BAD_TIMING,
