@@ -1,13 +1,29 @@
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, F, Q, QuerySet, Value
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Abs, Coalesce, Greatest
+from django.utils import timezone
 
-from approvals.choices import ActionStatus
-from approvals.models import ProposedAction
+from approvals.choices import ActionStatus, DecisionOutcome, Domain, RejectionReason, RiskLevel
+from approvals.models import Decision, EscalationStep, ProposedAction
 from approvals.states import OPEN_STATUSES
 
 
@@ -32,27 +48,262 @@ def actions_open_count_by_domain() -> dict[str, int]:
     )
 
 
-def actions_queue(*, domain: str = "", user: Any = None) -> QuerySet[ProposedAction]:
+# Windows of the queue's "SLA due" filter; "overdue" means the due time has passed.
+SLA_WINDOWS = {"overdue": timedelta(0), "1h": timedelta(hours=1), "4h": timedelta(hours=4)}
+# An item is "due soon" (amber) when its SLA runs out within this long.
+SLA_DUE_SOON = timedelta(hours=1)
+_HEAVY_MODEL_FIELDS = (
+    "model_version__artifact",
+    "model_version__reference",
+    "model_version__validation_lead_ids",
+)
+
+
+def actions_visible_to(*, user: Any) -> QuerySet[ProposedAction]:
+    """Actions routed to one of the user's groups, or to no group."""
+    return ProposedAction.objects.filter(
+        Q(approver_group__isnull=True) | Q(approver_group__in=user.groups.all())
+    )
+
+
+def actions_queue(
+    *,
+    domain: str = "",
+    user: Any = None,
+    risk: str = "",
+    sla: str = "",
+    min_confidence: float | None = None,
+    max_confidence: float | None = None,
+    matched_rule: str = "",
+    model_version_id: int | None = None,
+    now: datetime | None = None,
+) -> QuerySet[ProposedAction]:
     """Items waiting for a person, most urgent first: SLA due time, then impact, then uncertainty.
 
     Impact is the larger of the lead's deal value and its account's value; uncertainty is how close
     the agent's confidence is to a coin flip. Items without an SLA come after those with one. With
-    ``user``, only items routed to a group the user is in, or to no group, are listed.
+    ``user``, only items routed to a group the user is in, or to no group, are listed. ``sla`` is one
+    of ``SLA_WINDOWS`` ("overdue", "1h", "4h": due within that long, overdue included).
+
+    Each item carries ``sla_state`` ("overdue", "due_soon", "ok" or "none") and, if someone deferred
+    it, ``deferred_by`` and ``deferred_at`` of the latest deferral, all in the same single query.
     """
+    now = now or timezone.now()
     impact = Greatest(
         Coalesce("lead__deal_value", Value(Decimal(0))),
         Coalesce("lead__account__account_value", Value(Decimal(0))),
         output_field=DecimalField(max_digits=14, decimal_places=2),
     )
     uncertainty = Abs(F("confidence") - Value(0.5))
+    deferrals = Decision.objects.filter(action=OuterRef("pk"), outcome=DecisionOutcome.DEFER).order_by(
+        "-created_at", "-id"
+    )
     queryset = (
         ProposedAction.objects.filter(status=ActionStatus.PENDING_APPROVAL)
         .select_related("lead__account", "ticket", "model_version", "approver_group")
-        .defer("model_version__artifact", "model_version__reference", "model_version__validation_lead_ids")
-        .annotate(impact=impact, certainty=uncertainty)
+        .defer(*_HEAVY_MODEL_FIELDS)
+        .annotate(
+            impact=impact,
+            certainty=uncertainty,
+            sla_state=_sla_state(now),
+            deferred_by=Subquery(deferrals.values("decided_by__username")[:1]),
+            deferred_at=Subquery(deferrals.values("created_at")[:1]),
+        )
     )
     if domain:
         queryset = queryset.filter(domain=domain)
     if user is not None:
         queryset = queryset.filter(Q(approver_group__isnull=True) | Q(approver_group__in=user.groups.all()))
+    if risk:
+        queryset = queryset.filter(risk_level=risk)
+    if sla in SLA_WINDOWS:
+        queryset = queryset.filter(sla_due_at__lt=now + SLA_WINDOWS[sla])
+    if min_confidence is not None:
+        queryset = queryset.filter(confidence__gte=min_confidence)
+    if max_confidence is not None:
+        queryset = queryset.filter(confidence__lte=max_confidence)
+    if matched_rule:
+        queryset = queryset.filter(matched_rule=matched_rule)
+    if model_version_id is not None:
+        queryset = queryset.filter(model_version_id=model_version_id)
     return queryset.order_by(F("sla_due_at").asc(nulls_last=True), "-impact", "certainty", "created_at", "id")
+
+
+def _sla_state(now: datetime) -> Case:
+    return Case(
+        When(sla_due_at__isnull=True, then=Value("none")),
+        When(sla_due_at__lt=now, then=Value("overdue")),
+        When(sla_due_at__lt=now + SLA_DUE_SOON, then=Value("due_soon")),
+        default=Value("ok"),
+        output_field=CharField(),
+    )
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """How much is waiting for a user, for the queue's filter chips and badges."""
+
+    total: int
+    overdue: int
+    due_soon: int
+    by_domain: dict[str, int]
+    by_risk: dict[str, int]
+
+
+def actions_queue_counts(*, user: Any, now: datetime | None = None) -> QueueCounts:
+    """Counts over the user's whole queue (filters ignored), in one aggregate query."""
+    now = now or timezone.now()
+    pending = actions_visible_to(user=user).filter(status=ActionStatus.PENDING_APPROVAL)
+    aggregates: dict[str, Any] = {
+        "total": Count("id"),
+        "overdue": Count("id", filter=Q(sla_due_at__lt=now)),
+        "due_soon": Count("id", filter=Q(sla_due_at__gte=now, sla_due_at__lt=now + SLA_DUE_SOON)),
+    }
+    aggregates |= {f"domain_{d}": Count("id", filter=Q(domain=d)) for d in Domain.values}
+    aggregates |= {f"risk_{r}": Count("id", filter=Q(risk_level=r)) for r in RiskLevel.values}
+    row = pending.aggregate(**aggregates)
+    return QueueCounts(
+        total=row["total"],
+        overdue=row["overdue"],
+        due_soon=row["due_soon"],
+        by_domain={d: row[f"domain_{d}"] for d in Domain.values},
+        by_risk={r: row[f"risk_{r}"] for r in RiskLevel.values},
+    )
+
+
+@dataclass(frozen=True)
+class QueueFilterChoices:
+    rules: list[str]
+    model_versions: list[tuple[int, str]]
+
+
+def actions_queue_filter_choices(*, user: Any) -> QueueFilterChoices:
+    """The matched rules and model versions present in the user's queue, in one query."""
+    rows = (
+        actions_visible_to(user=user)
+        .filter(status=ActionStatus.PENDING_APPROVAL)
+        .order_by()
+        .values_list("matched_rule", "model_version_id", "model_version__kind", "model_version__name",
+                     "model_version__version")
+        .distinct()
+    )  # fmt: skip
+    rules: set[str] = set()
+    versions: dict[int, str] = {}
+    for rule, version_id, kind, name, number in rows:
+        if rule:
+            rules.add(rule)
+        if version_id is not None:
+            versions[version_id] = f"{kind}:{name}:v{number}"
+    return QueueFilterChoices(
+        rules=sorted(rules), model_versions=sorted(versions.items(), key=lambda item: item[1])
+    )
+
+
+def actions_escalated_from(*, user: Any, limit: int = 10) -> list[ProposedAction]:
+    """Pending items escalated away from the user's groups up the ladder, to groups the user is not in.
+
+    The user may no longer decide them, but sees that they went over their SLA and who holds them now.
+    """
+    groups = user.groups.all()
+    return list(
+        ProposedAction.objects.filter(
+            status=ActionStatus.PENDING_APPROVAL,
+            escalation_level__gt=0,
+            approver_group__in=EscalationStep.objects.filter(group__in=groups).values("escalate_to"),
+        )
+        .exclude(approver_group__in=groups)
+        .select_related("lead", "ticket", "approver_group")
+        .order_by("sla_due_at", "id")[:limit]
+    )
+
+
+def action_for_user(*, action_id: int, user: Any) -> ProposedAction:
+    """One action with everything its detail page shows joined in; ``DoesNotExist`` if the user may not see it."""
+    return (
+        actions_visible_to(user=user)
+        .select_related(
+            "lead__account", "lead__owner", "ticket__account", "model_version", "approver_group", "edited_by"
+        )
+        .defer(*_HEAVY_MODEL_FIELDS)
+        .get(pk=action_id)
+    )
+
+
+def action_record_history(*, action: ProposedAction, limit: int = 20) -> list[ProposedAction]:
+    """All actions on the same lead or ticket (this one included), newest first, each with its decisions
+    and their deciders prefetched: two queries whatever the history's length."""
+    if action.lead_id is not None:
+        queryset = ProposedAction.objects.filter(lead_id=action.lead_id)
+    elif action.ticket_id is not None:
+        queryset = ProposedAction.objects.filter(ticket_id=action.ticket_id)
+    else:
+        queryset = ProposedAction.objects.filter(pk=action.pk)
+    return list(
+        queryset.prefetch_related(
+            Prefetch(
+                "decisions",
+                queryset=Decision.objects.select_related("decided_by").order_by("created_at", "id"),
+            )
+        ).order_by("-created_at", "-id")[:limit]
+    )
+
+
+@dataclass
+class FeedbackRow:
+    """How people judged one rule's proposals made with one model version."""
+
+    matched_rule: str
+    model_version: str
+    decisions: int
+    approved: int
+    edited: int
+    rejected: int
+    top_rejection_reasons: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def override_rate(self) -> float:
+        """Share of decisions where a person changed or refused what the agent proposed."""
+        return (self.edited + self.rejected) / self.decisions if self.decisions else 0.0
+
+
+def feedback_by_rule_and_model(*, top_reasons: int = 3) -> list[FeedbackRow]:
+    """Human decisions per (matched rule, model version): counts, override rate and the top rejection
+    reasons, highest override rate first. Two queries whatever the number of decisions.
+
+    Only people's approve / edit / reject decisions count: deferrals decide nothing, and the policy's
+    own decisions (no ``decided_by``) say nothing about the agent's judgement.
+    """
+    human = Decision.objects.filter(
+        decided_by__isnull=False,
+        outcome__in=[DecisionOutcome.APPROVE, DecisionOutcome.EDIT_APPROVE, DecisionOutcome.REJECT],
+    ).order_by()
+    rows = {
+        (r["action__matched_rule"], r["model_version"]): FeedbackRow(
+            matched_rule=r["action__matched_rule"],
+            model_version=r["model_version"],
+            decisions=r["decisions"],
+            approved=r["approved"],
+            edited=r["edited"],
+            rejected=r["rejected"],
+        )
+        for r in human.values("action__matched_rule", "model_version").annotate(
+            decisions=Count("id"),
+            approved=Count("id", filter=Q(outcome=DecisionOutcome.APPROVE)),
+            edited=Count("id", filter=Q(outcome=DecisionOutcome.EDIT_APPROVE)),
+            rejected=Count("id", filter=Q(outcome=DecisionOutcome.REJECT)),
+        )
+    }
+    labels = dict(RejectionReason.choices)
+    reasons = (
+        human.filter(outcome=DecisionOutcome.REJECT)
+        .values_list("action__matched_rule", "model_version", "reason_code")
+        .annotate(n=Count("id"))
+        .order_by("-n", "reason_code")
+    )
+    for rule, version, code, n in reasons:
+        row = rows[(rule, version)]
+        if len(row.top_rejection_reasons) < top_reasons:
+            row.top_rejection_reasons.append((labels.get(code, code), n))
+    return sorted(
+        rows.values(), key=lambda r: (-r.override_rate, -r.decisions, r.matched_rule, r.model_version)
+    )

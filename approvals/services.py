@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -413,6 +413,83 @@ def action_reject(*, action_id: int, user: Any, reason_code: str, comment: str =
             approval={"decision": "reject", "approver": user.get_username(), "reason_code": reason_code},
         )
     return action
+
+
+def action_defer(*, action_id: int, user: Any, comment: str = "") -> ProposedAction:
+    """Put an item aside without deciding it: it stays pending (its SLA keeps running), and the
+    deferral is recorded as a decision and in the decision log, so the queue can say who deferred it."""
+    with transaction.atomic():
+        action = _locked_pending(action_id)
+        Decision.objects.create(
+            action=action,
+            outcome=DecisionOutcome.DEFER,
+            decided_by=user,
+            comment=comment,
+            original_payload=action.payload,
+            final_payload=action.payload,
+            model_version=action.model_version.label if action.model_version else "",
+        )
+        decision_log_append(
+            event_type=EventType.ACTION_DECIDED,
+            actor=f"user:{user.get_username()}",
+            subject_type="proposed_action",
+            subject_id=action.pk,
+            correlation_id=action.correlation_id,
+            action_taken={"kind": action.kind, "status": action.status},
+            approval={"decision": "defer", "approver": user.get_username()},
+        )
+    return action
+
+
+@dataclass(frozen=True)
+class BulkApproveOutcome:
+    """What happened to one item of a bulk approval; ``code`` is empty when it was approved."""
+
+    action_id: int
+    code: str = ""
+    message: str = ""
+    status: str = ""
+
+    @property
+    def approved(self) -> bool:
+        return not self.code
+
+
+BULK_APPROVE_MAX = 200
+
+
+def actions_bulk_approve(*, action_ids: Sequence[int], user: Any) -> list[BulkApproveOutcome]:
+    """Approve several low-risk items, each on its own through ``action_approve`` (its own lock and
+    transaction, four-eyes rules included), and say what happened to each.
+
+    Only low-risk items routed to the user's groups (or to none) may be approved in bulk; anything
+    else is refused item by item, so one refusal never blocks the rest.
+    """
+    from approvals.selectors import actions_visible_to
+
+    if len(action_ids) > BULK_APPROVE_MAX:
+        raise DecisionError("too_many", f"at most {BULK_APPROVE_MAX} items can be approved at once")
+    risks = dict(actions_visible_to(user=user).filter(pk__in=action_ids).values_list("pk", "risk_level"))
+    outcomes: list[BulkApproveOutcome] = []
+    for action_id in dict.fromkeys(action_ids):
+        risk = risks.get(action_id)
+        if risk is None:
+            outcomes.append(BulkApproveOutcome(action_id, "not_found", f"action #{action_id} not found"))
+            continue
+        if risk != RiskLevel.LOW:
+            outcomes.append(
+                BulkApproveOutcome(
+                    action_id, "not_low_risk", f"action #{action_id} is {risk} risk; open it to decide"
+                )
+            )
+            continue
+        try:
+            action = action_approve(action_id=action_id, user=user)
+        except DecisionError as exc:
+            outcomes.append(BulkApproveOutcome(action_id, exc.code, str(exc)))
+        else:
+            outcomes.append(BulkApproveOutcome(action_id, status=action.status))
+    return outcomes
 
 
 class PayloadChanged(Exception):
