@@ -12,7 +12,12 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from agentops.settings_checks import SettingsError, validate_production_settings
+from agentops.settings_checks import (
+    DEMO_CALLBACK_SECRET,
+    SettingsError,
+    validate_callback_secret,
+    validate_production_settings,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -176,6 +181,19 @@ else:
 LEAD_BULK_MAX_ROWS = env.int("LEAD_BULK_MAX_ROWS", default=10_000)
 # Re-score changed leads in a background task after every upsert (when a champion model exists).
 SCORING_AUTO_RESCORE = env.bool("SCORING_AUTO_RESCORE", default=True)
+
+# Decision callbacks to integrations (POST /api/v1/actions/ with a callback_url), signed with
+# HMAC-SHA256 of "<timestamp>.<body>" (docs/api.md). Empty turns callbacks off (agents poll); the demo
+# secret is refused unless DEBUG. AGENTOPS_CALLBACK_HOSTS limits where callbacks may go (a host matches
+# itself and its subdomains); empty allows any host, so set it in production.
+AGENTOPS_CALLBACK_SECRET = env.str("AGENTOPS_CALLBACK_SECRET", default=DEMO_CALLBACK_SECRET if DEBUG else "")
+AGENTOPS_CALLBACK_TIMEOUT = env.float("AGENTOPS_CALLBACK_TIMEOUT", default=5.0)
+AGENTOPS_CALLBACK_MAX_ATTEMPTS = env.int("AGENTOPS_CALLBACK_MAX_ATTEMPTS", default=6)
+AGENTOPS_CALLBACK_HOSTS = env.list("AGENTOPS_CALLBACK_HOSTS", default=[])
+try:
+    validate_callback_secret(debug=DEBUG, secret=AGENTOPS_CALLBACK_SECRET)
+except SettingsError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
 
 LOGGING = {
     "version": 1,

@@ -46,3 +46,25 @@ def validate_production_settings(*, debug: bool, secret_key: str, allowed_hosts:
         raise SettingsError("ALLOWED_HOSTS: at least one host name is required when DEBUG is false.")
     if "*" in hosts:
         raise SettingsError("ALLOWED_HOSTS: '*' is not allowed when DEBUG is false; list the host names.")
+
+
+DEMO_CALLBACK_SECRET = "agentops-demo-callback-secret-not-for-production"  # noqa: S105 - refused unless DEBUG
+MIN_CALLBACK_SECRET_LENGTH = 32
+
+
+def validate_callback_secret(*, debug: bool, secret: str) -> None:
+    """Refuse the shipped demo callback secret, or a short one, when DEBUG is false.
+
+    Empty is allowed: callbacks are then off and the API refuses ``callback_url`` (agents poll).
+    """
+    if debug or not secret:
+        return
+    if secret == DEMO_CALLBACK_SECRET or secret in INSECURE_SECRET_KEYS:
+        raise SettingsError(
+            "AGENTOPS_CALLBACK_SECRET: the demo secret is not allowed when DEBUG is false; "
+            "set a random value shared with your integrations, or leave it empty to turn callbacks off."
+        )
+    if len(secret) < MIN_CALLBACK_SECRET_LENGTH:
+        raise SettingsError(
+            f"AGENTOPS_CALLBACK_SECRET: must be at least {MIN_CALLBACK_SECRET_LENGTH} characters when DEBUG is false."
+        )

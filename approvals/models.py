@@ -77,6 +77,14 @@ class ProposedAction(models.Model):
     sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     executed_at = models.DateTimeField(null=True, blank=True)
+    callback_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Where to POST the signed decision (API submissions); empty for none.",
+    )
+    callback_attempts = models.PositiveSmallIntegerField(default=0)
+    callback_delivered_at = models.DateTimeField(null=True, blank=True)
+    callback_last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -99,6 +107,12 @@ class ProposedAction(models.Model):
                 condition=~Q(status__in=["approved", "executing", "executed"])
                 | ~Q(approved_payload_sha256=""),
                 name="action_approved_has_payload_hash",
+            ),
+            models.CheckConstraint(
+                condition=Q(callback_url="")
+                | Q(callback_url__startswith="http://")
+                | Q(callback_url__startswith="https://"),
+                name="action_callback_url_http",
             ),
         ]
         indexes = [

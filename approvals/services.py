@@ -2,15 +2,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from approvals.callbacks import (
+    CALLBACK_STATUSES,
+    CallbackFailed,
+    callback_body,
+    callback_post,
+    callback_url_check,
+    retry_delay,
+)
 from approvals.choices import (
     READ_ONLY_KINDS,
     ActionKind,
@@ -23,6 +33,7 @@ from approvals.choices import (
 )
 from approvals.models import ApprovalPolicy, Decision, EscalationStep, ProposedAction
 from approvals.policy import AUTO, BLOCK, ActionFacts, PolicyRule, evaluate_policy
+from approvals.schemas import PayloadError, default_domain, validate_fields, validate_payload
 from approvals.states import ACTION_STATES
 from audit.choices import EventType
 from audit.services import decision_log_append
@@ -58,6 +69,8 @@ def action_propose(
     matched_rule: str = "",
     target_system: str = "",
     sla_due_at: datetime | None = None,
+    proposed_by_user_id: int | None = None,
+    callback_url: str = "",
 ) -> ProposedAction:
     """Store a new proposal and its decision-log entry; raise DuplicateProposal on a repeat."""
     existing = ProposedAction.objects.filter(idempotency_key=idempotency_key).first()
@@ -80,6 +93,8 @@ def action_propose(
                 matched_rule=matched_rule,
                 target_system=target_system,
                 sla_due_at=sla_due_at,
+                proposed_by_user_id=proposed_by_user_id,
+                callback_url=callback_url,
             )
             decision_log_append(
                 event_type=EventType.ACTION_PROPOSED,
@@ -115,7 +130,17 @@ def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:
     if target == ActionStatus.EXECUTED:
         action.executed_at = now
         fields.append("executed_at")
+    if target in CALLBACK_STATUSES and action.callback_url:
+        # After commit, so the integration is never told about a decision that was rolled back.
+        action_id = action.pk
+        transaction.on_commit(lambda: _enqueue_callback(action_id))
     return fields
+
+
+def _enqueue_callback(action_id: int) -> None:
+    from approvals.tasks import enqueue_callback
+
+    enqueue_callback(action_id)
 
 
 def action_transition(
@@ -277,8 +302,11 @@ def _locked_pending(action_id: int) -> ProposedAction:
     return action
 
 
-def validate_edits(original: Mapping[str, Any], edits: Mapping[str, Any]) -> dict[str, Any]:
-    """An approver may change the values of the proposal's fields, not add fields or change their types."""
+def validate_edits(
+    original: Mapping[str, Any], edits: Mapping[str, Any], *, kind: str | None = None
+) -> dict[str, Any]:
+    """An approver may change the values of the proposal's fields, not add fields or change their types;
+    with ``kind``, each edited value must also fit that kind's schema (``approvals.schemas``)."""
     merged = dict(original)
     for key, value in edits.items():
         if key not in original:
@@ -293,6 +321,11 @@ def validate_edits(original: Mapping[str, Any], edits: Mapping[str, Any]) -> dic
                 f"payload.{key}: must stay a {type(before).__name__}, got {type(value).__name__}",
             )
         merged[key] = value
+    if kind is not None:
+        try:
+            validate_fields(kind, edits)
+        except PayloadError as exc:
+            raise DecisionError("invalid_edit", str(exc)) from None
     return merged
 
 
@@ -318,7 +351,7 @@ def action_approve(
         if action.proposed_by_user_id is not None and action.proposed_by_user_id == user.pk:
             raise DecisionError("self_approval", "you proposed this action; someone else must approve it")
         original = dict(action.payload)
-        final = validate_edits(original, edits) if edits else original
+        final = validate_edits(original, edits, kind=action.kind) if edits else original
         edited = final != original
         if edited:
             # An edit invalidates earlier approvals: they approved other content.
@@ -355,11 +388,7 @@ def action_approve(
         fields = ["payload", "edited_by", "updated_at"]
         quorum = len(approvers) >= max(action.required_approvals, 1)
         if quorum:
-            ACTION_STATES.check(action.status, ActionStatus.APPROVED)
-            action.status = ActionStatus.APPROVED
-            action.approved_payload_sha256 = current_hash
-            action.decided_at = timezone.now()
-            fields += ["status", "approved_payload_sha256", "decided_at"]
+            fields += _move(action, ActionStatus.APPROVED, timezone.now())
         action.save(update_fields=fields)
         decision_log_append(
             event_type=EventType.ACTION_DECIDED,
@@ -400,9 +429,7 @@ def action_reject(*, action_id: int, user: Any, reason_code: str, comment: str =
             time_to_decide=timezone.now() - action.created_at,
             model_version=action.model_version.label if action.model_version else "",
         )
-        action.status = ActionStatus.REJECTED
-        action.decided_at = timezone.now()
-        action.save(update_fields=["status", "decided_at", "updated_at"])
+        action.save(update_fields=_move(action, ActionStatus.REJECTED, timezone.now()))
         decision_log_append(
             event_type=EventType.ACTION_DECIDED,
             actor=f"user:{user.get_username()}",
@@ -588,3 +615,207 @@ def actions_escalate_overdue(*, now: datetime | None = None, actor: str = "sla")
                 action_taken={**detail, "from": previous_group, "timeout_action": action.timeout_action},
             )
     return summary
+
+
+# --- Proposals from integrations, and decision callbacks ---------------------------------------
+
+logger = logging.getLogger(__name__)
+
+
+class SubmissionRefused(Exception):
+    """A submission that is not stored; ``field`` names the culprit, ``code`` the rule that refused it."""
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        self.code = code
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Submission:
+    action: ProposedAction
+    created: bool  # False when the idempotency key matched an earlier submission
+
+
+TargetRef = int | tuple[str, str]
+
+
+def action_submit(
+    *,
+    user: Any,
+    kind: str,
+    payload: Any,
+    rationale: str,
+    confidence: float,
+    idempotency_key: str,
+    domain: str = "",
+    risk_level: RiskLevel | str = RiskLevel.MEDIUM,
+    lead: TargetRef | None = None,
+    ticket: TargetRef | None = None,
+    target_system: str = "",
+    callback_url: str = "",
+) -> Submission:
+    """An integration's proposed tool call: check it against its kind's schema (fail closed), store it
+    once per idempotency key, and route it through the approval policy in the same transaction.
+
+    Repeating a key answers with the earlier action (``created`` False) if the same user proposed the
+    same kind and payload; otherwise ``SubmissionRefused("idempotency_conflict")``. ``lead`` and
+    ``ticket`` are ids or ``(source, external_id)`` pairs; the domain defaults to the target's, then
+    the kind's. The proposer is recorded, so four-eyes keeps them from approving it themselves.
+    """
+    try:
+        clean = validate_payload(kind, payload)
+    except PayloadError as exc:
+        raise SubmissionRefused("invalid_payload", exc.field, str(exc)) from None
+    if lead is not None and ticket is not None:
+        raise SubmissionRefused(
+            "invalid_target", "ticket", "ticket: an action targets a lead or a ticket, not both"
+        )
+    lead_id = _target_id("lead", lead)
+    ticket_id = _target_id("ticket", ticket)
+    if domain and domain not in Domain.values:
+        raise SubmissionRefused("invalid_domain", "domain", f"domain: one of {', '.join(Domain.values)}")
+    if callback_url:
+        _check_callback_url(callback_url)
+    try:
+        with transaction.atomic():
+            action = action_propose(
+                kind=kind,
+                domain=domain
+                or default_domain(kind, has_lead=lead_id is not None, has_ticket=ticket_id is not None),
+                payload=clean,
+                rationale=rationale,
+                confidence=confidence,
+                idempotency_key=idempotency_key,
+                proposed_by=f"api:{user.get_username()}"[:100],
+                proposed_by_user_id=user.pk,
+                risk_level=risk_level,
+                lead_id=lead_id,
+                ticket_id=ticket_id,
+                target_system=target_system,
+                callback_url=callback_url,
+            )
+            action = action_route(action_id=action.pk, actor="policy")
+    except DuplicateProposal as duplicate:
+        existing = duplicate.existing
+        if (
+            existing.proposed_by_user_id != user.pk
+            or existing.kind != kind
+            or payload_sha256(_proposed_payload(existing)) != payload_sha256(clean)
+        ):
+            raise SubmissionRefused(
+                "idempotency_conflict",
+                "idempotency_key",
+                "idempotency_key: already used for a different proposal; use a new key",
+            ) from None
+        return Submission(existing, created=False)
+    return Submission(action, created=True)
+
+
+def _target_id(name: str, ref: TargetRef | None) -> int | None:
+    from sales.models import Lead
+    from support.models import Ticket
+
+    if ref is None:
+        return None
+    model = Lead if name == "lead" else Ticket
+    found = (
+        model.objects.filter(pk=ref)
+        if isinstance(ref, int)
+        else model.objects.filter(source=ref[0], external_id=ref[1])
+    ).values_list("pk", flat=True)
+    target = next(iter(found), None)
+    if target is None:
+        raise SubmissionRefused("invalid_target", name, f"{name}: no {name} {ref!r}")
+    return int(target)
+
+
+def _check_callback_url(url: str) -> None:
+    if not settings.AGENTOPS_CALLBACK_SECRET:
+        raise SubmissionRefused(
+            "callbacks_disabled",
+            "callback_url",
+            "callback_url: callbacks are not enabled on this server (AGENTOPS_CALLBACK_SECRET is not set); poll instead",
+        )
+    try:
+        callback_url_check(url, allowed_hosts=settings.AGENTOPS_CALLBACK_HOSTS)
+    except ValueError as exc:
+        raise SubmissionRefused("invalid_callback_url", "callback_url", f"callback_url: {exc}") from None
+
+
+def _proposed_payload(action: ProposedAction) -> Mapping[str, Any]:
+    """The payload as proposed: an approver's edit changes ``payload``, the first decision keeps the original."""
+    first = action.decisions.order_by("created_at", "id").first()
+    return first.original_payload if first is not None else action.payload
+
+
+def decision_summary(decision: Decision) -> dict[str, Any]:
+    """One decision as integrations see it (callbacks and the API)."""
+    return {
+        "outcome": decision.outcome,
+        "decided_by": decision.decided_by.get_username() if decision.decided_by else None,
+        "reason_code": decision.reason_code,
+        "comment": decision.comment,
+        "payload_diff": decision.payload_diff,
+        "created_at": decision.created_at.isoformat(),
+    }
+
+
+def action_callback_deliver(*, action_id: int, attempt: int = 1) -> str:
+    """POST the decided action, signed, to its callback URL; record the attempt on the action; after a
+    failure schedule the next attempt with back-off (``approvals.callbacks.retry_delay``) until
+    ``AGENTOPS_CALLBACK_MAX_ATTEMPTS``. Returns ``delivered``, ``retrying``, ``gave_up`` or ``skipped``.
+
+    Runs outside any transaction while the request is in flight, so no row lock is held on the network.
+    Receivers must be idempotent: a retry after a lost acknowledgement repeats the same callback.
+    """
+    action = ProposedAction.objects.filter(pk=action_id).first()
+    if action is None or not action.callback_url or action.status not in CALLBACK_STATUSES:
+        return "skipped"
+    decisions = action.decisions.select_related("decided_by").order_by("created_at", "id")
+    body = callback_body(
+        action_id=action.pk,
+        kind=action.kind,
+        status=action.status,
+        decided_at=action.decided_at.isoformat() if action.decided_at else None,
+        approved_payload_sha256=action.approved_payload_sha256,
+        payload=action.payload,
+        decisions=[decision_summary(d) for d in decisions],
+        correlation_id=str(action.correlation_id),
+        idempotency_key=action.idempotency_key,
+    )
+    error = ""
+    try:
+        if not settings.AGENTOPS_CALLBACK_SECRET:
+            raise CallbackFailed("AGENTOPS_CALLBACK_SECRET is not set; nothing can be signed")
+        callback_post(
+            url=action.callback_url,
+            body=body,
+            secret=settings.AGENTOPS_CALLBACK_SECRET,
+            timeout=settings.AGENTOPS_CALLBACK_TIMEOUT,
+        )
+    except CallbackFailed as exc:
+        error = str(exc)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = ProposedAction.objects.select_for_update().get(pk=action_id)
+        locked.callback_attempts = min(locked.callback_attempts + 1, 32767)
+        locked.callback_last_error = error[:500]
+        fields = ["callback_attempts", "callback_last_error"]
+        if not error:
+            locked.callback_delivered_at = now
+            fields.append("callback_delivered_at")
+        locked.save(update_fields=fields)
+    if not error:
+        return "delivered"
+    if attempt >= settings.AGENTOPS_CALLBACK_MAX_ATTEMPTS:
+        logger.error("callback for action #%s gave up after %s attempts: %s", action_id, attempt, error)
+        return "gave_up"
+    delay = retry_delay(attempt)
+    logger.warning(
+        "callback for action #%s failed (attempt %s), retrying in %.0fs: %s", action_id, attempt, delay, error
+    )
+    from approvals.tasks import schedule_callback_retry
+
+    schedule_callback_retry(action_id, attempt + 1, run_at=now + timedelta(seconds=delay))
+    return "retrying"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agentops.settings_checks import SettingsError, validate_production_settings
+from agentops.settings_checks import SettingsError, validate_callback_secret, validate_production_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = "k3y-" + "abcdefghij" * 6
@@ -72,3 +72,33 @@ def test_redis_url_switches_the_task_broker_to_redis():
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     assert result.stdout.split() == ["redis://127.0.0.1:6379/3", "None"]
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        ("agentops-demo-callback-secret-not-for-production", "demo secret is not allowed"),
+        ("changeme", "demo secret is not allowed"),
+        ("too-short-secret", "at least 32 characters"),
+    ],
+)
+def test_it_refuses_the_demo_or_a_short_callback_secret_in_production(secret, message):
+    with pytest.raises(SettingsError, match=f"AGENTOPS_CALLBACK_SECRET: .*{message}"):
+        validate_callback_secret(debug=False, secret=secret)
+
+
+def test_it_allows_no_callback_secret_in_production_which_turns_callbacks_off():
+    validate_callback_secret(debug=False, secret="")
+    validate_callback_secret(debug=False, secret="x" * 40)
+    validate_callback_secret(debug=True, secret="agentops-demo-callback-secret-not-for-production")
+
+
+def test_the_process_refuses_to_start_in_production_with_the_demo_callback_secret():
+    result = _manage_check(
+        DEBUG="false",
+        ALLOWED_HOSTS="app.example.com",
+        SECRET_KEY=GOOD_KEY,
+        AGENTOPS_CALLBACK_SECRET="agentops-demo-callback-secret-not-for-production",
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: AGENTOPS_CALLBACK_SECRET" in result.stderr

@@ -1,0 +1,288 @@
+"""Decision callbacks: signing, URL rules, back-off, and real delivery to a receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.db import transaction
+from django_q.conf import Conf
+from django_q.models import Schedule
+
+from agentops_client import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify, verify_callback
+from approvals.callbacks import CallbackFailed, callback_body, callback_post, callback_url_check, retry_delay
+from approvals.models import ProposedAction
+from approvals.services import (
+    action_approve,
+    action_callback_deliver,
+    action_reject,
+    action_route,
+    action_transition,
+)
+from tests.factories import ProposedActionFactory, UserFactory
+
+SECRET = "test-callback-secret-0123456789abcdef"
+
+
+# --- Pure parts --------------------------------------------------------------------------------
+
+
+def test_it_signs_timestamp_dot_body_and_verifies_only_the_exact_bytes():
+    body = b'{"action_id":1,"status":"approved"}'
+    signature = sign(body=body, timestamp=1_700_000_000, secret=SECRET)
+    assert signature.startswith("sha256=") and len(signature) == len("sha256=") + 64
+    ok = dict(body=body, timestamp="1700000000", signature=signature, secret=SECRET, now=1_700_000_010)
+    assert verify(**ok)
+    assert not verify(**{**ok, "body": body + b" "})
+    assert not verify(**{**ok, "secret": SECRET + "x"})
+    assert not verify(**{**ok, "timestamp": "1700000001"})
+    assert not verify(**{**ok, "signature": signature.upper()})
+    assert not verify(**{**ok, "signature": "sha256=é"})
+    assert not verify(**{**ok, "timestamp": "yesterday"})
+
+
+def test_it_refuses_a_callback_older_or_further_ahead_than_max_age():
+    body, sent = b"{}", 1_700_000_000
+    signature = sign(body=body, timestamp=sent, secret=SECRET)
+    check = dict(body=body, timestamp=sent, signature=signature, secret=SECRET, max_age=300)
+    assert verify(**check, now=sent + 300) and verify(**check, now=sent - 300)
+    assert not verify(**check, now=sent + 301)
+    assert not verify(**check, now=sent - 301)
+
+
+def test_it_refuses_to_sign_with_an_empty_secret():
+    with pytest.raises(ValueError, match="empty secret"):
+        sign(body=b"{}", timestamp=1, secret="")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.com/hook", "http or https"),
+        ("file:///etc/passwd", "http or https"),
+        ("javascript:alert(1)", "http or https"),
+        ("https:///hook", "must name a host"),
+        ("https://user:pw@example.com/hook", "must not carry credentials"),
+    ],
+)
+def test_it_refuses_callback_urls_that_are_not_plain_http(url, reason):
+    with pytest.raises(ValueError, match=reason):
+        callback_url_check(url)
+
+
+def test_it_limits_callback_hosts_when_an_allow_list_is_set():
+    allowed = ["hooks.example.com", " .agents.example.org "]
+    assert callback_url_check("https://hooks.example.com/x", allowed_hosts=allowed)
+    assert callback_url_check("https://eu.agents.example.org/x", allowed_hosts=allowed)
+    with pytest.raises(ValueError, match="'evil.com' is not in AGENTOPS_CALLBACK_HOSTS"):
+        callback_url_check("https://evil.com/x", allowed_hosts=allowed)
+    with pytest.raises(ValueError, match="not in AGENTOPS_CALLBACK_HOSTS"):
+        callback_url_check("https://notexample.com/x", allowed_hosts=["example.com"])
+
+
+def test_it_backs_off_exponentially_up_to_an_hour():
+    assert [retry_delay(n) for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert retry_delay(20) == 3600
+    with pytest.raises(ValueError, match="counts from 1"):
+        retry_delay(0)
+
+
+def test_it_builds_the_same_bytes_for_the_same_decision():
+    kwargs = dict(
+        action_id=7, kind="send_email", status="approved", decided_at=None, approved_payload_sha256="ab",
+        payload={"b": 1, "a": 2}, decisions=[], correlation_id="c", idempotency_key="k",
+    )  # fmt: skip
+    body = callback_body(**kwargs)
+    assert body == callback_body(**{**kwargs, "payload": {"a": 2, "b": 1}})
+    assert json.loads(body)["event"] == "action.decided"
+
+
+# --- Delivery to a real receiver on 127.0.0.1 --------------------------------------------------
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records what it is sent and answers with ``status``."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[Message, bytes]] = []
+        self.status = 204
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append((self.headers, body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/agentops"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    server.thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def callback_settings(settings):
+    settings.AGENTOPS_CALLBACK_SECRET = SECRET
+    settings.AGENTOPS_CALLBACK_TIMEOUT = 2.0
+    settings.AGENTOPS_CALLBACK_MAX_ATTEMPTS = 3
+    return settings
+
+
+def _pending_with_callback(url, **overrides):
+    action = ProposedActionFactory(callback_url=url, **overrides)
+    return action_route(action_id=action.pk)
+
+
+@pytest.mark.django_db
+def test_it_delivers_a_signed_callback_the_client_can_verify(receiver, callback_settings):
+    action = _pending_with_callback(receiver.url, payload={"cadence": "Inbound hot", "steps": 7})
+    approver = UserFactory(username="sofia")
+    action_approve(action_id=action.pk, user=approver, edits={"steps": 5}, comment="shorter")
+
+    assert action_callback_deliver(action_id=action.pk) == "delivered"
+
+    headers, body = receiver.requests[-1]
+    assert verify_callback(
+        body=body, timestamp=headers[TIMESTAMP_HEADER], signature=headers[SIGNATURE_HEADER], secret=SECRET
+    )
+    sent = json.loads(body)
+    stored = ProposedAction.objects.get(pk=action.pk)
+    assert (sent["action_id"], sent["status"], sent["payload"]) == (action.pk, "approved", stored.payload)
+    assert sent["approved_payload_sha256"] == stored.approved_payload_sha256
+    assert sent["decisions"][-1]["decided_by"] == "sofia"
+    assert sent["decisions"][-1]["payload_diff"] == {"steps": {"from": 7, "to": 5}}
+    assert stored.callback_attempts == 1 and stored.callback_delivered_at is not None
+    assert stored.callback_last_error == ""
+
+
+@pytest.mark.django_db
+def test_it_records_a_failed_attempt_and_schedules_a_retry_with_back_off(receiver, callback_settings):
+    receiver.status = 500
+    action = _pending_with_callback(receiver.url)
+    action_reject(action_id=action.pk, user=UserFactory(), reason_code="bad_timing")
+
+    assert action_callback_deliver(action_id=action.pk, attempt=1) == "retrying"
+
+    stored = ProposedAction.objects.get(pk=action.pk)
+    assert stored.callback_attempts == 1 and stored.callback_delivered_at is None
+    assert stored.callback_last_error == "HTTP 500 from the receiver"
+    retry = Schedule.objects.get(func="approvals.tasks.callback_deliver_task")
+    assert (retry.schedule_type, retry.args) == (Schedule.ONCE, f"({action.pk}, 2)")
+    assert timedelta(seconds=25) < retry.next_run - stored.updated_at < timedelta(seconds=40)
+
+
+@pytest.mark.django_db
+def test_it_gives_up_after_the_last_attempt(receiver, callback_settings):
+    receiver.status = 410
+    action = _pending_with_callback(receiver.url)
+    action_reject(action_id=action.pk, user=UserFactory(), reason_code="bad_timing")
+    assert action_callback_deliver(action_id=action.pk, attempt=3) == "gave_up"
+    assert not Schedule.objects.filter(func="approvals.tasks.callback_deliver_task").exists()
+    assert ProposedAction.objects.get(pk=action.pk).callback_last_error == "HTTP 410 from the receiver"
+
+
+@pytest.mark.django_db
+def test_it_counts_an_unreachable_receiver_or_a_redirect_as_a_failure(receiver, callback_settings):
+    receiver.status = 302
+    with pytest.raises(CallbackFailed, match="HTTP 302"):
+        callback_post(url=receiver.url, body=b"{}", secret=SECRET, timeout=2)
+    port = receiver.server.server_address[1]
+    receiver.server.server_close()
+    with pytest.raises(CallbackFailed, match="no answer from the receiver"):
+        callback_post(url=f"http://127.0.0.1:{port}/gone", body=b"{}", secret=SECRET, timeout=2)
+
+
+@pytest.mark.django_db
+def test_it_skips_actions_without_a_callback_or_not_yet_decided(receiver, callback_settings):
+    undecided = _pending_with_callback(receiver.url)
+    assert action_callback_deliver(action_id=undecided.pk) == "skipped"
+    assert action_callback_deliver(action_id=ProposedActionFactory().pk) == "skipped"
+    assert action_callback_deliver(action_id=999_999) == "skipped"
+    assert receiver.requests == []
+
+
+@pytest.mark.django_db
+def test_it_does_not_sign_without_a_secret(receiver, callback_settings):
+    callback_settings.AGENTOPS_CALLBACK_SECRET = ""
+    action = _pending_with_callback(receiver.url)
+    action_reject(action_id=action.pk, user=UserFactory(), reason_code="other")
+    assert action_callback_deliver(action_id=action.pk) == "retrying"
+    assert (
+        "AGENTOPS_CALLBACK_SECRET is not set" in ProposedAction.objects.get(pk=action.pk).callback_last_error
+    )
+    assert receiver.requests == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("decide", "status"),
+    [
+        (lambda a: action_approve(action_id=a.pk, user=UserFactory()), "approved"),
+        (lambda a: action_reject(action_id=a.pk, user=UserFactory(), reason_code="other"), "rejected"),
+        (lambda a: action_transition(action_id=a.pk, to="expired", actor="sla"), "expired"),
+        (lambda a: action_transition(action_id=a.pk, to="cancelled", actor="ops"), "cancelled"),
+    ],
+)
+def test_each_decision_sends_its_callback_once_committed(
+    receiver, callback_settings, monkeypatch, django_capture_on_commit_callbacks, decide, status
+):
+    monkeypatch.setattr(Conf, "SYNC", True)  # run the django-q task in-process, as Q_SYNC=true does
+    action = _pending_with_callback(receiver.url)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        decide(action)
+    assert len(callbacks) == 1
+    receiver.wait_for(1)
+    assert [json.loads(body)["status"] for _, body in receiver.requests] == [status]
+
+
+@pytest.mark.django_db
+def test_a_decision_rolled_back_sends_nothing(
+    receiver, callback_settings, django_capture_on_commit_callbacks
+):
+    action = _pending_with_callback(receiver.url)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        try:
+            with transaction.atomic():
+                action_approve(action_id=action.pk, user=UserFactory())
+                raise RuntimeError("something later failed")
+        except RuntimeError:
+            pass
+    assert callbacks == []
+    assert ProposedAction.objects.get(pk=action.pk).status == "pending_approval"
+
+
+@pytest.mark.django_db
+def test_the_policy_deciding_on_its_own_also_sends_the_callback(
+    receiver, callback_settings, django_capture_on_commit_callbacks
+):
+    action = ProposedActionFactory(
+        kind="account_lookup", payload={"email": "a@b.co"}, callback_url=receiver.url
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        routed = action_route(action_id=action.pk)
+    assert routed.status == "approved" and len(callbacks) == 1
+    assert action_callback_deliver(action_id=action.pk) == "delivered"
+    assert json.loads(receiver.requests[0][1])["decisions"][0]["decided_by"] is None
