@@ -11,6 +11,7 @@ urlpatterns = [
     path("leads/", views.lead_list, name="lead-list"),
     path("leads/<int:pk>/", scoring_views.lead_detail, name="lead-page"),
     path("actions/", views.action_list, name="action-list"),
+    path("approvals/", include("approvals.urls")),
     path("scoring/drift/", scoring_views.drift_page, name="drift"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,0 +1,333 @@
+"""The approval pages: the queue, one item's detail with its decisions, and the feedback page.
+
+Views stay thin: reads through ``approvals.selectors``, decisions through ``approvals.services``.
+A refused decision (already decided, four-eyes, an invalid edit) is shown as a message, never a 500.
+Only members of an approver group use these pages; an item routed to a group is seen and decided by
+that group's members only (items routed to no group by any approver).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from approvals import selectors, services
+from approvals.changes import edit_changes, payload_rows, proposed_changes
+from approvals.choices import ActionStatus, DecisionOutcome, Domain, RiskLevel
+from approvals.forms import DeferForm, PayloadEditForm, RejectForm
+from approvals.models import ProposedAction
+from scoring.charts import shap_bar_chart
+from scoring.selectors import acting_scores
+
+QUEUE_PAGE_SIZE = 50
+SLA_FILTERS = [("overdue", "Overdue"), ("1h", "Due within 1 h"), ("4h", "Due within 4 h")]
+
+
+def approver_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed in and a member of at least one group: people outside every approver group decide nothing."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.groups.exists():
+            raise PermissionDenied("You are not in an approver group.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _action_or_404(request: HttpRequest, pk: int) -> ProposedAction:
+    try:
+        return selectors.action_for_user(action_id=pk, user=request.user)
+    except ProposedAction.DoesNotExist:
+        raise Http404("No such action in your queues.") from None
+
+
+def _float(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if 0 <= number <= 1 else None
+
+
+def _queue_filters(request: HttpRequest) -> dict[str, Any]:
+    """The queue's filters from the query string; unknown or malformed values are ignored."""
+    get = request.GET
+    model = get.get("model", "")
+    return {
+        "domain": get.get("domain", "") if get.get("domain") in Domain.values else "",
+        "risk": get.get("risk", "") if get.get("risk") in RiskLevel.values else "",
+        "sla": get.get("sla", "") if get.get("sla") in selectors.SLA_WINDOWS else "",
+        "min_confidence": _float(get.get("min_conf", "")),
+        "max_confidence": _float(get.get("max_conf", "")),
+        "matched_rule": get.get("rule", "")[:200],
+        "model_version_id": int(model) if model.isdigit() else None,
+    }
+
+
+@require_GET
+@approver_required
+def queue(request: HttpRequest) -> HttpResponse:
+    """The user's approval queue, most urgent first, with filters, counts, SLA badges and bulk approval."""
+    filters = _queue_filters(request)
+    page = Paginator(selectors.actions_queue(user=request.user, **filters), QUEUE_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    counts = selectors.actions_queue_counts(user=request.user)
+    return render(
+        request,
+        "approvals/queue.html",
+        {
+            "page": page,
+            "filters": filters,
+            "filtered": any(v not in ("", None) for v in filters.values()),
+            "counts": counts,
+            "domain_counts": [(v, label, counts.by_domain[v]) for v, label in Domain.choices],
+            "risk_counts": [(v, label, counts.by_risk[v]) for v, label in RiskLevel.choices],
+            "choices": selectors.actions_queue_filter_choices(user=request.user),
+            "escalated_away": selectors.actions_escalated_from(user=request.user),
+            "domains": Domain.choices,
+            "risks": RiskLevel.choices,
+            "sla_filters": SLA_FILTERS,
+            "querystring": query.urlencode() + "&" if query else "",
+            "here": request.get_full_path(),
+        },
+    )
+
+
+def _record(action: ProposedAction) -> tuple[str, dict[str, Any]]:
+    """The CRM or helpdesk record as it is now, as field → value (attributes after the columns)."""
+    if action.lead is not None:
+        lead = action.lead
+        columns: dict[str, Any] = {
+            "name": f"{lead.first_name} {lead.last_name}".strip(),
+            "company_name": lead.company_name,
+            "account": lead.account.name if lead.account else None,
+            "email": lead.email,
+            "title": lead.title,
+            "country": lead.country,
+            "status": lead.status,
+            "owner": lead.owner.get_username() if lead.owner else None,
+            "consent_state": lead.consent_state,
+            "has_open_opportunity": lead.has_open_opportunity,
+            "deal_value": lead.deal_value,
+        }
+        return "Lead", {**(lead.attributes or {}), **columns}
+    if action.ticket is not None:
+        ticket = action.ticket
+        columns = {
+            "ticket": ticket.external_id,
+            "subject": ticket.subject,
+            "requester_email": ticket.requester_email,
+            "account": ticket.account.name if ticket.account else None,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "channel": ticket.channel,
+            "assigned_group": ticket.assigned_group,
+            "intent_label": ticket.intent_label,
+        }
+        return "Ticket", {**(ticket.attributes or {}), **columns}
+    return "", {}
+
+
+def _render_detail(
+    request: HttpRequest,
+    action: ProposedAction,
+    *,
+    edit_form: PayloadEditForm | None = None,
+    reject_form: RejectForm | None = None,
+    edit_preview: list[Any] | None = None,
+    open_panel: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    history = selectors.action_record_history(action=action)
+    current = next((a for a in history if a.pk == action.pk), None)
+    decisions = list(current.decisions.all()) if current else []
+    final = next((d for d in reversed(decisions) if d.outcome != DecisionOutcome.DEFER), None)
+    acting = acting_scores([action.lead_id]).get(action.lead_id) if action.lead_id else None
+    record_kind, record = _record(action)
+    pending = action.status == ActionStatus.PENDING_APPROVAL
+    return render(
+        request,
+        "approvals/detail.html",
+        {
+            "action": action,
+            "pending": pending,
+            "payload_rows": payload_rows(action.payload),
+            "changes": proposed_changes(record=record, payload=action.payload),
+            "record_kind": record_kind,
+            "record": sorted(record.items()),
+            "acting": acting,
+            "chart": shap_bar_chart(acting.reasons) if acting and acting.reasons else None,
+            "decisions": decisions,
+            "approvals_so_far": sum(
+                1 for d in decisions if d.outcome in (DecisionOutcome.APPROVE, DecisionOutcome.EDIT_APPROVE)
+            ),
+            "final_decision": final if not pending else None,
+            "history": [a for a in history if a.pk != action.pk],
+            "edit_form": edit_form or PayloadEditForm(payload=action.payload),
+            "reject_form": reject_form or RejectForm(),
+            "defer_form": DeferForm(),
+            "edit_preview": edit_preview,
+            "open_panel": open_panel,
+            "sla_state": _sla_state(action),
+        },
+        status=status,
+    )
+
+
+def _sla_state(action: ProposedAction) -> str:
+    if action.sla_due_at is None:
+        return "none"
+    left = action.sla_due_at - timezone.now()
+    if left.total_seconds() < 0:
+        return "overdue"
+    return "due_soon" if left < selectors.SLA_DUE_SOON else "ok"
+
+
+@require_GET
+@approver_required
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One item: what the agent proposes and why, the record now and the change, history, decisions."""
+    return _render_detail(request, _action_or_404(request, pk))
+
+
+def _next(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("approval-queue")
+
+
+def _approved_message(action: ProposedAction) -> str:
+    if action.status == ActionStatus.APPROVED:
+        return f"Approved #{action.pk} ({action.get_kind_display()})."
+    return (
+        f"Your approval of #{action.pk} is recorded; it needs {action.required_approvals} approvals "
+        "from different people before it runs."
+    )
+
+
+@require_POST
+@approver_required
+def approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve as proposed, or (from the edit form) approve with the approver's edits."""
+    action = _action_or_404(request, pk)
+    edits: dict[str, Any] | None = None
+    comment = request.POST.get("comment", "")
+    if request.POST.get("edit"):
+        form = PayloadEditForm(request.POST, payload=action.payload)
+        if not form.is_valid():
+            messages.error(request, "Some values could not be read; see the edit form.")
+            return _render_detail(request, action, edit_form=form, open_panel="edit", status=400)
+        if "preview" in request.POST:
+            preview = edit_changes(original=action.payload, edited=form.edited_payload())
+            return _render_detail(request, action, edit_form=form, edit_preview=preview, open_panel="edit")
+        edits = form.edits() or None
+        comment = form.cleaned_data["comment"]
+    try:
+        action = services.action_approve(action_id=action.pk, user=request.user, edits=edits, comment=comment)
+    except services.DecisionError as exc:
+        messages.error(request, f"Not approved: {exc}")
+        if exc.code == "invalid_edit":
+            form = PayloadEditForm(request.POST, payload=action.payload)
+            form.is_valid()
+            return _render_detail(request, action, edit_form=form, open_panel="edit", status=400)
+        return redirect("approval-detail", pk=action.pk)
+    messages.success(request, _approved_message(action) + (" With your edits." if edits else ""))
+    return HttpResponseRedirect(_next(request))
+
+
+@require_POST
+@approver_required
+def reject(request: HttpRequest, pk: int) -> HttpResponse:
+    """Reject with a reason code and an optional comment."""
+    action = _action_or_404(request, pk)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a reason to reject.")
+        return _render_detail(request, action, reject_form=form, open_panel="reject", status=400)
+    try:
+        services.action_reject(
+            action_id=action.pk,
+            user=request.user,
+            reason_code=form.cleaned_data["reason_code"],
+            comment=form.cleaned_data["comment"],
+        )
+    except services.DecisionError as exc:
+        messages.error(request, f"Not rejected: {exc}")
+        return redirect("approval-detail", pk=action.pk)
+    messages.success(request, f"Rejected #{action.pk} ({action.get_kind_display()}).")
+    return HttpResponseRedirect(_next(request))
+
+
+@require_POST
+@approver_required
+def defer(request: HttpRequest, pk: int) -> HttpResponse:
+    """Put the item aside: it stays in the queue, marked as deferred by this user."""
+    action = _action_or_404(request, pk)
+    form = DeferForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        services.action_defer(action_id=action.pk, user=request.user, comment=comment)
+    except services.DecisionError as exc:
+        messages.error(request, f"Not deferred: {exc}")
+        return redirect("approval-detail", pk=action.pk)
+    messages.info(request, f"Deferred #{action.pk}; it stays in the queue.")
+    return HttpResponseRedirect(_next(request))
+
+
+@require_POST
+@approver_required
+def bulk_approve(request: HttpRequest) -> HttpResponse:
+    """Approve the ticked low-risk items; report what happened to each."""
+    ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()]
+    if not ids:
+        messages.error(request, "Tick the low-risk items to approve first.")
+        return HttpResponseRedirect(_next(request))
+    try:
+        outcomes = services.actions_bulk_approve(action_ids=ids, user=request.user)
+    except services.DecisionError as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(_next(request))
+    approved = [o for o in outcomes if o.approved]
+    refused = [o for o in outcomes if not o.approved]
+    summary = f"Approved {len(approved)}"
+    if refused:
+        summary += f", {len(refused)} not approved"
+    if approved:
+        messages.success(request, summary + ".")
+    else:
+        messages.error(request, summary + ".")
+    for outcome in refused:
+        messages.warning(request, outcome.message)
+    return HttpResponseRedirect(_next(request))
+
+
+@require_GET
+@approver_required
+def feedback(request: HttpRequest) -> HttpResponse:
+    """Override rate and top rejection reasons per rule and model version."""
+    rows = selectors.feedback_by_rule_and_model()
+    totals = {
+        "decisions": sum(r.decisions for r in rows),
+        "overrides": sum(r.edited + r.rejected for r in rows),
+    }
+    return render(request, "approvals/feedback.html", {"rows": rows, "totals": totals})
