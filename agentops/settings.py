@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from agentops.settings_checks import (
     DEMO_CALLBACK_SECRET,
     SettingsError,
+    validate_base_url,
     validate_callback_secret,
     validate_production_settings,
 )
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "sales",
     "support",
     "approvals",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -192,6 +194,26 @@ AGENTOPS_CALLBACK_MAX_ATTEMPTS = env.int("AGENTOPS_CALLBACK_MAX_ATTEMPTS", defau
 AGENTOPS_CALLBACK_HOSTS = env.list("AGENTOPS_CALLBACK_HOSTS", default=[])
 try:
     validate_callback_secret(debug=DEBUG, secret=AGENTOPS_CALLBACK_SECRET)
+except SettingsError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+
+# Email (approver notifications): EMAIL_URL picks the backend. The demo prints mail to the worker's
+# console; production defaults to an SMTP server on localhost. For a real relay, e.g.
+# EMAIL_URL=smtp+tls://user:password@smtp.example.com:587 (see docs/notifications.md).
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="AgentOps <agentops@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Start of the links in notifications (the admin's notification settings may override it).
+try:
+    AGENTOPS_BASE_URL = validate_base_url(env.str("AGENTOPS_BASE_URL", default="http://127.0.0.1:8000"))
 except SettingsError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
 

@@ -6,6 +6,7 @@ Plain functions, no Django import, so the rules are testable without booting a p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 # Keys that ship in this repository or are obviously placeholders; never valid in production.
 INSECURE_SECRET_KEYS = frozenset(
@@ -68,3 +69,13 @@ def validate_callback_secret(*, debug: bool, secret: str) -> None:
         raise SettingsError(
             f"AGENTOPS_CALLBACK_SECRET: must be at least {MIN_CALLBACK_SECRET_LENGTH} characters when DEBUG is false."
         )
+
+
+def validate_base_url(url: str) -> str:
+    """The site's public address for links in notifications: http(s), a host, no query; no trailing slash."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SettingsError(
+            f"AGENTOPS_BASE_URL: must be an http(s) address like https://agentops.example.com, got {url!r}."
+        )
+    return url.strip().rstrip("/")
