@@ -35,7 +35,7 @@ test: install-test
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy agentops sales support scoring approvals audit connectors
+	$(BIN)/mypy agentops sales support scoring approvals audit connectors notifications
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
