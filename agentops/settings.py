@@ -158,6 +158,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Action kinds and statuses appear in several components (list, detail, submission): one name each.
+    "ENUM_NAME_OVERRIDES": {
+        "ActionKindEnum": "approvals.choices.ActionKind",
+        "ActionStatusEnum": "approvals.choices.ActionStatus",
+    },
 }
 
 # Task queue: the ORM broker needs nothing running; REDIS_URL switches to Redis.

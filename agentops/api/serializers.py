@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from approvals.choices import RejectionReason
-from approvals.models import ProposedAction
+from approvals.choices import ActionKind, Domain, RejectionReason, RiskLevel
+from approvals.models import Decision, ProposedAction
 from sales.models import Lead
 from scoring.models import ModelVersion
 from support.models import Ticket
@@ -50,12 +50,103 @@ class ProposedActionSerializer(serializers.ModelSerializer):
             "id", "kind", "domain", "lead", "ticket", "target_system", "payload", "rationale",
             "confidence", "risk_level", "status", "idempotency_key", "correlation_id", "model_version",
             "proposed_by", "matched_rule", "sla_due_at", "decided_at", "executed_at", "created_at",
-            "updated_at",
+            "updated_at", "required_approvals", "policy_reasons", "approved_payload_sha256",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_model_version(self, obj: ProposedAction) -> str | None:
         return obj.model_version.label if obj.model_version else None
+
+
+class DecisionSummarySerializer(serializers.ModelSerializer):
+    decided_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="Empty when the policy decided."
+    )
+
+    class Meta:
+        model = Decision
+        fields = ["outcome", "decided_by", "reason_code", "comment", "payload_diff", "created_at"]
+        read_only_fields = fields
+
+
+class ProposedActionDetailSerializer(ProposedActionSerializer):
+    """One action with its decisions and where to poll it (what integrations wait on)."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="action-detail", help_text="Poll this URL.")
+    decisions = DecisionSummarySerializer(many=True, read_only=True)
+
+    class Meta(ProposedActionSerializer.Meta):
+        fields = [
+            *ProposedActionSerializer.Meta.fields,
+            "url", "decisions", "callback_attempts", "callback_delivered_at", "callback_last_error",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "description": "AgentOps id"},
+            {
+                "type": "object",
+                "properties": {"source": {"type": "string"}, "external_id": {"type": "string"}},
+                "required": ["source", "external_id"],
+            },
+        ]
+    }
+)
+class TargetField(serializers.Field):
+    """A lead or ticket named by its AgentOps id or by ``{"source", "external_id"}`` in its system."""
+
+    default_error_messages = {"invalid": 'must be an id or {{"source": …, "external_id": …}}'}
+
+    def to_internal_value(self, data: Any) -> int | tuple[str, str]:
+        if isinstance(data, int) and not isinstance(data, bool) and data > 0:
+            return data
+        if (
+            isinstance(data, dict)
+            and set(data) == {"source", "external_id"}
+            and all(isinstance(v, str) and v.strip() for v in data.values())
+        ):
+            return (data["source"], data["external_id"])
+        self.fail("invalid")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class ActionSubmitSerializer(serializers.Serializer):
+    """A proposed tool call from an integration; ``payload`` is checked against ``kind``'s schema."""
+
+    kind = serializers.ChoiceField(choices=ActionKind.choices, help_text="An allow-listed action kind.")
+    payload = serializers.JSONField(
+        help_text="The call's arguments; see the schema of the kind in docs/api.md."
+    )
+    rationale = serializers.CharField(max_length=5000, help_text="Why the agent proposes this.")
+    confidence = serializers.FloatField(min_value=0, max_value=1)
+    idempotency_key = serializers.CharField(
+        max_length=128, help_text="Repeating a key answers with the earlier action instead of a new one."
+    )
+    risk_level = serializers.ChoiceField(choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
+    domain = serializers.ChoiceField(
+        choices=Domain.choices, required=False, help_text="Defaults to the target's, then the kind's."
+    )
+    lead = TargetField(required=False)
+    ticket = TargetField(required=False)
+    target_system = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    callback_url = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, help_text="http(s) URL for the signed decision."
+    )
+
+
+SubmissionErrorSerializer = inline_serializer(
+    name="SubmissionError",
+    fields={
+        "code": serializers.CharField(),
+        "field": serializers.CharField(help_text="e.g. payload.subject"),
+        "detail": serializers.CharField(),
+    },
+)
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

@@ -1,18 +1,25 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, status, viewsets
+from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agentops.api import serializers as s
-from approvals.models import ProposedAction
-from approvals.services import DecisionError, action_approve, action_reject
+from approvals.models import Decision, ProposedAction
+from approvals.services import (
+    DecisionError,
+    SubmissionRefused,
+    action_approve,
+    action_reject,
+    action_submit,
+)
 from sales.models import Lead
 from sales.services import BatchTooLarge, lead_bulk_upsert
 from scoring.models import ModelVersion
@@ -126,12 +133,32 @@ DECISION_ERROR_STATUS = {
 }
 
 
+class CanProposeActions(permissions.BasePermission):
+    message = "Your account may not propose actions (needs approvals.add_proposedaction)."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return bool(request.user and request.user.has_perm("approvals.add_proposedaction"))
+
+
+def _first_error(errors: object, prefix: str = "") -> tuple[str, str]:
+    """The first field and message of a DRF error structure, as ``("lead", "must be an id …")``."""
+    if isinstance(errors, dict) and errors:
+        key, value = next(iter(errors.items()))
+        name = "" if key == "non_field_errors" else str(key)
+        return _first_error(value, f"{prefix}.{name}" if prefix and name else prefix or name)
+    if isinstance(errors, list) and errors:
+        return _first_error(errors[0], prefix)
+    return prefix, str(errors)
+
+
 @extend_schema(
     parameters=[
-        OpenApiParameter("status", str),
+        OpenApiParameter("status", str, description="e.g. pending_approval for the approval queue."),
         OpenApiParameter("domain", str),
         OpenApiParameter("kind", str),
         OpenApiParameter("risk_level", str),
+        OpenApiParameter("matched_rule", str, description="The playbook rule that proposed it."),
+        OpenApiParameter("proposed_by", str, description="e.g. api:<username> for one integration."),
     ]
 )
 class ProposedActionViewSet(viewsets.ReadOnlyModelViewSet):
@@ -139,9 +166,82 @@ class ProposedActionViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = s.ProposedActionSerializer
 
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return s.ProposedActionSerializer if self.action == "list" else s.ProposedActionDetailSerializer
+
+    def get_permissions(self) -> Sequence[Any]:
+        if self.action == "create":
+            return [permissions.IsAuthenticated(), CanProposeActions()]
+        return super().get_permissions()
+
     def get_queryset(self) -> QuerySet[ProposedAction]:
         queryset = ProposedAction.objects.select_related("model_version").order_by("-created_at", "-id")
-        return _filter(queryset, self.request, ("status", "domain", "kind", "risk_level"))
+        if self.action != "list":
+            queryset = queryset.prefetch_related(
+                Prefetch(
+                    "decisions",
+                    queryset=Decision.objects.select_related("decided_by").order_by("created_at", "id"),
+                )
+            )
+        return _filter(
+            queryset, self.request, ("status", "domain", "kind", "risk_level", "matched_rule", "proposed_by")
+        )
+
+    @extend_schema(
+        request=s.ActionSubmitSerializer,
+        responses={
+            201: s.ProposedActionDetailSerializer,
+            200: s.ProposedActionDetailSerializer,
+            400: s.SubmissionErrorSerializer,
+            409: s.SubmissionErrorSerializer,
+        },
+        description=(
+            "Propose a tool call for approval. The payload must fit the kind's allow-listed schema; "
+            "anything else is refused with 400 naming the field (`payload.subject`). The approval "
+            "policy routes it at once: `approved`, `pending_approval` or `rejected`. Repeating an "
+            "`idempotency_key` answers 200 with the earlier action; reusing it for other content is "
+            "409. Poll `url`, or give a `callback_url` to receive the signed decision. Needs "
+            "`approvals.add_proposedaction`."
+        ),
+    )
+    def create(self, request: Request) -> Response:
+        body = s.ActionSubmitSerializer(data=request.data)
+        if not body.is_valid():
+            field, message = _first_error(body.errors)
+            return Response(
+                {"code": "invalid", "field": field, "detail": f"{field}: {message}" if field else message},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        data = body.validated_data
+        try:
+            submission = action_submit(
+                user=request.user,
+                kind=data["kind"],
+                payload=data["payload"],
+                rationale=data["rationale"],
+                confidence=data["confidence"],
+                idempotency_key=data["idempotency_key"],
+                risk_level=data["risk_level"],
+                domain=data.get("domain", ""),
+                lead=data.get("lead"),
+                ticket=data.get("ticket"),
+                target_system=data.get("target_system", ""),
+                callback_url=data.get("callback_url", ""),
+            )
+        except SubmissionRefused as exc:
+            return Response(
+                {"code": exc.code, "field": exc.field, "detail": str(exc)},
+                status=status.HTTP_409_CONFLICT
+                if exc.code == "idempotency_conflict"
+                else status.HTTP_400_BAD_REQUEST,
+            )
+        action = self.get_queryset().get(pk=submission.action.pk)
+        payload = self.get_serializer(action).data
+        return Response(
+            payload,
+            status=status.HTTP_201_CREATED if submission.created else status.HTTP_200_OK,
+            headers={"Location": payload["url"]},
+        )
 
     def _decide(self, request: Request, decide: Callable[[], ProposedAction]) -> Response:
         try:
