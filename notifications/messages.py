@@ -60,12 +60,22 @@ def one_line(value: str, limit: int = SUBJECT_TARGET_MAX) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+def duration(minutes: int) -> str:
+    """``25 min``, ``5 h 10 min``, ``3 days``: short enough for a subject line."""
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{minutes // (24 * 60)} days"
+
+
 def _when(due: datetime, now: datetime) -> str:
     minutes = round((due - now).total_seconds() / 60)
     clock = due.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if minutes >= 0:
-        return f"{clock} (in {minutes} min)"
-    return f"{clock} (overdue by {-minutes} min)"
+        return f"{clock} (in {duration(minutes)})"
+    return f"{clock} (overdue by {duration(-minutes)})"
 
 
 def _slack_escape(value: str) -> str:
@@ -83,7 +93,7 @@ HEADLINES = {
 def _headline(kind: str, action: ActionSummary, now: datetime) -> str:
     if kind == "near_sla" and action.sla_due_at is not None:
         minutes = max(round((action.sla_due_at - now).total_seconds() / 60), 0)
-        return f"Due in {minutes} min"
+        return f"Due in {duration(minutes)}"
     if kind == "escalated":
         return f"Escalated to {action.group or 'the next group'}"
     return HEADLINES[kind]

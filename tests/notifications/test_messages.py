@@ -5,7 +5,14 @@ from decimal import Decimal
 
 import pytest
 
-from notifications.messages import ActionSummary, DigestItem, action_link, action_message, digest_message
+from notifications.messages import (
+    ActionSummary,
+    DigestItem,
+    action_link,
+    action_message,
+    digest_message,
+    duration,
+)
 from notifications.rules import HighPriorityRule, delivery_key, digest_due, events_for, is_near_sla
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -78,6 +85,14 @@ def test_the_slack_text_names_no_person_and_links_to_the_item():
     assert "Ada" not in message.slack_text and "uncontacted" not in message.slack_text
     assert "Enrol in cadence #42" in message.slack_text and "risk high" in message.slack_text
     assert "<https://ops.example.com/approvals/42/|Open in AgentOps>" in message.slack_text
+
+
+@pytest.mark.parametrize(
+    ("minutes", "text"),
+    [(0, "0 min"), (59, "59 min"), (60, "1 h"), (310, "5 h 10 min"), (3 * 24 * 60 + 5, "3 days")],
+)
+def test_durations_read_naturally(minutes, text):
+    assert duration(minutes) == text
 
 
 def test_the_digest_counts_and_lists_the_most_urgent_first():
