@@ -33,7 +33,7 @@ GROUP_PERMISSIONS = {
     "Support leads": ["view_ticket", "view_proposedaction", "view_decision"],
     "Ops admins": None,  # every permission of the project's apps
 }
-OPS_APPS = ["sales", "support", "scoring", "approvals", "audit", "django_q", "auth"]
+OPS_APPS = ["sales", "support", "scoring", "approvals", "audit", "notifications", "django_q", "auth"]
 
 
 class Command(BaseCommand):
