@@ -116,8 +116,12 @@
     if (!panel) return;
     if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
     document.querySelectorAll(".panel").forEach(function (p) { p.classList.toggle("open", p === panel); });
-    var first = panel.querySelector("input:not([type=hidden]), select, textarea");
     panel.scrollIntoView({ block: "start" });
+    focusFirst(panel);
+  }
+
+  function focusFirst(panel) {
+    var first = panel.querySelector("input:not([type=hidden]), select, textarea");
     if (first) first.focus({ preventScroll: true });
   }
 
@@ -135,7 +139,14 @@
         history.replaceState(null, "", location.pathname + location.search);
       });
     });
-    if (location.hash === "#edit" || location.hash === "#reject") openPanel(location.hash.slice(1));
+    if (location.hash === "#edit" || location.hash === "#reject") {
+      var name = location.hash.slice(1);
+      openPanel(name);
+      // The browser's own scroll to the #fragment after load takes the focus back; focus again then.
+      window.addEventListener("load", function () {
+        setTimeout(function () { focusFirst(document.getElementById(name)); }, 0);
+      });
+    }
 
     function submit(id) {
       var form = document.getElementById(id);
