@@ -128,7 +128,7 @@ def run(name: str, hyperparameters: dict | None) -> None:
             probability=s.probability,
             score=s.score,
             tier=s.tier,
-            reasons=s.reasons,
+            reasons_json=json.dumps(s.reasons),
             features_hash=s.features_hash,
             scored_at=s.scored_at,
         )

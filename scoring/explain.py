@@ -8,6 +8,7 @@ The points therefore add up exactly to "why this lead scores differently from an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,39 +69,71 @@ def top_reasons(
     *,
     top: int = 5,
 ) -> list[list[dict[str, Any]]]:
-    """The ``top`` reasons per lead by absolute points, largest first, each with its words."""
-    k = min(top, points.shape[1])
+    """The ``top`` reasons per lead by absolute points, largest first, each with its words.
+
+    Reasons worth zero points are left out; points are rounded to two decimals, and the words
+    say the rounded figure.
+    """
+    return [json.loads(row) for row in top_reasons_json(points, matrix, features, vocabulary, top=top)]
+
+
+def top_reasons_json(
+    points: np.ndarray,
+    matrix: np.ndarray,
+    features: Sequence[FeatureDef],
+    vocabulary: Mapping[str, Sequence[str]],
+    *,
+    top: int = 5,
+) -> list[str]:
+    """``top_reasons`` as one JSON array per lead, ready to store (the hot path of scoring).
+
+    A reason's JSON is put together from pieces that repeat across leads: the feature and its
+    value are worded once per distinct (feature, value), the points once per distinct rounded
+    figure, and numpy joins the pieces for all leads at once.
+    """
+    rows, k = points.shape[0], min(top, points.shape[1])
+    if rows == 0:
+        return []
+    if k == 0:
+        return ["[]"] * rows
     order = np.argsort(-np.abs(points), axis=1, kind="stable")[:, :k]
     chosen_points = np.take_along_axis(points, order, axis=1)
     chosen_values = np.take_along_axis(matrix, order, axis=1)
-    # Values and point figures repeat across leads: word each distinct one once.
-    value_words: dict[tuple[int, float], tuple[Any, str]] = {}
-    point_words: dict[float, str] = {}
-    reasons: list[list[dict[str, Any]]] = []
-    for columns, row_points, row_values in zip(
-        order.tolist(), chosen_points.tolist(), chosen_values.tolist(), strict=True
-    ):
-        lead_reasons = []
-        for column, value_points, coded in zip(columns, row_points, row_values, strict=True):
-            if value_points == 0.0:
-                continue
-            feature = features[column]
-            key = (column, coded)
-            worded = value_words.get(key)
-            if worded is None:
-                value = decode(feature, coded, vocabulary)
-                worded = value_words[key] = (value, f"{feature.display} {format_value(feature, value)}")
-            rounded = round(value_points, 2)
-            points_text = point_words.get(rounded)
-            if points_text is None:
-                points_text = point_words[rounded] = format_points(rounded)
-            lead_reasons.append(
-                {
-                    "feature": feature.name,
-                    "value": worded[0],
-                    "points": rounded,
-                    "text": f"{worded[1]}: {points_text}",
-                }
+
+    # Feature + value: '{"feature": …, "value": …, "points": ' and ', "text": "<display> <value>: '.
+    heads = np.empty(order.shape, dtype=object)
+    middles = np.empty(order.shape, dtype=object)
+    for column in np.unique(order).tolist():
+        where = order == column
+        uniques, inverse = np.unique(chosen_values[where], return_inverse=True)
+        feature = features[column]
+        column_heads, column_middles = [], []
+        for coded in uniques.tolist():
+            value = decode(feature, coded, vocabulary)
+            column_heads.append(
+                f'{{"feature": {json.dumps(feature.name)}, "value": {json.dumps(value)}, "points": '
             )
-        reasons.append(lead_reasons)
-    return reasons
+            column_middles.append(
+                f', "text": "{_escaped(f"{feature.display} {format_value(feature, value)}: ")}'
+            )
+        heads[where] = np.array(column_heads, dtype=object)[inverse.ravel()]
+        middles[where] = np.array(column_middles, dtype=object)[inverse.ravel()]
+
+    # Points: the JSON number and the words, once per distinct rounded figure (+ 0.0 turns -0.0
+    # into 0.0, so the sign of a reason that rounds to nothing is never shown).
+    rounded = [round(p, 2) + 0.0 for p in chosen_points.ravel().tolist()]
+    worded = {r: (repr(r), _escaped(format_points(r)) + '"}') for r in set(rounded)}
+    numbers = np.array([worded[r][0] for r in rounded], dtype=object).reshape(order.shape)
+    tails = np.array([worded[r][1] for r in rounded], dtype=object).reshape(order.shape)
+
+    reasons = heads + numbers + middles + tails
+    zero = chosen_points == 0.0
+    if zero.any():
+        reasons[zero] = None
+        return ["[" + ", ".join(r for r in row if r is not None) + "]" for row in reasons.tolist()]
+    return ["[" + ", ".join(row) + "]" for row in reasons.tolist()]
+
+
+def _escaped(text: str) -> str:
+    """``text`` as it appears inside a JSON string (without the quotes)."""
+    return json.dumps(text)[1:-1]

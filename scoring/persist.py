@@ -6,7 +6,6 @@ scoring them. Rows are plain tuples in ``COLUMNS`` order; the table's constraint
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -36,7 +35,7 @@ def score_row(
     probability: float,
     score: int,
     tier: str,
-    reasons: list[dict[str, Any]],
+    reasons_json: str,
     features_hash: str,
     scored_at: datetime,
 ) -> tuple[Any, ...]:
@@ -47,7 +46,7 @@ def score_row(
         probability,
         score,
         tier,
-        json.dumps(reasons),
+        reasons_json,
         features_hash,
         scored_at,
     )
@@ -65,7 +64,14 @@ def write_lead_scores(rows: Sequence[tuple[Any, ...]]) -> int:
                 for row in rows:
                     copy.write_row(row)
         else:
-            adapt = connection.ops.adapt_datetimefield_value
+            # Every row of a scoring run shares its time: adapt each distinct value once.
+            adapted: dict[Any, Any] = {}
+
+            def adapt(value: Any) -> Any:
+                if value not in adapted:
+                    adapted[value] = connection.ops.adapt_datetimefield_value(value)
+                return adapted[value]
+
             placeholders = ", ".join(["%s"] * len(COLUMNS))
             cursor.executemany(
                 f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608 - names from the model

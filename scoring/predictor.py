@@ -16,7 +16,7 @@ import numpy as np
 import xgboost as xgb
 
 from scoring.calibration import Platt, score_points
-from scoring.explain import points_from_contributions, top_reasons
+from scoring.explain import points_from_contributions, top_reasons_json
 from scoring.features import FeatureDef, parse_spec
 
 NTHREAD = int(os.environ.get("XGB_NTHREAD", "2"))
@@ -72,16 +72,19 @@ class Predictor:
         """Exact tree SHAP values in margin space: features × leads, plus the bias as the last column."""
         return self.booster.predict(dmatrix or self.dmatrix(matrix), pred_contribs=True)
 
-    def explain(
-        self, matrix: np.ndarray, scored: Scored, dmatrix: xgb.DMatrix | None = None, *, top: int = 5
-    ) -> list[list[dict[str, Any]]]:
+    def score_and_explain(
+        self, matrix: np.ndarray, dmatrix: xgb.DMatrix | None = None, *, top: int = 5
+    ) -> tuple[Scored, list[str]]:
+        """Scores and the ``top`` reasons per lead (as JSON arrays, see ``top_reasons_json``)."""
+        dmatrix = dmatrix or self.dmatrix(matrix)
+        scored = self.score(matrix, dmatrix)
         contributions = self.contributions(matrix, dmatrix).astype(np.float64)
         bias = contributions[:, -1]
         base_score = 100.0 * self.platt.probability(bias)
         probability = scored.probability
         slope = 100.0 * self.platt.a * probability * (1.0 - probability)
         points = points_from_contributions(contributions[:, :-1], 100.0 * probability, base_score, slope)
-        return top_reasons(points, matrix, self.features, self.vocabulary, top=top)
+        return scored, top_reasons_json(points, matrix, self.features, self.vocabulary, top=top)
 
     def base_score(self) -> float:
         """Score of an average lead (the model's expected margin, calibrated)."""

@@ -22,14 +22,14 @@ from audit.choices import EventType
 from audit.services import decision_log_append
 from sales.models import Lead
 from scoring.choices import ModelKind, ScoreRole
-from scoring.features import build_matrix, parse_spec
+from scoring.features import matrix_from_columns, parse_spec
 from scoring.metrics import tier_for
 from scoring.models import ModelVersion
 from scoring.persist import score_row, write_lead_scores
 from scoring.predictor import Predictor, predictor_for, row_hashes
-from scoring.selectors import active_models, iter_lead_id_batches, latest_hashes, lead_rows, scoring_policy
+from scoring.selectors import active_models, iter_lead_id_batches, latest_hashes, lead_columns, scoring_policy
 
-BATCH_SIZE = 5000
+BATCH_SIZE = 20_000
 
 
 class NoChampion(Exception):
@@ -125,24 +125,34 @@ def leads_score(
             sub, ids_changed = sub[changed], ids_arr[changed]
             hashes_changed = [h for h, c in zip(hashes, changed, strict=True) if c]
             dmatrix = predictor.dmatrix(sub)
-            scored = predictor.score(sub, dmatrix)
-            tiers = tier_for(scored.score, thresholds)
             # Shadows are logged for comparison only; explanations are computed for acting scores.
-            reasons = predictor.explain(sub, scored, dmatrix, top=top) if role != ScoreRole.SHADOW else None
-            for j, lead_id in enumerate(ids_changed.tolist()):
-                rows_to_write.append(
-                    score_row(
-                        lead_id=lead_id,
-                        model_version_id=version.pk,
-                        role=role,
-                        probability=float(scored.probability[j]),
-                        score=int(scored.score[j]),
-                        tier=str(tiers[j]),
-                        reasons=reasons[j] if reasons is not None else [],
-                        features_hash=hashes_changed[j],
-                        scored_at=now,
-                    )
+            if role == ScoreRole.SHADOW:
+                scored, reasons = predictor.score(sub, dmatrix), ["[]"] * len(ids_changed)
+            else:
+                scored, reasons = predictor.score_and_explain(sub, dmatrix, top=top)
+            tiers = tier_for(scored.score, thresholds).tolist()
+            rows_to_write.extend(
+                score_row(
+                    lead_id=lead_id,
+                    model_version_id=version.pk,
+                    role=role,
+                    probability=probability,
+                    score=score,
+                    tier=tier,
+                    reasons_json=lead_reasons,
+                    features_hash=features_hash,
+                    scored_at=now,
                 )
+                for lead_id, probability, score, tier, lead_reasons, features_hash in zip(
+                    ids_changed.tolist(),
+                    scored.probability.tolist(),
+                    scored.score.tolist(),
+                    tiers,
+                    reasons,
+                    hashes_changed,
+                    strict=True,
+                )
+            )
             summary.written[role] += len(ids_changed)
         write_lead_scores(rows_to_write)
         summary.leads += len(batch)
@@ -184,6 +194,9 @@ def _matrix(
     key = json.dumps([version.feature_spec, predictor.vocabulary], sort_keys=True)
     if key not in cache:
         features = parse_spec(version.feature_spec)
-        rows = lead_rows(leads, features, as_of=now)
-        cache[key] = (rows.ids, build_matrix(features, rows.records, predictor.vocabulary))
+        loaded = lead_columns(leads, features, as_of=now)
+        cache[key] = (
+            loaded.ids,
+            matrix_from_columns(features, loaded.columns, predictor.vocabulary, rows=len(loaded.ids)),
+        )
     return cache[key]

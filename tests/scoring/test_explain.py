@@ -1,10 +1,18 @@
+import json
 import math
 
 import numpy as np
 import pytest
 
-from scoring.explain import format_points, format_value, points_from_contributions, reason_text, top_reasons
-from scoring.features import FeatureDef, parse_spec
+from scoring.explain import (
+    format_points,
+    format_value,
+    points_from_contributions,
+    reason_text,
+    top_reasons,
+    top_reasons_json,
+)
+from scoring.features import FeatureDef, decode, parse_spec
 
 MINUS = "\u2212"
 
@@ -213,3 +221,48 @@ def test_it_rounds_points_before_choosing_sign_and_plural(points, expected):
 def test_it_writes_large_numbers_with_separators_not_scientific_notation():
     feature = FeatureDef(name="n", source="attributes.n", type="numeric", display="Employees")
     assert format_value(feature, 5191.3) == "5,191"
+
+
+def _reference_reasons(points, matrix, features, vocabulary, top):
+    """The plain per-lead loop the vectorised builder must agree with."""
+    reasons = []
+    for row_points, row_values in zip(points.tolist(), matrix.tolist(), strict=True):
+        order = sorted(range(len(row_points)), key=lambda c: -abs(row_points[c]))[:top]
+        lead = []
+        for column in order:
+            if row_points[column] == 0.0:
+                continue
+            feature = features[column]
+            value = decode(feature, row_values[column], vocabulary)
+            rounded = round(row_points[column], 2) + 0.0
+            lead.append(
+                {
+                    "feature": feature.name,
+                    "value": value,
+                    "points": rounded,
+                    "text": f"{feature.display} {format_value(feature, value)}: {format_points(rounded)}",
+                }
+            )
+        reasons.append(lead)
+    return reasons
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_json_builder_agrees_with_a_plain_loop_on_random_leads(seed):
+    rng = np.random.default_rng(seed)
+    rows = 400
+    matrix = np.column_stack(
+        [
+            rng.integers(18, 90, rows).astype(np.float32),  # age
+            rng.integers(0, 3, rows).astype(np.float32),  # job, code 2 is unknown
+            rng.integers(0, 4, rows).astype(np.float32),  # visits
+            rng.integers(0, 2, rows).astype(np.float32),  # has_phone
+        ]
+    )
+    matrix[rng.random(matrix.shape) < 0.1] = np.nan
+    points = np.round(rng.normal(0, 5, (rows, 4)), rng.integers(0, 4))
+    points[rng.random(points.shape) < 0.1] = 0.0
+    points[0] = [0.004, -0.004, 1e-9, -2.5]  # round to ±0.0, which is shown as +0.0
+    for top in (1, 3, 5):
+        got = [json.loads(row) for row in top_reasons_json(points, matrix, FEATURES, VOCABULARY, top=top)]
+        assert got == _reference_reasons(points, matrix, FEATURES, VOCABULARY, top)
