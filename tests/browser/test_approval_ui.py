@@ -232,6 +232,14 @@ def test_the_keyboard_shortcuts_move_approve_and_open_reject(new_page):
     page.keyboard.type("a reason")
     assert ProposedAction.objects.get(pk=selected).status == "pending_approval"
 
+    page.locator("#reject textarea[name=comment]").blur()
+    page.keyboard.press("u")  # back to the queue, the same item still selected
+    expect(page).to_have_url(re.compile(r"/approvals/$"))
+    expect(page.locator("[data-queue-row].is-selected")).to_have_attribute("data-id", selected)
+    page.keyboard.press("e")
+    expect(page).to_have_url(re.compile(rf"/approvals/{selected}/#edit$"))
+    expect(page.locator("#edit")).to_be_visible()
+
 
 def test_an_overdue_item_is_escalated_and_both_teams_see_it(new_page):
     """Sofia sees the item overdue; after the SLA job runs it has left her queue for Ops admins, and
