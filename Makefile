@@ -35,7 +35,7 @@ test: install-test
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy agentops sales support scoring approvals audit connectors notifications
+	$(BIN)/mypy agentops sales support scoring approvals audit connectors notifications agentops_client
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

@@ -240,7 +240,7 @@ class ProposedActionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(
             payload,
             status=status.HTTP_201_CREATED if submission.created else status.HTTP_200_OK,
-            headers={"Location": payload["url"]},
+            headers={"Location": str(payload["url"])},
         )
 
     def _decide(self, request: Request, decide: Callable[[], ProposedAction]) -> Response:
