@@ -1,16 +1,18 @@
 from io import StringIO
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 
 from approvals.models import ApprovalPolicy, EscalationStep, ProposedAction
+from approvals.schemas import validate_payload
 from audit.models import DecisionLogEntry
 from sales.models import Account, Lead, LeadEvent
 from scoring.models import LeadScore, ModelVersion
 from support.models import Ticket
 
 pytestmark = pytest.mark.django_db
+User = get_user_model()
 
 
 def _counts():
@@ -36,8 +38,12 @@ def test_it_seeds_a_usable_demo_and_duplicates_nothing_when_run_again(settings):
     assert any("Support handoffs go to support leads" in r for r in routed.policy_reasons)
     assert ApprovalPolicy.objects.count() == 6 and EscalationStep.objects.count() == 2
     assert Lead.objects.filter(account__isnull=False).count() == 1200
-    for username in ("sdr.manager", "support.lead", "ops.admin"):
+    for username in ("sdr.manager", "support.lead", "ops.admin", "integrator"):
         assert authenticate(username=username, password="agentops-demo") is not None
+    assert User.objects.get(username="integrator").has_perm("approvals.add_proposedaction")
+    # The demo proposals fit their kinds' schemas, so approvers can edit them.
+    for kind, payload in ProposedAction.objects.values_list("kind", "payload"):
+        validate_payload(kind, payload)
 
     call_command("seed_demo", "--leads", "1200", "--tickets", "60", stdout=StringIO())
     assert _counts() == first

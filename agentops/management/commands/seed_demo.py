@@ -27,11 +27,14 @@ DEMO_USERS = [
     ("sdr.manager", "Sofia Reyes", "SDR managers", False),
     ("support.lead", "Liam Carter", "Support leads", False),
     ("ops.admin", "Olivia Brandt", "Ops admins", True),
+    ("integrator", "Ivy Chen", "Integrators", False),
 ]
 GROUP_PERMISSIONS = {
     "SDR managers": ["view_lead", "view_account", "view_leadevent", "view_proposedaction", "view_decision"],
     "Support leads": ["view_ticket", "view_proposedaction", "view_decision"],
     "Ops admins": None,  # every permission of the project's apps
+    # External agents propose over the API (POST /api/v1/actions/) and read the outcome; never decide.
+    "Integrators": ["add_proposedaction", "view_proposedaction", "view_decision"],
 }
 OPS_APPS = ["sales", "support", "scoring", "approvals", "audit", "notifications", "django_q", "auth"]
 
@@ -233,7 +236,14 @@ class Command(BaseCommand):
                     domain=Domain.SUPPORT,
                     ticket_id=ticket.pk,
                     target_system="zendesk",
-                    payload={"ticket": ticket.external_id, "summary": ticket.subject},
+                    payload={"ticket": ticket.external_id, "summary": ticket.subject}
+                    if sensitive
+                    else {
+                        "ticket": ticket.external_id,
+                        "body": f"Hi {ticket.requester_name or 'there'}, thanks for writing about "
+                        f"“{ticket.subject}”. Our how-to article walks through it step by step; "
+                        "reply here if it does not solve it.",
+                    },
                     rationale=(
                         "Touches billing or account ownership: a person must confirm."
                         if sensitive
