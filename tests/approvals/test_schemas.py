@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from approvals.choices import ActionKind
@@ -172,3 +174,11 @@ def test_it_renders_the_schemas_as_a_markdown_table_with_one_row_per_kind():
     table = schemas_markdown().splitlines()
     assert len(table) == 2 + len(SCHEMAS)
     assert any(row.startswith("| `send_email` | sales | `to`* (str, email") for row in table)
+
+
+def test_the_api_docs_show_the_current_schemas():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    start, end = docs.index("<!-- schemas:start -->\n"), docs.index("\n<!-- schemas:end -->")
+    assert docs[start + len("<!-- schemas:start -->\n") : end] == schemas_markdown(), (
+        "docs/api.md is out of date: paste approvals.schemas.schemas_markdown() between the markers"
+    )
