@@ -30,7 +30,8 @@ class ProposedActionAdmin(admin.ModelAdmin):
         "kind", "domain", "lead", "ticket", "target_system", "payload", "rationale", "confidence",
         "risk_level", "status", "idempotency_key", "correlation_id", "model_version", "proposed_by",
         "proposed_by_user", "matched_rule", "approved_payload_sha256", "decided_at", "executed_at",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "callback_url", "callback_attempts", "callback_delivered_at",
+        "callback_last_error",
     ]  # fmt: skip
     inlines = [DecisionInline]
     show_full_result_count = False
