@@ -25,6 +25,7 @@ from django.utils import timezone
 from approvals.choices import ActionStatus, DecisionOutcome, Domain, RejectionReason, RiskLevel
 from approvals.models import Decision, EscalationStep, ProposedAction
 from approvals.states import OPEN_STATUSES
+from scoring.models import ModelVersion
 
 
 def actions_for_list(*, status: str = "", domain: str = "") -> QuerySet[ProposedAction]:
@@ -150,53 +151,98 @@ class QueueCounts:
     by_risk: dict[str, int]
 
 
-def actions_queue_counts(*, user: Any, now: datetime | None = None) -> QueueCounts:
-    """Counts over the user's whole queue (filters ignored), in one aggregate query."""
-    now = now or timezone.now()
-    pending = actions_visible_to(user=user).filter(status=ActionStatus.PENDING_APPROVAL)
-    aggregates: dict[str, Any] = {
-        "total": Count("id"),
-        "overdue": Count("id", filter=Q(sla_due_at__lt=now)),
-        "due_soon": Count("id", filter=Q(sla_due_at__gte=now, sla_due_at__lt=now + SLA_DUE_SOON)),
-    }
-    aggregates |= {f"domain_{d}": Count("id", filter=Q(domain=d)) for d in Domain.values}
-    aggregates |= {f"risk_{r}": Count("id", filter=Q(risk_level=r)) for r in RiskLevel.values}
-    row = pending.aggregate(**aggregates)
-    return QueueCounts(
-        total=row["total"],
-        overdue=row["overdue"],
-        due_soon=row["due_soon"],
-        by_domain={d: row[f"domain_{d}"] for d in Domain.values},
-        by_risk={r: row[f"risk_{r}"] for r in RiskLevel.values},
-    )
-
-
 @dataclass(frozen=True)
 class QueueFilterChoices:
     rules: list[str]
     model_versions: list[tuple[int, str]]
 
 
-def actions_queue_filter_choices(*, user: Any) -> QueueFilterChoices:
-    """The matched rules and model versions present in the user's queue, in one query."""
-    rows = (
+# Filters a facet row can answer by itself; the confidence range needs the items.
+_FACET_FILTERS = ("domain", "risk", "matched_rule", "model_version_id", "sla")
+
+
+@dataclass(frozen=True)
+class QueueFacets:
+    """The user's whole queue grouped by what it is filtered on, from one aggregate query.
+
+    Counts, the filters' choices and the size of most filtered views are read off these groups,
+    so the queue page never counts its items twice.
+    """
+
+    rows: list[dict[str, Any]]
+    versions: dict[int, str]
+
+    @property
+    def counts(self) -> QueueCounts:
+        return QueueCounts(
+            total=sum(r["n"] for r in self.rows),
+            overdue=sum(r["overdue"] for r in self.rows),
+            due_soon=sum(r["due_soon"] for r in self.rows),
+            by_domain={d: sum(r["n"] for r in self.rows if r["domain"] == d) for d in Domain.values},
+            by_risk={k: sum(r["n"] for r in self.rows if r["risk_level"] == k) for k in RiskLevel.values},
+        )
+
+    @property
+    def choices(self) -> QueueFilterChoices:
+        return QueueFilterChoices(
+            rules=sorted({r["matched_rule"] for r in self.rows if r["matched_rule"]}),
+            model_versions=sorted(self.versions.items(), key=lambda item: item[1]),
+        )
+
+    def count(self, **filters: Any) -> int | None:
+        """Items matching ``filters`` (as ``actions_queue`` takes them), or None if the groups can't tell."""
+        if any(v not in ("", None) for k, v in filters.items() if k not in _FACET_FILTERS):
+            return None
+        sla_column = {"overdue": "overdue", "1h": "within_1h", "4h": "within_4h"}.get(
+            filters.get("sla") or "", "n"
+        )
+        return sum(
+            r[sla_column]
+            for r in self.rows
+            if (not filters.get("domain") or r["domain"] == filters["domain"])
+            and (not filters.get("risk") or r["risk_level"] == filters["risk"])
+            and (not filters.get("matched_rule") or r["matched_rule"] == filters["matched_rule"])
+            and (
+                filters.get("model_version_id") is None
+                or r["model_version_id"] == filters["model_version_id"]
+            )
+        )
+
+
+def actions_queue_facets(*, user: Any, now: datetime | None = None) -> QueueFacets:
+    """The user's pending items grouped by team, risk, rule and model, with SLA counts: one query."""
+    now = now or timezone.now()
+    rows = list(
         actions_visible_to(user=user)
         .filter(status=ActionStatus.PENDING_APPROVAL)
         .order_by()
-        .values_list("matched_rule", "model_version_id", "model_version__kind", "model_version__name",
-                     "model_version__version")
-        .distinct()
-    )  # fmt: skip
-    rules: set[str] = set()
-    versions: dict[int, str] = {}
-    for rule, version_id, kind, name, number in rows:
-        if rule:
-            rules.add(rule)
-        if version_id is not None:
-            versions[version_id] = f"{kind}:{name}:v{number}"
-    return QueueFilterChoices(
-        rules=sorted(rules), model_versions=sorted(versions.items(), key=lambda item: item[1])
+        .values("domain", "risk_level", "matched_rule", "model_version_id")
+        .annotate(
+            n=Count("id"),
+            overdue=Count("id", filter=Q(sla_due_at__lt=now)),
+            due_soon=Count("id", filter=Q(sla_due_at__gte=now, sla_due_at__lt=now + SLA_DUE_SOON)),
+            within_1h=Count("id", filter=Q(sla_due_at__lt=now + SLA_WINDOWS["1h"])),
+            within_4h=Count("id", filter=Q(sla_due_at__lt=now + SLA_WINDOWS["4h"])),
+        )
     )
+    version_ids = {r["model_version_id"] for r in rows if r["model_version_id"] is not None}
+    versions = {
+        pk: f"{kind}:{name}:v{number}"
+        for pk, kind, name, number in ModelVersion.objects.filter(pk__in=version_ids).values_list(
+            "pk", "kind", "name", "version"
+        )
+    }
+    return QueueFacets(rows=rows, versions=versions)
+
+
+def actions_queue_counts(*, user: Any, now: datetime | None = None) -> QueueCounts:
+    """Counts over the user's whole queue (filters ignored)."""
+    return actions_queue_facets(user=user, now=now).counts
+
+
+def actions_queue_filter_choices(*, user: Any) -> QueueFilterChoices:
+    """The matched rules and model versions present in the user's queue."""
+    return actions_queue_facets(user=user).choices
 
 
 def actions_escalated_from(*, user: Any, limit: int = 10) -> list[ProposedAction]:

@@ -83,12 +83,16 @@ def _queue_filters(request: HttpRequest) -> dict[str, Any]:
 def queue(request: HttpRequest) -> HttpResponse:
     """The user's approval queue, most urgent first, with filters, counts, SLA badges and bulk approval."""
     filters = _queue_filters(request)
-    page = Paginator(selectors.actions_queue(user=request.user, **filters), QUEUE_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    now = timezone.now()
+    facets = selectors.actions_queue_facets(user=request.user, now=now)
+    paginator = Paginator(selectors.actions_queue(user=request.user, now=now, **filters), QUEUE_PAGE_SIZE)
+    known = facets.count(**filters)
+    if known is not None:
+        paginator.count = known  # the facet query has counted them already
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    counts = selectors.actions_queue_counts(user=request.user)
+    counts = facets.counts
     return render(
         request,
         "approvals/queue.html",
@@ -99,7 +103,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "counts": counts,
             "domain_counts": [(v, label, counts.by_domain[v]) for v, label in Domain.choices],
             "risk_counts": [(v, label, counts.by_risk[v]) for v, label in RiskLevel.choices],
-            "choices": selectors.actions_queue_filter_choices(user=request.user),
+            "choices": facets.choices,
             "escalated_away": selectors.actions_escalated_from(user=request.user),
             "domains": Domain.choices,
             "risks": RiskLevel.choices,

@@ -92,3 +92,46 @@ def test_export_feedback_labels_approvals_rejections_and_edits(tmp_path):
 def test_export_feedback_names_a_bad_since(tmp_path):
     with pytest.raises(CommandError, match="since: 'yesterday'"):
         call_command("export_feedback", str(tmp_path / "x.jsonl"), "--since", "yesterday", stdout=StringIO())
+
+
+def test_the_queue_facets_count_every_filter_they_can_answer_as_the_queue_itself_does():
+    from approvals.models import ProposedAction
+    from approvals.selectors import actions_queue_facets
+    from tests.factories import ModelVersionFactory
+
+    now = timezone.now()
+    sdr, support = Group.objects.create(name="SDR managers"), Group.objects.create(name="Support leads")
+    user = UserFactory()
+    user.groups.add(sdr)
+    version = ModelVersionFactory()
+    shapes = [
+        ("sales", "low", "hot", version, sdr, timedelta(minutes=-5)),
+        ("sales", "high", "hot", None, sdr, timedelta(minutes=30)),
+        ("sales", "low", "", version, None, timedelta(hours=3)),
+        ("support", "medium", "handoff", None, None, None),
+        ("support", "low", "handoff", None, support, timedelta(minutes=-1)),  # not this user's
+    ]
+    for domain, risk, rule, model, group, due in shapes * 2:
+        action = ProposedActionFactory(
+            domain=domain, risk_level=risk, matched_rule=rule, model_version=model, ticket=None
+        )
+        ProposedAction.objects.filter(pk=action.pk).update(
+            status="pending_approval", approver_group=group, sla_due_at=now + due if due else None
+        )
+    facets = actions_queue_facets(user=user, now=now)
+    for filters in [
+        {},
+        {"domain": "sales"},
+        {"risk": "low"},
+        {"domain": "support", "risk": "medium"},
+        {"matched_rule": "hot"},
+        {"model_version_id": version.pk},
+        {"sla": "overdue"},
+        {"sla": "1h", "domain": "sales"},
+        {"sla": "4h"},
+    ]:
+        assert facets.count(**filters) == actions_queue(user=user, now=now, **filters).count(), filters
+    assert facets.counts.total == 8 and facets.counts.overdue == 2 and facets.counts.due_soon == 2
+    assert facets.choices.rules == ["handoff", "hot"]
+    assert [pk for pk, _ in facets.choices.model_versions] == [version.pk]
+    assert facets.count(min_confidence=0.5) is None  # the items themselves must be counted
