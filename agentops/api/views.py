@@ -176,15 +176,19 @@ class ProposedActionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[ProposedAction]:
         queryset = ProposedAction.objects.select_related("model_version").order_by("-created_at", "-id")
-        if self.action != "list":
-            queryset = queryset.prefetch_related(
-                Prefetch(
-                    "decisions",
-                    queryset=Decision.objects.select_related("decided_by").order_by("created_at", "id"),
-                )
+        if self.action == "list":
+            return _filter(
+                queryset,
+                self.request,
+                ("status", "domain", "kind", "risk_level", "matched_rule", "proposed_by"),
             )
-        return _filter(
-            queryset, self.request, ("status", "domain", "kind", "risk_level", "matched_rule", "proposed_by")
+        # One action (read, or answered after a submission or decision): with its decisions, and
+        # never hidden by list filters left in the query string.
+        return queryset.prefetch_related(
+            Prefetch(
+                "decisions",
+                queryset=Decision.objects.select_related("decided_by").order_by("created_at", "id"),
+            )
         )
 
     @extend_schema(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from approvals.models import ApprovalPolicy, ProposedAction
@@ -213,3 +215,19 @@ def test_it_lists_pending_items_filtered_by_status_domain_kind_risk_rule_and_pro
     assert ids(kind="send_email", risk_level="high", domain="sales") == [mine]
     assert ids(matched_rule="Warm with open opportunity") == [rule.pk]
     assert ids(kind="add_to_nurture", risk_level="high") == []
+
+
+def test_one_action_with_its_decisions_is_read_in_constant_queries_whatever_the_query_string(integrator):
+    ApprovalPolicy.objects.create(name="Everything twice", outcome="two_approvals")
+    action_id = _submit(integrator).json()["id"]
+    reader = _client("reader")
+    with CaptureQueriesContext(connection) as one:
+        reader.get(f"/api/v1/actions/{action_id}/")
+    for approver in ("sofia", "liam"):
+        _client(approver, "change_proposedaction").post(
+            f"/api/v1/actions/{action_id}/approve/", {}, format="json"
+        )
+    with CaptureQueriesContext(connection) as three:
+        body = reader.get(f"/api/v1/actions/{action_id}/", {"status": "pending_approval"}).json()
+    assert body["status"] == "approved" and [d["decided_by"] for d in body["decisions"]] == ["sofia", "liam"]
+    assert len(three.captured_queries) == len(one.captured_queries)
