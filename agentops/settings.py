@@ -182,8 +182,14 @@ Q_CLUSTER: dict[str, object] = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    # One cache shared by every web process and worker (the queue's counts, for one).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     Q_CLUSTER["orm"] = "default"
+
+# The approval queue's counts are reused between page loads while no action changes, for at most
+# this many seconds (SLA counts can lag by that much). 0 counts on every page load.
+APPROVAL_QUEUE_FACETS_SECONDS = env.int("APPROVAL_QUEUE_FACETS_SECONDS", default=15)
 
 LEAD_BULK_MAX_ROWS = env.int("LEAD_BULK_MAX_ROWS", default=10_000)
 # Re-score changed leads in a background task after every upsert (when a champion model exists).

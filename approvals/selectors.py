@@ -5,12 +5,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import (
     Case,
     CharField,
     Count,
     DecimalField,
     F,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -130,6 +133,27 @@ def actions_queue(
     return queryset.order_by(F("sla_due_at").asc(nulls_last=True), "-impact", "certainty", "created_at", "id")
 
 
+def actions_queue_slice(
+    queryset: QuerySet[ProposedAction], *, offset: int, limit: int
+) -> list[ProposedAction]:
+    """Items ``offset`` to ``offset + limit`` of an ``actions_queue`` queryset, without sorting the queue.
+
+    The queue is ordered by SLA due time first, so the wanted items all fall due no later than the
+    item at position ``offset + limit - 1`` in SLA order alone. That due time comes cheaply from the
+    SLA index; only the items up to it (ties included) are then joined and sorted in full. When the
+    page reaches the items without an SLA, the whole queue is sorted as before.
+    """
+    boundary = (
+        queryset.exclude(sla_due_at=None)
+        .order_by("sla_due_at")
+        .values_list("sla_due_at", flat=True)[offset + limit - 1 : offset + limit]
+    )
+    last = list(boundary)
+    if last:
+        queryset = queryset.filter(sla_due_at__lte=last[0])
+    return list(queryset[offset : offset + limit])
+
+
 def _sla_state(now: datetime) -> Case:
     return Case(
         When(sla_due_at__isnull=True, then=Value("none")),
@@ -218,11 +242,12 @@ def actions_queue_facets(*, user: Any, now: datetime | None = None) -> QueueFace
         .order_by()
         .values("domain", "risk_level", "matched_rule", "model_version_id")
         .annotate(
-            n=Count("id"),
-            overdue=Count("id", filter=Q(sla_due_at__lt=now)),
-            due_soon=Count("id", filter=Q(sla_due_at__gte=now, sla_due_at__lt=now + SLA_DUE_SOON)),
-            within_1h=Count("id", filter=Q(sla_due_at__lt=now + SLA_WINDOWS["1h"])),
-            within_4h=Count("id", filter=Q(sla_due_at__lt=now + SLA_WINDOWS["4h"])),
+            # Counting indexed columns (not the id) lets the database answer from the index alone.
+            n=Count("status"),
+            overdue=Count("sla_due_at", filter=Q(sla_due_at__lt=now)),
+            due_soon=Count("sla_due_at", filter=Q(sla_due_at__gte=now, sla_due_at__lt=now + SLA_DUE_SOON)),
+            within_1h=Count("sla_due_at", filter=Q(sla_due_at__lt=now + SLA_WINDOWS["1h"])),
+            within_4h=Count("sla_due_at", filter=Q(sla_due_at__lt=now + SLA_WINDOWS["4h"])),
         )
     )
     version_ids = {r["model_version_id"] for r in rows if r["model_version_id"] is not None}
@@ -233,6 +258,27 @@ def actions_queue_facets(*, user: Any, now: datetime | None = None) -> QueueFace
         )
     }
     return QueueFacets(rows=rows, versions=versions)
+
+
+def actions_queue_facets_cached(*, user: Any, now: datetime | None = None) -> QueueFacets:
+    """``actions_queue_facets``, reused while no action has changed (for at most a few seconds).
+
+    The cache key holds the newest ``updated_at`` of any action, so a proposal, decision or
+    escalation anywhere is seen by the next request. Only the SLA counts can lag, by at most
+    ``APPROVAL_QUEUE_FACETS_SECONDS`` (0 turns the cache off), as items cross their due time.
+    """
+    seconds = settings.APPROVAL_QUEUE_FACETS_SECONDS
+    now = now or timezone.now()
+    if seconds <= 0:
+        return actions_queue_facets(user=user, now=now)
+    latest = ProposedAction.objects.aggregate(latest=Max("updated_at"))["latest"]
+    groups = ",".join(str(pk) for pk in sorted(user.groups.values_list("pk", flat=True)))
+    key = f"approvals:queue-facets:{groups}:{latest.isoformat() if latest else '-'}:{int(now.timestamp()) // seconds}"
+    facets = cache.get(key)
+    if facets is None:
+        facets = actions_queue_facets(user=user, now=now)
+        cache.set(key, facets, seconds * 2)
+    return facets
 
 
 def actions_queue_counts(*, user: Any, now: datetime | None = None) -> QueueCounts:

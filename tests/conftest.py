@@ -46,3 +46,13 @@ def _flush_past_append_only_triggers():
     DatabaseOperations.execute_sql_flush = execute_sql_flush
     yield
     DatabaseOperations.execute_sql_flush = original
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (the approval queue's counts are cached between requests)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

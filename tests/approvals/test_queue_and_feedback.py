@@ -135,3 +135,53 @@ def test_the_queue_facets_count_every_filter_they_can_answer_as_the_queue_itself
     assert facets.choices.rules == ["handoff", "hot"]
     assert [pk for pk, _ in facets.choices.model_versions] == [version.pk]
     assert facets.count(min_confidence=0.5) is None  # the items themselves must be counted
+
+
+def test_a_queue_slice_is_the_same_items_in_the_same_order_as_slicing_the_sorted_queue():
+    import random
+
+    from approvals.models import ProposedAction
+    from approvals.selectors import actions_queue_slice
+
+    rng = random.Random(3)
+    now = timezone.now().replace(microsecond=0)
+    accounts = [AccountFactory(account_value=Decimal(v)) for v in (0, 5000, 90000)]
+    for _ in range(60):
+        action = ProposedActionFactory(
+            lead=LeadFactory(
+                deal_value=Decimal(rng.choice([0, 100, 5000])) if rng.random() < 0.7 else None,
+                account=rng.choice([*accounts, None]),
+            ),
+            confidence=rng.choice([0.1, 0.5, 0.55, 0.9]),
+        )
+        # Few distinct due times, so many ties across the page boundaries; some without an SLA.
+        due = now + timedelta(minutes=rng.choice([-30, 0, 10, 10, 60])) if rng.random() < 0.8 else None
+        ProposedAction.objects.filter(pk=action.pk).update(status="pending_approval", sla_due_at=due)
+    queue = actions_queue(now=now)
+    everything = [a.pk for a in queue]
+    assert len(everything) == 60
+    for offset, limit in [(0, 7), (7, 7), (5, 10), (40, 20), (45, 20), (59, 5), (60, 5), (0, 60)]:
+        got = [a.pk for a in actions_queue_slice(queue, offset=offset, limit=limit)]
+        assert got == everything[offset : offset + limit], (offset, limit)
+    low = actions_queue(now=now, risk="medium", sla="1h")
+    assert [a.pk for a in actions_queue_slice(low, offset=3, limit=4)] == [a.pk for a in low][3:7]
+
+
+def test_cached_queue_counts_are_reused_until_an_action_changes(settings):
+    from approvals.selectors import actions_queue_facets_cached
+
+    settings.APPROVAL_QUEUE_FACETS_SECONDS = 600
+    group = Group.objects.create(name="SDR managers")
+    manager, other = UserFactory(), UserFactory()
+    manager.groups.add(group)
+    other.groups.add(group)
+    first, _ = _pending(), _pending()
+    assert actions_queue_facets_cached(user=manager).counts.total == 2
+    with CaptureQueriesContext(connection) as queries:
+        assert actions_queue_facets_cached(user=manager).counts.total == 2
+    assert len(queries) == 2  # the newest change and the user's groups; no counting
+    action_approve(action_id=first.pk, user=other)
+    assert actions_queue_facets_cached(user=manager).counts.total == 1
+    settings.APPROVAL_QUEUE_FACETS_SECONDS = 0
+    _pending()
+    assert actions_queue_facets_cached(user=manager).counts.total == 2
