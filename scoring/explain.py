@@ -71,8 +71,8 @@ def top_reasons(
 ) -> list[list[dict[str, Any]]]:
     """The ``top`` reasons per lead by absolute points, largest first, each with its words.
 
-    Reasons worth zero points are left out; points are rounded to two decimals, and the words
-    say the rounded figure.
+    Reasons worth zero points are left out; points are rounded to hundredths (half to even), and
+    the words say the rounded figure.
     """
     return [json.loads(row) for row in top_reasons_json(points, matrix, features, vocabulary, top=top)]
 
@@ -87,9 +87,9 @@ def top_reasons_json(
 ) -> list[str]:
     """``top_reasons`` as one JSON array per lead, ready to store (the hot path of scoring).
 
-    A reason's JSON is put together from pieces that repeat across leads: the feature and its
-    value are worded once per distinct (feature, value), the points once per distinct rounded
-    figure, and numpy joins the pieces for all leads at once.
+    A reason's JSON is two pieces that repeat across leads: the feature, its value and the start
+    of the words, once per distinct (feature, value); the end of the words and the points, once
+    per distinct rounded figure. numpy joins the pieces for all leads at once.
     """
     rows, k = points.shape[0], min(top, points.shape[1])
     if rows == 0:
@@ -100,33 +100,30 @@ def top_reasons_json(
     chosen_points = np.take_along_axis(points, order, axis=1)
     chosen_values = np.take_along_axis(matrix, order, axis=1)
 
-    # Feature + value: '{"feature": …, "value": …, "points": ' and ', "text": "<display> <value>: '.
+    # '{"feature": …, "value": …, "text": "<display> <value>: ' per distinct (feature, value).
     heads = np.empty(order.shape, dtype=object)
-    middles = np.empty(order.shape, dtype=object)
     for column in np.unique(order).tolist():
         where = order == column
         uniques, inverse = np.unique(chosen_values[where], return_inverse=True)
         feature = features[column]
-        column_heads, column_middles = [], []
+        pieces = []
         for coded in uniques.tolist():
             value = decode(feature, coded, vocabulary)
-            column_heads.append(
-                f'{{"feature": {json.dumps(feature.name)}, "value": {json.dumps(value)}, "points": '
+            words = _escaped(f"{feature.display} {format_value(feature, value)}: ")
+            pieces.append(
+                f'{{"feature": {json.dumps(feature.name)}, "value": {json.dumps(value)}, "text": "{words}'
             )
-            column_middles.append(
-                f', "text": "{_escaped(f"{feature.display} {format_value(feature, value)}: ")}'
-            )
-        heads[where] = np.array(column_heads, dtype=object)[inverse.ravel()]
-        middles[where] = np.array(column_middles, dtype=object)[inverse.ravel()]
+        heads[where] = np.array(pieces, dtype=object)[inverse.ravel()]
 
-    # Points: the JSON number and the words, once per distinct rounded figure (+ 0.0 turns -0.0
-    # into 0.0, so the sign of a reason that rounds to nothing is never shown).
-    rounded = [round(p, 2) + 0.0 for p in chosen_points.ravel().tolist()]
-    worded = {r: (repr(r), _escaped(format_points(r)) + '"}') for r in set(rounded)}
-    numbers = np.array([worded[r][0] for r in rounded], dtype=object).reshape(order.shape)
-    tails = np.array([worded[r][1] for r in rounded], dtype=object).reshape(order.shape)
+    # '<points in words>", "points": <number>}' per distinct figure, in whole hundredths.
+    hundredths = np.rint(chosen_points * 100.0).astype(np.int64)
+    figures, inverse = np.unique(hundredths, return_inverse=True)
+    tails = np.array(
+        [f'{_escaped(format_points(h / 100))}", "points": {h / 100!r}}}' for h in figures.tolist()],
+        dtype=object,
+    )[inverse.ravel()].reshape(order.shape)
 
-    reasons = heads + numbers + middles + tails
+    reasons = heads + tails
     zero = chosen_points == 0.0
     if zero.any():
         reasons[zero] = None

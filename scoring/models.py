@@ -190,7 +190,11 @@ class LeadScore(models.Model):
 
     class Meta:
         ordering = ["-scored_at", "-id"]
-        indexes = [models.Index(fields=["lead", "role", "-scored_at"], name="leadscore_lead_latest")]
+        indexes = [
+            models.Index(fields=["lead", "role", "-scored_at"], name="leadscore_lead_latest"),
+            # A scoring run reads each lead's last features hash by this model, a range of leads at a time.
+            models.Index(fields=["model_version", "lead"], name="leadscore_version_lead"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(probability__gte=0) & models.Q(probability__lte=1),

@@ -199,9 +199,11 @@ def latest_hashes(lead_ids: Sequence[int], version: ModelVersion) -> dict[int, s
     for start in range(0, len(ordered), CHUNK):
         chunk = ordered[start : start + CHUNK]
         # An id range is far cheaper to send and plan than thousands of ids; extra rows are dropped below.
-        for lead_id, pk, features_hash in LeadScore.objects.filter(
-            model_version=version, lead_id__gte=chunk[0], lead_id__lte=chunk[-1]
-        ).values_list("lead_id", "id", "features_hash"):
+        for lead_id, pk, features_hash in (
+            LeadScore.objects.filter(model_version=version, lead_id__gte=chunk[0], lead_id__lte=chunk[-1])
+            .order_by()
+            .values_list("lead_id", "id", "features_hash")
+        ):
             if lead_id in wanted and (lead_id not in latest or pk > latest[lead_id][0]):
                 latest[lead_id] = (pk, features_hash)
     return {lead_id: h for lead_id, (_, h) in latest.items()}

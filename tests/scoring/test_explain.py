@@ -234,7 +234,7 @@ def _reference_reasons(points, matrix, features, vocabulary, top):
                 continue
             feature = features[column]
             value = decode(feature, row_values[column], vocabulary)
-            rounded = round(row_points[column], 2) + 0.0
+            rounded = round(row_points[column] * 100) / 100  # hundredths, half to even
             lead.append(
                 {
                     "feature": feature.name,
