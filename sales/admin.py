@@ -1,7 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from sales.models import Account, Lead, LeadEvent, SdrQueue
+from sales.models import Account, Lead, LeadEvent, Playbook, PlaybookRule, SdrQueue
+from sales.selectors import RulePreview, playbook_rule_preview
 
 
 @admin.register(Account)
@@ -45,3 +49,48 @@ class LeadEventAdmin(admin.ModelAdmin):
 class SdrQueueAdmin(SimpleHistoryAdmin):
     list_display = ["name", "is_active", "updated_at"]
     filter_horizontal = ["members"]
+
+
+@admin.register(Playbook)
+class PlaybookAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "is_active", "updated_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+
+
+def _preview_words(rule: PlaybookRule, preview: RulePreview) -> str:
+    return f"“{rule.name}” would fire for {preview.leads} leads now ({preview.proposals} proposals)"
+
+
+@admin.register(PlaybookRule)
+class PlaybookRuleAdmin(SimpleHistoryAdmin):
+    """Rules are data: edited here with history; a bad spec is refused naming its field (``clean``)."""
+
+    list_display = ["name", "playbook", "priority", "is_active", "stop_processing", "updated_at"]
+    list_filter = ["playbook", "is_active"]
+    list_select_related = ["playbook"]
+    search_fields = ["name"]
+    readonly_fields = ["dry_run_preview", "created_at", "updated_at"]
+    fields = [
+        "playbook", "name", "priority", "is_active", "stop_processing", "conditions", "actions",
+        "dry_run_preview", "created_at", "updated_at",
+    ]  # fmt: skip
+    actions = ["preview"]
+
+    @admin.display(description="Dry run")
+    def dry_run_preview(self, obj: PlaybookRule) -> str:
+        """What the saved rule would do now, without creating anything."""
+        if obj.pk is None:
+            return "Save the rule to preview it."
+        preview = playbook_rule_preview(rule=obj)
+        sample = format_html_join(", ", "{}", ((name,) for _, name in preview.sample[:5]))
+        return (
+            f"{_preview_words(obj, preview)}; e.g. {sample}"
+            if preview.sample
+            else _preview_words(obj, preview)
+        )
+
+    @admin.action(description="Preview: how many leads would these rules fire for now?")
+    def preview(self, request: HttpRequest, queryset: QuerySet[PlaybookRule]) -> None:
+        for rule in queryset:
+            self.message_user(request, _preview_words(rule, playbook_rule_preview(rule=rule)), messages.INFO)

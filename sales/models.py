@@ -155,3 +155,72 @@ class SdrQueue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Playbook(models.Model):
+    """A named set of SDR playbook rules that business users edit in the admin (with history).
+
+    Only active playbooks' active rules are evaluated; see ``sales.playbook`` for the rule spec.
+    """
+
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    domain = models.CharField(max_length=20, default="sales", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlaybookRule(models.Model):
+    """One rule of a playbook: declarative conditions over a lead and its score, and the actions to
+    propose when they hold. Validated by ``sales.playbook`` on save, so a bad spec never reaches a run.
+    """
+
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="rules")
+    name = models.CharField(max_length=150, help_text="Shown to approvers as the matched rule.")
+    priority = models.PositiveIntegerField(default=100, help_text="Lower first.")
+    is_active = models.BooleanField(default=True)
+    conditions = models.JSONField(
+        default=dict,
+        help_text='e.g. {"score_at_least": 80, "uncontacted": true}; see docs/playbooks.md.',
+    )
+    actions = models.JSONField(
+        default=list,
+        help_text='e.g. [{"kind": "flag_for_review", "payload": {"reason": "…"}}]; see docs/playbooks.md.',
+    )
+    stop_processing = models.BooleanField(
+        default=False, help_text="When this rule matches a lead, skip the rules after it for that lead."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["playbook", "priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["playbook", "name"], name="playbook_rule_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from sales.playbook import RuleSpecError, parse_actions, parse_conditions
+
+        errors = {}
+        for field_name, parse in (("conditions", parse_conditions), ("actions", parse_actions)):
+            try:
+                parse(getattr(self, field_name))
+            except RuleSpecError as exc:
+                errors[field_name] = f"{exc.field}: {exc.reason}"
+        if errors:
+            raise ValidationError(errors)

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from agentops.bulk import insert_many
 from agentops.upsert import (
     BatchOutcome,
     BatchRowError,
@@ -15,10 +20,13 @@ from agentops.upsert import (
     natural_key_upsert,
     validate_batch,
 )
+from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
 from sales.lead_rows import LEAD_FIELDS, WRITABLE_FIELDS
 from sales.models import Account, Lead
+from sales.playbook import LeadFacts, Match, evaluate_rules, idempotency_key, longest_window_days
+from sales.selectors import playbook_lead_facts, playbook_rules_active
 
 
 class BatchTooLarge(ValueError):
@@ -112,3 +120,155 @@ def account_upsert_many(*, source: str, rows: Sequence[dict[str, Any]]) -> dict[
     with transaction.atomic():
         result = natural_key_upsert(model=Account, rows=clean, writable_fields=ACCOUNT_FIELDS)
     return {row.key[1]: pk for row, pk in zip(clean, result.ids, strict=True) if pk is not None}
+
+
+# --- Playbooks: proposals from playbook rules ---------------------------------------------------
+
+PLAYBOOK_AGENT = "sdr-agent:playbooks"
+PLAYBOOK_BATCH_SIZE = 2000
+
+
+@dataclass
+class PlaybookRunSummary:
+    leads: int = 0
+    rules: int = 0
+    matches: int = 0
+    created: int = 0
+    already_proposed: int = 0
+    routed: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "leads": self.leads,
+            "rules": self.rules,
+            "matches": self.matches,
+            "created": self.created,
+            "already_proposed": self.already_proposed,
+            "routed": dict(self.routed),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def playbooks_run(
+    *,
+    actor: str,
+    lead_ids: Sequence[int] | None = None,
+    now: datetime | None = None,
+    batch_size: int = PLAYBOOK_BATCH_SIZE,
+    progress: Callable[[int], object] | None = None,
+) -> PlaybookRunSummary:
+    """Evaluate the active playbook rules over leads (all, or ``lead_ids``) and store the proposals
+    they make, each with its decision-log entry, routed through the approval policy.
+
+    Safe to re-run: a proposal's idempotency key is derived from its content
+    (``sales.playbook.idempotency_key``), so a run over unchanged leads and rules creates nothing.
+    Each batch is one transaction and costs the same number of queries whatever its size.
+    """
+    from scoring.selectors import iter_lead_id_batches
+
+    started = time.perf_counter()
+    now = now or timezone.now()
+    summary = PlaybookRunSummary()
+    rules = playbook_rules_active()
+    summary.rules = len(rules)
+    if not rules:
+        return summary
+    history_days = longest_window_days(rules)
+    base = Lead.objects.all() if lead_ids is None else Lead.objects.filter(pk__in=list(lead_ids))
+    for batch in iter_lead_id_batches(base, batch_size):
+        facts = playbook_lead_facts(lead_ids=batch, now=now, history_days=history_days)
+        matches = [(m, f) for f in facts for m in evaluate_rules(f, rules, now=now)]
+        summary.leads += len(facts)
+        summary.matches += len(matches)
+        try:
+            created, routed = _playbook_proposals_store(matches, actor=actor)
+        except IntegrityError:
+            # A concurrent run stored some of the same proposals first; theirs stand, store the rest.
+            created, routed = _playbook_proposals_store(matches, actor=actor)
+        summary.created += created
+        summary.already_proposed += len(matches) - created
+        for status, count in routed.items():
+            summary.routed[status] = summary.routed.get(status, 0) + count
+        if progress:
+            progress(len(batch))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _playbook_proposals_store(
+    matches: list[tuple[Match, LeadFacts]], *, actor: str
+) -> tuple[int, dict[str, int]]:
+    """Store the batch's new proposals and their log entries, then route them; one transaction."""
+    from approvals.models import ProposedAction
+    from approvals.services import actions_route_many
+
+    keyed = {idempotency_key(m, f): (m, f) for m, f in matches}
+    if not keyed:
+        return 0, {}
+    with transaction.atomic():
+        existing = set(
+            ProposedAction.objects.filter(idempotency_key__in=list(keyed)).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        new = {key: mf for key, mf in keyed.items() if key not in existing}
+        if not new:
+            return 0, {}
+        insert_many(
+            ProposedAction,
+            [
+                ProposedAction(
+                    kind=m.action.kind,
+                    domain="sales",
+                    lead_id=f.id,
+                    payload=dict(m.action.payload),
+                    rationale=m.rationale,
+                    confidence=m.action.confidence,
+                    risk_level=m.action.risk_level,
+                    idempotency_key=key,
+                    model_version_id=f.model_version_id,
+                    proposed_by=PLAYBOOK_AGENT,
+                    matched_rule=m.rule.name[:200],
+                )
+                for key, (m, f) in new.items()
+            ],
+        )
+        stored = list(
+            ProposedAction.objects.filter(idempotency_key__in=list(new)).values_list(
+                "idempotency_key", "id", "correlation_id"
+            )
+        )
+        entries = []
+        for key, action_id, correlation_id in stored:
+            m, f = new[key]
+            entries.append(
+                LogEntry(
+                    event_type=EventType.ACTION_PROPOSED,
+                    actor=PLAYBOOK_AGENT,
+                    subject_type="proposed_action",
+                    subject_id=action_id,
+                    correlation_id=correlation_id,
+                    model_version=f.model_version,
+                    input_context={"lead_id": f.id, "triggered_by": actor, "conditions": list(m.conditions)},
+                    prediction={
+                        "confidence": m.action.confidence,
+                        "risk_level": m.action.risk_level,
+                        "score": f.score,
+                        "tier": f.tier,
+                        "score_id": f.score_id,
+                        "reasons": list(f.reasons[:5]),
+                    },
+                    action_taken={
+                        "kind": m.action.kind,
+                        "target_system": "",
+                        "status": "proposed",
+                        "rule_id": m.rule.id,
+                        "rule": m.rule.name,
+                        "rule_version": m.rule.version,
+                    },
+                )
+            )
+        decision_log_append_many(entries=entries)
+        routed = actions_route_many(action_ids=[action_id for _, action_id, _ in stored], actor="policy")
+    return len(stored), routed

@@ -16,12 +16,17 @@ def train_lead_model_task(feature_set_id: int, actor: str = "task:train") -> int
 
 
 def score_leads_task(lead_ids: Sequence[int] | None = None, actor: str = "task:score") -> dict[str, object]:
+    from sales.tasks import enqueue_playbooks
     from scoring.runner import NoChampion, leads_score
 
     try:
-        return leads_score(actor=actor, lead_ids=lead_ids).as_dict()
+        summary = leads_score(actor=actor, lead_ids=lead_ids)
     except NoChampion:
         return {"skipped": "no champion"}
+    # New acting scores may make playbook rules fire; unchanged leads cannot, so skip them.
+    if summary.written["champion"] or summary.written["canary"]:
+        enqueue_playbooks(lead_ids, reason="after scoring")
+    return summary.as_dict()
 
 
 def drift_check_task(actor: str = "task:drift") -> int | None:

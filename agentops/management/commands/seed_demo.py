@@ -71,7 +71,8 @@ class Command(BaseCommand):
         events = self._events(data.events)
         self._queue(users)
         self._policies()
-        actions = self._actions(today)
+        # With a model, the demo playbook proposes the sales actions (below); without, a few by hand.
+        actions = self._actions(today, sales=options["no_model"])
         self.stdout.write(
             f"accounts {len(account_ids)}; leads {leads.result.summary}; tickets {tickets.result.summary}; "
             f"new events {events}; new actions {actions}"
@@ -101,6 +102,18 @@ class Command(BaseCommand):
                 return
         summary = leads_score(actor="seed_demo", source="demo")
         self.stdout.write(f"scored demo leads: new scores {summary.written}, unchanged {summary.unchanged}")
+        self._playbook()
+
+    def _playbook(self) -> None:
+        """Install the demo playbook (the seed's three rules) and run it over the scored demo leads."""
+        from sales.demo_playbook import demo_playbook_ensure
+        from sales.services import playbooks_run
+
+        demo_playbook_ensure()
+        run = playbooks_run(actor="seed_demo")
+        self.stdout.write(
+            f"demo playbook: {run.created} new proposals ({run.already_proposed} already proposed), routed {run.routed}"
+        )
 
     def _users(self) -> dict[str, Any]:
         User = get_user_model()
@@ -182,8 +195,9 @@ class Command(BaseCommand):
                 group=groups[group], defaults={"escalate_to": groups["Ops admins"], "sla_minutes": 60}
             )
 
-    def _actions(self, today: datetime) -> int:
-        """A few proposals of each kind so the queue has work in it (real proposals come from playbooks)."""
+    def _actions(self, today: datetime, *, sales: bool) -> int:
+        """A few proposals of each kind so the queue has work in it (real proposals come from playbooks:
+        the sales ones are made by hand only when there is no model, hence no scores for the playbook)."""
         hot = list(
             Lead.objects.filter(source="demo", status="new", consent_state="granted").order_by("external_id")[
                 :12
@@ -195,6 +209,8 @@ class Command(BaseCommand):
         open_tickets = list(
             Ticket.objects.filter(source="demo", status__in=["new", "open"]).order_by("external_id")[:10]
         )
+        if not sales:
+            hot, nurture = [], []
         specs: list[dict[str, Any]] = []
         for i, lead in enumerate(hot):
             specs.append(

@@ -1,0 +1,58 @@
+"""Inserting many model instances in one statement on every database.
+
+``bulk_create`` splits its INSERTs so that no statement has more than 999 parameters on SQLite
+(28 rows of a 35-column table), so the number of queries grows with the batch. Here one prepared
+INSERT is executed for all rows (``executemany``: one round of parsing and planning, and one query
+in Django's query log), on SQLite and PostgreSQL alike. Field defaults and ``auto_now`` values are
+applied as ``save`` would; no ids are returned, so callers read back what they need by a natural key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection, models, transaction
+
+
+def insert_many(model: type[models.Model], objs: Sequence[models.Model]) -> int:
+    """Insert ``objs`` (unsaved instances of ``model``) in one statement; return how many."""
+    if not objs:
+        return 0
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608 - names from the model
+            rows,
+        )
+    return len(objs)
+
+
+def update_many(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str]) -> int:
+    """Write ``fields`` of saved instances in one prepared UPDATE by primary key (``executemany``).
+
+    ``bulk_update`` builds one CASE expression per field and, on SQLite, a statement per 90 rows or
+    so; this is one statement whatever the number of rows. ``auto_now`` fields listed are refreshed.
+    """
+    if not objs:
+        return 0
+    meta = model._meta
+    concrete = [f for f in meta.concrete_fields if f.name in fields or f.attname in fields]
+    if len(concrete) != len(set(fields)):
+        raise ValueError(f"{meta.label}: update_many needs concrete field names, got {list(fields)}")
+    table = connection.ops.quote_name(meta.db_table)
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in concrete)
+    assert meta.pk is not None
+    pk_column = connection.ops.quote_name(meta.pk.column)
+    rows = [
+        [*(f.get_db_prep_save(f.pre_save(obj, False), connection) for f in concrete), obj.pk] for obj in objs
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s",  # noqa: S608 - names from the model
+            rows,
+        )
+    return len(objs)
