@@ -11,10 +11,12 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+from django.db import connection, connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -93,71 +95,77 @@ def leads_score(
     }
 
     base = _leads(lead_ids, source)
-    for batch in iter_lead_id_batches(base, batch_size):
-        matrices: dict[str, tuple[list[int], np.ndarray]] = {}
-        rows_to_write: list[tuple[object, ...]] = []
-        batch_leads = _batch_queryset(base, batch, exact=lead_ids is not None)
-        # Leads deleted since the ids were listed drop out here; every mask follows these ids.
-        batch, _ = _matrix(champion, predictors[champion.pk], batch_leads, matrices, now)
-        acting_canary = np.zeros(len(batch), dtype=bool)
-        if canary is not None:
-            acting_canary = np.array([canary_bucket(i, canary.pk) < canary.canary_share for i in batch])
-        plan = [(champion, ScoreRole.CHAMPION, ~acting_canary)]
-        if canary is not None:
-            plan.append((canary, ScoreRole.CANARY, acting_canary))
-        plan += [(shadow, ScoreRole.SHADOW, np.ones(len(batch), dtype=bool)) for shadow in active["shadow"]]
-        for version, role, mask in plan:
-            if not mask.any():
-                continue
-            predictor = predictors[version.pk]
-            ids, matrix = _matrix(version, predictor, batch_leads, matrices, now)
-            ids_arr = np.array(ids)[mask]
-            sub = matrix[mask]
-            salt = f"{version.pk}:{thresholds['hot']}:{thresholds['warm']}"
-            hashes = row_hashes(sub, salt)
-            previous = latest_hashes(ids_arr.tolist(), version)
-            changed = np.array(
-                [previous.get(int(i)) != h for i, h in zip(ids_arr, hashes, strict=True)], dtype=bool
-            )
-            summary.unchanged += int((~changed).sum()) if role != ScoreRole.SHADOW else 0
-            if not changed.any():
-                continue
-            sub, ids_changed = sub[changed], ids_arr[changed]
-            hashes_changed = [h for h, c in zip(hashes, changed, strict=True) if c]
-            dmatrix = predictor.dmatrix(sub)
-            # Shadows are logged for comparison only; explanations are computed for acting scores.
-            if role == ScoreRole.SHADOW:
-                scored, reasons = predictor.score(sub, dmatrix), ["[]"] * len(ids_changed)
-            else:
-                scored, reasons = predictor.score_and_explain(sub, dmatrix, top=top)
-            tiers = tier_for(scored.score, thresholds).tolist()
-            rows_to_write.extend(
-                score_row(
-                    lead_id=lead_id,
-                    model_version_id=version.pk,
-                    role=role,
-                    probability=probability,
-                    score=score,
-                    tier=tier,
-                    reasons_json=lead_reasons,
-                    features_hash=features_hash,
-                    scored_at=now,
+    writer = ScoreWriter.for_this_connection()
+    try:
+        for batch in iter_lead_id_batches(base, batch_size):
+            matrices: dict[str, tuple[list[int], np.ndarray]] = {}
+            rows_to_write: list[tuple[object, ...]] = []
+            batch_leads = _batch_queryset(base, batch, exact=lead_ids is not None)
+            # Leads deleted since the ids were listed drop out here; every mask follows these ids.
+            batch, _ = _matrix(champion, predictors[champion.pk], batch_leads, matrices, now)
+            acting_canary = np.zeros(len(batch), dtype=bool)
+            if canary is not None:
+                acting_canary = np.array([canary_bucket(i, canary.pk) < canary.canary_share for i in batch])
+            plan = [(champion, ScoreRole.CHAMPION, ~acting_canary)]
+            if canary is not None:
+                plan.append((canary, ScoreRole.CANARY, acting_canary))
+            plan += [
+                (shadow, ScoreRole.SHADOW, np.ones(len(batch), dtype=bool)) for shadow in active["shadow"]
+            ]
+            for version, role, mask in plan:
+                if not mask.any():
+                    continue
+                predictor = predictors[version.pk]
+                ids, matrix = _matrix(version, predictor, batch_leads, matrices, now)
+                ids_arr = np.array(ids)[mask]
+                sub = matrix[mask]
+                salt = f"{version.pk}:{thresholds['hot']}:{thresholds['warm']}"
+                hashes = row_hashes(sub, salt)
+                previous = latest_hashes(ids_arr.tolist(), version)
+                changed = np.array(
+                    [previous.get(int(i)) != h for i, h in zip(ids_arr, hashes, strict=True)], dtype=bool
                 )
-                for lead_id, probability, score, tier, lead_reasons, features_hash in zip(
-                    ids_changed.tolist(),
-                    scored.probability.tolist(),
-                    scored.score.tolist(),
-                    tiers,
-                    reasons,
-                    hashes_changed,
-                    strict=True,
+                summary.unchanged += int((~changed).sum()) if role != ScoreRole.SHADOW else 0
+                if not changed.any():
+                    continue
+                sub, ids_changed = sub[changed], ids_arr[changed]
+                hashes_changed = [h for h, c in zip(hashes, changed, strict=True) if c]
+                dmatrix = predictor.dmatrix(sub)
+                # Shadows are logged for comparison only; explanations are computed for acting scores.
+                if role == ScoreRole.SHADOW:
+                    scored, reasons = predictor.score(sub, dmatrix), ["[]"] * len(ids_changed)
+                else:
+                    scored, reasons = predictor.score_and_explain(sub, dmatrix, top=top)
+                tiers = tier_for(scored.score, thresholds).tolist()
+                rows_to_write.extend(
+                    score_row(
+                        lead_id=lead_id,
+                        model_version_id=version.pk,
+                        role=role,
+                        probability=probability,
+                        score=score,
+                        tier=tier,
+                        reasons_json=lead_reasons,
+                        features_hash=features_hash,
+                        scored_at=now,
+                    )
+                    for lead_id, probability, score, tier, lead_reasons, features_hash in zip(
+                        ids_changed.tolist(),
+                        scored.probability.tolist(),
+                        scored.score.tolist(),
+                        tiers,
+                        reasons,
+                        hashes_changed,
+                        strict=True,
+                    )
                 )
-            )
-            summary.written[role] += len(ids_changed)
-        write_lead_scores(rows_to_write)
-        summary.leads += len(batch)
-        if progress:
-            progress(len(batch))
+                summary.written[role] += len(ids_changed)
+            writer.write(rows_to_write)
+            summary.leads += len(batch)
+            if progress:
+                progress(len(batch))
+    finally:
+        writer.close()
     summary.seconds = time.perf_counter() - started
     if not any(summary.written.values()):
         return summary  # nothing changed: nothing to record
@@ -170,6 +178,49 @@ def leads_score(
         action_taken=summary.as_dict(),
     )
     return summary
+
+
+class ScoreWriter:
+    """Writes each batch's score rows, on a second thread and connection when it can.
+
+    The write of one batch then overlaps the loading and explaining of the next (the database does
+    its share of the work while Python computes). Inside a transaction (a caller's atomic block, a
+    test) or on an in-memory SQLite database another connection would not see the same data, so
+    the rows are written inline instead. ``close`` waits for the last write and re-raises its error.
+    """
+
+    def __init__(self, *, background: bool) -> None:
+        self._pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-writer") if background else None
+        )
+        self._pending: Future[int] | None = None
+
+    @classmethod
+    def for_this_connection(cls) -> ScoreWriter:
+        in_memory = connection.vendor == "sqlite" and getattr(connection, "is_in_memory_db", lambda: True)()
+        return cls(background=not connection.in_atomic_block and not in_memory)
+
+    def write(self, rows: list[tuple[object, ...]]) -> None:
+        if self._pool is None:
+            write_lead_scores(rows)
+            return
+        self._wait()  # at most one batch in flight: memory stays bounded
+        self._pending = self._pool.submit(write_lead_scores, rows)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        if self._pool is None:
+            return
+        try:
+            self._wait()
+        finally:
+            # The writer thread's own connection closes with it.
+            self._pool.submit(connections.close_all).result()
+            self._pool.shutdown()
 
 
 def _all(active: dict[str, list[ModelVersion]]) -> list[ModelVersion]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import timedelta
 from io import StringIO
 
@@ -154,3 +155,27 @@ def test_the_lead_page_shows_the_reasons_chart_in_constant_queries(champion, cli
     assert len(ctx.captured_queries) <= 8
     listing = client.get("/leads/", {"q": lead.external_id}).content.decode()
     assert f'href="/leads/{lead.pk}/"' in listing, listing[listing.find("<tbody>") :][:800]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_writing_batches_on_a_second_connection_stores_what_writing_inline_stores(champion):
+    from django.db import transaction
+
+    from scoring.runner import ScoreWriter
+
+    # Outside a transaction the scorer writes on its own thread, overlapping the next batch.
+    assert ScoreWriter.for_this_connection()._pool is not None
+    summary = leads_score(actor="test", batch_size=700)
+    background = _stored_scores()
+    assert summary.written["champion"] == Lead.objects.count() == len(background) > 700 * 3
+    LeadScore.objects.all().delete()
+    with transaction.atomic():
+        assert ScoreWriter.for_this_connection()._pool is None  # a caller's transaction: inline
+        leads_score(actor="test", batch_size=700)
+    assert _stored_scores() == background
+
+
+def _stored_scores():
+    rows = LeadScore.objects.values_list("lead_id", "score", "tier", "reasons", "features_hash")
+    return {(lead, score, tier, json.dumps(reasons), digest) for lead, score, tier, reasons, digest in rows}
