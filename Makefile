@@ -6,7 +6,7 @@ PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint bench install install-test clean
+.PHONY: demo test lint bench install install-test chromium clean
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,12 @@ demo: install
 	$(PY) manage.py seed_demo
 	@bash scripts/demo.sh $(HOST) $(PORT)
 
-## test: install the test extras and run the whole suite (DATABASE_URL picks the database)
-test: install-test
+## chromium: Debian's chromium for the browser tests (Playwright drives it; it never downloads one)
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+## test: install the test extras and chromium, and run the whole suite (DATABASE_URL picks the database)
+test: install-test chromium
 	$(BIN)/pytest
 
 ## lint: ruff, mypy, Django's system checks and the migrations check
