@@ -187,6 +187,10 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# Queue a decision-log sealer run as soon as an entry commits (debounced to one per few seconds);
+# the every-minute schedule seals everything anyway, so turning this off only makes sealing lag more.
+AUDIT_SEAL_ON_COMMIT = env.bool("AUDIT_SEAL_ON_COMMIT", default=True)
+
 # The approval queue's counts are reused between page loads while no action changes, for at most
 # this many seconds (SLA counts can lag by that much). 0 counts on every page load.
 APPROVAL_QUEUE_FACETS_SECONDS = env.int("APPROVAL_QUEUE_FACETS_SECONDS", default=15)

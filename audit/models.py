@@ -68,3 +68,48 @@ class DecisionLogEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AppendOnlyError("Decision-log entries cannot be deleted.")
+
+
+class AuditSealQuerySet(models.QuerySet["AuditSeal"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("Audit seals cannot be updated.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Audit seals cannot be deleted.")
+
+
+class AuditSeal(models.Model):
+    """The hash-chain link of one decision-log entry, written by the sealer shortly after the entry.
+
+    ``entry_hash`` is the SHA-256 of the entry's canonical form and ``chain_hash`` the SHA-256 of the
+    previous seal's chain hash followed by ``entry_hash`` (``audit.chain``). Sequence order is seal
+    order, not entry id order: an entry whose transaction commits late is sealed after entries
+    with higher ids. Append-only like the log: on PostgreSQL the database rejects UPDATE, DELETE and
+    TRUNCATE (migration 0006).
+    """
+
+    entry = models.OneToOneField(DecisionLogEntry, on_delete=models.PROTECT, related_name="seal")
+    sequence = models.PositiveBigIntegerField(unique=True)
+    entry_hash = models.CharField(max_length=64)
+    chain_hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(db_index=True)
+
+    objects = AuditSealQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sequence"]
+        verbose_name = "audit seal"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(sequence__gte=1), name="audit_seal_sequence_from_1")
+        ]
+
+    def __str__(self) -> str:
+        return f"seal {self.sequence} of entry #{self.entry_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError("Audit seals cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("Audit seals cannot be deleted.")

@@ -56,3 +56,13 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_seal_on_commit(settings):
+    """Decision-log entries are not sealed on commit unless a test asks for it.
+
+    Tests elsewhere count on-commit callbacks and queued tasks exactly; sealing has its own tests
+    (tests/audit), which turn ``AUDIT_SEAL_ON_COMMIT`` back on.
+    """
+    settings.AUDIT_SEAL_ON_COMMIT = False
