@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.models import DecisionLogEntry
+from audit.models import AuditSeal, DecisionLogEntry
 
 
 @admin.register(DecisionLogEntry)
@@ -18,14 +18,44 @@ class DecisionLogEntryAdmin(admin.ModelAdmin):
         "subject_id",
         "model_version",
         "environment",
+        "seal_sequence",
     ]
-    list_filter = ["event_type", "environment"]
+    list_filter = ["event_type", "environment", "subject_type"]
+    list_select_related = ["seal"]
     search_fields = ["=event_id", "=correlation_id", "actor", "=subject_id"]
     date_hierarchy = "timestamp"
     show_full_result_count = False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in DecisionLogEntry._meta.fields]
+
+    @admin.display(description="seal")
+    def seal_sequence(self, obj: DecisionLogEntry) -> str:
+        seal = getattr(obj, "seal", None)
+        return str(seal.sequence) if seal is not None else "pending"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditSeal)
+class AuditSealAdmin(admin.ModelAdmin):
+    """The hash chain, read-only: find an entry's seal by sequence, entry id or hash."""
+
+    list_display = ["sequence", "entry", "sealed_at", "entry_hash", "chain_hash"]
+    list_select_related = ["entry"]
+    search_fields = ["=sequence", "=entry__id", "=entry_hash", "=chain_hash"]
+    date_hierarchy = "sealed_at"
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in AuditSeal._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
