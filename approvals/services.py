@@ -372,7 +372,7 @@ def actions_route_many(*, action_ids: Sequence[int], actor: str = "policy") -> d
                     },
                 )
             )
-            counts[target] = counts.get(target, 0) + 1
+            counts[str(target)] = counts.get(str(target), 0) + 1
         update_many(
             ProposedAction,
             actions,

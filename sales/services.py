@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -165,8 +165,6 @@ def playbooks_run(
     (``sales.playbook.idempotency_key``), so a run over unchanged leads and rules creates nothing.
     Each batch is one transaction and costs the same number of queries whatever its size.
     """
-    from scoring.selectors import iter_lead_id_batches
-
     started = time.perf_counter()
     now = now or timezone.now()
     summary = PlaybookRunSummary()
@@ -175,8 +173,7 @@ def playbooks_run(
     if not rules:
         return summary
     history_days = longest_window_days(rules)
-    base = Lead.objects.all() if lead_ids is None else Lead.objects.filter(pk__in=list(lead_ids))
-    for batch in iter_lead_id_batches(base, batch_size):
+    for batch in _lead_id_batches(lead_ids, batch_size):
         facts = playbook_lead_facts(lead_ids=batch, now=now, history_days=history_days)
         matches = [(m, f) for f in facts for m in evaluate_rules(f, rules, now=now)]
         summary.leads += len(facts)
@@ -194,6 +191,19 @@ def playbooks_run(
             progress(len(batch))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _lead_id_batches(lead_ids: Sequence[int] | None, size: int) -> Iterator[list[int]]:
+    """Ascending id batches: of every lead, or of the given ids as they are (leads since deleted
+    simply yield no facts), so a long list never becomes one oversized ``IN`` clause."""
+    from scoring.selectors import iter_lead_id_batches
+
+    if lead_ids is None:
+        yield from iter_lead_id_batches(Lead.objects.all(), size)
+        return
+    ordered = sorted(set(lead_ids))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
 
 
 def _playbook_proposals_store(

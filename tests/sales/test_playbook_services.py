@@ -256,3 +256,20 @@ def test_the_batched_router_decides_exactly_like_the_one_by_one_router(version):
         "rejected",
     ]
     assert pairs[0][0].required_approvals == 2
+
+
+@pytest.mark.parametrize(
+    ("written", "queued"),
+    [({"champion": 3, "canary": 0, "shadow": 0}, True), ({"champion": 0, "canary": 0, "shadow": 5}, False)],
+)
+def test_scoring_queues_playbooks_only_when_acting_scores_changed(monkeypatch, written, queued):
+    from scoring import runner, tasks
+    from scoring.runner import ScoringSummary
+
+    calls = []
+    monkeypatch.setattr(runner, "leads_score", lambda **kw: ScoringSummary(leads=3, written=written))
+    monkeypatch.setattr("sales.tasks.enqueue_playbooks", lambda ids, reason: calls.append((ids, reason)))
+
+    tasks.score_leads_task([1, 2, 3])
+
+    assert calls == ([([1, 2, 3], "after scoring")] if queued else [])
