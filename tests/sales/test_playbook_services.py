@@ -273,3 +273,11 @@ def test_scoring_queues_playbooks_only_when_acting_scores_changed(monkeypatch, w
     tasks.score_leads_task([1, 2, 3])
 
     assert calls == ([([1, 2, 3], "after scoring")] if queued else [])
+
+
+def test_the_admin_change_form_shows_the_dry_run(leads, admin_client):
+    rule = PlaybookRule.objects.get(name=HOT)
+    page = admin_client.get(f"/admin/sales/playbookrule/{rule.pk}/change/")
+    assert page.status_code == 200
+    assert "would fire for 1 leads now (2 proposals)" in page.content.decode()
+    assert not ProposedAction.objects.exists()
