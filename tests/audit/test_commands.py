@@ -124,6 +124,16 @@ def test_it_checks_only_the_stretch_of_chain_of_a_date_range():
     assert not ok and "seal 4" in output
 
 
+def test_seal_audit_log_seals_what_is_pending_and_is_safe_to_run_twice():
+    append()
+    append()
+    out = _Out()
+    call_command("seal_audit_log", stdout=out)
+    call_command("seal_audit_log", stdout=out)
+    assert out.text.splitlines() == ["sealed 2 decision-log entries", "sealed 0 decision-log entries"]
+    assert _verify()[0]
+
+
 def test_it_refuses_a_date_it_cannot_read():
     with pytest.raises(CommandError, match="--from: 'yesterday' is not a date"):
         call_command("verify_audit_log", "--from", "yesterday")
