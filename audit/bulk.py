@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from agentops.bulk import insert_many
 from audit.models import DecisionLogEntry
 from audit.redaction import redact_context
+from audit.services import seal_soon
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class LogEntry:
 def decision_log_append_many(*, entries: Sequence[LogEntry]) -> int:
     """Append entries to the decision log in one statement; call it inside the transaction of the
     changes they record. Returns how many were written."""
-    return insert_many(
+    written = insert_many(
         DecisionLogEntry,
         [
             DecisionLogEntry(
@@ -58,3 +60,7 @@ def decision_log_append_many(*, entries: Sequence[LogEntry]) -> int:
             for e in entries
         ],
     )
+    if written and settings.AUDIT_SEAL_ON_COMMIT:
+        # Sealing finds these rows without this (the schedule reads the table); this only brings it sooner.
+        transaction.on_commit(seal_soon)
+    return written

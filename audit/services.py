@@ -52,7 +52,7 @@ def decision_log_append(
         caused_by=caused_by,
     )
     if settings.AUDIT_SEAL_ON_COMMIT:
-        transaction.on_commit(_seal_soon)
+        transaction.on_commit(seal_soon)
     return entry
 
 
@@ -76,7 +76,8 @@ def decision_log_append_outcome(
     )
 
 
-def _seal_soon() -> None:
+def seal_soon() -> None:
+    """Queue a sealer run (debounced); register it with ``transaction.on_commit`` after appending."""
     from audit.tasks import enqueue_seal
 
     enqueue_seal()

@@ -11,6 +11,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from audit import chain
+from audit.bulk import LogEntry, decision_log_append_many
 from audit.models import AppendOnlyError, AuditSeal, DecisionLogEntry
 from audit.selectors import audit_log_verify, audit_seal_lag
 from audit.services import audit_seal_pending, decision_log_append_outcome
@@ -57,6 +58,19 @@ def test_it_seals_entries_written_in_bulk_without_any_per_entry_hook():
         DecisionLogEntry(event_type="action.proposed", actor="playbook", subject_id=str(i)) for i in range(4)
     )
     assert audit_seal_pending() == 4
+    assert audit_log_verify().ok
+
+
+def test_it_seals_entries_appended_in_bulk_soon_after_they_commit(
+    django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    settings.AUDIT_SEAL_ON_COMMIT = True
+    monkeypatch.setattr(Conf, "SYNC", True)
+    entries = [LogEntry(event_type="action.proposed", actor="playbook", subject_id=i) for i in range(3)]
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert decision_log_append_many(entries=entries) == 3
+    assert len(callbacks) == 1
+    assert AuditSeal.objects.count() == 3
     assert audit_log_verify().ok
 
 
