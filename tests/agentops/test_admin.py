@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.contrib import admin
 from django.urls import reverse
@@ -14,7 +16,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-PROJECT_APPS = {"sales", "support", "scoring", "approvals", "audit"}
+PROJECT_APPS = {"sales", "support", "scoring", "approvals", "audit", "notifications"}
 
 
 @pytest.fixture
@@ -66,6 +68,21 @@ def one_of_each():
     )
     DriftAlert.objects.create(
         model_version=action.model_version, report=report, feature="age", psi=0.3, statistic=0.1, p_value=0.01
+    )
+    from audit.services import audit_seal_pending
+    from notifications.models import Notification
+    from sales.demo_playbook import demo_playbook_ensure
+
+    demo_playbook_ensure()
+    audit_seal_pending()
+    Notification.objects.create(
+        channel="email",
+        kind="near_sla",
+        action=action,
+        dedupe_key="near:1",
+        subject="Due soon",
+        body="…",
+        batch=uuid.uuid4(),
     )
 
 
