@@ -157,9 +157,23 @@ def test_the_lead_page_shows_the_reasons_chart_in_constant_queries(champion, cli
     assert f'href="/leads/{lead.pk}/"' in listing, listing[listing.find("<tbody>") :][:800]
 
 
+@pytest.fixture
+def shipped_feature_sets(django_db_setup, django_db_blocker):
+    """The data migration's rows again: transactional tests run last, after others flushed every table."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    with django_db_blocker.unblock():
+        if not FeatureSet.objects.exists():
+            import_module("scoring.migrations.0003_default_feature_sets").forward(apps, None)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_writing_batches_on_a_second_connection_stores_what_writing_inline_stores(champion):
+def test_writing_batches_on_a_second_connection_stores_what_writing_inline_stores(
+    shipped_feature_sets, champion
+):
     from django.db import transaction
 
     from scoring.runner import ScoreWriter
