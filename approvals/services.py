@@ -196,20 +196,6 @@ def _policy_rules() -> list[PolicyRule]:
     ]
 
 
-def _facts(action: ProposedAction) -> ActionFacts:
-    from scoring.monitoring import model_drift_state
-    from scoring.selectors import acting_scores
-
-    lead = action.lead
-    score = None
-    if lead is not None:
-        acting = acting_scores([lead.pk]).get(lead.pk)
-        score = acting.score if acting else None
-    return _facts_with(
-        action, score=score, drift_state=model_drift_state() if action.domain == Domain.SALES else "ok"
-    )
-
-
 def _facts_with(action: ProposedAction, *, score: int | None, drift_state: str) -> ActionFacts:
     """The policy's facts about an action, given its lead's acting score and the model's drift state."""
     lead = action.lead
@@ -232,58 +218,14 @@ def _facts_with(action: ProposedAction, *, score: int | None, drift_state: str) 
 
 
 def action_route(*, action_id: int, actor: str = "policy") -> ProposedAction:
-    """Apply the approval policy to a proposed action: auto-approve, queue for one or two approvals, or block."""
-    with transaction.atomic():
-        action = (
-            ProposedAction.objects.select_for_update(of=("self",))
-            .select_related("lead__account")
-            .get(pk=action_id)
-        )
-        decision = evaluate_policy(_facts(action), _policy_rules())
-        target = {AUTO: ActionStatus.APPROVED, BLOCK: ActionStatus.REJECTED}.get(
-            decision.outcome, ActionStatus.PENDING_APPROVAL
-        )
-        previous = action.status
-        now = timezone.now()
-        fields = _move(action, target, now)
-        action.required_approvals = decision.required_approvals
-        action.policy_reasons = list(decision.reasons)
-        action.timeout_action = decision.timeout_action
-        fields += ["required_approvals", "policy_reasons", "timeout_action"]
-        if decision.approver_group:
-            action.approver_group = Group.objects.filter(name=decision.approver_group).first()
-            fields.append("approver_group")
-        if decision.sla_minutes and target == ActionStatus.PENDING_APPROVAL:
-            action.sla_due_at = now + timedelta(minutes=decision.sla_minutes)
-            fields.append("sla_due_at")
-        action.save(update_fields=fields)
-        if target != ActionStatus.PENDING_APPROVAL:
-            Decision.objects.create(
-                action=action,
-                outcome=DecisionOutcome.APPROVE
-                if target == ActionStatus.APPROVED
-                else DecisionOutcome.REJECT,
-                reason_code="" if target == ActionStatus.APPROVED else RejectionReason.COMPLIANCE,
-                comment="; ".join(decision.reasons),
-                original_payload=action.payload,
-                final_payload=action.payload,
-                payload_sha256=payload_sha256(action.payload),
-                model_version=action.model_version.label if action.model_version else "",
-            )
-        decision_log_append(
-            event_type=EventType.ACTION_TRANSITIONED,
-            actor=actor,
-            subject_type="proposed_action",
-            subject_id=action.pk,
-            correlation_id=action.correlation_id,
-            action_taken={"kind": action.kind, "from": previous, "to": target},
-            approval={
-                "policy": decision.outcome,
-                "rules": list(decision.rules),
-                "reasons": list(decision.reasons),
-            },
-        )
-    return action
+    """Apply the approval policy to a proposed action: auto-approve, queue for one or two approvals, or block.
+
+    One action is a batch of one: ``actions_route_many`` holds the routing, so both give the same.
+    """
+    actions_route_many(action_ids=[action_id], actor=actor)
+    return ProposedAction.objects.select_related("lead__account", "model_version", "approver_group").get(
+        pk=action_id
+    )
 
 
 def actions_route_many(*, action_ids: Sequence[int], actor: str = "policy") -> dict[str, int]:
