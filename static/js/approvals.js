@@ -248,5 +248,7 @@
     var toggleHelp = setupHelp();
     if (document.querySelector("[data-queue-row], .queue-form")) setupQueue(toggleHelp);
     else if (document.getElementById("approve-form") || document.querySelector(".detail-head")) setupDetail(toggleHelp);
+    // Shortcuts are live from here on (browser tests wait for this before pressing keys).
+    document.documentElement.dataset.shortcuts = "ready";
   });
 })();

@@ -198,11 +198,17 @@ def test_it_rejects_with_a_reason(new_page):
     assert decision.comment == "The AE already owns this; no task needed."
 
 
+def _shortcuts_ready(page):
+    """Wait until the page's script has attached the shortcuts: a key pressed before is lost."""
+    expect(page.locator("html[data-shortcuts=ready]")).to_have_count(1)
+
+
 def test_the_keyboard_shortcuts_move_approve_and_open_reject(new_page):
     _queue()
     page = new_page()
     _login(page, "sofia")
     page.goto("/approvals/")
+    _shortcuts_ready(page)
     rows = page.locator("[data-queue-row]")
     first_id, second_id = rows.nth(0).get_attribute("data-id"), rows.nth(1).get_attribute("data-id")
     expect(rows.nth(0)).to_have_class(re.compile("is-selected"))
@@ -218,12 +224,14 @@ def test_the_keyboard_shortcuts_move_approve_and_open_reject(new_page):
     assert ProposedAction.objects.get(pk=second_id).status == "approved"
     assert ProposedAction.objects.get(pk=first_id).status == "pending_approval"
 
+    _shortcuts_ready(page)
     page.keyboard.press("?")
     expect(page.locator("#kbd-help")).to_be_visible()
     page.keyboard.press("?")
     selected = page.locator("[data-queue-row].is-selected").get_attribute("data-id")
     page.keyboard.press("r")
     expect(page).to_have_url(re.compile(rf"/approvals/{selected}/#reject$"))
+    _shortcuts_ready(page)
     expect(page.locator("#reject")).to_be_visible()
     expect(page.locator("#id_reason_code")).to_be_focused()
     # Typing in a field does not trigger shortcuts.
@@ -236,6 +244,7 @@ def test_the_keyboard_shortcuts_move_approve_and_open_reject(new_page):
     page.keyboard.press("u")  # back to the queue, the same item still selected
     expect(page).to_have_url(re.compile(r"/approvals/$"))
     expect(page.locator("[data-queue-row].is-selected")).to_have_attribute("data-id", selected)
+    _shortcuts_ready(page)
     page.keyboard.press("e")
     expect(page).to_have_url(re.compile(rf"/approvals/{selected}/#edit$"))
     expect(page.locator("#edit")).to_be_visible()
