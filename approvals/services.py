@@ -104,7 +104,7 @@ def action_propose(
                 subject_type="proposed_action",
                 subject_id=action.pk,
                 correlation_id=action.correlation_id,
-                model_version=action.model_version.label if action.model_version else "",
+                model_version=_model_label(action),
                 prediction={"confidence": confidence, "risk_level": str(risk_level)},
                 action_taken={"kind": str(kind), "target_system": target_system, "status": action.status},
             )
@@ -434,7 +434,7 @@ def action_approve(
             payload_diff=_diff(original, final),
             payload_sha256=current_hash,
             time_to_decide=timezone.now() - action.created_at,
-            model_version=action.model_version.label if action.model_version else "",
+            model_version=_model_label(action),
         )
         approvers.add(user.pk)
         fields = ["payload", "edited_by", "updated_at"]
@@ -442,23 +442,38 @@ def action_approve(
         if quorum:
             fields += _move(action, ActionStatus.APPROVED, timezone.now())
         action.save(update_fields=fields)
-        decision_log_append(
-            event_type=EventType.ACTION_DECIDED,
-            actor=f"user:{user.get_username()}",
-            subject_type="proposed_action",
-            subject_id=action.pk,
-            correlation_id=action.correlation_id,
-            model_version=decision.model_version,
+        _log_human_decision(
+            action,
+            user,
             action_taken={"kind": action.kind, "status": action.status, "edited": edited},
             approval={
                 "decision": decision.outcome,
-                "approver": user.get_username(),
                 "approvals": len(approvers),
                 "required": action.required_approvals,
                 "payload_sha256": current_hash,
             },
         )
     return action
+
+
+def _model_label(action: ProposedAction) -> str:
+    return action.model_version.label if action.model_version else ""
+
+
+def _log_human_decision(
+    action: ProposedAction, user: Any, *, approval: dict[str, Any], action_taken: dict[str, Any] | None = None
+) -> None:
+    """The decision-log entry of a person's decision on ``action`` (call inside its transaction)."""
+    decision_log_append(
+        event_type=EventType.ACTION_DECIDED,
+        actor=f"user:{user.get_username()}",
+        subject_type="proposed_action",
+        subject_id=action.pk,
+        correlation_id=action.correlation_id,
+        model_version=_model_label(action),
+        action_taken=action_taken or {"kind": action.kind, "status": action.status},
+        approval={"approver": user.get_username(), **approval},
+    )
 
 
 def action_reject(*, action_id: int, user: Any, reason_code: str, comment: str = "") -> ProposedAction:
@@ -479,18 +494,10 @@ def action_reject(*, action_id: int, user: Any, reason_code: str, comment: str =
             original_payload=action.payload,
             final_payload=action.payload,
             time_to_decide=timezone.now() - action.created_at,
-            model_version=action.model_version.label if action.model_version else "",
+            model_version=_model_label(action),
         )
         action.save(update_fields=_move(action, ActionStatus.REJECTED, timezone.now()))
-        decision_log_append(
-            event_type=EventType.ACTION_DECIDED,
-            actor=f"user:{user.get_username()}",
-            subject_type="proposed_action",
-            subject_id=action.pk,
-            correlation_id=action.correlation_id,
-            action_taken={"kind": action.kind, "status": action.status},
-            approval={"decision": "reject", "approver": user.get_username(), "reason_code": reason_code},
-        )
+        _log_human_decision(action, user, approval={"decision": "reject", "reason_code": reason_code})
     return action
 
 
@@ -506,17 +513,9 @@ def action_defer(*, action_id: int, user: Any, comment: str = "") -> ProposedAct
             comment=comment,
             original_payload=action.payload,
             final_payload=action.payload,
-            model_version=action.model_version.label if action.model_version else "",
+            model_version=_model_label(action),
         )
-        decision_log_append(
-            event_type=EventType.ACTION_DECIDED,
-            actor=f"user:{user.get_username()}",
-            subject_type="proposed_action",
-            subject_id=action.pk,
-            correlation_id=action.correlation_id,
-            action_taken={"kind": action.kind, "status": action.status},
-            approval={"decision": "defer", "approver": user.get_username()},
-        )
+        _log_human_decision(action, user, approval={"decision": "defer"})
     return action
 
 

@@ -22,10 +22,10 @@ import multiprocessing
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATABASE_URL = "postgres://postgres@127.0.0.1:5432/agentops_bench_audit"
+from _databases import ROOT, bench_databases, fresh_database
+
+DATABASE_URL = bench_databases("audit")["postgres"]
 SECONDS = 5.0
 WORKERS = [1, 4, 8]
 BACKLOG = 20_000
@@ -39,14 +39,6 @@ def _setup() -> None:
     import django
 
     django.setup()
-
-
-def _fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS agentops_bench_audit")
-        conn.execute("CREATE DATABASE agentops_bench_audit")
 
 
 def _append(worker: int, i: int) -> object:
@@ -145,7 +137,7 @@ def _run(mode: str, workers: int) -> tuple[float, float | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args()
-    _fresh_database()
+    fresh_database(DATABASE_URL)
     _setup()
     from django.core.management import call_command
 

@@ -19,29 +19,12 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATABASES = {
-    "sqlite": f"sqlite:///{ROOT / 'var' / 'bench-playbooks.sqlite3'}",
-    "postgres": "postgres://postgres@127.0.0.1:5432/agentops_bench_playbooks",
-}
+from _databases import ROOT, bench_databases, fresh_database
+
+DATABASES = bench_databases("playbooks")
 LEADS = 100_000
 BATCH_SIZES = (1000, 5000)
-
-
-def _fresh_database(name: str) -> None:
-    if name == "sqlite":
-        path = ROOT / "var" / "bench-playbooks.sqlite3"
-        path.parent.mkdir(exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    else:
-        import psycopg
-
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS agentops_bench_playbooks")
-            conn.execute("CREATE DATABASE agentops_bench_playbooks")
 
 
 def _populate() -> None:
@@ -174,7 +157,7 @@ def main() -> None:
         run(args.database)
         return
     for name in DATABASES if args.database == "all" else [args.database]:
-        _fresh_database(name)
+        fresh_database(DATABASES[name])
         subprocess.run([sys.executable, __file__, "--database", name, "--inner"], check=True)
 
 

@@ -19,31 +19,14 @@ import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATABASES = {
-    "sqlite": f"sqlite:///{ROOT / 'var' / 'bench-queue.sqlite3'}",
-    "postgres": "postgres://postgres@127.0.0.1:5432/agentops_bench_queue",
-}
+from _databases import ROOT, bench_databases, fresh_database
+
+DATABASES = bench_databases("queue")
 PENDING = 100_000
 LOG_ROWS = 1_000_000
 LEADS = 20_000
 REPEAT = 25
-
-
-def _fresh_database(name: str) -> None:
-    if name == "sqlite":
-        path = ROOT / "var" / "bench-queue.sqlite3"
-        path.parent.mkdir(exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    else:
-        import psycopg
-
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS agentops_bench_queue")
-            conn.execute("CREATE DATABASE agentops_bench_queue")
 
 
 def _populate() -> None:
@@ -265,7 +248,7 @@ def main() -> None:
         return
     for name in DATABASES if args.database == "all" else [args.database]:
         if not args.keep:
-            _fresh_database(name)
+            fresh_database(DATABASES[name])
         # A process per database: settings are read once at start-up.
         command = [
             sys.executable,

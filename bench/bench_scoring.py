@@ -17,28 +17,11 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DATABASES = {
-    "sqlite": f"sqlite:///{ROOT / 'var' / 'bench-scoring.sqlite3'}",
-    "postgres": "postgres://postgres@127.0.0.1:5432/agentops_bench",
-}
+from _databases import ROOT, bench_databases, fresh_database
+
+DATABASES = bench_databases("scoring")
 LEADS = 100_000
-
-
-def _fresh_database(name: str) -> None:
-    if name == "sqlite":
-        path = ROOT / "var" / "bench-scoring.sqlite3"
-        path.parent.mkdir(exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    else:
-        import psycopg
-
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS agentops_bench")
-            conn.execute("CREATE DATABASE agentops_bench")
 
 
 def run(name: str, hyperparameters: dict | None) -> None:
@@ -177,7 +160,7 @@ def main() -> None:
         run(args.database, json.loads(args.hyperparameters) if args.hyperparameters else None)
         return
     for name in DATABASES if args.database == "all" else [args.database]:
-        _fresh_database(name)
+        fresh_database(DATABASES[name])
         # A process per database: settings are read once at start-up.
         command = [
             sys.executable,

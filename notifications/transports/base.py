@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from notifications.messages import Message
 
 
@@ -14,12 +16,13 @@ class TransportError(Exception):
         super().__init__(message)
 
 
-class Transport:
+class Transport(ABC):
     """Sends a rendered ``Message``. Subclasses take their configuration (a webhook URL, …) in
     ``__init__`` and implement ``send``, raising ``TransportError`` and nothing else on failure."""
 
     def __init__(self, target: str = "") -> None:
         self.target = target
 
+    @abstractmethod
     def send(self, message: Message) -> None:
-        raise NotImplementedError
+        """Deliver ``message`` or raise ``TransportError``."""
