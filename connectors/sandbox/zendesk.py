@@ -1,0 +1,368 @@
+"""The Zendesk Support API subset we use, emulated closely enough that zenpy cannot tell.
+
+Paths, payloads and answers follow developer.zendesk.com: ``/api/v2/tickets/{id}.json`` (show and
+update, where a ``comment`` becomes a new public reply or internal note and ``additional_tags`` are
+added), ``/api/v2/users/{id}.json``, the cursor-based incremental export
+``/api/v2/incremental/tickets/cursor.json`` (oldest ``updated_at`` first) and ``/api/v2/search.json``
+with ``type:`` and ``tags:`` terms. Errors have Zendesk's ``{"error": …, "description": …}`` shape,
+every answer carries ``X-Rate-Limit`` / ``X-Rate-Limit-Remaining``, and a 429 a ``Retry-After``.
+
+Like Zendesk, an update with a comment posted twice adds two comments: nothing here deduplicates.
+Webhooks are Zendesk's event-subscription shape, signed with ``connectors.signatures``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors import signatures
+from connectors.sandbox import register_emulator
+from connectors.sandbox.server import RateLimitState, Request, Response, SandboxApp, SandboxError, route
+
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+#: Zendesk's default for the incremental export page; ``per_page`` may lower it.
+INCREMENTAL_PAGE_SIZE = 1000
+#: Zendesk Suite Professional allows 400 requests a minute; reported when no limit is emulated.
+DEFAULT_RATE_LIMIT = 400
+
+
+def iso(moment: float) -> str:
+    """Zendesk's timestamp format: UTC, whole seconds, ``Z``."""
+    return datetime.fromtimestamp(int(moment), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(text: str) -> int:
+    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+
+
+@register_emulator
+class ZendeskSandbox(SandboxApp):
+    """Tickets with comments and tags, users and groups of one Zendesk account, in memory."""
+
+    name = "zendesk"
+    default_port = 8813
+    #: The secret webhooks are signed with (Zendesk shows it per webhook).
+    webhook_secret = "zendesk-sandbox-webhook-secret"  # noqa: S105 - a sandbox constant, not a credential
+
+    def __init__(self) -> None:
+        #: Seconds added to the wall clock, so tests can move time forward between updates.
+        self.clock_offset = 0.0
+        super().__init__()
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    # Seeding (Python, for tests and the demo) ---------------------------------------------------
+    def _insert(self, kind: str, first_id: int, path: str | None, **fields: Any) -> dict[str, Any]:
+        with self.lock:
+            record_id = first_id + self.next_id(kind)
+            stamp = iso(self.now())
+            record = {"id": record_id, **fields, "created_at": stamp, "updated_at": stamp}
+            if path:
+                record["url"] = f"{self.base_url}/api/v2/{path}/{record_id}.json"
+            self.tables[kind][str(record_id)] = record
+            return record
+
+    def add_user(self, *, name: str, email: str, role: str = "end-user") -> dict[str, Any]:
+        return self._insert(
+            "user",
+            360000,
+            "users",
+            name=name,
+            email=email,
+            role=role,
+            active=True,
+            time_zone="UTC",
+            tags=[],
+            user_fields={},
+        )
+
+    def add_group(self, *, name: str) -> dict[str, Any]:
+        return self._insert("group", 5000, None, name=name)
+
+    def add_ticket(
+        self, *, subject: str, description: str, requester_id: int, status: str = "new"
+    ) -> dict[str, Any]:
+        with self.lock:
+            ticket = self._insert(
+                "ticket",
+                0,
+                "tickets",
+                external_id=None,
+                type=None,
+                subject=subject,
+                raw_subject=subject,
+                description=description,
+                priority=None,
+                status=status,
+                requester_id=requester_id,
+                submitter_id=requester_id,
+                assignee_id=None,
+                group_id=None,
+                tags=[],
+                custom_fields=[],
+                via={"channel": "email", "source": {"from": {}, "to": {}, "rel": None}},
+            )
+            first = self._comment(
+                author_id=requester_id, body=description, public=True, stamp=ticket["created_at"]
+            )
+            self.tables["comments"][str(ticket["id"])] = [first]
+            return dict(ticket)
+
+    def comments(self, ticket_id: int) -> list[dict[str, Any]]:
+        """The comments of a ticket, oldest first (for tests)."""
+        with self.lock:
+            return [dict(c) for c in self.tables["comments"].get(str(ticket_id), [])]
+
+    def _comment(self, *, author_id: int, body: str, public: bool, stamp: str) -> dict[str, Any]:
+        comment_id = 900000 + self.next_id("comment")
+        return {
+            "id": comment_id,
+            "type": "Comment",
+            "author_id": author_id,
+            "body": body,
+            "html_body": f'<div class="zd-comment" dir="auto"><p dir="auto">{body}</p></div>',
+            "plain_body": body,
+            "public": public,
+            "attachments": [],
+            "audit_id": comment_id + 1,
+            "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+            "created_at": stamp,
+            "metadata": {"system": {"client": "sandbox"}, "custom": {}},
+        }
+
+    # Vendor hooks -------------------------------------------------------------------------------
+    def error_body(self, status: int, message: str, code: str) -> Any:
+        titles = {401: "Couldn't authenticate you", 404: "RecordNotFound", 422: "RecordInvalid"}
+        return {"error": titles.get(status, code or "InternalError"), "description": message}
+
+    def rate_limit_headers(self, state: RateLimitState) -> dict[str, str]:
+        return {"X-Rate-Limit": str(state.limit), "X-Rate-Limit-Remaining": str(state.remaining)}
+
+    def extra_headers(self, request: Request, response: Response) -> dict[str, str]:
+        headers = {"X-Zendesk-API-Version": "v2", "X-Request-Id": uuid.uuid4().hex}
+        if "X-Rate-Limit" not in response.headers:  # no emulated limit: report an unused one
+            headers.update({"X-Rate-Limit": str(DEFAULT_RATE_LIMIT), "X-Rate-Limit-Remaining": "399"})
+        return headers
+
+    def sign_webhook(self, body: bytes) -> dict[str, str]:
+        return signatures.zendesk_headers(secret=self.webhook_secret, body=body, timestamp=iso(self.now()))
+
+    # Helpers --------------------------------------------------------------------------------------
+    def _authenticate(self, request: Request) -> None:
+        if not request.headers.get("Authorization"):
+            raise SandboxError(401, "Couldn't authenticate you", code="Unauthorized")
+
+    def _ticket(self, ticket_id: str) -> dict[str, Any]:
+        ticket = self.tables["ticket"].get(ticket_id)
+        if ticket is None:
+            raise SandboxError(404, "Not found", code="RecordNotFound")
+        return ticket
+
+    def _invalid(self, field: str, description: str) -> SandboxError:
+        return SandboxError(422, f"Record validation errors: {field}: {description}", code="RecordInvalid")
+
+    # Routes ---------------------------------------------------------------------------------------
+    @route("GET", r"/api/v2/tickets/(?P<ticket_id>\d+)\.json")
+    def show_ticket(self, request: Request) -> Response:
+        self._authenticate(request)
+        with self.lock:
+            return self.json({"ticket": dict(self._ticket(request.params["ticket_id"]))})
+
+    @route("GET", r"/api/v2/users/(?P<user_id>\d+)\.json")
+    def show_user(self, request: Request) -> Response:
+        self._authenticate(request)
+        with self.lock:
+            user = self.tables["user"].get(request.params["user_id"])
+            if user is None:
+                raise SandboxError(404, "Not found", code="RecordNotFound")
+            return self.json({"user": dict(user)})
+
+    @route("PUT", r"/api/v2/tickets/(?P<ticket_id>\d+)\.json")
+    def update_ticket(self, request: Request) -> Response:
+        self._authenticate(request)
+        changes = request.json().get("ticket")
+        if not isinstance(changes, dict):
+            raise SandboxError(400, "Parameter ticket is required", code="InvalidEndpoint")
+        with self.lock:
+            ticket = self._ticket(request.params["ticket_id"])
+            events, comment = self._validate_update(ticket, changes)
+            stamp = iso(self.now())
+            if comment is not None:
+                comment["created_at"] = stamp
+                self.tables["comments"][str(ticket["id"])].append(comment)
+                self.effect("create", "public comment" if comment["public"] else "internal note")
+            field_events = self._apply_fields(ticket, changes)
+            if field_events:
+                self.effect("update", "ticket")
+            events += field_events
+            ticket["updated_at"] = stamp
+            audit = {
+                "id": 700000 + self.next_id("audit"),
+                "ticket_id": ticket["id"],
+                "created_at": stamp,
+                "author_id": comment["author_id"] if comment else -1,
+                "metadata": {"system": {}, "custom": {}},
+                "events": events,
+                "via": {"channel": "api"},
+            }
+            answer = {"ticket": dict(ticket), "audit": audit}
+        for event in events:
+            self._emit(ticket=answer["ticket"], event=event)
+        return self.json(answer)
+
+    def _validate_update(
+        self, ticket: dict[str, Any], changes: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        if ticket["status"] == "closed":
+            raise self._invalid("status", "closed prevents ticket update")
+        status = changes.get("status")
+        if status is not None and status not in STATUSES:
+            raise self._invalid("status", f"{status!r} is not a valid status")
+        group_id = changes.get("group_id")
+        if group_id is not None and str(group_id) not in self.tables["group"]:
+            raise self._invalid("group", f"{group_id} is not a valid group")
+        raw = changes.get("comment")
+        if raw is None:
+            return [], None
+        body = (raw.get("body") or raw.get("html_body") or "") if isinstance(raw, dict) else ""
+        if not body.strip():
+            raise self._invalid("comment", "cannot be blank")
+        author_id = int(raw.get("author_id") or 360000)
+        comment = self._comment(
+            author_id=author_id, body=body, public=raw.get("public", True) is not False, stamp=""
+        )
+        event = {
+            k: comment[k] for k in ("id", "type", "author_id", "body", "html_body", "public", "attachments")
+        }
+        return [event], comment
+
+    def _apply_fields(self, ticket: dict[str, Any], changes: dict[str, Any]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+
+        def change(field: str, value: Any) -> None:
+            if ticket.get(field) != value:
+                event_id = 800000 + self.next_id("event")
+                events.append(
+                    {
+                        "id": event_id,
+                        "type": "Change",
+                        "field_name": field,
+                        "value": value,
+                        "previous_value": ticket.get(field),
+                    }
+                )
+                ticket[field] = value
+
+        for field in ("status", "group_id", "assignee_id", "priority", "subject", "type"):
+            if field in changes:
+                change(field, changes[field])
+        tags = list(changes["tags"]) if "tags" in changes else list(ticket["tags"])
+        tags += [t for t in changes.get("additional_tags", []) if t not in tags]
+        tags = [t for t in tags if t not in changes.get("remove_tags", [])]
+        change("tags", sorted(set(tags), key=tags.index))
+        return events
+
+    @route("GET", r"/api/v2/incremental/tickets/cursor\.json")
+    def incremental_tickets(self, request: Request) -> Response:
+        """Tickets by ``updated_at`` then id, after a cursor or from ``start_time`` (inclusive)."""
+        self._authenticate(request)
+        per_page = min(int(request.arg("per_page") or INCREMENTAL_PAGE_SIZE), INCREMENTAL_PAGE_SIZE)
+        cursor, start_time = request.arg("cursor"), request.arg("start_time")
+        if (cursor is None) == (start_time is None):
+            raise SandboxError(400, "Provide either start_time or cursor", code="InvalidPaginationParameter")
+        after = _decode_cursor(cursor) if cursor else (int(start_time or 0), 0)
+        with self.lock:
+            ordered = sorted(
+                (dict(t) for t in self.tables["ticket"].values()),
+                key=lambda t: (_epoch(t["updated_at"]), t["id"]),
+            )
+        if cursor:
+            pending = [t for t in ordered if (_epoch(t["updated_at"]), t["id"]) > after]
+        else:
+            pending = [t for t in ordered if _epoch(t["updated_at"]) >= after[0]]
+        page = pending[:per_page]
+        last = (_epoch(page[-1]["updated_at"]), page[-1]["id"]) if page else after
+        after_cursor = _encode_cursor(last)
+        url = f"{self.base_url}/api/v2/incremental/tickets/cursor.json"
+        return self.json(
+            {
+                "tickets": page,
+                "after_cursor": after_cursor,
+                "before_cursor": _encode_cursor(after),
+                "after_url": f"{url}?cursor={after_cursor}&per_page={per_page}",
+                "before_url": None,
+                "end_of_stream": len(pending) <= per_page,
+            }
+        )
+
+    @route("GET", r"/api/v2/search\.json")
+    def search(self, request: Request) -> Response:
+        """``type:ticket`` and ``tags:x`` terms (ANDed) and free words matched in subject or description."""
+        self._authenticate(request)
+        terms = (request.arg("query") or "").split()
+        wanted_type, tags, words = "ticket", [], []
+        for term in terms:
+            key, sep, value = term.partition(":")
+            if sep and key == "type":
+                wanted_type = value
+            elif sep and key == "tags":
+                tags.append(value)
+            elif sep:
+                raise SandboxError(400, f"the sandbox does not search by {key}", code="InvalidSearch")
+            else:
+                words.append(term.lower())
+        if wanted_type != "ticket":
+            raise SandboxError(
+                400, f"the sandbox searches tickets only, not {wanted_type}", code="InvalidSearch"
+            )
+        with self.lock:
+            results = [
+                {**t, "result_type": "ticket"}
+                for t in self.tables["ticket"].values()
+                if all(tag in t["tags"] for tag in tags)
+                and all(w in f"{t['subject']} {t['description']}".lower() for w in words)
+            ]
+        return self.json(
+            {
+                "results": results,
+                "facets": None,
+                "next_page": None,
+                "previous_page": None,
+                "count": len(results),
+            }
+        )
+
+    # Webhooks -------------------------------------------------------------------------------------
+    def _emit(self, *, ticket: dict[str, Any], event: dict[str, Any]) -> None:
+        kind = {"Comment": "comment_added"}.get(event["type"], f"{event.get('field_name', 'ticket')}_changed")
+        self.emit_webhook(
+            {
+                "type": f"zen:event-type:ticket.{re.sub('_id$', '', kind)}",
+                "account_id": 1,
+                "id": str(uuid.uuid4()),
+                "time": iso(self.now()),
+                "zendesk_event_version": "2022-11-06",
+                "subject": f"zen:ticket:{ticket['id']}",
+                "detail": ticket,
+                "event": event,
+            }
+        )
+
+
+def _encode_cursor(position: tuple[int, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        stamp, ticket_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return int(stamp), int(ticket_id)
+    except (ValueError, TypeError):
+        raise SandboxError(400, "Invalid cursor", code="InvalidPaginationParameter") from None
