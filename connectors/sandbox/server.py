@@ -37,6 +37,8 @@ How a vendor emulator plugs in::
         def rate_limit_headers(self, state): ...               # e.g. X-Acme-RateLimit-*
         def extra_headers(self, request, response): ...        # headers on every answer
         def sign_webhook(self, body): ...                      # headers carrying the signature
+        def authenticate(self, request): ...                   # raise SandboxError(401, …) if bad
+        def rate_limited_response(self, state): ...            # the vendor's "slow down" answer
 
 Handlers raise ``SandboxError`` for vendor errors; anything else becomes a 500 in the vendor's shape.
 
@@ -68,11 +70,11 @@ import urllib.error
 import urllib.request
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -458,6 +460,15 @@ class SandboxApp:
         """Headers that sign a webhook body the vendor's way; unsigned by default."""
         return {}
 
+    def authenticate(self, request: Request) -> None:
+        """Raise ``SandboxError(401, …)`` when the request's credentials are wrong; open by default."""
+
+    def rate_limited_response(self, state: RateLimitState) -> Response:
+        """The answer to a request over the limit (``state.retry_after`` is set): 429 by default."""
+        retry_after = state.retry_after or 1.0
+        headers = {"Retry-After": str(max(1, round(retry_after))), **self.rate_limit_headers(state)}
+        return self.error(429, "You have reached your rate limit.", "RATE_LIMITS", headers)
+
     def json(self, data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
         return json_response(data, status=status, headers=headers)
 
@@ -470,7 +481,8 @@ class SandboxApp:
                 continue
             path_known = True
             if route_method == method:
-                return getattr(type(self), attr), match.groupdict(), True
+                params = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+                return getattr(type(self), attr), params, True
         return None, {}, path_known
 
     def call_handler(self, request: Request) -> Response:
@@ -481,6 +493,7 @@ class SandboxApp:
             return self.error(status, f"{request.method} {request.path} is not supported", "NOT_FOUND")
         request.params = params
         try:
+            self.authenticate(request)
             return handler(self, request)
         except SandboxError as exc:
             return self.error(exc.status, exc.message, exc.code, exc.headers)
@@ -610,8 +623,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             limit = limiter.max_requests if limiter else 100
             window = limiter.window_seconds if limiter else 10.0
             state = RateLimitState(limit, 0, window, False, retry_after)
-        headers = {"Retry-After": str(max(1, round(retry_after))), **app.rate_limit_headers(state)}
-        response = app.error(429, "You have reached your rate limit.", "RATE_LIMITS", headers)
+        else:
+            state = replace(state, retry_after=retry_after)
+        response = app.rate_limited_response(state)
         response.headers.update(app.extra_headers(request, response))
         return response
 
