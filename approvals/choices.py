@@ -18,6 +18,7 @@ class ActionKind(models.TextChoices):
     CREATE_TASK = "create_task", "Create CRM task"
     FLAG_FOR_REVIEW = "flag_for_review", "Flag for human review"
     SEND_EMAIL = "send_email", "Send email"
+    SEND_SMS = "send_sms", "Send SMS"
     UPDATE_CRM_FIELDS = "update_crm_fields", "Update CRM fields"
     POST_PUBLIC_REPLY = "post_public_reply", "Post public reply"
     ADD_INTERNAL_NOTE = "add_internal_note", "Add internal note"

@@ -25,10 +25,12 @@ TYPES = (STR, INT, FLOAT, BOOL, STR_LIST, SCALAR_MAP)
 
 EMAIL = "email"
 DATETIME = "datetime"
+PHONE = "phone"
 
 DEFAULT_MAX_LENGTH = 1000
 MAP_KEY_MAX_LENGTH = 100
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 class PayloadError(ValueError):
@@ -138,6 +140,15 @@ SCHEMAS: dict[str, KindSchema] = {
                 "body": _s(required=True, max_length=10_000),
             },
             description="Send an email to the lead.",
+        ),
+        KindSchema(
+            "send_sms",
+            "sales",
+            {
+                "to": _s(required=True, max_length=16, format=PHONE, help="E.164, e.g. +4930123456."),
+                "body": _s(required=True, max_length=640),
+            },
+            description="Send a text message to the lead.",
         ),
         KindSchema(
             "update_crm_fields",
@@ -319,6 +330,8 @@ def _check_str(path: str, value: object, max_length: int, spec: Field) -> None:
         raise PayloadError(path, f"must be one of {', '.join(spec.choices)}, got {value!r}")
     if spec.format == EMAIL and not _EMAIL_RE.match(value):
         raise PayloadError(path, f"must be an email address, got {value!r}")
+    if spec.format == PHONE and not _PHONE_RE.match(value):
+        raise PayloadError(path, f"must be a phone number in E.164 form (+4930123456), got {value!r}")
     if spec.format == DATETIME:
         try:
             moment = datetime.fromisoformat(value)

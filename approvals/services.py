@@ -4,7 +4,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -115,6 +115,105 @@ def action_propose(
             raise
         raise DuplicateProposal(existing) from None
     return action
+
+
+@dataclass(frozen=True)
+class NewProposal:
+    """One proposal for ``actions_propose_many``: the action's fields and its log entry's context."""
+
+    kind: str
+    domain: str
+    payload: Mapping[str, Any]
+    rationale: str
+    confidence: float
+    risk_level: str
+    idempotency_key: str
+    proposed_by: str
+    lead_id: int | None = None
+    model_version_id: int | None = None
+    model_version: str = ""
+    matched_rule: str = ""
+    compliance_flags: Sequence[str] = ()
+    input_context: Mapping[str, Any] = field(default_factory=dict)
+    prediction: Mapping[str, Any] = field(default_factory=dict)
+    action_taken: Mapping[str, Any] = field(default_factory=dict)
+
+
+def actions_propose_many(
+    *, proposals: Sequence[NewProposal], actor: str = "policy"
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Store the proposals not stored before (by idempotency key), each with its decision-log entry,
+    and route them through the policy: one transaction, a constant number of queries whatever their
+    number. Returns (idempotency key → action id of the new ones, count per routed status).
+
+    A concurrent writer storing the same key first makes the insert fail; the caller may simply call
+    again, and the second call stores only what is still missing.
+    """
+    keyed = {p.idempotency_key: p for p in proposals}
+    if not keyed:
+        return {}, {}
+    with transaction.atomic():
+        existing = set(
+            ProposedAction.objects.filter(idempotency_key__in=list(keyed)).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        new = {key: p for key, p in keyed.items() if key not in existing}
+        if not new:
+            return {}, {}
+        insert_many(
+            ProposedAction,
+            [
+                ProposedAction(
+                    kind=p.kind,
+                    domain=p.domain,
+                    lead_id=p.lead_id,
+                    payload=dict(p.payload),
+                    rationale=p.rationale,
+                    confidence=p.confidence,
+                    risk_level=p.risk_level,
+                    idempotency_key=key,
+                    model_version_id=p.model_version_id,
+                    proposed_by=p.proposed_by,
+                    matched_rule=p.matched_rule[:200],
+                    compliance_flags=list(p.compliance_flags),
+                )
+                for key, p in new.items()
+            ],
+        )
+        stored = list(
+            ProposedAction.objects.filter(idempotency_key__in=list(new)).values_list(
+                "idempotency_key", "id", "correlation_id"
+            )
+        )
+        decision_log_append_many(
+            entries=[
+                LogEntry(
+                    event_type=EventType.ACTION_PROPOSED,
+                    actor=new[key].proposed_by,
+                    subject_type="proposed_action",
+                    subject_id=action_id,
+                    correlation_id=correlation_id,
+                    model_version=new[key].model_version,
+                    input_context=new[key].input_context,
+                    prediction={
+                        "confidence": new[key].confidence,
+                        "risk_level": new[key].risk_level,
+                        **new[key].prediction,
+                    },
+                    action_taken={
+                        "kind": new[key].kind,
+                        "target_system": "",
+                        "status": ActionStatus.PROPOSED,
+                        **new[key].action_taken,
+                    },
+                )
+                for key, action_id, correlation_id in stored
+            ]
+        )
+        ids = {key: action_id for key, action_id, _ in stored}
+        routed = actions_route_many(action_ids=list(ids.values()), actor=actor)
+    return ids, routed
 
 
 def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:

@@ -37,6 +37,9 @@ class LeadEventKind(models.TextChoices):
     DEMO_REQUEST = "demo_request", "Demo requested"
     INTENT_SIGNAL = "intent_signal", "Third-party intent signal"
     MEETING_BOOKED = "meeting_booked", "Meeting booked"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed / opted out"
+    EMAIL_BOUNCE = "email_bounce", "Email bounced"
+    SPAM_COMPLAINT = "spam_complaint", "Marked as spam (complaint)"
 
 
 class CompanySizeBand(models.TextChoices):
@@ -45,3 +48,51 @@ class CompanySizeBand(models.TextChoices):
     MEDIUM = "51-200", "51–200"
     LARGE = "201-1000", "201–1000"
     ENTERPRISE = "1001+", "1001+"
+
+
+class CadenceChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    PHONE_TASK = "phone_task", "Phone call (task for the SDR)"
+    LINKEDIN_TASK = "linkedin_task", "LinkedIn (task for the SDR)"
+    SMS = "sms", "SMS"
+
+
+class EnrolmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    COMPLETED = "completed", "Completed"
+    EXITED = "exited", "Exited"
+
+
+class ExitReason(models.TextChoices):
+    """Why an enrolment ended early; the first five are engagement signals (``sales.cadence``)."""
+
+    REPLIED = "replied", "Contact replied"
+    MEETING_BOOKED = "meeting_booked", "Meeting booked"
+    OPTED_OUT = "opted_out", "Contact opted out"
+    BOUNCED = "bounced", "Email bounced"
+    COMPLAINT = "complaint", "Spam complaint"
+    MANUAL = "manual", "Stopped by a person"
+
+
+class TouchStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed (awaiting policy or approval)"
+    SENT = "sent", "Sent / done"
+    SKIPPED = "skipped", "Skipped"
+    FAILED = "failed", "Failed (template error)"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ExperimentArm(models.TextChoices):
+    TREATMENT = "treatment", "Treatment (playbook acts)"
+    CONTROL = "control", "Control (held out)"
+
+
+#: Lead events that end a cadence, and the exit reason each gives.
+EXIT_EVENT_KINDS: dict[str, str] = {
+    LeadEventKind.EMAIL_REPLY: ExitReason.REPLIED,
+    LeadEventKind.MEETING_BOOKED: ExitReason.MEETING_BOOKED,
+    LeadEventKind.UNSUBSCRIBED: ExitReason.OPTED_OUT,
+    LeadEventKind.EMAIL_BOUNCE: ExitReason.BOUNCED,
+    LeadEventKind.SPAM_COMPLAINT: ExitReason.COMPLAINT,
+}

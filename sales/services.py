@@ -11,7 +11,6 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agentops.bulk import insert_many
 from agentops.upsert import (
     BatchOutcome,
     BatchRowError,
@@ -20,7 +19,6 @@ from agentops.upsert import (
     natural_key_upsert,
     validate_batch,
 )
-from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
 from sales.lead_rows import LEAD_FIELDS, WRITABLE_FIELDS
@@ -210,75 +208,33 @@ def _playbook_proposals_store(
     matches: list[tuple[Match, LeadFacts]], *, actor: str
 ) -> tuple[int, dict[str, int]]:
     """Store the batch's new proposals and their log entries, then route them; one transaction."""
-    from approvals.models import ProposedAction
-    from approvals.services import actions_route_many
+    from approvals.services import NewProposal, actions_propose_many
 
-    keyed = {idempotency_key(m, f): (m, f) for m, f in matches}
-    if not keyed:
-        return 0, {}
-    with transaction.atomic():
-        existing = set(
-            ProposedAction.objects.filter(idempotency_key__in=list(keyed)).values_list(
-                "idempotency_key", flat=True
+    ids, routed = actions_propose_many(
+        proposals=[
+            NewProposal(
+                kind=m.action.kind,
+                domain="sales",
+                lead_id=f.id,
+                payload=m.action.payload,
+                rationale=m.rationale,
+                confidence=m.action.confidence,
+                risk_level=m.action.risk_level,
+                idempotency_key=idempotency_key(m, f),
+                proposed_by=PLAYBOOK_AGENT,
+                model_version_id=f.model_version_id,
+                model_version=f.model_version,
+                matched_rule=m.rule.name,
+                input_context={"lead_id": f.id, "triggered_by": actor, "conditions": list(m.conditions)},
+                prediction={
+                    "score": f.score,
+                    "tier": f.tier,
+                    "score_id": f.score_id,
+                    "reasons": list(f.reasons[:5]),
+                },
+                action_taken={"rule_id": m.rule.id, "rule": m.rule.name, "rule_version": m.rule.version},
             )
-        )
-        new = {key: mf for key, mf in keyed.items() if key not in existing}
-        if not new:
-            return 0, {}
-        insert_many(
-            ProposedAction,
-            [
-                ProposedAction(
-                    kind=m.action.kind,
-                    domain="sales",
-                    lead_id=f.id,
-                    payload=dict(m.action.payload),
-                    rationale=m.rationale,
-                    confidence=m.action.confidence,
-                    risk_level=m.action.risk_level,
-                    idempotency_key=key,
-                    model_version_id=f.model_version_id,
-                    proposed_by=PLAYBOOK_AGENT,
-                    matched_rule=m.rule.name[:200],
-                )
-                for key, (m, f) in new.items()
-            ],
-        )
-        stored = list(
-            ProposedAction.objects.filter(idempotency_key__in=list(new)).values_list(
-                "idempotency_key", "id", "correlation_id"
-            )
-        )
-        entries = []
-        for key, action_id, correlation_id in stored:
-            m, f = new[key]
-            entries.append(
-                LogEntry(
-                    event_type=EventType.ACTION_PROPOSED,
-                    actor=PLAYBOOK_AGENT,
-                    subject_type="proposed_action",
-                    subject_id=action_id,
-                    correlation_id=correlation_id,
-                    model_version=f.model_version,
-                    input_context={"lead_id": f.id, "triggered_by": actor, "conditions": list(m.conditions)},
-                    prediction={
-                        "confidence": m.action.confidence,
-                        "risk_level": m.action.risk_level,
-                        "score": f.score,
-                        "tier": f.tier,
-                        "score_id": f.score_id,
-                        "reasons": list(f.reasons[:5]),
-                    },
-                    action_taken={
-                        "kind": m.action.kind,
-                        "target_system": "",
-                        "status": "proposed",
-                        "rule_id": m.rule.id,
-                        "rule": m.rule.name,
-                        "rule_version": m.rule.version,
-                    },
-                )
-            )
-        decision_log_append_many(entries=entries)
-        routed = actions_route_many(action_ids=[action_id for _, action_id, _ in stored], actor="policy")
-    return len(stored), routed
+            for m, f in matches
+        ]
+    )
+    return len(ids), routed
