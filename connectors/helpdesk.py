@@ -5,6 +5,8 @@ Pure functions, no client imports, so each vendor maps its own client's exceptio
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -71,3 +73,17 @@ def from_unix(seconds: int | float | None) -> datetime | None:
 def unix(moment: datetime | None) -> int:
     """Whole Unix seconds of ``moment`` (0 for None: from the beginning)."""
     return 0 if moment is None else int(moment.timestamp())
+
+
+def encode_position(stamp: int, record_id: int | str) -> str:
+    """An opaque cursor for "after the record ``record_id`` modified at ``stamp``" (the emulators' pages)."""
+    return base64.urlsafe_b64encode(json.dumps([int(stamp), int(record_id)]).encode()).decode()
+
+
+def decode_position(cursor: str) -> tuple[int, int] | None:
+    """The position in a cursor from ``encode_position``; None when it is not one."""
+    try:
+        stamp, record_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return int(stamp), int(record_id)
+    except (ValueError, TypeError):
+        return None

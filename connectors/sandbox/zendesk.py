@@ -14,14 +14,13 @@ Webhooks are Zendesk's event-subscription shape, signed with ``connectors.signat
 from __future__ import annotations
 
 import base64
-import json
 import re
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors import signatures
+from connectors import helpdesk, signatures
 from connectors.sandbox import register_emulator
 from connectors.sandbox.server import RateLimitState, Request, Response, SandboxApp, SandboxError, route
 
@@ -51,6 +50,8 @@ class ZendeskSandbox(SandboxApp):
     webhook_secret = "zendesk-sandbox-webhook-secret"  # noqa: S105 - a sandbox constant, not a credential
 
     def __init__(self) -> None:
+        #: The only API token accepted (None: any credentials).
+        self.api_token: str | None = None
         #: Seconds added to the wall clock, so tests can move time forward between updates.
         self.clock_offset = 0.0
         super().__init__()
@@ -156,7 +157,14 @@ class ZendeskSandbox(SandboxApp):
 
     # Helpers --------------------------------------------------------------------------------------
     def _authenticate(self, request: Request) -> None:
-        if not request.headers.get("Authorization"):
+        """Basic ``email/token:API_TOKEN`` or a bearer OAuth token; only ``api_token`` when it is set."""
+        header = request.headers.get("Authorization") or ""
+        scheme, _, credentials = header.partition(" ")
+        if scheme == "Basic":
+            credentials = (
+                base64.b64decode(credentials.encode() + b"==").decode(errors="replace").partition(":")[2]
+            )
+        if not credentials or (self.api_token is not None and credentials != self.api_token):
             raise SandboxError(401, "Couldn't authenticate you", code="Unauthorized")
 
     def _ticket(self, ticket_id: str) -> dict[str, Any]:
@@ -277,7 +285,9 @@ class ZendeskSandbox(SandboxApp):
         cursor, start_time = request.arg("cursor"), request.arg("start_time")
         if (cursor is None) == (start_time is None):
             raise SandboxError(400, "Provide either start_time or cursor", code="InvalidPaginationParameter")
-        after = _decode_cursor(cursor) if cursor else (int(start_time or 0), 0)
+        after = helpdesk.decode_position(cursor) if cursor else (int(start_time or 0), 0)
+        if after is None:
+            raise SandboxError(400, "Invalid cursor", code="InvalidPaginationParameter")
         with self.lock:
             ordered = sorted(
                 (dict(t) for t in self.tables["ticket"].values()),
@@ -289,13 +299,13 @@ class ZendeskSandbox(SandboxApp):
             pending = [t for t in ordered if _epoch(t["updated_at"]) >= after[0]]
         page = pending[:per_page]
         last = (_epoch(page[-1]["updated_at"]), page[-1]["id"]) if page else after
-        after_cursor = _encode_cursor(last)
+        after_cursor = helpdesk.encode_position(*last)
         url = f"{self.base_url}/api/v2/incremental/tickets/cursor.json"
         return self.json(
             {
                 "tickets": page,
                 "after_cursor": after_cursor,
-                "before_cursor": _encode_cursor(after),
+                "before_cursor": helpdesk.encode_position(*after),
                 "after_url": f"{url}?cursor={after_cursor}&per_page={per_page}",
                 "before_url": None,
                 "end_of_stream": len(pending) <= per_page,
@@ -354,15 +364,3 @@ class ZendeskSandbox(SandboxApp):
                 "event": event,
             }
         )
-
-
-def _encode_cursor(position: tuple[int, int]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[int, int]:
-    try:
-        stamp, ticket_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return int(stamp), int(ticket_id)
-    except (ValueError, TypeError):
-        raise SandboxError(400, "Invalid cursor", code="InvalidPaginationParameter") from None

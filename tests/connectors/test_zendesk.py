@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,40 +17,7 @@ from connectors.sandbox import emulators
 from connectors.sandbox.server import FaultConfig, RunningSandbox, SandboxApp
 from connectors.sandbox.zendesk import ZendeskSandbox
 from connectors.zendesk.connector import ZendeskConnector, marker_tag
-
-
-class Receiver:
-    """A local webhook receiver: keeps each POST's headers and body."""
-
-    def __init__(self) -> None:
-        received: list[tuple[dict[str, str], bytes]] = []
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((dict(self.headers), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hooks = Receiver()
-    yield hooks
-    hooks.close()
+from tests.connectors.webhooks import Receiver
 
 
 @pytest.fixture
@@ -248,6 +213,16 @@ def test_it_maps_a_missing_ticket_to_not_found(zendesk: ZendeskConnector) -> Non
     assert (error.status, error.code, error.retryable) == (404, "not_found", False)
 
 
+def test_it_maps_a_bad_token_to_unauthorised(
+    zendesk: ZendeskConnector, app: ZendeskSandbox, ticket: dict[str, Any]
+) -> None:
+    app.api_token = "the-real-token"
+
+    error = _error(lambda: zendesk.read("ticket", str(ticket["id"])))
+
+    assert (error.status, error.code, error.retryable) == (401, "unauthorised", False)
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -325,12 +300,13 @@ def test_two_connections_each_reach_their_own_account_and_the_environment_is_res
 
 # Webhooks -----------------------------------------------------------------------------------------
 def test_it_emits_signed_webhooks_for_each_change(
-    zendesk: ZendeskConnector, app: ZendeskSandbox, ticket: dict[str, Any], receiver: Receiver
+    zendesk: ZendeskConnector, app: ZendeskSandbox, ticket: dict[str, Any]
 ) -> None:
-    app.webhooks.configure(url=receiver.url, batch_seconds=0)
+    with Receiver() as receiver:
+        app.webhooks.configure(url=receiver.url, batch_seconds=0)
 
-    zendesk.post_public_reply(ticket_id=str(ticket["id"]), body="Hello", marker="act-8")
-    assert app.webhooks.drain(timeout=5)
+        zendesk.post_public_reply(ticket_id=str(ticket["id"]), body="Hello", marker="act-8")
+        assert app.webhooks.drain(timeout=5)
 
     types = [json.loads(body)["type"] for _, body in receiver.received]
     assert types == ["zen:event-type:ticket.comment_added", "zen:event-type:ticket.tags_changed"]

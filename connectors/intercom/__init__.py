@@ -1,0 +1,1 @@
+"""Intercom connector (python-intercom, the official generated SDK)."""
