@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from connectors.base import ConnectorError
+
+T = TypeVar("T")
 
 _CODES = {
     400: "invalid",
@@ -70,3 +73,13 @@ def timeout_error(exc: BaseException) -> ConnectorError:
 def connection_error(exc: BaseException) -> ConnectorError:
     """The connection failed or was dropped: retryable; a write's outcome is unknown."""
     return ConnectorError(f"connection failed: {exc}", retryable=True, code="connection")
+
+
+def none_if_not_found(call: Callable[[], T]) -> T | None:
+    """``call()``, or None when it raised a ``not_found`` ``ConnectorError`` (a lookup that missed)."""
+    try:
+        return call()
+    except ConnectorError as exc:
+        if exc.code == "not_found":
+            return None
+        raise

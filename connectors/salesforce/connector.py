@@ -29,7 +29,7 @@ from simple_salesforce import Salesforce, SalesforceError, SFType
 from simple_salesforce.format import format_external_id, format_soql
 
 from connectors.base import ConnectionConfig, Connector, ConnectorError, Page, Record, WriteResult
-from connectors.crm import connection_error, error_for_status, timeout_error
+from connectors.crm import connection_error, error_for_status, none_if_not_found, timeout_error
 from connectors.registry import register
 
 SOBJECTS = {"lead": "Lead", "contact": "Contact", "account": "Account", "task": "Task"}
@@ -198,14 +198,12 @@ class SalesforceConnector(Connector):
             )
             rows = self._query(soql).get("records", [])
             return self._record(kind, rows[0]) if rows else None
-        try:
-            with self._errors():
-                data = self._type(sobject).get_by_custom_id(self.external_id_field, marker)
-        except ConnectorError as exc:
-            if exc.code == "not_found":
-                return None
-            raise
-        return self._record(kind, data)
+        data = none_if_not_found(lambda: self._get_by_external_id(sobject, marker))
+        return None if data is None else self._record(kind, data)
+
+    def _get_by_external_id(self, sobject: str, value: str) -> dict[str, Any]:
+        with self._errors():
+            return dict(self._type(sobject).get_by_custom_id(self.external_id_field, value))
 
     # Writes --------------------------------------------------------------------------------------
     def upsert(

@@ -22,7 +22,15 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from connectors.sandbox import register_emulator
-from connectors.sandbox.server import RateLimitState, Request, Response, SandboxApp, SandboxError, route
+from connectors.sandbox.server import (
+    COMPARISONS,
+    RateLimitState,
+    Request,
+    Response,
+    SandboxApp,
+    SandboxError,
+    route,
+)
 
 API = r"/services/data/v(?P<version>\d+\.\d)"
 SF_ID = r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?"
@@ -87,14 +95,6 @@ _CONDITION = re.compile(
     r"(?P<value>'(?:[^'\\]|\\.)*'|\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)|-?\d+(?:\.\d+)?|null|true|false)\s*",
     re.IGNORECASE,
 )
-_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    ">": lambda a, b: a is not None and a > b,
-    ">=": lambda a, b: a is not None and a >= b,
-    "<": lambda a, b: a is not None and a < b,
-    "<=": lambda a, b: a is not None and a <= b,
-}
 
 
 _UNESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
@@ -406,7 +406,7 @@ class SalesforceSandbox(SandboxApp):
         rows = [
             r
             for r in self.tables[sobject].values()
-            if all(_OPERATORS[op](value(r, name), literal) for name, op, literal in query["conditions"])
+            if all(COMPARISONS[op](value(r, name), literal) for name, op, literal in query["conditions"])
         ]
 
         def sort_key(name: str) -> Callable[[dict[str, Any]], tuple[bool, Any]]:

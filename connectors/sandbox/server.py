@@ -138,6 +138,16 @@ class SandboxError(Exception):
 
 Handler = Callable[[Any, Request], Response]
 
+#: Comparisons for vendors' query filters; an absent value (None) is never greater or smaller.
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    ">": lambda a, b: a is not None and a > b,
+    ">=": lambda a, b: a is not None and a >= b,
+    "<": lambda a, b: a is not None and a < b,
+    "<=": lambda a, b: a is not None and a <= b,
+}
+
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
     """Mark a ``SandboxApp`` method as the handler of ``method`` on paths fully matching ``pattern``."""

@@ -1,0 +1,486 @@
+"""A HubSpot API emulator: the subset hubspot-api-client calls for our connector.
+
+CRM objects (``contacts``, ``companies``, ``tasks``) under ``/crm/v3/objects/{type}``: read by id
+(or by a unique property with ``idProperty``), create, update, batch upsert by ``idProperty``
+(at most 100 inputs), and search (filters ANDed within a group, groups ORed; sorts; ``after``
+paging, at most 200 per page and 10,000 per query, as HubSpot). Owners by id or user id, and
+Sequences v4 enrolment (``/automation/v4/sequences/enrollments``).
+
+As HubSpot does: properties are strings and unknown ones are refused; errors are
+``{"status": "error", "message", "correlationId", "category"}``; every answer carries
+``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` (and the daily pair); over the limit
+(default the Professional tier's 190 requests per rolling 10 seconds) it answers 429 with
+``Retry-After``; an upsert is repeatable, a create sent twice creates two records; a contact in a
+sequence cannot be enrolled again. Requests need ``Authorization: Bearer <access token>``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from connectors.sandbox import register_emulator
+from connectors.sandbox.server import (
+    COMPARISONS,
+    RateLimiter,
+    RateLimitState,
+    Request,
+    Response,
+    SandboxApp,
+    SandboxError,
+    route,
+)
+
+#: Properties we emulate per object type (custom ones included) and which are unique (upsert keys).
+PROPERTIES: dict[str, set[str]] = {
+    "contacts": {
+        "email",
+        "firstname",
+        "lastname",
+        "company",
+        "phone",
+        "jobtitle",
+        "lifecyclestage",
+        "hs_lead_status",
+        "hubspot_owner_id",
+        "agentops_external_id",
+    },
+    "companies": {
+        "name",
+        "domain",
+        "industry",
+        "numberofemployees",
+        "hubspot_owner_id",
+        "agentops_external_id",
+    },
+    "tasks": {
+        "hs_task_subject",
+        "hs_task_body",
+        "hs_task_status",
+        "hs_task_priority",
+        "hs_task_type",
+        "hs_timestamp",
+        "hubspot_owner_id",
+        "agentops_marker",
+    },
+}
+UNIQUE_PROPERTIES = {"contacts": {"email", "agentops_external_id"}, "companies": {"agentops_external_id"}}
+REQUIRED_PROPERTIES = {"tasks": ("hs_timestamp",)}
+#: The modification-time property HubSpot keeps per type (contacts have their own name for it).
+MODIFIED_PROPERTY = {
+    "contacts": "lastmodifieddate",
+    "companies": "hs_lastmodifieddate",
+    "tasks": "hs_lastmodifieddate",
+}
+CREATED_PROPERTY = {"contacts": "createdate", "companies": "createdate", "tasks": "hs_createdate"}
+DATE_PROPERTIES = {*MODIFIED_PROPERTY.values(), *CREATED_PROPERTY.values(), "hs_timestamp"}
+BATCH_LIMIT = 100
+SEARCH_PAGE_LIMIT = 200
+#: HubSpot association type ids: task to contact, task to company.
+TASK_ASSOCIATIONS = {204: "contacts", 192: "companies"}
+
+
+def hs_datetime(moment: datetime) -> str:
+    """HubSpot's timestamp format: ``2024-05-01T12:00:00.123Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _millis(value: str) -> float:
+    """A HubSpot date property or filter value (epoch milliseconds or ISO 8601) as epoch millis."""
+    if value.lstrip("-").isdigit():
+        return float(value)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
+
+
+#: HubSpot's filter operators that we emulate.
+_FILTERS: dict[str, Callable[[Any, Any], bool]] = {
+    **{
+        name: COMPARISONS[op]
+        for name, op in (("EQ", "="), ("NEQ", "!="), ("GT", ">"), ("GTE", ">="), ("LT", "<"), ("LTE", "<="))
+    },
+    "HAS_PROPERTY": lambda a, b: a not in (None, ""),
+    "NOT_HAS_PROPERTY": lambda a, b: a in (None, ""),
+}
+
+
+@register_emulator
+class HubSpotSandbox(SandboxApp):
+    """HubSpot's CRM, owners and sequences APIs as hubspot-api-client sees them."""
+
+    name = "hubspot"
+    default_port = 8802
+
+    #: Professional tier: 190 requests per rolling 10 seconds; daily allowance for the headers.
+    DEFAULT_LIMIT: ClassVar[tuple[int, float]] = (190, 10.0)
+    DAILY_LIMIT: ClassVar[int] = 1_000_000
+
+    def __init__(self) -> None:
+        self.access_tokens = {"sandbox-token"}
+        #: HubSpot's search returns at most 10,000 results per query (lower it in tests).
+        self.search_result_limit = 10_000
+        super().__init__()
+        self.rate_limit = RateLimiter(*self.DEFAULT_LIMIT)
+
+    # Vendor shapes ------------------------------------------------------------------------------
+    def error_body(self, status: int, message: str, code: str) -> Any:
+        return {
+            "status": "error",
+            "message": message,
+            "correlationId": str(uuid.uuid4()),
+            "category": code or "UNKNOWN",
+        }
+
+    def rate_limit_headers(self, state: RateLimitState) -> dict[str, str]:
+        return {
+            "X-HubSpot-RateLimit-Max": str(state.limit),
+            "X-HubSpot-RateLimit-Remaining": str(state.remaining),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(state.window_seconds * 1000)),
+            "X-HubSpot-RateLimit-Daily": str(self.DAILY_LIMIT),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(self.DAILY_LIMIT - self.request_count, 0)),
+        }
+
+    def rate_limited_response(self, state: RateLimitState) -> Response:
+        retry_after = state.retry_after or 1.0
+        body = {
+            **self.error_body(429, "You have reached your ten_secondly_rolling limit.", "RATE_LIMITS"),
+            "errorType": "RATE_LIMIT",
+            "policyName": "TEN_SECONDLY_ROLLING",
+        }
+        headers = {"Retry-After": str(max(1, round(retry_after))), **self.rate_limit_headers(state)}
+        return self.json(body, status=429, headers=headers)
+
+    def authenticate(self, request: Request) -> None:
+        token = (request.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        if token not in self.access_tokens:
+            raise SandboxError(
+                401,
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+                code="INVALID_AUTHENTICATION",
+            )
+
+    # Store ---------------------------------------------------------------------------------------
+    def add_owner(
+        self, *, email: str, user_id: int, first_name: str = "", last_name: str = ""
+    ) -> dict[str, Any]:
+        """Set up an owner (a HubSpot user); counts no effect."""
+        now = hs_datetime(datetime.now(UTC))
+        owner_id = str(self.next_id("owner") + 100)
+        owner = {
+            "id": owner_id,
+            "email": email,
+            "firstName": first_name,
+            "lastName": last_name,
+            "userId": user_id,
+            "type": "PERSON",
+            "createdAt": now,
+            "updatedAt": now,
+            "archived": False,
+            "teams": [],
+        }
+        with self.lock:
+            self.tables["owners"][owner_id] = owner
+        return owner
+
+    def add_sequence(self, name: str) -> str:
+        """Set up a sequence and return its id; counts no effect."""
+        with self.lock:
+            sequence_id = str(self.next_id("sequence") + 1000)
+            self.tables["sequences"][sequence_id] = {"id": sequence_id, "name": name}
+        return sequence_id
+
+    def _object_type(self, request: Request) -> str:
+        object_type = request.params["object_type"]
+        if object_type not in PROPERTIES:
+            raise SandboxError(
+                400, f"Unable to infer object type from: {object_type}", code="VALIDATION_ERROR"
+            )
+        return object_type
+
+    def _check_properties(self, object_type: str, properties: dict[str, Any]) -> dict[str, str]:
+        unknown = [name for name in properties if name not in PROPERTIES[object_type]]
+        if unknown:
+            details = ", ".join(f'Property "{name}" does not exist' for name in unknown)
+            raise SandboxError(400, f"Property values were not valid: {details}", code="VALIDATION_ERROR")
+        return {name: "" if value is None else str(value) for name, value in properties.items()}
+
+    def _stamp(self, object_type: str, record: dict[str, Any], now: str) -> None:
+        record["updatedAt"] = now
+        record["properties"][MODIFIED_PROPERTY[object_type]] = now
+
+    def _create(self, object_type: str, properties: dict[str, Any]) -> dict[str, Any]:
+        clean = self._check_properties(object_type, properties)
+        missing = [name for name in REQUIRED_PROPERTIES.get(object_type, ()) if not clean.get(name)]
+        if missing:
+            raise SandboxError(
+                400, f"Missing required properties: {', '.join(missing)}", code="VALIDATION_ERROR"
+            )
+        now = hs_datetime(datetime.now(UTC))
+        record_id = str(self.next_id(object_type) + 5000)
+        record = {
+            "id": record_id,
+            "properties": {"hs_object_id": record_id, CREATED_PROPERTY[object_type]: now, **clean},
+            "createdAt": now,
+            "archived": False,
+            "associations": {},
+        }
+        self._stamp(object_type, record, now)
+        self.tables[object_type][record_id] = record
+        self.effect("create", object_type)
+        return record
+
+    def _update(self, object_type: str, record: dict[str, Any], properties: dict[str, Any]) -> None:
+        record["properties"].update(self._check_properties(object_type, properties))
+        self._stamp(object_type, record, hs_datetime(datetime.now(UTC)))
+        self.effect("update", object_type)
+
+    def _find(self, object_type: str, object_id: str, id_property: str | None) -> dict[str, Any]:
+        if id_property in (None, "", "hs_object_id"):
+            record = self.tables[object_type].get(object_id)
+        else:
+            record = self._by_unique(object_type, str(id_property), object_id)
+        if record is None:
+            raise SandboxError(404, "Object not found.", code="OBJECT_NOT_FOUND")
+        return record
+
+    def _by_unique(self, object_type: str, id_property: str, value: str) -> dict[str, Any] | None:
+        if id_property not in UNIQUE_PROPERTIES.get(object_type, set()):
+            raise SandboxError(
+                400,
+                f"{id_property} is not a unique identifier property for {object_type}",
+                code="VALIDATION_ERROR",
+            )
+        return next(
+            (r for r in self.tables[object_type].values() if r["properties"].get(id_property) == value), None
+        )
+
+    @staticmethod
+    def _view(
+        record: dict[str, Any], properties: list[str] | None, *, new: bool | None = None
+    ) -> dict[str, Any]:
+        """The record as HubSpot returns it: only the asked properties (and the defaults)."""
+        shown = record["properties"]
+        if properties is not None:
+            defaults = {
+                "hs_object_id",
+                "createdate",
+                "lastmodifieddate",
+                "hs_lastmodifieddate",
+                "hs_createdate",
+            }
+            shown = {k: v for k, v in shown.items() if k in set(properties) | defaults}
+        view = {k: v for k, v in record.items() if k != "associations"}
+        view["properties"] = dict(shown)
+        if new is not None:
+            view["new"] = new
+        return view
+
+    # CRM objects ---------------------------------------------------------------------------------
+    @route("GET", r"/crm/v3/objects/(?P<object_type>\w+)/(?P<object_id>[^/]+)")
+    def read(self, request: Request) -> Response:
+        object_type = self._object_type(request)
+        wanted = request.query.get("properties")
+        properties = [p for value in wanted for p in value.split(",")] if wanted else None
+        with self.lock:
+            record = self._find(object_type, request.params["object_id"], request.arg("idProperty"))
+            return self.json(self._view(record, properties))
+
+    @route("POST", r"/crm/v3/objects/(?P<object_type>\w+)")
+    def create(self, request: Request) -> Response:
+        object_type = self._object_type(request)
+        payload = request.json()
+        with self.lock:
+            targets = self._association_targets(object_type, payload.get("associations") or [])
+            record = self._create(object_type, payload.get("properties") or {})
+            record["associations"] = targets
+            view = self._view(record, None)
+        self.emit_webhook({"subscriptionType": f"{object_type[:-1]}.creation", "objectId": int(record["id"])})
+        return self.json(view, status=201)
+
+    def _association_targets(
+        self, object_type: str, associations: list[dict[str, Any]]
+    ) -> dict[str, list[str]]:
+        targets: dict[str, list[str]] = {}
+        for association in associations:
+            target_id = str(association.get("to", {}).get("id"))
+            for kind in association.get("types") or []:
+                to_type = TASK_ASSOCIATIONS.get(int(kind.get("associationTypeId", 0)))
+                if object_type != "tasks" or to_type is None:
+                    raise SandboxError(400, "Invalid association type", code="VALIDATION_ERROR")
+                if target_id not in self.tables[to_type]:
+                    raise SandboxError(
+                        400, f"No {to_type} with ID {target_id} exist", code="VALIDATION_ERROR"
+                    )
+                targets.setdefault(to_type, []).append(target_id)
+        return targets
+
+    @route("PATCH", r"/crm/v3/objects/(?P<object_type>\w+)/(?P<object_id>[^/]+)")
+    def update(self, request: Request) -> Response:
+        object_type = self._object_type(request)
+        with self.lock:
+            record = self._find(object_type, request.params["object_id"], request.arg("idProperty"))
+            self._update(object_type, record, request.json().get("properties") or {})
+            view = self._view(record, None)
+        self.emit_webhook(
+            {"subscriptionType": f"{object_type[:-1]}.propertyChange", "objectId": int(record["id"])}
+        )
+        return self.json(view)
+
+    @route("POST", r"/crm/v3/objects/(?P<object_type>\w+)/batch/upsert")
+    def batch_upsert(self, request: Request) -> Response:
+        object_type = self._object_type(request)
+        inputs = request.json().get("inputs") or []
+        if len(inputs) > BATCH_LIMIT:
+            raise SandboxError(400, f"Batch input limit of {BATCH_LIMIT} exceeded", code="VALIDATION_ERROR")
+        keys = [(item.get("idProperty"), str(item.get("id"))) for item in inputs]
+        if len(set(keys)) != len(keys):
+            raise SandboxError(400, "Duplicate IDs found in batch input", code="VALIDATION_ERROR")
+        started = hs_datetime(datetime.now(UTC))
+        results = []
+        with self.lock:
+            # Validate every input first: HubSpot refuses the whole batch on a bad property.
+            for item in inputs:
+                self._check_properties(object_type, item.get("properties") or {})
+                self._by_unique(object_type, str(item.get("idProperty")), "")
+            for item in inputs:
+                id_property, value = str(item["idProperty"]), str(item["id"])
+                properties = {**(item.get("properties") or {}), id_property: value}
+                record = self._by_unique(object_type, id_property, value)
+                new = record is None
+                if record is None:
+                    record = self._create(object_type, properties)
+                else:
+                    self._update(object_type, record, properties)
+                results.append(self._view(record, None, new=new))
+        body = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": hs_datetime(datetime.now(UTC)),
+        }
+        return self.json(body)
+
+    @route("POST", r"/crm/v3/objects/(?P<object_type>\w+)/search")
+    def search(self, request: Request) -> Response:
+        object_type = self._object_type(request)
+        query = request.json()
+        limit = int(query.get("limit") or 10)
+        after = int(query.get("after") or 0)
+        if limit > SEARCH_PAGE_LIMIT:
+            raise SandboxError(400, f"limit must be at most {SEARCH_PAGE_LIMIT}", code="VALIDATION_ERROR")
+        if after + limit > self.search_result_limit:
+            raise SandboxError(
+                400, f"after + limit must not exceed {self.search_result_limit}", code="VALIDATION_ERROR"
+            )
+        with self.lock:
+            rows = [
+                r
+                for r in self.tables[object_type].values()
+                if self._matches(r, query.get("filterGroups") or [])
+            ]
+            for sort in reversed(query.get("sorts") or []):
+                name, descending = self._sort_spec(sort)
+                rows.sort(key=self._sort_key(name), reverse=descending)
+            page = [self._view(r, query.get("properties")) for r in rows[after : after + limit]]
+        body: dict[str, Any] = {"total": len(rows), "results": page}
+        if after + limit < len(rows):
+            body["paging"] = {"next": {"after": str(after + limit)}}
+        return self.json(body)
+
+    @staticmethod
+    def _sort_spec(sort: Any) -> tuple[str, bool]:
+        if isinstance(sort, str):
+            return sort.lstrip("-"), sort.startswith("-")
+        return str(sort.get("propertyName")), sort.get("direction") == "DESCENDING"
+
+    @classmethod
+    def _sort_key(cls, name: str) -> Callable[[dict[str, Any]], tuple[bool, Any]]:
+        return lambda record: cls._sortable(name, record["properties"].get(name))
+
+    @staticmethod
+    def _sortable(name: str, value: str | None) -> tuple[bool, Any]:
+        if not value:
+            return (True, "")
+        if name in DATE_PROPERTIES:
+            return (False, _millis(value))
+        return (False, value)
+
+    def _matches(self, record: dict[str, Any], groups: list[dict[str, Any]]) -> bool:
+        def holds(item: dict[str, Any]) -> bool:
+            name, operator = str(item.get("propertyName")), str(item.get("operator", "EQ"))
+            if operator not in _FILTERS:
+                raise SandboxError(400, f"Unsupported operator {operator}", code="VALIDATION_ERROR")
+            actual, expected = record["properties"].get(name), item.get("value")
+            if name in DATE_PROPERTIES and actual not in (None, "") and expected is not None:
+                return bool(_FILTERS[operator](_millis(actual), _millis(str(expected))))
+            return bool(_FILTERS[operator](actual, None if expected is None else str(expected)))
+
+        return not groups or any(all(holds(f) for f in group.get("filters") or []) for group in groups)
+
+    # Owners and sequences ------------------------------------------------------------------------
+    @route("GET", r"/crm/v3/owners/(?P<owner_id>[^/]+)")
+    def owner(self, request: Request) -> Response:
+        key = "userId" if request.arg("idProperty") == "userId" else "id"
+        with self.lock:
+            owner = next(
+                (o for o in self.tables["owners"].values() if str(o[key]) == request.params["owner_id"]), None
+            )
+        if owner is None:
+            raise SandboxError(404, "Owner not found", code="OBJECT_NOT_FOUND")
+        return self.json(owner)
+
+    @route("POST", r"/automation/v4/sequences/enrollments/?")
+    def enrol(self, request: Request) -> Response:
+        user_id = request.arg("userId")
+        payload = request.json()
+        with self.lock:
+            sequence = self.tables["sequences"].get(str(payload.get("sequenceId")))
+            contact = self.tables["contacts"].get(str(payload.get("contactId")))
+            sender = next((o for o in self.tables["owners"].values() if str(o["userId"]) == user_id), None)
+            if sequence is None or contact is None or sender is None:
+                missing = "sequence" if sequence is None else "contact" if contact is None else "user"
+                raise SandboxError(400, f"Invalid {missing} for enrollment", code="VALIDATION_ERROR")
+            if sender["email"] != payload.get("senderEmail"):
+                raise SandboxError(
+                    400, "senderEmail must be a connected inbox of the user", code="VALIDATION_ERROR"
+                )
+            if any(e["contactId"] == contact["id"] for e in self.tables["enrollments"].values()):
+                raise SandboxError(400, "Contact is already enrolled in a sequence", code="VALIDATION_ERROR")
+            now = hs_datetime(datetime.now(UTC))
+            enrollment_id = str(self.next_id("enrollment") + 9000)
+            self.tables["enrollments"][enrollment_id] = {
+                "id": enrollment_id,
+                "contactId": contact["id"],
+                "sequenceId": sequence["id"],
+                "sequenceName": sequence["name"],
+                "toEmail": contact["properties"].get("email", ""),
+                "enrolledBy": user_id,
+                "enrolledByEmail": sender["email"],
+                "enrolledAt": now,
+                "updatedAt": now,
+            }
+            self.effect("create", "enrollment")
+        return self.json(
+            {
+                "id": enrollment_id,
+                "toEmail": contact["properties"].get("email", ""),
+                "enrolledAt": now,
+                "updatedAt": now,
+            }
+        )
+
+    @route("GET", r"/automation/v4/sequences/enrollments/contact/(?P<contact_id>\d+)")
+    def enrolment_of(self, request: Request) -> Response:
+        with self.lock:
+            enrollment = next(
+                (
+                    e
+                    for e in self.tables["enrollments"].values()
+                    if e["contactId"] == request.params["contact_id"]
+                ),
+                None,
+            )
+        if enrollment is None:
+            raise SandboxError(404, "The contact is not enrolled in a sequence", code="OBJECT_NOT_FOUND")
+        return self.json(enrollment)
