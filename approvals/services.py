@@ -681,6 +681,64 @@ def action_check_approved_payload(*, action: ProposedAction) -> None:
         raise PayloadChanged(f"action #{action.pk}: payload differs from the approved one; execution refused")
 
 
+@dataclass(frozen=True)
+class Settled:
+    """How an action ended: ``to`` is executed, failed or cancelled; ``detail`` says what happened."""
+
+    action_id: int
+    to: str
+    detail: str = ""
+
+
+def actions_settle_many(*, outcomes: Sequence[Settled], actor: str) -> dict[str, int]:
+    """Record many actions' ends at once, through the state machine, each with its log entry.
+
+    For work AgentOps does itself (enrolling a lead in its own cadence) and for withdrawing queued
+    work (an opt-out cancels every message not yet sent). An executed or failed action passes
+    through ``executing``; an action no longer in a state that allows ``to`` is left as it is and
+    not counted, so running this twice changes nothing. One transaction, constant queries.
+    """
+    wanted = {o.action_id: o for o in outcomes}
+    if not wanted:
+        return {}
+    now = timezone.now()
+    counts: dict[str, int] = {}
+    with transaction.atomic():
+        actions = list(ProposedAction.objects.select_for_update().filter(pk__in=list(wanted)).order_by("pk"))
+        moved, entries = [], []
+        for action in actions:
+            outcome = wanted[action.pk]
+            path = [outcome.to] if outcome.to == ActionStatus.CANCELLED else [ActionStatus.EXECUTING, outcome.to]
+            previous = action.status
+            if not ACTION_STATES.can(previous, path[0]):
+                continue
+            for step in path:
+                _move(action, step, now)
+            moved.append(action)
+            counts[outcome.to] = counts.get(outcome.to, 0) + 1
+            entries.append(
+                LogEntry(
+                    event_type=EventType.ACTION_EXECUTED
+                    if outcome.to == ActionStatus.EXECUTED
+                    else EventType.ACTION_TRANSITIONED,
+                    actor=actor,
+                    subject_type="proposed_action",
+                    subject_id=action.pk,
+                    correlation_id=action.correlation_id,
+                    action_taken={
+                        "kind": action.kind,
+                        "from": previous,
+                        "to": action.status,
+                        "target_system": action.target_system or "agentops",
+                        "reason": outcome.detail,
+                    },
+                )
+            )
+        update_many(ProposedAction, moved, ["status", "executed_at", "updated_at"])
+        decision_log_append_many(entries=entries)
+    return counts
+
+
 # --- SLA timeouts and escalation ---------------------------------------------------------------
 
 

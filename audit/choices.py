@@ -17,3 +17,8 @@ class EventType(models.TextChoices):
     LEADS_SCORED = "leads.scored", "Leads scored"
     DRIFT_CHECKED = "drift.checked", "Drift checked"
     OUTCOME_RECORDED = "outcome.recorded", "Outcome recorded"
+    CADENCE_ENROLLED = "cadence.enrolled", "Enrolled in a cadence"
+    CADENCE_STEP = "cadence.step", "Cadence step skipped, failed or paused"
+    CADENCE_EXITED = "cadence.exited", "Cadence ended"
+    CONSENT_CHANGED = "consent.changed", "Consent changed"
+    EXPERIMENT_HELD_OUT = "experiment.held_out", "Held out as an experiment control"

@@ -129,6 +129,11 @@ class SequencingSettings(models.Model):
     quiet_hours_start = models.TimeField(default=time(20, 0), help_text="Contact's local time.")
     quiet_hours_end = models.TimeField(default=time(8, 0), help_text="Contact's local time.")
     contact_on_weekends = models.BooleanField(default=False)
+    completion_wait_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MaxValueValidator(60)],
+        help_text="After the last step, wait this long for a reply before the enrolment counts as completed.",
+    )
     batch_size = models.PositiveIntegerField(default=500, validators=[MinValueValidator(1)])
     postal_address = models.CharField(
         max_length=300,
