@@ -1,6 +1,5 @@
-"""What the helpdesk connectors (Zendesk, Intercom) share: HTTP status to ``ConnectorError``, and timestamps.
-
-Pure functions, no client imports, so each vendor maps its own client's exceptions onto them.
+"""What the helpdesk connectors (Zendesk, Intercom) share beyond the error mapping of ``connectors.crm``:
+Intercom's reset header, Unix timestamps and the emulators' page cursors. Pure functions, no client imports.
 """
 
 from __future__ import annotations
@@ -11,59 +10,29 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from connectors import crm
 from connectors.base import ConnectorError
 
 #: How many records one incremental page asks for (both vendors allow more; smaller pages commit sooner).
 PAGE_SIZE = 100
 
-_CODES = {
-    400: "invalid",
-    401: "unauthorised",
-    403: "unauthorised",
-    404: "not_found",
-    422: "invalid",
-    429: "rate_limited",
-}
-
 
 def error_for_status(
     status: int, message: str, headers: Mapping[str, str] | None = None, *, now: float | None = None
 ) -> ConnectorError:
-    """The ``ConnectorError`` for an HTTP error answer: 408, 409, 429 and 5xx may succeed later.
-
-    ``retry_after`` comes from ``Retry-After`` (seconds) or, failing that, ``X-RateLimit-Reset``
-    (a Unix time, Intercom's way).
-    """
-    retryable = status in (408, 409, 429) or status >= 500
-    code = _CODES.get(status, "server_error" if status >= 500 else "conflict" if status == 409 else "invalid")
-    return ConnectorError(
-        f"{status}: {message}"[:500],
-        retryable=retryable,
-        status=status,
-        code=code,
-        retry_after=retry_after_from(headers or {}, now=now) if retryable else None,
-    )
+    """``crm.error_for_status`` (the shared mapping), and when a retryable answer has no
+    ``Retry-After``, the wait from ``X-RateLimit-Reset`` (a Unix time: Intercom's way)."""
+    error = crm.error_for_status(status, message, headers, now=now)
+    if error.retryable and error.retry_after is None:
+        error.retry_after = _until_reset(headers or {}, now=now)
+    return error
 
 
-def retry_after_from(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` or ``X-RateLimit-Reset``; None when neither says."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    value = lowered.get("retry-after")
-    if value is not None and value.strip().replace(".", "", 1).isdigit():
-        return float(value)
-    reset = lowered.get("x-ratelimit-reset")
-    if reset is not None and reset.strip().isdigit():
-        return max(float(reset) - (time.time() if now is None else now), 0.0)
-    return None
-
-
-def timeout_error(exc: Exception) -> ConnectorError:
-    """A call that got no answer in time: retryable, but a write's outcome is unknown."""
-    return ConnectorError(f"timed out: {exc}", retryable=True, code="timeout")
-
-
-def connection_error(exc: Exception) -> ConnectorError:
-    return ConnectorError(f"connection failed: {exc}", retryable=True, code="connection")
+def _until_reset(headers: Mapping[str, str], *, now: float | None) -> float | None:
+    reset = next((v for k, v in headers.items() if k.lower() == "x-ratelimit-reset"), None)
+    if reset is None or not reset.strip().isdigit():
+        return None
+    return max(float(reset) - (time.time() if now is None else now), 0.0)
 
 
 def from_unix(seconds: int | float | None) -> datetime | None:

@@ -44,7 +44,7 @@ from intercom import (
 )
 from intercom.core.api_error import ApiError
 
-from connectors import helpdesk
+from connectors import crm, helpdesk
 from connectors.base import ConnectionConfig, Connector, ConnectorError, Page, Record, WriteResult
 from connectors.registry import register
 
@@ -101,9 +101,9 @@ class IntercomConnector(Connector):
         except ApiError as exc:  # NotFoundError, UnauthorizedError … are ApiErrors with a status
             raise helpdesk.error_for_status(exc.status_code or 500, str(exc.body), exc.headers) from exc
         except httpx.TimeoutException as exc:
-            raise helpdesk.timeout_error(exc) from exc
+            raise crm.timeout_error(exc) from exc
         except httpx.TransportError as exc:  # refused, reset or dropped without an answer
-            raise helpdesk.connection_error(exc) from exc
+            raise crm.connection_error(exc) from exc
 
     def _record(self, kind: str, obj: Any) -> Record:
         fields: dict[str, Any] = obj.dict()

@@ -174,7 +174,7 @@ class IntercomSandbox(SandboxApp):
         }
 
     # Helpers --------------------------------------------------------------------------------------
-    def _authenticate(self, request: Request) -> None:
+    def authenticate(self, request: Request) -> None:
         header = request.headers.get("Authorization") or ""
         token = header.removeprefix("Bearer ")
         if token == header or not token or (self.access_token is not None and token != self.access_token):
@@ -256,13 +256,11 @@ class IntercomSandbox(SandboxApp):
     # Routes ---------------------------------------------------------------------------------------
     @route("GET", r"/conversations/(?P<conversation_id>\d+)")
     def show_conversation(self, request: Request) -> Response:
-        self._authenticate(request)
         with self.lock:
             return self.json(self._full(self._conversation(request.params["conversation_id"])))
 
     @route("GET", r"/contacts/(?P<contact_id>[0-9a-f]+)")
     def show_contact(self, request: Request) -> Response:
-        self._authenticate(request)
         with self.lock:
             contact = self.tables["contact"].get(request.params["contact_id"])
             if contact is None:
@@ -271,7 +269,6 @@ class IntercomSandbox(SandboxApp):
 
     @route("PUT", r"/conversations/(?P<conversation_id>\d+)")
     def update_conversation(self, request: Request) -> Response:
-        self._authenticate(request)
         data = request.json()
         with self.lock:
             conversation = self._conversation(request.params["conversation_id"])
@@ -287,7 +284,6 @@ class IntercomSandbox(SandboxApp):
 
     @route("POST", r"/conversations/(?P<conversation_id>\d+)/reply")
     def reply(self, request: Request) -> Response:
-        self._authenticate(request)
         data = request.json()
         message_type = data.get("message_type")
         if data.get("type") != "admin" or message_type not in ("comment", "note"):
@@ -307,7 +303,6 @@ class IntercomSandbox(SandboxApp):
     @route("POST", r"/conversations/(?P<conversation_id>\d+)/parts")
     def manage(self, request: Request) -> Response:
         """Close, open, snooze or assign: each adds a part, as Intercom does."""
-        self._authenticate(request)
         data = request.json()
         kind = data.get("message_type")
         with self.lock:
@@ -353,7 +348,6 @@ class IntercomSandbox(SandboxApp):
     @route("POST", r"/conversations/search")
     def search(self, request: Request) -> Response:
         """Conversations matching the query, by ``updated_at`` then id; no parts, as Intercom lists them."""
-        self._authenticate(request)
         data = request.json()
         paging = data.get("pagination") or {}
         per_page = int(paging.get("per_page") or SEARCH_PAGE_SIZE)

@@ -14,7 +14,6 @@ Webhooks are Zendesk's event-subscription shape, signed with ``connectors.signat
 from __future__ import annotations
 
 import base64
-import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -24,6 +23,8 @@ from connectors import helpdesk, signatures
 from connectors.sandbox import register_emulator
 from connectors.sandbox.server import RateLimitState, Request, Response, SandboxApp, SandboxError, route
 
+#: Zendesk's event-type names for changes to these ticket fields (the rest are ``<field>_changed``).
+_EVENT_NAMES = {"group_id": "group_assignment_changed", "assignee_id": "agent_assignment_changed"}
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 #: Zendesk's default for the incremental export page; ``per_page`` may lower it.
 INCREMENTAL_PAGE_SIZE = 1000
@@ -156,7 +157,7 @@ class ZendeskSandbox(SandboxApp):
         return signatures.zendesk_headers(secret=self.webhook_secret, body=body, timestamp=iso(self.now()))
 
     # Helpers --------------------------------------------------------------------------------------
-    def _authenticate(self, request: Request) -> None:
+    def authenticate(self, request: Request) -> None:
         """Basic ``email/token:API_TOKEN`` or a bearer OAuth token; only ``api_token`` when it is set."""
         header = request.headers.get("Authorization") or ""
         scheme, _, credentials = header.partition(" ")
@@ -179,13 +180,11 @@ class ZendeskSandbox(SandboxApp):
     # Routes ---------------------------------------------------------------------------------------
     @route("GET", r"/api/v2/tickets/(?P<ticket_id>\d+)\.json")
     def show_ticket(self, request: Request) -> Response:
-        self._authenticate(request)
         with self.lock:
             return self.json({"ticket": dict(self._ticket(request.params["ticket_id"]))})
 
     @route("GET", r"/api/v2/users/(?P<user_id>\d+)\.json")
     def show_user(self, request: Request) -> Response:
-        self._authenticate(request)
         with self.lock:
             user = self.tables["user"].get(request.params["user_id"])
             if user is None:
@@ -194,7 +193,6 @@ class ZendeskSandbox(SandboxApp):
 
     @route("PUT", r"/api/v2/tickets/(?P<ticket_id>\d+)\.json")
     def update_ticket(self, request: Request) -> Response:
-        self._authenticate(request)
         changes = request.json().get("ticket")
         if not isinstance(changes, dict):
             raise SandboxError(400, "Parameter ticket is required", code="InvalidEndpoint")
@@ -280,7 +278,6 @@ class ZendeskSandbox(SandboxApp):
     @route("GET", r"/api/v2/incremental/tickets/cursor\.json")
     def incremental_tickets(self, request: Request) -> Response:
         """Tickets by ``updated_at`` then id, after a cursor or from ``start_time`` (inclusive)."""
-        self._authenticate(request)
         per_page = min(int(request.arg("per_page") or INCREMENTAL_PAGE_SIZE), INCREMENTAL_PAGE_SIZE)
         cursor, start_time = request.arg("cursor"), request.arg("start_time")
         if (cursor is None) == (start_time is None):
@@ -315,7 +312,6 @@ class ZendeskSandbox(SandboxApp):
     @route("GET", r"/api/v2/search\.json")
     def search(self, request: Request) -> Response:
         """``type:ticket`` and ``tags:x`` terms (ANDed) and free words matched in subject or description."""
-        self._authenticate(request)
         terms = (request.arg("query") or "").split()
         wanted_type, tags, words = "ticket", [], []
         for term in terms:
@@ -351,10 +347,11 @@ class ZendeskSandbox(SandboxApp):
 
     # Webhooks -------------------------------------------------------------------------------------
     def _emit(self, *, ticket: dict[str, Any], event: dict[str, Any]) -> None:
-        kind = {"Comment": "comment_added"}.get(event["type"], f"{event.get('field_name', 'ticket')}_changed")
+        field = event.get("field_name", "")
+        kind = "comment_added" if event["type"] == "Comment" else _EVENT_NAMES.get(field, f"{field}_changed")
         self.emit_webhook(
             {
-                "type": f"zen:event-type:ticket.{re.sub('_id$', '', kind)}",
+                "type": f"zen:event-type:ticket.{kind}",
                 "account_id": 1,
                 "id": str(uuid.uuid4()),
                 "time": iso(self.now()),

@@ -30,7 +30,7 @@ from zenpy import Zenpy
 from zenpy.lib.api_objects import Comment, Ticket
 from zenpy.lib.exception import APIException, ZenpyException
 
-from connectors import helpdesk
+from connectors import crm, helpdesk
 from connectors.base import ConnectionConfig, Connector, ConnectorError, Page, Record, WriteResult
 from connectors.registry import register
 
@@ -128,9 +128,9 @@ class ZendeskConnector(Connector):
                 headers = response.headers if response is not None else {}
                 raise helpdesk.error_for_status(status, str(exc), headers) from exc
             except requests.Timeout as exc:
-                raise helpdesk.timeout_error(exc) from exc
+                raise crm.timeout_error(exc) from exc
             except requests.ConnectionError as exc:
-                raise helpdesk.connection_error(exc) from exc
+                raise crm.connection_error(exc) from exc
             except ZenpyException as exc:  # an answer zenpy could not make sense of
                 raise ConnectorError(f"zenpy: {exc}", retryable=False, code="invalid") from exc
 
