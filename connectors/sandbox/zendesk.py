@@ -51,6 +51,8 @@ class ZendeskSandbox(SandboxApp):
     webhook_secret = "zendesk-sandbox-webhook-secret"  # noqa: S105 - a sandbox constant, not a credential
 
     def __init__(self) -> None:
+        #: How stale search is: Zendesk's index trails writes by seconds to minutes (0: none).
+        self.search_lag_seconds = 0.0
         #: The only API token accepted (None: any credentials).
         self.api_token: str | None = None
         #: Seconds added to the wall clock, so tests can move time forward between updates.
@@ -115,6 +117,7 @@ class ZendeskSandbox(SandboxApp):
                 author_id=requester_id, body=description, public=True, stamp=ticket["created_at"]
             )
             self.tables["comments"][str(ticket["id"])] = [first]
+            self.tables["indexed_tags"][str(ticket["id"])] = [(self.now(), [])]
             return dict(ticket)
 
     def comments(self, ticket_id: int) -> list[dict[str, Any]]:
@@ -273,6 +276,7 @@ class ZendeskSandbox(SandboxApp):
         tags += [t for t in changes.get("additional_tags", []) if t not in tags]
         tags = [t for t in tags if t not in changes.get("remove_tags", [])]
         change("tags", sorted(set(tags), key=tags.index))
+        self.tables["indexed_tags"][str(ticket["id"])].append((self.now(), list(ticket["tags"])))
         return events
 
     @route("GET", r"/api/v2/incremental/tickets/cursor\.json")
@@ -332,7 +336,7 @@ class ZendeskSandbox(SandboxApp):
             results = [
                 {**t, "result_type": "ticket"}
                 for t in self.tables["ticket"].values()
-                if all(tag in t["tags"] for tag in tags)
+                if all(tag in self._indexed_tags(t["id"]) for tag in tags)
                 and all(w in f"{t['subject']} {t['description']}".lower() for w in words)
             ]
         return self.json(
@@ -344,6 +348,12 @@ class ZendeskSandbox(SandboxApp):
                 "count": len(results),
             }
         )
+
+    def _indexed_tags(self, ticket_id: int) -> list[str]:
+        """The ticket's tags as search sees them: as they were ``search_lag_seconds`` ago."""
+        horizon = self.now() - self.search_lag_seconds
+        seen = [tags for stamp, tags in self.tables["indexed_tags"][str(ticket_id)] if stamp <= horizon]
+        return seen[-1] if seen else []
 
     # Webhooks -------------------------------------------------------------------------------------
     def _emit(self, *, ticket: dict[str, Any], event: dict[str, Any]) -> None:

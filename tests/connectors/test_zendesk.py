@@ -187,6 +187,17 @@ def test_it_finds_a_write_by_its_marker(zendesk: ZendeskConnector, ticket: dict[
     assert zendesk.find_by_marker("ticket", "act-unknown") is None
 
 
+def test_a_write_is_not_found_until_search_has_indexed_it(
+    zendesk: ZendeskConnector, app: ZendeskSandbox, ticket: dict[str, Any]
+) -> None:
+    app.search_lag_seconds = 120
+    zendesk.post_public_reply(ticket_id=str(ticket["id"]), body="Hello", marker="act-lag")
+
+    assert zendesk.find_by_marker("ticket", "act-lag") is None
+    app.clock_offset = 121
+    assert zendesk.find_by_marker("ticket", "act-lag") is not None
+
+
 def test_a_marker_zendesk_would_mangle_is_hashed_into_a_stable_tag(
     zendesk: ZendeskConnector, ticket: dict[str, Any]
 ) -> None:
