@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "support",
     "approvals",
     "notifications",
+    "connectors",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +212,11 @@ try:
     validate_callback_secret(debug=DEBUG, secret=AGENTOPS_CALLBACK_SECRET)
 except SettingsError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
+
+# Connection credentials are stored encrypted (connectors/crypto.py): comma-separated Fernet keys, the
+# first encrypts and all decrypt, so a key rotates by going first (then manage.py reencrypt_connections).
+# Empty derives a key from SECRET_KEY outside production; production refuses to store a secret.
+AGENTOPS_ENCRYPTION_KEYS = env.list("AGENTOPS_ENCRYPTION_KEYS", default=[])
 
 # Email (approver notifications): EMAIL_URL picks the backend. The demo prints mail to the worker's
 # console; production defaults to an SMTP server on localhost. For a real relay, e.g.

@@ -61,7 +61,8 @@ class ConnectionConfig:
 
     vendor: str
     base_url: str
-    credentials: Mapping[str, str] = field(default_factory=dict)
+    # Kept out of repr so a logged config never shows a secret.
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeout_seconds: float = 10.0
     options: Mapping[str, Any] = field(default_factory=dict)
 

@@ -12,3 +12,12 @@ class SourceSystem(models.TextChoices):
     BANKING77 = "banking77", "BANKING77 import"
     DEMO = "demo", "Demo data"
     API = "api", "REST API"
+
+
+class Vendor(models.TextChoices):
+    """A system of record we have a connector for (one per folder under ``connectors/``)."""
+
+    SALESFORCE = "salesforce", "Salesforce"
+    HUBSPOT = "hubspot", "HubSpot"
+    ZENDESK = "zendesk", "Zendesk"
+    INTERCOM = "intercom", "Intercom"

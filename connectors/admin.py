@@ -1,0 +1,77 @@
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
+
+from approvals.choices import ActionKind
+from connectors.models import Connection
+
+
+class ConnectionForm(forms.ModelForm):
+    """Credentials are write-only: typed in as JSON, stored encrypted, never shown again."""
+
+    base_url = forms.URLField(
+        max_length=500, assume_scheme="https", help_text="API base URL, e.g. https://api.hubapi.com"
+    )
+    new_credentials = forms.CharField(
+        label="Credentials",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        help_text='JSON object, e.g. {"access_token": "…"}. Leave empty to keep the stored credentials; '
+        "enter {} to remove them.",
+    )
+    write_scopes = forms.MultipleChoiceField(
+        choices=ActionKind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Action kinds this connection may write. None ticked: read-only.",
+    )
+
+    class Meta:
+        model = Connection
+        fields = ["name", "vendor", "base_url", "timeout_seconds", "options", "write_scopes", "is_active"]
+
+    def clean_new_credentials(self) -> dict[str, str] | None:
+        raw = self.cleaned_data["new_credentials"].strip()
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            raise forms.ValidationError("Not valid JSON.") from None
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise forms.ValidationError("A JSON object of strings.")
+        return value
+
+    def save(self, commit: bool = True) -> Connection:
+        connection = super().save(commit=False)
+        credentials = self.cleaned_data.get("new_credentials")
+        if credentials is not None:
+            connection.set_credentials(credentials)
+        if commit:
+            connection.save()
+        return connection
+
+
+@admin.register(Connection)
+class ConnectionAdmin(SimpleHistoryAdmin):
+    form = ConnectionForm
+    list_display = ["name", "vendor", "base_url", "is_active", "write_scope_count", "updated_at"]
+    list_filter = ["vendor", "is_active"]
+    search_fields = ["name", "base_url"]
+    readonly_fields = ["stored_credentials", "created_at", "updated_at"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = ["name", "vendor", "base_url", "stored_credentials", "new_credentials", "timeout_seconds"]
+        return [*fields, "options", "write_scopes", "is_active", "created_at", "updated_at"]
+
+    @admin.display(description="Stored credentials")
+    def stored_credentials(self, obj: Connection) -> str:
+        return obj.masked_credentials()
+
+    @admin.display(description="Write scopes")
+    def write_scope_count(self, obj: Connection) -> str:
+        return str(len(obj.write_scopes)) if obj.write_scopes else "read-only"
