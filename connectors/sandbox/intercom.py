@@ -72,7 +72,15 @@ class IntercomSandbox(SandboxApp):
         team_id = str(5000 + self.next_id("team"))
         return self._insert("team", {"type": "team", "id": team_id, "name": name, "admin_ids": []})
 
-    def add_contact(self, *, name: str, email: str) -> dict[str, Any]:
+    def reset(self) -> None:
+        """Empty the workspace, then give it the teammate and team a fresh Intercom app has."""
+        super().reset()
+        self.default_admin = self.add_admin(name="Sandbox Admin", email="admin@sandbox.invalid")
+        self.default_team = self.add_team(name="Support")
+
+    def add_contact(
+        self, *, name: str | None, email: str | None, role: str = "user", external_id: str | None = None
+    ) -> dict[str, Any]:
         stamp = self.now()
         return self._insert(
             "contact",
@@ -80,8 +88,8 @@ class IntercomSandbox(SandboxApp):
                 "type": "contact",
                 "id": uuid.uuid4().hex[:24],
                 "workspace_id": self.app_id,
-                "external_id": None,
-                "role": "user",
+                "external_id": external_id,
+                "role": role,
                 "email": email,
                 "name": name,
                 "phone": None,
@@ -258,6 +266,63 @@ class IntercomSandbox(SandboxApp):
     def show_conversation(self, request: Request) -> Response:
         with self.lock:
             return self.json(self._full(self._conversation(request.params["conversation_id"])))
+
+    @route("GET", r"/admins")
+    def list_admins(self, request: Request) -> Response:
+        with self.lock:
+            return self.json(
+                {"type": "admin.list", "admins": [dict(a) for a in self.tables["admin"].values()]}
+            )
+
+    @route("GET", r"/teams")
+    def list_teams(self, request: Request) -> Response:
+        with self.lock:
+            return self.json({"type": "team.list", "teams": [dict(t) for t in self.tables["team"].values()]})
+
+    @route("POST", r"/contacts")
+    def create_contact(self, request: Request) -> Response:
+        data = request.json()
+        if not (data.get("email") or data.get("external_id")):
+            raise SandboxError(400, "email or external_id is required", code="parameter_invalid")
+        with self.lock:
+            for existing in self.tables["contact"].values():
+                if data.get("email") and existing["email"] == data["email"]:
+                    raise SandboxError(
+                        409,
+                        f"A contact matching those details already exists with id={existing['id']}",
+                        code="conflict",
+                    )
+            contact = self.add_contact(
+                name=data.get("name"),
+                email=data.get("email"),
+                role=data.get("role") or "user",
+                external_id=data.get("external_id"),
+            )
+            self.effect("create", "contact")
+        return self.json(contact)
+
+    @route("POST", r"/conversations")
+    def create_conversation(self, request: Request) -> Response:
+        """A conversation started by a contact; Intercom answers with the message, not the conversation."""
+        data = request.json()
+        sender = data.get("from") if isinstance(data.get("from"), dict) else {}
+        if not (data.get("body") or "").strip():
+            raise SandboxError(400, "Body is required", code="parameter_invalid")
+        with self.lock:
+            if str(sender.get("id")) not in self.tables["contact"]:
+                raise SandboxError(404, "User Not Found", code="not_found")
+            conversation = self.add_conversation(contact_id=str(sender["id"]), body=data["body"])
+            self.effect("create", "conversation")
+        source = conversation["source"]
+        message = {
+            "type": "user_message",
+            "id": source["id"],
+            "created_at": conversation["created_at"],
+            "body": source["body"],
+            "message_type": "inapp",
+            "conversation_id": conversation["id"],
+        }
+        return self.json(message)
 
     @route("GET", r"/contacts/(?P<contact_id>[0-9a-f]+)")
     def show_contact(self, request: Request) -> Response:

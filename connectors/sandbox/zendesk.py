@@ -212,31 +212,98 @@ class ZendeskSandbox(SandboxApp):
                 self.effect("update", "ticket")
             events += field_events
             ticket["updated_at"] = stamp
-            audit = {
-                "id": 700000 + self.next_id("audit"),
-                "ticket_id": ticket["id"],
-                "created_at": stamp,
-                "author_id": comment["author_id"] if comment else -1,
-                "metadata": {"system": {}, "custom": {}},
-                "events": events,
-                "via": {"channel": "api"},
-            }
-            answer = {"ticket": dict(ticket), "audit": audit}
+            answer = self._answer(ticket, events, author_id=comment["author_id"] if comment else -1)
         for event in events:
             self._emit(ticket=answer["ticket"], event=event)
         return self.json(answer)
+
+    def _answer(
+        self, ticket: dict[str, Any], events: list[dict[str, Any]], *, author_id: int
+    ) -> dict[str, Any]:
+        """A ticket write's answer: the ticket and the audit recording its events."""
+        audit = {
+            "id": 700000 + self.next_id("audit"),
+            "ticket_id": ticket["id"],
+            "created_at": ticket["updated_at"],
+            "author_id": author_id,
+            "metadata": {"system": {}, "custom": {}},
+            "events": events,
+            "via": {"channel": "api"},
+        }
+        return {"ticket": dict(ticket), "audit": audit}
+
+    @route("POST", r"/api/v2/tickets\.json")
+    def create_ticket(self, request: Request) -> Response:
+        """A new ticket from ``comment.body``, by ``requester_id`` or ``requester`` (name, email)."""
+        data = request.json().get("ticket")
+        if not isinstance(data, dict):
+            raise SandboxError(400, "Parameter ticket is required", code="InvalidEndpoint")
+        raw: dict[str, Any] = data["comment"] if isinstance(data.get("comment"), dict) else {}
+        body = raw.get("body") or raw.get("html_body") or ""
+        if not body.strip():
+            raise self._invalid("comment", "cannot be blank")
+        self._check_fields(data)
+        with self.lock:
+            requester_id = self._requester(data)
+            ticket = self.add_ticket(
+                subject=data.get("subject") or body[:60], description=body, requester_id=requester_id
+            )
+            record = self.tables["ticket"][str(ticket["id"])]
+            self._apply_fields(
+                record, {k: data[k] for k in ("status", "group_id", "tags", "priority") if k in data}
+            )
+            self.effect("create", "ticket")
+            answer = self._answer(
+                record, [{"id": 800000 + self.next_id("event"), "type": "Create"}], author_id=requester_id
+            )
+        self._emit(ticket=answer["ticket"], event={"type": "Create"})
+        return self.json(answer, status=201)
+
+    def _requester(self, data: dict[str, Any]) -> int:
+        if data.get("requester_id") is not None:
+            if str(data["requester_id"]) not in self.tables["user"]:
+                raise self._invalid("requester", f"{data['requester_id']} is not a valid user")
+            return int(data["requester_id"])
+        requester: dict[str, Any] = data["requester"] if isinstance(data.get("requester"), dict) else {}
+        email = requester.get("email")
+        if not email:
+            return 360000  # the API user, as Zendesk does when no requester is given
+        for user in self.tables["user"].values():
+            if user["email"] == email:
+                return int(user["id"])
+        user = self.add_user(name=requester.get("name") or email, email=email)
+        self.effect("create", "user")
+        return int(user["id"])
+
+    @route("POST", r"/api/v2/users\.json")
+    def create_user(self, request: Request) -> Response:
+        data = request.json().get("user")
+        if not isinstance(data, dict) or not data.get("name"):
+            raise self._invalid("name", "cannot be blank")
+        with self.lock:
+            if data.get("email") and any(u["email"] == data["email"] for u in self.tables["user"].values()):
+                raise self._invalid("email", f"{data['email']} is already being used by another user")
+            user = self.add_user(
+                name=data["name"], email=data.get("email") or "", role=data.get("role") or "end-user"
+            )
+            self.effect("create", "user")
+        return self.json({"user": user}, status=201)
+
+    @route("POST", r"/api/v2/groups\.json")
+    def create_group(self, request: Request) -> Response:
+        data = request.json().get("group")
+        if not isinstance(data, dict) or not data.get("name"):
+            raise self._invalid("name", "cannot be blank")
+        group = self.add_group(name=data["name"])
+        self.effect("create", "group")
+        return self.json({"group": group}, status=201)
 
     def _validate_update(
         self, ticket: dict[str, Any], changes: dict[str, Any]
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         if ticket["status"] == "closed":
             raise self._invalid("status", "closed prevents ticket update")
-        status = changes.get("status")
-        if status is not None and status not in STATUSES:
-            raise self._invalid("status", f"{status!r} is not a valid status")
-        group_id = changes.get("group_id")
-        if group_id is not None and str(group_id) not in self.tables["group"]:
-            raise self._invalid("group", f"{group_id} is not a valid group")
+        self._check_fields(changes)
         raw = changes.get("comment")
         if raw is None:
             return [], None
@@ -251,6 +318,14 @@ class ZendeskSandbox(SandboxApp):
             k: comment[k] for k in ("id", "type", "author_id", "body", "html_body", "public", "attachments")
         }
         return [event], comment
+
+    def _check_fields(self, changes: dict[str, Any]) -> None:
+        status = changes.get("status")
+        if status is not None and status not in STATUSES:
+            raise self._invalid("status", f"{status!r} is not a valid status")
+        group_id = changes.get("group_id")
+        if group_id is not None and str(group_id) not in self.tables["group"]:
+            raise self._invalid("group", f"{group_id} is not a valid group")
 
     def _apply_fields(self, ticket: dict[str, Any], changes: dict[str, Any]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
@@ -358,7 +433,8 @@ class ZendeskSandbox(SandboxApp):
     # Webhooks -------------------------------------------------------------------------------------
     def _emit(self, *, ticket: dict[str, Any], event: dict[str, Any]) -> None:
         field = event.get("field_name", "")
-        kind = "comment_added" if event["type"] == "Comment" else _EVENT_NAMES.get(field, f"{field}_changed")
+        kinds = {"Comment": "comment_added", "Create": "created"}
+        kind = kinds.get(event["type"]) or _EVENT_NAMES.get(field, f"{field}_changed")
         self.emit_webhook(
             {
                 "type": f"zen:event-type:ticket.{kind}",

@@ -326,3 +326,25 @@ def test_it_emits_signed_webhooks(
     for headers, body in receiver.received:
         signature = headers[signatures.INTERCOM_SIGNATURE_HEADER]
         assert signatures.intercom_verify(client_secret=app.client_secret, body=body, signature=signature)
+
+
+# Seeding over HTTP (what the demo does) -----------------------------------------------------------
+def test_a_fresh_workspace_has_a_teammate_and_a_team_and_takes_contacts_and_conversations(
+    app: IntercomSandbox, sandbox: RunningSandbox
+) -> None:
+    intercom = IntercomConnector(_config(sandbox.url, app.default_admin["id"]))
+    client = intercom.client
+
+    contact = client.contacts.create(request={"email": "di@example.com", "name": "Di"})
+    message = client.conversations.create(from_={"type": "user", "id": contact.id}, body="Where is my card?")
+    intercom.post_public_reply(
+        ticket_id=str(message.conversation_id), body="<p>On its way.</p>", marker="act-16"
+    )
+
+    assert [a.id for a in client.admins.list().admins or [] if a] == [app.default_admin["id"]]
+    assert [t.id for t in client.teams.list().teams or []] == [app.default_team["id"]]
+    assert (
+        intercom.read("ticket", str(message.conversation_id)).fields["source"]["body"]
+        == "<p>Where is my card?</p>"
+    )
+    assert app.effects[("create", "contact")] == app.effects[("create", "conversation")] == 1

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from zenpy.lib.api_objects import Comment, Group, Ticket, User
 
 from connectors import helpdesk, signatures
 from connectors.base import ConnectionConfig, ConnectorError, UnsupportedOperation
@@ -16,7 +17,7 @@ from connectors.registry import connector_for
 from connectors.sandbox import emulators
 from connectors.sandbox.server import FaultConfig, RunningSandbox, SandboxApp
 from connectors.sandbox.zendesk import ZendeskSandbox
-from connectors.zendesk.connector import ZendeskConnector, marker_tag
+from connectors.zendesk.connector import ZendeskConnector, _zenpy_target, marker_tag
 from tests.connectors.webhooks import Receiver
 
 
@@ -331,3 +332,26 @@ def test_it_emits_signed_webhooks_for_each_change(
             timestamp=stamp,
             now=now,
         )
+
+
+# Seeding over HTTP (what the demo does) -----------------------------------------------------------
+def test_zenpy_can_create_users_groups_and_tickets_in_the_sandbox(
+    zendesk: ZendeskConnector, app: ZendeskSandbox
+) -> None:
+    with _zenpy_target(zendesk.config.base_url):
+        group = zendesk.client.groups.create(Group(name="Billing"))
+        user = zendesk.client.users.create(User(name="Cy", email="cy@example.com"))
+        audit = zendesk.client.tickets.create(
+            Ticket(
+                subject="Card declined", comment=Comment(body="Help"), requester_id=user.id, group_id=group.id
+            )
+        )
+
+    ticket = zendesk.read("ticket", str(audit.ticket.id)).fields
+    assert (ticket["subject"], ticket["group_id"], ticket["requester_id"]) == (
+        "Card declined",
+        group.id,
+        user.id,
+    )
+    assert app.effects[("create", "ticket")] == 1
+    assert [c["body"] for c in app.comments(audit.ticket.id)] == ["Help"]
