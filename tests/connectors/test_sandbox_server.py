@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
+from django.core.management import CommandError, call_command
 
 from connectors.sandbox import emulators, register_emulator
 from connectors.sandbox.server import (
@@ -285,3 +289,29 @@ def test_the_emulator_registry_refuses_two_emulators_of_one_name():
     with pytest.raises(ValueError, match="already registered"):
         register_emulator(OtherNotes)
     assert emulators()["notes-test"] is NotesApp
+
+
+def test_every_vendor_emulator_is_registered():
+    assert {"salesforce", "hubspot", "zendesk", "intercom"} <= set(emulators())
+
+
+def test_run_sandbox_serves_the_emulators_and_prints_their_urls():
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "manage.py", "run_sandbox", "--only", "salesforce", "--only", "hubspot"]
+    command += ["--port", "salesforce=0", "--port", "hubspot=0"]
+    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = dict(process.stdout.readline().strip().split(": ", 1) for _ in range(2))
+        answer = requests.get(f"{lines['hubspot']}/crm/v3/objects/contacts/1", timeout=5)
+        assert set(lines) == {"salesforce", "hubspot"}
+        assert answer.status_code == 401
+        assert answer.json()["category"] == "INVALID_AUTHENTICATION"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_run_sandbox_refuses_an_unknown_emulator():
+    with pytest.raises(CommandError, match="unknown emulators: myspace"):
+        call_command("run_sandbox", only=["myspace"])
