@@ -84,6 +84,13 @@ def _refuse_rate_limit(response: requests.Response, *args: Any, **kwargs: Any) -
     return response
 
 
+def _numeric_id(value: str) -> int:
+    """Zendesk ids are integers; anything else is our caller's mistake, not a reason to retry."""
+    if not str(value).isdigit():
+        raise ConnectorError(f"not a Zendesk id: {value!r}", retryable=False, code="invalid")
+    return int(value)
+
+
 def _first_page(results: Any) -> list[Any]:
     """The objects of the page zenpy already fetched, without letting its generator fetch more."""
     values = results.values if results.values is not None else results.process_page()
@@ -145,7 +152,7 @@ class ZendeskConnector(Connector):
             raise self._unsupported(f"{operation} {kind}")
 
     def _update(self, ticket_id: str, marker: str, **changes: Any) -> None:
-        ticket = Ticket(id=int(ticket_id))
+        ticket = Ticket(id=_numeric_id(ticket_id))
         for name, value in changes.items():
             setattr(ticket, name, value)
         # Added in the same request as the change, so the marker exists exactly when the write does.
@@ -156,7 +163,7 @@ class ZendeskConnector(Connector):
     def read(self, kind: str, vendor_id: str) -> Record:
         self._check_kind(kind, "read")
         api = self.client.tickets if kind == "ticket" else self.client.users
-        return self._record(kind, self._call(lambda: api(id=int(vendor_id))))
+        return self._record(kind, self._call(lambda: api(id=_numeric_id(vendor_id))))
 
     def changed_since(self, kind: str, *, since: datetime | None, cursor: str | None = None) -> Page:
         """One page of Zendesk's cursor-based incremental ticket export, oldest ``updated_at`` first."""
@@ -204,7 +211,7 @@ class ZendeskConnector(Connector):
         if status is not None:
             changes["status"] = status
         if group_id is not None:
-            changes["group_id"] = int(group_id)
+            changes["group_id"] = _numeric_id(group_id)
         if not changes:
             raise ConnectorError(
                 "set_ticket_status needs a status or a group", retryable=False, code="invalid"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -250,6 +251,23 @@ def test_it_maps_a_rejected_update_to_invalid(
     assert (error.status, error.code, error.retryable) == (422, "invalid", False)
 
 
+def test_it_refuses_an_id_that_is_not_a_zendesk_id(zendesk: ZendeskConnector, app: ZendeskSandbox) -> None:
+    error = _error(lambda: zendesk.post_public_reply(ticket_id="TCK-1", body="Hi", marker="m"))
+
+    assert (error.code, error.retryable, error.status) == ("invalid", False, None)
+    assert app.request_count == 0
+
+
+def test_it_maps_an_update_of_a_closed_ticket_to_invalid(
+    zendesk: ZendeskConnector, ticket: dict[str, Any]
+) -> None:
+    zendesk.set_ticket_status(ticket_id=str(ticket["id"]), status="closed", marker="close")
+
+    error = _error(lambda: zendesk.post_public_reply(ticket_id=str(ticket["id"]), body="Hi", marker="m"))
+
+    assert (error.status, error.code, error.retryable) == (422, "invalid", False)
+
+
 def test_it_maps_429_to_retryable_with_the_retry_after(
     zendesk: ZendeskConnector, app: ZendeskSandbox, ticket: dict[str, Any]
 ) -> None:
@@ -308,6 +326,35 @@ def test_two_connections_each_reach_their_own_account_and_the_environment_is_res
 
     assert subjects == ["first", "second"]
     assert "ZENPY_FORCE_NETLOC" not in os.environ and "ZENPY_FORCE_SCHEME" not in os.environ
+
+
+def test_it_restores_an_address_override_set_by_someone_else(
+    zendesk: ZendeskConnector, ticket: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZENPY_FORCE_NETLOC", "elsewhere.invalid")
+
+    assert zendesk.read("ticket", str(ticket["id"])).fields["subject"] == "Refund please"
+    assert os.environ["ZENPY_FORCE_NETLOC"] == "elsewhere.invalid"
+    assert "ZENPY_FORCE_SCHEME" not in os.environ
+
+
+def test_connections_used_from_many_threads_never_cross(
+    serve_sandbox: Callable[[SandboxApp], RunningSandbox],
+) -> None:
+    apps = [ZendeskSandbox() for _ in range(3)]
+    connectors = []
+    for number, app in enumerate(apps):
+        user = app.add_user(name="A", email="a@example.com")
+        app.add_ticket(subject=f"account {number}", description="…", requester_id=user["id"])
+        connectors.append(ZendeskConnector(_config(serve_sandbox(app).url)))
+
+    def read_many(number: int) -> set[str]:
+        return {connectors[number].read("ticket", "1").fields["subject"] for _ in range(10)}
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        seen = list(pool.map(read_many, [0, 1, 2, 0, 1, 2]))
+
+    assert seen == [{"account 0"}, {"account 1"}, {"account 2"}] * 2
 
 
 # Webhooks -----------------------------------------------------------------------------------------
