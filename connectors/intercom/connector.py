@@ -154,7 +154,8 @@ class IntercomConnector(Connector):
         raise self._unsupported(f"read {kind}")
 
     def changed_since(self, kind: str, *, since: datetime | None, cursor: str | None = None) -> Page:
-        """One page of conversations updated at or after ``since``, oldest first (Intercom's search)."""
+        """One page of conversations updated at or after ``since``, oldest first within the page
+        (Intercom's search). Pass the same ``since`` with each ``cursor``: the cursor continues that search."""
         if kind != "ticket":
             raise self._unsupported(f"incremental read of {kind}")
         query = SingleFilterSearchRequest(field="updated_at", operator=">", value=helpdesk.unix(since))
