@@ -18,6 +18,7 @@ _CODES = {
     401: "unauthorised",
     403: "unauthorised",
     404: "not_found",
+    408: "timeout",
     409: "conflict",  # HubSpot: the record already exists; repeating will not help
     422: "invalid",
     429: "rate_limited",
@@ -38,7 +39,7 @@ def error_for_status(
     ``retry_after`` comes from the ``Retry-After`` header (seconds or an HTTP date).
     """
     code = code or _CODES.get(status) or ("server_error" if status >= 500 else "invalid")
-    retryable = code in ("rate_limited", "server_error", "timeout") or status == 408
+    retryable = code in ("rate_limited", "server_error", "timeout")
     return ConnectorError(
         f"{status}: {message}"[:500],
         retryable=retryable,
