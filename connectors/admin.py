@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.choices import ActionKind
-from connectors.models import Connection
+from connectors.models import Connection, ThrottleState
 
 
 class ConnectionForm(forms.ModelForm):
@@ -75,3 +75,18 @@ class ConnectionAdmin(SimpleHistoryAdmin):
     @admin.display(description="Write scopes")
     def write_scope_count(self, obj: Connection) -> str:
         return str(len(obj.write_scopes)) if obj.write_scopes else "read-only"
+
+
+@admin.register(ThrottleState)
+class ThrottleStateAdmin(admin.ModelAdmin):
+    """Read-only: the breakers and rate windows are written by the workers, never by hand."""
+
+    list_display = ["key", "data", "updated_at"]
+    search_fields = ["key"]
+    readonly_fields = ["key", "data", "updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

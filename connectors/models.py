@@ -121,3 +121,21 @@ class Connection(models.Model):
             errors["options"] = "A JSON object."
         if errors:
             raise ValidationError(errors)
+
+
+class ThrottleState(models.Model):
+    """A connection's circuit breaker or rate-limit window, shared by every worker process.
+
+    Written only through ``connectors.throttle.DatabaseStore`` under a row lock; ``data`` is the
+    JSON of ``resilience.BreakerState`` or ``resilience.WindowState``. Used when there is no Redis.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
