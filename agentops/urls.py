@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from agentops import health, views
+from sales import views as sales_views
 from scoring import views as scoring_views
 
 urlpatterns = [
@@ -13,6 +14,8 @@ urlpatterns = [
     path("actions/", views.action_list, name="action-list"),
     path("approvals/", include("approvals.urls")),
     path("scoring/drift/", scoring_views.drift_page, name="drift"),
+    path("support/", include("support.urls")),
+    path("sales/cadences/", sales_views.cadences_page, name="cadences"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),

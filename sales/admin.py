@@ -4,8 +4,24 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from sales.models import Account, Lead, LeadEvent, Playbook, PlaybookRule, SdrQueue
+from sales.models import (
+    Account,
+    Cadence,
+    CadenceStep,
+    CompliancePattern,
+    Enrolment,
+    ExperimentAssignment,
+    Lead,
+    LeadEvent,
+    MessageTemplate,
+    Playbook,
+    PlaybookRule,
+    SdrQueue,
+    SequencingSettings,
+    Touch,
+)
 from sales.selectors import RulePreview, playbook_rule_preview
+from sales.templating import MERGE_FIELDS
 
 
 @admin.register(Account)
@@ -53,7 +69,7 @@ class SdrQueueAdmin(SimpleHistoryAdmin):
 
 @admin.register(Playbook)
 class PlaybookAdmin(SimpleHistoryAdmin):
-    list_display = ["name", "is_active", "updated_at"]
+    list_display = ["name", "is_active", "control_share", "updated_at"]
     list_filter = ["is_active"]
     search_fields = ["name"]
 
@@ -94,3 +110,143 @@ class PlaybookRuleAdmin(SimpleHistoryAdmin):
     def preview(self, request: HttpRequest, queryset: QuerySet[PlaybookRule]) -> None:
         for rule in queryset:
             self.message_user(request, _preview_words(rule, playbook_rule_preview(rule=rule)), messages.INFO)
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(SimpleHistoryAdmin):
+    """Copy with merge fields; the version goes up on every change and earlier text is in History."""
+
+    list_display = ["name", "channel", "version", "updated_at"]
+    list_filter = ["channel"]
+    search_fields = ["name", "subject", "body"]
+    readonly_fields = ["version", "merge_fields", "created_at", "updated_at"]
+
+    @admin.display(description="Merge fields you can use")
+    def merge_fields(self, obj: MessageTemplate) -> str:
+        return format_html_join(
+            "",
+            "<div><code>{{{{ {} }}}}</code> {}</div>",
+            ((name, text) for name, text in MERGE_FIELDS.items()),
+        )
+
+
+class CadenceStepInline(admin.TabularInline):
+    model = CadenceStep
+    extra = 1
+    fields = ["position", "channel", "wait_days", "template"]
+    ordering = ["position"]
+
+
+@admin.register(Cadence)
+class CadenceAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "is_active", "updated_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    inlines = [CadenceStepInline]
+
+
+@admin.register(SequencingSettings)
+class SequencingSettingsAdmin(SimpleHistoryAdmin):
+    """One row: pacing, quiet hours, enrolment limits and sender details for every cadence."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not SequencingSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CompliancePattern)
+class CompliancePatternAdmin(SimpleHistoryAdmin):
+    list_display = ["flag", "regex", "is_active", "updated_at"]
+    list_filter = ["flag", "is_active"]
+
+
+TOUCH_FIELDS = (
+    "position",
+    "channel",
+    "status",
+    "reason",
+    "action",
+    "compliance_flags",
+    "touched_at",
+    "replied_at",
+)
+
+
+class TouchInline(admin.TabularInline):
+    model = Touch
+    extra = 0
+    can_delete = False
+    fields = TOUCH_FIELDS
+    readonly_fields = TOUCH_FIELDS
+    ordering = ["position"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(admin.ModelAdmin):
+    """Enrolments are written by the cadence engine; people pause and resume them here."""
+
+    list_display = [
+        "lead",
+        "cadence",
+        "owner",
+        "status",
+        "exit_reason",
+        "next_position",
+        "next_step_at",
+        "wait_reason",
+    ]
+    list_filter = ["status", "exit_reason", "cadence"]
+    list_select_related = ["lead", "cadence", "owner"]
+    raw_id_fields = ["lead", "owner", "source_action"]
+    readonly_fields = [f.name for f in Enrolment._meta.fields]
+    inlines = [TouchInline]
+    actions = ["pause", "resume"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def _set_paused(self, request: HttpRequest, queryset: QuerySet[Enrolment], paused: bool) -> None:
+        from sales.cadence_services import enrolment_set_paused
+
+        done = 0
+        for enrolment in queryset:
+            try:
+                enrolment_set_paused(
+                    enrolment_id=enrolment.pk,
+                    paused=paused,
+                    actor=request.user.get_username(),
+                    reason="paused in the admin",
+                )
+                done += 1
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        self.message_user(request, f"{'Paused' if paused else 'Resumed'} {done} enrolment(s).", messages.INFO)
+
+    @admin.action(description="Pause the selected enrolments")
+    def pause(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> None:
+        self._set_paused(request, queryset, True)
+
+    @admin.action(description="Resume the selected enrolments (the next step is due at once)")
+    def resume(self, request: HttpRequest, queryset: QuerySet[Enrolment]) -> None:
+        self._set_paused(request, queryset, False)
+
+
+@admin.register(ExperimentAssignment)
+class ExperimentAssignmentAdmin(admin.ModelAdmin):
+    list_display = ["playbook", "lead", "arm", "rule_name", "assigned_at"]
+    list_filter = ["playbook", "arm"]
+    list_select_related = ["playbook", "lead"]
+    readonly_fields = [f.name for f in ExperimentAssignment._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -299,6 +299,7 @@ class _Batch:
     entries: list[LogEntry] = field(default_factory=list)
     touched_outcomes: list[Touch] = field(default_factory=list)
     withdraw: list[int] = field(default_factory=list)
+    opted_out: dict[int, str] = field(default_factory=dict)
 
 
 def _advance_batch(
@@ -346,6 +347,11 @@ def _advance_batch(
         )
         if decision.verdict == EXIT:
             reason = decision.reason
+            if (
+                reason in (ExitReason.OPTED_OUT, ExitReason.COMPLAINT)
+                and lead.consent_state != ConsentState.OPTED_OUT
+            ):
+                out.opted_out[lead.pk] = reason
             _close(enrolment, EnrolmentStatus.EXITED, reason, now, out)
             _attribute(last_touches.get(enrolment.pk), reason, lead_signals.get(reason, now), out)
             summary.exited[reason] = summary.exited.get(reason, 0) + 1
@@ -400,6 +406,10 @@ def _advance_batch(
     update_many(Touch, out.touched_outcomes, [*sorted(set(EXIT_OUTCOME_FIELDS.values())), "updated_at"])
     decision_log_append_many(entries=out.entries)
     summary.withdrawn += _withdraw(out.withdraw, reason="the cadence ended before this went out")
+    for lead_id, reason in out.opted_out.items():
+        # An unsubscribe or a spam complaint is an opt-out from everything, not only this cadence.
+        result = lead_opt_out(lead_id=lead_id, source=f"{reason} event", actor=CADENCE_AGENT)
+        summary.withdrawn += result.messages_withdrawn
 
 
 def _move_on(

@@ -116,6 +116,8 @@ class RuleSpec:
     priority: int = 100
     stop_processing: bool = False
     version: str = ""
+    playbook_id: int = 0
+    control_share: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
-from django.db.models import Count, OuterRef, QuerySet, Subquery, TextField
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from sales.experiments import Effect
 from sales.models import Lead, PlaybookRule
 from sales.playbook import (
     LeadFacts,
@@ -65,8 +68,10 @@ def playbook_rules_active() -> list[RuleSpec]:
     from sales.models import PlaybookRule
 
     specs = []
-    for rule in PlaybookRule.objects.filter(is_active=True, playbook__is_active=True).order_by(
-        "priority", "name", "id"
+    for rule in (
+        PlaybookRule.objects.filter(is_active=True, playbook__is_active=True)
+        .select_related("playbook")
+        .order_by("priority", "name", "id")
     ):
         spec = rule_spec(rule)
         if spec is not None:
@@ -87,6 +92,8 @@ def rule_spec(rule: PlaybookRule) -> RuleSpec | None:
         priority=rule.priority,
         stop_processing=rule.stop_processing,
         version=rule_version(rule.conditions, rule.actions),
+        playbook_id=rule.playbook_id,
+        control_share=rule.playbook.control_share,
     )
 
 
@@ -202,3 +209,168 @@ def playbook_rule_preview(
                 proposals += len(matches)
     names = dict((pk, str(lead)) for pk, lead in Lead.objects.in_bulk(hits[:sample]).items())
     return RulePreview(len(hits), proposals, [(pk, names.get(pk, f"#{pk}")) for pk in hits[:sample]])
+
+
+# --- Cadence and experiment metrics ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    position: int
+    channel: str
+    template: str
+    drafted: int
+    sent: int
+    skipped: int
+    failed: int
+    replied: int
+    meetings: int
+    opted_out: int
+    bounced: int
+
+    @property
+    def reply_rate(self) -> float | None:
+        return self.replied / self.drafted if self.drafted else None
+
+
+@dataclass(frozen=True)
+class CadenceMetrics:
+    """One cadence's enrolments and its steps' outcomes; rates are ``None`` without data."""
+
+    cadence_id: int
+    name: str
+    is_active: bool
+    enrolled: int
+    active: int
+    completed: int
+    exited: Mapping[str, int]
+    touched: int
+    replied: int
+    meetings: int
+    steps: tuple[StepMetrics, ...]
+
+    @property
+    def reply_rate(self) -> float | None:
+        return self.replied / self.touched if self.touched else None
+
+    @property
+    def meeting_conversion(self) -> float | None:
+        return self.meetings / self.touched if self.touched else None
+
+
+def cadence_metrics() -> list[CadenceMetrics]:
+    """Per cadence and step: drafted, sent, skipped, failed, replied, meetings, opt-outs, bounces,
+    reply rate and meeting conversion (per enrolment that got at least one touch). Four queries."""
+    from sales.choices import EnrolmentStatus, TouchStatus
+    from sales.models import Cadence, CadenceStep, Enrolment, Touch
+
+    delivered = Q(status__in=[TouchStatus.PROPOSED, TouchStatus.SENT])
+    touch_rows = {
+        row["step_id"]: row
+        for row in Touch.objects.values("step_id").annotate(
+            drafted=Count("id", filter=delivered),
+            sent=Count("id", filter=Q(status=TouchStatus.SENT) | Q(action__status="executed")),
+            skipped=Count("id", filter=Q(status=TouchStatus.SKIPPED)),
+            failed=Count("id", filter=Q(status=TouchStatus.FAILED)),
+            replied=Count("id", filter=Q(replied_at__isnull=False)),
+            meetings=Count("id", filter=Q(meeting_at__isnull=False)),
+            opted_out=Count("id", filter=Q(opted_out_at__isnull=False)),
+            bounced=Count("id", filter=Q(bounced_at__isnull=False)),
+        )
+    }
+    touched = Touch.objects.filter(delivered).values("enrolment_id")
+    enrolment_rows: dict[int, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+    for cadence_id, status, reason, was_touched, n in (
+        Enrolment.objects.annotate(was_touched=Exists(touched.filter(enrolment_id=OuterRef("pk"))))
+        .values_list("cadence_id", "status", "exit_reason", "was_touched")
+        .annotate(n=Count("id"))
+    ):
+        row = enrolment_rows[cadence_id]
+        row["enrolled"] += n
+        row[status] += n
+        row["touched"] += n if was_touched else 0
+        if reason:
+            row.setdefault("exited_by", defaultdict(int))[reason] += n
+    steps: dict[int, list[StepMetrics]] = defaultdict(list)
+    for step in CadenceStep.objects.select_related("template").order_by("cadence_id", "position"):
+        t = touch_rows.get(step.pk, {})
+        steps[step.cadence_id].append(
+            StepMetrics(
+                step.position, step.get_channel_display(), step.template.name,
+                *(t.get(k, 0) for k in ("drafted", "sent", "skipped", "failed", "replied", "meetings", "opted_out", "bounced")),
+            )
+        )  # fmt: skip
+    result = []
+    for cadence in Cadence.objects.order_by("name"):
+        e = enrolment_rows.get(cadence.pk, {})
+        own = steps.get(cadence.pk, [])
+        result.append(
+            CadenceMetrics(
+                cadence_id=cadence.pk,
+                name=cadence.name,
+                is_active=cadence.is_active,
+                enrolled=e.get("enrolled", 0),
+                active=e.get(EnrolmentStatus.ACTIVE, 0) + e.get(EnrolmentStatus.PAUSED, 0),
+                completed=e.get(EnrolmentStatus.COMPLETED, 0),
+                exited=dict(e.get("exited_by", {})),
+                touched=e.get("touched", 0),
+                replied=sum(s.replied for s in own),
+                meetings=sum(s.meetings for s in own),
+                steps=tuple(own),
+            )
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """A playbook's experiment: arm sizes and the effect on each rate, with its 95% interval."""
+
+    playbook: str
+    control_share: float
+    effects: Mapping[str, Effect]
+
+
+EXPERIMENT_RATES = ("reply", "meeting", "conversion")
+
+
+def experiment_results() -> list[ExperimentResult]:
+    """Per playbook with assignments: reply, meeting and conversion rates of treatment versus
+    control, counting events after each lead's assignment. One query."""
+    from sales.choices import LeadEventKind, Outcome
+    from sales.experiments import CONTROL, TREATMENT, effect
+    from sales.models import ExperimentAssignment, LeadEvent
+
+    def after_assignment(kind: str) -> Exists:
+        return Exists(
+            LeadEvent.objects.filter(
+                lead_id=OuterRef("lead_id"), kind=kind, occurred_at__gte=OuterRef("assigned_at")
+            )
+        )
+
+    counts: dict[tuple[str, float], dict[str, dict[str, int]]] = defaultdict(dict)
+    for name, share, arm, n, reply, meeting, conversion in (
+        ExperimentAssignment.objects.values_list("playbook__name", "playbook__control_share", "arm")
+        .annotate(
+            n=Count("id"),
+            reply=Count("id", filter=Q(after_assignment(LeadEventKind.EMAIL_REPLY))),
+            meeting=Count("id", filter=Q(after_assignment(LeadEventKind.MEETING_BOOKED))),
+            conversion=Count("id", filter=Q(lead__outcome=Outcome.CONVERTED)),
+        )
+        .order_by("playbook__name", "arm")
+    ):
+        counts[(name, share)][arm] = {"n": n, "reply": reply, "meeting": meeting, "conversion": conversion}
+    results = []
+    for (name, share), arms in counts.items():
+        t, c = arms.get(TREATMENT, {}), arms.get(CONTROL, {})
+        results.append(
+            ExperimentResult(
+                playbook=name,
+                control_share=share,
+                effects={
+                    rate: effect(t.get(rate, 0), t.get("n", 0), c.get(rate, 0), c.get("n", 0))
+                    for rate in EXPERIMENT_RATES
+                },
+            )
+        )
+    return results

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agentops.bulk import insert_many
 from agentops.upsert import (
     BatchOutcome,
     BatchRowError,
@@ -19,6 +20,7 @@ from agentops.upsert import (
     natural_key_upsert,
     validate_batch,
 )
+from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
 from sales.lead_rows import LEAD_FIELDS, WRITABLE_FIELDS
@@ -133,6 +135,7 @@ class PlaybookRunSummary:
     matches: int = 0
     created: int = 0
     already_proposed: int = 0
+    held_out: int = 0
     routed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -143,6 +146,7 @@ class PlaybookRunSummary:
             "matches": self.matches,
             "created": self.created,
             "already_proposed": self.already_proposed,
+            "held_out": self.held_out,
             "routed": dict(self.routed),
             "seconds": round(self.seconds, 2),
         }
@@ -176,6 +180,8 @@ def playbooks_run(
         matches = [(m, f) for f in facts for m in evaluate_rules(f, rules, now=now)]
         summary.leads += len(facts)
         summary.matches += len(matches)
+        matches, held_out = _experiment_split(matches, now=now, actor=actor)
+        summary.held_out += held_out
         try:
             created, routed = _playbook_proposals_store(matches, actor=actor)
         except IntegrityError:
@@ -189,6 +195,57 @@ def playbooks_run(
             progress(len(batch))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _experiment_split(
+    matches: list[tuple[Match, LeadFacts]], *, now: datetime, actor: str
+) -> tuple[list[tuple[Match, LeadFacts]], int]:
+    """Drop the matches of leads in an experimenting playbook's control arm; return the rest and how
+    many matches were held out. A lead's arm is fixed the first time one of the playbook's rules
+    matches it (stored, with a held-out log entry for control leads), so it never changes later."""
+    from sales.experiments import CONTROL, arm_for
+    from sales.models import ExperimentAssignment
+
+    pairs = {(m.rule.playbook_id, f.id): m for m, f in matches if m.rule.control_share > 0}
+    if not pairs:
+        return matches, 0
+    arms = {
+        (p, lead): arm
+        for p, lead, arm in ExperimentAssignment.objects.filter(
+            playbook_id__in={p for p, _ in pairs}, lead_id__in={lead for _, lead in pairs}
+        ).values_list("playbook_id", "lead_id", "arm")
+    }
+    new = []
+    for (playbook_id, lead_id), match in pairs.items():
+        if (playbook_id, lead_id) not in arms:
+            arm = arm_for(playbook_id=playbook_id, lead_id=lead_id, control_share=match.rule.control_share)
+            arms[(playbook_id, lead_id)] = arm
+            new.append(ExperimentAssignment(
+                playbook_id=playbook_id, lead_id=lead_id, arm=arm, rule_name=match.rule.name[:150], assigned_at=now
+            ))  # fmt: skip
+    with transaction.atomic():
+        insert_many(ExperimentAssignment, new)
+        decision_log_append_many(
+            entries=[
+                LogEntry(
+                    event_type=EventType.EXPERIMENT_HELD_OUT,
+                    actor=PLAYBOOK_AGENT,
+                    subject_type="lead",
+                    subject_id=a.lead_id,
+                    input_context={"triggered_by": actor},
+                    action_taken={
+                        "playbook_id": a.playbook_id,
+                        "rule": a.rule_name,
+                        "arm": a.arm,
+                        "action": "none",
+                    },
+                )
+                for a in new
+                if a.arm == CONTROL
+            ]
+        )
+    kept = [(m, f) for m, f in matches if arms.get((m.rule.playbook_id, f.id)) != CONTROL]
+    return kept, len(matches) - len(kept)
 
 
 def _lead_id_batches(lead_ids: Sequence[int] | None, size: int) -> Iterator[list[int]]:

@@ -23,3 +23,12 @@ def enqueue_playbooks(lead_ids: Sequence[int] | None, *, reason: str) -> str:
         f"task:playbooks ({reason})",
         task_name=f"playbooks ({reason})",
     )
+
+
+def cadences_tick_task() -> dict[str, object]:
+    """Every few minutes: start approved enrolments, then take due steps and exits (safe to overlap)."""
+    from sales.cadence_services import cadences_advance, enrolments_from_approved
+
+    enrolled = enrolments_from_approved()
+    advanced = cadences_advance()
+    return {"enrolments": enrolled.as_dict(), "steps": advanced.as_dict()}

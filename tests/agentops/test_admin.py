@@ -74,6 +74,18 @@ def one_of_each():
     from sales.demo_playbook import demo_playbook_ensure
 
     demo_playbook_ensure()
+    from sales.demo_cadence import demo_cadence_ensure
+    from sales.models import Enrolment, ExperimentAssignment, Playbook, Touch
+
+    cadence = demo_cadence_ensure()
+    enrolment = Enrolment.objects.create(lead=action.lead, cadence=cadence, enrolled_at=now, next_step_at=now)
+    Touch.objects.create(
+        enrolment=enrolment, lead=action.lead, step=cadence.steps.first(), position=1, channel="email",
+        status="skipped", reason="no consent", touched_at=now,
+    )  # fmt: skip
+    ExperimentAssignment.objects.create(
+        playbook=Playbook.objects.first(), lead=action.lead, arm="control", rule_name="r", assigned_at=now
+    )
     audit_seal_pending()
     Notification.objects.create(
         channel="email",
@@ -110,7 +122,7 @@ def test_every_admin_page_loads(admin_client, one_of_each, page):
 def test_configuration_models_keep_history(admin_client, one_of_each):
     from sales.models import SdrQueue
 
-    queue = SdrQueue.objects.get()
+    queue = SdrQueue.objects.get(name="Inbound")
     queue.description = "Hot inbound"
     queue.save()
     url = reverse("admin:sales_sdrqueue_history", args=[queue.pk])

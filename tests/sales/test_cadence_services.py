@@ -313,6 +313,26 @@ def test_an_exit_withdraws_the_pending_message(cadence):
     assert email.status == "cancelled"
 
 
+@pytest.mark.parametrize("kind", ["unsubscribed", "spam_complaint"])
+def test_an_unsubscribe_or_complaint_event_opts_the_contact_out_of_everything(cadence, kind):
+    the_lead = lead()
+    enrol(the_lead, cadence)
+    other = ProposedActionFactory(
+        lead=the_lead, kind="send_email", status="pending_approval",
+        payload={"to": the_lead.email, "subject": "Hi", "body": "Hello"},
+    )  # fmt: skip
+    LeadEvent.objects.create(
+        lead=the_lead, kind=kind, occurred_at=NOW - timedelta(minutes=5), external_id="u"
+    )
+    Enrolment.objects.update(enrolled_at=NOW - timedelta(hours=1))
+    cadences_advance(now=NOW)
+    the_lead.refresh_from_db()
+    other.refresh_from_db()
+    assert the_lead.consent_state == "opted_out"
+    assert other.status == "cancelled"
+    assert DecisionLogEntry.objects.filter(event_type="consent.changed", subject_id=str(the_lead.pk)).exists()
+
+
 def test_a_signal_from_before_the_enrolment_does_not_end_it(cadence):
     the_lead = lead()
     LeadEvent.objects.create(

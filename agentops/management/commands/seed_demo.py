@@ -106,14 +106,39 @@ class Command(BaseCommand):
 
     def _playbook(self) -> None:
         """Install the demo playbook (the seed's three rules) and run it over the scored demo leads."""
+        from sales.cadence_services import cadences_advance, enrolments_from_approved
+        from sales.demo_cadence import demo_cadence_ensure
         from sales.demo_playbook import demo_playbook_ensure
         from sales.services import playbooks_run
 
+        demo_cadence_ensure()
         demo_playbook_ensure()
         run = playbooks_run(actor="seed_demo")
         self.stdout.write(
             f"demo playbook: {run.created} new proposals ({run.already_proposed} already proposed), routed {run.routed}"
         )
+        self._approve_some_enrolments()
+        enrolled = enrolments_from_approved()
+        steps = cadences_advance()
+        self.stdout.write(
+            f"demo cadence: {enrolled.enrolled} enrolled; first steps: {steps.proposed} proposed, "
+            f"{steps.skipped} skipped (no consent), {steps.deferred} waiting for pacing or quiet hours"
+        )
+
+    def _approve_some_enrolments(self, count: int = 12) -> None:
+        """The demo SDR manager approves a few cadence enrolments, so the cadence page has data."""
+        from approvals.models import ProposedAction
+        from approvals.services import DecisionError, action_approve
+
+        manager = get_user_model().objects.get(username="sdr.manager")
+        pending = ProposedAction.objects.filter(kind="enrol_cadence", status="pending_approval").order_by(
+            "pk"
+        )
+        for action_id in pending.values_list("pk", flat=True)[:count]:
+            try:
+                action_approve(action_id=action_id, user=manager, comment="demo: approved by the seed")
+            except DecisionError as exc:
+                self.stdout.write(f"  enrolment #{action_id} not approved: {exc}")
 
     def _users(self) -> dict[str, Any]:
         User = get_user_model()
