@@ -16,7 +16,7 @@ from connectors.intercom.connector import MARKER_ATTRIBUTE, IntercomConnector, m
 from connectors.registry import connector_for
 from connectors.sandbox import emulators
 from connectors.sandbox.intercom import IntercomSandbox
-from connectors.sandbox.server import FaultConfig, RunningSandbox, SandboxApp
+from connectors.sandbox.server import FaultConfig, RateLimiter, RunningSandbox, SandboxApp
 from tests.connectors.webhooks import Receiver
 
 
@@ -267,6 +267,21 @@ def test_it_maps_429_to_retryable_with_the_retry_after(
 
     assert (error.status, error.code, error.retryable, error.retry_after) == (429, "rate_limited", True, 4.0)
     assert app.parts(conversation["id"]) == []
+
+
+def test_the_emulated_limit_answers_with_intercom_headers(
+    intercom: IntercomConnector, app: IntercomSandbox, conversation: dict[str, Any]
+) -> None:
+    app.rate_limit = RateLimiter(max_requests=1, window_seconds=10)
+    first = intercom.client.conversations.with_raw_response.find(conversation["id"])
+
+    error = _error(lambda: intercom.read("ticket", conversation["id"]))
+
+    headers = {k.lower(): v for k, v in first.headers.items()}
+    assert (headers["x-ratelimit-limit"], headers["x-ratelimit-remaining"]) == ("1", "0")
+    assert int(headers["x-ratelimit-reset"]) > time.time()
+    assert (error.status, error.code) == (429, "rate_limited")
+    assert error.retry_after is not None and 0 < error.retry_after <= 10
 
 
 def test_it_reads_the_wait_from_x_ratelimit_reset_when_there_is_no_retry_after() -> None:

@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 from zenpy.lib.api_objects import Comment, Group, Ticket, User
 
 from connectors import helpdesk, signatures
 from connectors.base import ConnectionConfig, ConnectorError, UnsupportedOperation
 from connectors.registry import connector_for
 from connectors.sandbox import emulators
-from connectors.sandbox.server import FaultConfig, RunningSandbox, SandboxApp
+from connectors.sandbox.server import FaultConfig, RateLimiter, RunningSandbox, SandboxApp
 from connectors.sandbox.zendesk import ZendeskSandbox
 from connectors.zendesk.connector import ZendeskConnector, _zenpy_target, marker_tag
 from tests.connectors.webhooks import Receiver
@@ -277,6 +278,40 @@ def test_it_maps_429_to_retryable_with_the_retry_after(
 
     assert (error.status, error.code, error.retryable, error.retry_after) == (429, "rate_limited", True, 7.0)
     assert app.comments(ticket["id"])[-1]["body"] != "Hi"
+
+
+def test_the_emulated_limit_answers_with_zendesk_headers(
+    zendesk: ZendeskConnector, app: ZendeskSandbox, sandbox: RunningSandbox, ticket: dict[str, Any]
+) -> None:
+    app.rate_limit = RateLimiter(max_requests=2, window_seconds=60)
+    answers = [
+        requests.get(f"{sandbox.url}/api/v2/tickets/1.json", auth=("a/token", "t"), timeout=5)
+        for _ in range(2)
+    ]
+
+    error = _error(lambda: zendesk.read("ticket", str(ticket["id"])))
+
+    assert [(a.headers["X-Rate-Limit"], a.headers["X-Rate-Limit-Remaining"]) for a in answers] == [
+        ("2", "1"),
+        ("2", "0"),
+    ]
+    assert (error.status, error.code) == (429, "rate_limited")
+    assert error.retry_after is not None and 50 <= error.retry_after <= 60
+
+
+def test_a_timed_out_reply_that_took_effect_is_found_by_its_marker_and_not_posted_again(
+    zendesk: ZendeskConnector, app: ZendeskSandbox, ticket: dict[str, Any], sandbox: RunningSandbox
+) -> None:
+    app.faults.configure(FaultConfig(timeout=1.0, timeout_seconds=1.0, after_effect=1.0, methods=("PUT",)))
+    impatient = ZendeskConnector(_config(sandbox.url, timeout=0.2))
+
+    error = _error(
+        lambda: impatient.post_public_reply(ticket_id=str(ticket["id"]), body="Once", marker="act-once")
+    )
+
+    assert error.code == "timeout"
+    assert zendesk.find_by_marker("ticket", "act-once") is not None  # so the executor does not repeat it
+    assert app.effects[("create", "public comment")] == 1
 
 
 def test_it_maps_5xx_to_retryable(
