@@ -191,6 +191,12 @@ def champion(kind: str = ModelKind.LEAD_SCORE) -> ModelVersion | None:
     return ModelVersion.objects.filter(kind=kind, status=ModelStatus.CHAMPION).first()
 
 
+def model_version_next_number(*, kind: str, name: str) -> int:
+    """The version number the next registered model of this kind and name gets (1 for the first)."""
+    last = ModelVersion.objects.filter(kind=kind, name=name).order_by("-version").values("version").first()
+    return last["version"] + 1 if last else 1
+
+
 def latest_hashes(lead_ids: Sequence[int], version: ModelVersion) -> dict[int, str]:
     """The features hash of each lead's newest score by ``version`` (for skipping unchanged leads)."""
     latest: dict[int, tuple[int, str]] = {}

@@ -10,14 +10,14 @@ from django.utils import timezone
 from audit.choices import EventType
 from audit.services import decision_log_append
 from sales.models import Lead
-from scoring.choices import ModelStatus
+from scoring.choices import ModelKind, ModelStatus
 from scoring.fairness import FairnessBounds, band_values, subgroup_report
 from scoring.features import FeatureDef, build_matrix, parse_spec, raw_value
 from scoring.gate import GatePolicy, GateResult, evaluate_gate
 from scoring.metrics import roc_auc
 from scoring.models import ModelVersion
 from scoring.predictor import predictor_for
-from scoring.selectors import LeadRows, champion, lead_rows, scoring_policy
+from scoring.selectors import LeadRows, champion, lead_rows, model_version_next_number, scoring_policy
 from scoring.states import MODEL_STATES
 
 
@@ -70,6 +70,34 @@ def model_version_transition(
     return version
 
 
+def model_version_register(
+    *, actor: str, input_context: dict[str, Any], prediction: dict[str, Any], **fields: Any
+) -> ModelVersion:
+    """Register a trained model as a candidate and run the validation gate on it.
+
+    The version is numbered after the last one of its kind and name, and its decision-log entry is
+    written in the same transaction. ``fields`` are ModelVersion fields (``kind`` and ``name``
+    required). The candidate is stored whatever the gate says (its report explains the verdict);
+    only promotion requires the gate to pass.
+    """
+    with transaction.atomic():
+        version = ModelVersion.objects.create(
+            version=model_version_next_number(kind=fields["kind"], name=fields["name"]), **fields
+        )
+        decision_log_append(
+            event_type=EventType.MODEL_TRAINED,
+            actor=actor,
+            subject_type="model_version",
+            subject_id=version.pk,
+            model_version=version.label,
+            input_context=input_context,
+            prediction=prediction,
+        )
+    model_version_validate(version_id=version.pk, actor=actor)
+    version.refresh_from_db()
+    return version
+
+
 class GateFailed(Exception):
     """Promotion refused: the validation gate did not pass."""
 
@@ -118,6 +146,35 @@ def model_version_validate(*, version_id: int, actor: str) -> GateResult:
     Stores the result on the version and in the decision log; returns it.
     """
     version = ModelVersion.objects.select_related("feature_set").get(pk=version_id)
+    if version.kind == ModelKind.INTENT:
+        from scoring.intent_services import intent_gate
+
+        result, details, prediction = intent_gate(version)
+    else:
+        result, details, prediction = _lead_gate(version)
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version_id)
+        version.validation = {
+            **result.as_dict(),
+            **details,
+            "validated_at": timezone.now().isoformat(),
+        }
+        version._change_reason = "validation gate " + ("passed" if result.passed else "failed")  # type: ignore[attr-defined]
+        version.save(update_fields=["validation", "updated_at"])
+        decision_log_append(
+            event_type=EventType.MODEL_VALIDATED,
+            actor=actor,
+            subject_type="model_version",
+            subject_id=version.pk,
+            model_version=version.label,
+            prediction=prediction,
+            action_taken={"passed": result.passed, "failures": result.failures},
+        )
+    return result
+
+
+def _lead_gate(version: ModelVersion) -> tuple[GateResult, dict[str, Any], dict[str, Any]]:
+    """The lead model's gate: AUC floor and champion comparison, leakage, label skew, fairness."""
     policy = scoring_policy(version.kind)
     rows_cache: dict[str, LeadRows] = {}
     candidate_auc, scores, rows = _predict_auc(version, rows_cache)
@@ -159,28 +216,13 @@ def model_version_validate(*, version_id: int, actor: str) -> GateResult:
         validation_rate=float(labels.mean()) if len(labels) else 0.0,
         fairness_reports=fairness,
     )
-    with transaction.atomic():
-        version = ModelVersion.objects.select_for_update().get(pk=version_id)
-        version.validation = {
-            **result.as_dict(),
-            "candidate_auc": candidate_auc,
-            "champion": current.label if current is not None and current.pk != version.pk else None,
-            "champion_auc": champion_auc,
-            "fairness": fairness,
-            "validated_at": timezone.now().isoformat(),
-        }
-        version._change_reason = "validation gate " + ("passed" if result.passed else "failed")  # type: ignore[attr-defined]
-        version.save(update_fields=["validation", "updated_at"])
-        decision_log_append(
-            event_type=EventType.MODEL_VALIDATED,
-            actor=actor,
-            subject_type="model_version",
-            subject_id=version.pk,
-            model_version=version.label,
-            prediction={"auc": candidate_auc, "champion_auc": champion_auc},
-            action_taken={"passed": result.passed, "failures": result.failures},
-        )
-    return result
+    details = {
+        "candidate_auc": candidate_auc,
+        "champion": current.label if current is not None and current.pk != version.pk else None,
+        "champion_auc": champion_auc,
+        "fairness": fairness,
+    }
+    return result, details, {"auc": candidate_auc, "champion_auc": champion_auc}
 
 
 def model_version_promote(

@@ -15,6 +15,22 @@ def train_lead_model_task(feature_set_id: int, actor: str = "task:train") -> int
     return train_lead_model(feature_set=FeatureSet.objects.get(pk=feature_set_id), actor=actor).pk
 
 
+def train_intent_model_task(actor: str = "task:train_intent", promote: bool = False) -> int:
+    """Train and register an intent model; with ``promote``, make it champion if the gate passes."""
+    from scoring.intent_services import intent_model_train
+    from scoring.services import GateFailed, model_version_promote
+
+    version = intent_model_train(actor=actor)
+    if promote:
+        try:
+            model_version_promote(
+                version_id=version.pk, to="champion", actor=actor, reason="scheduled retraining"
+            )
+        except GateFailed:
+            pass  # the candidate stays registered with its gate report; the champion keeps acting
+    return version.pk
+
+
 def score_leads_task(lead_ids: Sequence[int] | None = None, actor: str = "task:score") -> dict[str, object]:
     from sales.tasks import enqueue_playbooks
     from scoring.runner import NoChampion, leads_score

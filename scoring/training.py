@@ -12,10 +12,7 @@ from typing import Any
 import numpy as np
 import sklearn
 import xgboost as xgb
-from django.db import transaction
 
-from audit.choices import EventType
-from audit.services import decision_log_append
 from scoring import drift
 from scoring.baseline import logistic_baseline_auc
 from scoring.calibration import fit_platt
@@ -207,50 +204,34 @@ def train_lead_model(
         "best_iteration": best_iteration,
         "leakage": leakage,
     }
-    with transaction.atomic():
-        last = (
-            ModelVersion.objects.filter(kind=ModelKind.LEAD_SCORE, name=feature_set.name)
-            .order_by("-version")
-            .first()
-        )
-        version = ModelVersion.objects.create(
-            kind=ModelKind.LEAD_SCORE,
-            name=feature_set.name,
-            version=(last.version + 1) if last else 1,
-            feature_set=feature_set,
-            artifact=artifact,
-            artifact_sha256=hashlib.sha256(artifact).hexdigest(),
-            training_data_hash=data_hash.hexdigest(),
-            training_data_from=min((t for t in times if t), default=None),
-            training_data_to=max((t for t in times if t), default=None),
-            training_rows=len(train_index),
-            feature_spec=feature_set.features,
-            hyperparameters=params,
-            metrics=metrics,
-            preprocessing={"vocabulary": vocabulary, "platt": platt.as_dict()},
-            reference=reference,
-            validation_lead_ids=[rows.ids[i] for i in split.validation],
-            library_versions=library_versions(),
-        )
-        decision_log_append(
-            event_type=EventType.MODEL_TRAINED,
-            actor=actor,
-            subject_type="model_version",
-            subject_id=version.pk,
-            model_version=version.label,
-            input_context={
-                "feature_set": feature_set.name,
-                "rows": len(rows.ids),
-                "data_hash": version.training_data_hash,
-            },
-            prediction={"validation_auc": validation_metrics.get("roc_auc"), "baseline_auc": baseline_auc},
-        )
-    _report(progress, "running the validation gate")
-    from scoring.services import model_version_validate
+    _report(progress, "registering and running the validation gate")
+    from scoring.services import model_version_register
 
-    model_version_validate(version_id=version.pk, actor=actor)
-    version.refresh_from_db()
-    return version
+    return model_version_register(
+        actor=actor,
+        input_context={
+            "feature_set": feature_set.name,
+            "rows": len(rows.ids),
+            "data_hash": data_hash.hexdigest(),
+        },
+        prediction={"validation_auc": validation_metrics.get("roc_auc"), "baseline_auc": baseline_auc},
+        kind=ModelKind.LEAD_SCORE,
+        name=feature_set.name,
+        feature_set=feature_set,
+        artifact=artifact,
+        artifact_sha256=hashlib.sha256(artifact).hexdigest(),
+        training_data_hash=data_hash.hexdigest(),
+        training_data_from=min((t for t in times if t), default=None),
+        training_data_to=max((t for t in times if t), default=None),
+        training_rows=len(train_index),
+        feature_spec=feature_set.features,
+        hyperparameters=params,
+        metrics=metrics,
+        preprocessing={"vocabulary": vocabulary, "platt": platt.as_dict()},
+        reference=reference,
+        validation_lead_ids=[rows.ids[i] for i in split.validation],
+        library_versions=library_versions(),
+    )
 
 
 def _leakage_score(column: np.ndarray, labels: np.ndarray, feature_type: str) -> np.ndarray:

@@ -4,6 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from scoring.management.registry_output import promote_to_champion, write_gate_report
 from scoring.models import FeatureSet
 from scoring.training import TrainingError, train_lead_model
 
@@ -54,20 +55,6 @@ class Command(BaseCommand):
         baseline = version.metrics.get("baseline_logistic_auc")
         if baseline is not None:
             self.stdout.write(f"logistic-regression baseline on the same split: ROC AUC {baseline:.4f}")
-        gate = version.validation
-        self.stdout.write("validation gate: " + ("PASSED" if gate.get("passed") else "FAILED"))
-        for check in gate.get("checks", []):
-            self.stdout.write(f"  {'ok ' if check['passed'] else 'NO '} {check['name']}: {check['detail']}")
+        write_gate_report(self.stdout, version)
         if options["promote"]:
-            from scoring.services import GateFailed, model_version_promote
-
-            try:
-                model_version_promote(
-                    version_id=version.pk,
-                    to="champion",
-                    actor="command:train_lead_model",
-                    reason="trained with --promote",
-                )
-            except GateFailed as exc:
-                raise CommandError(str(exc)) from exc
-            self.stdout.write(f"{version.label} is now champion")
+            promote_to_champion(self.stdout, version, actor="command:train_lead_model")

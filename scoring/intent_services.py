@@ -1,0 +1,238 @@
+"""Training, registering, validating and evaluating the support intent model (ModelVersion kind ``intent``).
+
+The model itself is in ``scoring.intent`` (pure). Registration, the validation gate, promotion and
+rollback go through the same registry and services as the lead model (``scoring.services``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from scoring.choices import ModelKind
+from scoring.gate import GateCheck, GateResult
+from scoring.intent import (
+    DEFAULT_PARAMS,
+    SPLIT_SEED,
+    DataError,
+    Examples,
+    IntentModel,
+    dump_model,
+    evaluate,
+    first_per_label,
+    fit_intent_model,
+    load_model,
+    read_examples,
+    split_examples,
+)
+from scoring.models import ModelVersion
+from scoring.selectors import champion
+from scoring.services import model_version_register
+from scoring.training import library_versions
+
+BANKING77 = Path(settings.BASE_DIR) / "fixtures" / "banking77" / "train.csv"
+MODEL_NAME = "banking77"
+
+
+@dataclass(frozen=True)
+class IntentGatePolicy:
+    """What an intent model must reach on its hold-out before it may act (issue 7's Done-when)."""
+
+    min_accuracy: float = 0.90
+    min_coverage: float = 0.80  # share answered automatically at the default threshold
+    min_precision: float = 0.97  # among those answered
+    max_accuracy_drop: float = 0.0  # versus the champion on the same hold-out
+
+
+INTENT_GATE = IntentGatePolicy()
+
+
+def intent_model_train(
+    *,
+    actor: str,
+    data: Path = BANKING77,
+    per_intent: int | None = None,
+    seed: int = SPLIT_SEED,
+    params: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ModelVersion:
+    """Train on the training part of ``data``'s 80/20 split, evaluate on its hold-out, register a
+    candidate and run the validation gate on it.
+
+    ``per_intent`` trains on at most that many examples of each intent (fast, for tests and
+    trials); the hold-out is always the whole 20%.
+    """
+    report = progress or (lambda message: None)
+    report("reading the labelled file")
+    examples = read_examples(data)
+    split = split_examples(examples, seed=seed)
+    train = examples.subset(split.train)
+    if per_intent is not None:
+        train = train.subset(first_per_label(train.labels, per_intent))
+    holdout = examples.subset(split.holdout)
+    report(f"training on {len(train)} examples")
+    started = time.perf_counter()
+    trained = fit_intent_model(train.texts, train.labels, params=params, seed=seed)
+    seconds = time.perf_counter() - started
+    report(f"evaluating on {len(holdout)} held-out examples")
+    predictions = trained.model.predict(holdout.texts)
+    metrics = evaluate(holdout.labels, predictions, default=trained.threshold)
+    metrics.update(
+        {
+            "training_seconds": round(seconds, 2),
+            "data_file": data.name,
+            "data_sha256": examples.sha256,
+            "split_seed": seed,
+            "split_sha256": split.sha256,
+            "sizes": {"train": len(train), "holdout": len(holdout), "per_intent": per_intent},
+            "out_of_fold": {
+                "accuracy": trained.oof_accuracy,
+                "coverage": trained.oof_coverage,
+                "precision": trained.oof_precision,
+            },
+        }
+    )
+    artifact, sha256 = dump_model(trained.model)
+    report("registering and running the validation gate")
+    return model_version_register(
+        actor=actor,
+        input_context={"data": data.name, "rows": len(train), "data_hash": train.sha256},
+        prediction={
+            "accuracy": metrics["accuracy"],
+            "coverage": metrics["coverage"],
+            "precision": metrics["precision"],
+        },
+        kind=ModelKind.INTENT,
+        name=MODEL_NAME,
+        artifact=artifact,
+        artifact_sha256=sha256,
+        training_data_hash=train.sha256,
+        training_rows=len(train),
+        hyperparameters={**DEFAULT_PARAMS, **(params or {})},
+        metrics=metrics,
+        preprocessing={
+            "default_threshold": trained.threshold,
+            "temperature": trained.model.temperature,
+            "intents": trained.model.classes,
+        },
+        # The hold-out with the model's answers: the threshold what-if page reads it (no retraining),
+        # and the gate scores the champion on the very same texts.
+        reference={
+            "holdout": {
+                "texts": holdout.texts,
+                "labels": holdout.labels,
+                "predicted": [p.intent for p in predictions],
+                "confidence": [round(p.confidence, 6) for p in predictions],
+            }
+        },
+        library_versions=library_versions(),
+    )
+
+
+def intent_model(version: ModelVersion) -> IntentModel:
+    """The fitted model of a registered version (loaded once per artifact hash)."""
+    return _load(version.artifact_sha256, bytes(version.artifact))
+
+
+@lru_cache(maxsize=2)
+def _load(sha256: str, payload: bytes) -> IntentModel:
+    return load_model(payload, sha256)
+
+
+def intent_gate(version: ModelVersion) -> tuple[GateResult, dict[str, Any], dict[str, Any]]:
+    """The intent model's gate: accuracy, and coverage and precision at the default threshold, on
+    its hold-out; and accuracy against the champion on the same hold-out texts."""
+    policy = INTENT_GATE
+    metrics = version.metrics
+    accuracy = float(metrics.get("accuracy", 0.0))
+    coverage = float(metrics.get("coverage", 0.0))
+    precision = metrics.get("precision")
+    checks = [
+        GateCheck(
+            "accuracy",
+            accuracy >= policy.min_accuracy,
+            f"hold-out accuracy {accuracy:.4f} (needs ≥ {policy.min_accuracy})",
+        ),
+        GateCheck(
+            "coverage",
+            coverage >= policy.min_coverage,
+            f"answers {coverage:.1%} automatically at the default threshold (needs ≥ {policy.min_coverage:.0%})",
+        ),
+        GateCheck(
+            "precision",
+            precision is not None and precision >= policy.min_precision,
+            f"precision among those answered {precision or 0:.4f} (needs ≥ {policy.min_precision})",
+        ),
+    ]
+    current = champion(ModelKind.INTENT)
+    champion_accuracy = None
+    if current is not None and current.pk != version.pk:
+        holdout = version.reference.get("holdout", {})
+        predictions = intent_model(current).predict(holdout.get("texts", []))
+        labels = holdout.get("labels", [])
+        champion_accuracy = sum(p.intent == y for p, y in zip(predictions, labels, strict=True)) / max(
+            len(labels), 1
+        )
+        needed = champion_accuracy - policy.max_accuracy_drop
+        checks.append(
+            GateCheck(
+                "champion",
+                accuracy >= needed,
+                f"accuracy {accuracy:.4f} vs champion {current.label} {champion_accuracy:.4f} on the same "
+                f"hold-out (needs ≥ {needed:.4f})",
+            )
+        )
+    details = {
+        "champion": current.label if current is not None and current.pk != version.pk else None,
+        "champion_accuracy": champion_accuracy,
+        "policy": asdict(policy),
+    }
+    return GateResult(checks), details, {"accuracy": accuracy, "champion_accuracy": champion_accuracy}
+
+
+def intent_version_for_evaluation(version_number: int | None = None) -> ModelVersion:
+    """The intent version to evaluate: a given version number, else the champion, else the newest."""
+    versions = ModelVersion.objects.filter(kind=ModelKind.INTENT, name=MODEL_NAME)
+    if version_number is not None:
+        found = versions.filter(version=version_number).first()
+    else:
+        found = champion(ModelKind.INTENT) or versions.order_by("-version").first()
+    if found is None:
+        which = f"version {version_number}" if version_number is not None else "any version"
+        raise LookupError(f"intent model: no {which} registered; run manage.py train_intent_model first")
+    return found
+
+
+def intent_model_evaluate(*, version: ModelVersion, data: Path | None = None) -> dict[str, Any]:
+    """Accuracy, macro-F1, and coverage and precision at the version's default threshold, on a
+    labelled ``text,category`` file or (without one) on the version's own hold-out.
+
+    Raises ``DataError`` for a bad file, naming the line and column (including an intent the
+    model does not know).
+    """
+    model = intent_model(version)
+    if data is None:
+        holdout = version.reference.get("holdout", {})
+        examples = Examples(list(holdout.get("texts", [])), list(holdout.get("labels", [])))
+        source = f"the hold-out of {version.label} ({version.metrics.get('data_file', 'training file')})"
+    else:
+        examples = read_examples(data)
+        source = data.name
+        known = set(model.classes)
+        for label, line in zip(examples.labels, examples.lines, strict=True):
+            if label not in known:
+                raise DataError(
+                    f"{data.name} line {line}: column 'category': unknown intent {label!r} "
+                    f"(the model knows {len(known)} intents)"
+                )
+    threshold = float(version.preprocessing["default_threshold"])
+    result = evaluate(examples.labels, model.predict(examples.texts), default=threshold)
+    result["source"] = source
+    result["version"] = version.label
+    return result
