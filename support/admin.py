@@ -1,6 +1,7 @@
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
-from support.models import Ticket
+from support.models import IntentPolicy, Ticket
 
 
 @admin.register(Ticket)
@@ -20,3 +21,16 @@ class TicketAdmin(admin.ModelAdmin):
     raw_id_fields = ["account"]
     readonly_fields = ["created_at", "updated_at"]
     show_full_result_count = False
+
+
+@admin.register(IntentPolicy)
+class IntentPolicyAdmin(SimpleHistoryAdmin):
+    """Per-intent thresholds and safety flags; every change is kept in the history (who, when, what).
+    The what-if page (support/thresholds/) shows what a threshold would have done on labelled data."""
+
+    list_display = ["intent", "threshold", "is_safe", "requires_human", "updated_at"]
+    list_editable = ["threshold", "is_safe", "requires_human"]
+    list_filter = ["is_safe", "requires_human"]
+    search_fields = ["intent", "notes"]
+    readonly_fields = ["created_at", "updated_at"]
+    list_per_page = 100

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from connectors.choices import SourceSystem
 from support.choices import TicketChannel, TicketPriority, TicketStatus
@@ -50,3 +51,48 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return self.subject or self.body[:60]
+
+
+class IntentPolicy(models.Model):
+    """How the support bot may act on one intent, edited by support leads in the admin (with history).
+
+    The bot answers a ticket on its own only if the intent ``is_safe``, does not ``require_human``,
+    and the intent model's confidence is at least ``threshold``; otherwise the ticket is handed off.
+    Intents that imply an irreversible or sensitive change (refunds, lost or compromised cards,
+    disputes, identity, account closure) are seeded not safe and requiring a human.
+    """
+
+    intent = models.CharField(max_length=80, unique=True)
+    threshold = models.FloatField(
+        default=0.9, help_text="Confidence (0–1) the intent model needs before the bot may answer."
+    )
+    is_safe = models.BooleanField(
+        default=False, help_text="The bot may answer this intent automatically when confident enough."
+    )
+    requires_human = models.BooleanField(
+        default=False, help_text="Always hand off to a person; any write it needs goes through approval."
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["intent"]
+        verbose_name_plural = "intent policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(threshold__gte=0) & Q(threshold__lte=1), name="intent_policy_threshold_range"
+            ),
+            models.CheckConstraint(
+                condition=~(Q(is_safe=True) & Q(requires_human=True)),
+                name="intent_policy_safe_or_human",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.intent
+
+    def may_auto_answer(self, confidence: float) -> bool:
+        """Whether the bot may answer a ticket of this intent predicted with ``confidence``."""
+        return self.is_safe and not self.requires_human and confidence >= self.threshold

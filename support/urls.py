@@ -1,0 +1,7 @@
+from django.urls import path
+
+from support import views
+
+urlpatterns = [
+    path("thresholds/", views.threshold_whatif, name="threshold-whatif"),
+]
