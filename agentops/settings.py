@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "approvals",
     "notifications",
     "connectors",
+    "operations",
 ]
 
 MIDDLEWARE = [

@@ -76,6 +76,9 @@ class ProposedAction(models.Model):
     escalation_level = models.PositiveSmallIntegerField(default=0)
     sla_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    execution_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When execution last started; quotas count by it."
+    )
     executed_at = models.DateTimeField(null=True, blank=True)
     callback_url = models.URLField(
         max_length=500,
@@ -116,6 +119,7 @@ class ProposedAction(models.Model):
             ),
         ]
         indexes = [
+            models.Index(fields=["execution_started_at"], name="action_execution_started"),
             models.Index(fields=["domain", "status", "sla_due_at"]),
             models.Index(fields=["lead", "created_at"]),
             # The approval queue with 100,000 items waiting: its counts are read from this index

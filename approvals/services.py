@@ -228,6 +228,9 @@ def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:
     if target == ActionStatus.APPROVED:
         action.approved_payload_sha256 = payload_sha256(action.payload)
         fields.append("approved_payload_sha256")
+    if target == ActionStatus.EXECUTING:
+        action.execution_started_at = now
+        fields.append("execution_started_at")
     if target == ActionStatus.EXECUTED:
         action.executed_at = now
         fields.append("executed_at")
@@ -734,7 +737,7 @@ def actions_settle_many(*, outcomes: Sequence[Settled], actor: str) -> dict[str,
                     },
                 )
             )
-        update_many(ProposedAction, moved, ["status", "executed_at", "updated_at"])
+        update_many(ProposedAction, moved, ["status", "execution_started_at", "executed_at", "updated_at"])
         decision_log_append_many(entries=entries)
     return counts
 

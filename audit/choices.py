@@ -22,3 +22,4 @@ class EventType(models.TextChoices):
     CADENCE_EXITED = "cadence.exited", "Cadence ended"
     CONSENT_CHANGED = "consent.changed", "Consent changed"
     EXPERIMENT_HELD_OUT = "experiment.held_out", "Held out as an experiment control"
+    KILL_SWITCH_CHANGED = "kill_switch.changed", "Kill switch changed"
