@@ -12,15 +12,19 @@ As HubSpot does: properties are strings and unknown ones are refused; errors are
 (default the Professional tier's 190 requests per rolling 10 seconds) it answers 429 with
 ``Retry-After``; an upsert is repeatable, a create sent twice creates two records; a contact in a
 sequence cannot be enrolled again. Requests need ``Authorization: Bearer <access token>``.
+Contact and company creations and property changes are sent as webhooks, a JSON array of
+HubSpot's events signed with ``X-HubSpot-Signature-v3`` (the app's ``client_secret``).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from connectors import signatures
 from connectors.sandbox import register_emulator
 from connectors.sandbox.server import (
     COMPARISONS,
@@ -80,6 +84,8 @@ BATCH_LIMIT = 100
 SEARCH_PAGE_LIMIT = 200
 #: HubSpot association type ids: task to contact, task to company.
 TASK_ASSOCIATIONS = {204: "contacts", 192: "companies"}
+#: Webhook subscription subjects per object type (HubSpot offers none for tasks).
+WEBHOOK_SUBJECTS = {"contacts": "contact", "companies": "company"}
 
 
 def hs_datetime(moment: datetime) -> str:
@@ -116,8 +122,13 @@ class HubSpotSandbox(SandboxApp):
     DEFAULT_LIMIT: ClassVar[tuple[int, float]] = (190, 10.0)
     DAILY_LIMIT: ClassVar[int] = 1_000_000
 
+    PORTAL_ID: ClassVar[int] = 62515
+    APP_ID: ClassVar[int] = 54321
+
     def __init__(self) -> None:
         self.access_tokens = {"sandbox-token"}
+        #: The app's client secret: HubSpot signs webhooks with it.
+        self.client_secret = "sandbox-client-secret"  # noqa: S105 - the sandbox's, known to tests
         #: HubSpot's search returns at most 10,000 results per query (lower it in tests).
         self.search_result_limit = 10_000
         super().__init__()
@@ -228,12 +239,51 @@ class HubSpotSandbox(SandboxApp):
         self._stamp(object_type, record, now)
         self.tables[object_type][record_id] = record
         self.effect("create", object_type)
+        self._notify(object_type, record_id, "creation")
         return record
 
     def _update(self, object_type: str, record: dict[str, Any], properties: dict[str, Any]) -> None:
-        record["properties"].update(self._check_properties(object_type, properties))
+        clean = self._check_properties(object_type, properties)
+        changed = {k: v for k, v in clean.items() if record["properties"].get(k) != v}
+        record["properties"].update(clean)
         self._stamp(object_type, record, hs_datetime(datetime.now(UTC)))
         self.effect("update", object_type)
+        for name, value in changed.items():
+            self._notify(object_type, record["id"], "propertyChange", propertyName=name, propertyValue=value)
+
+    def _notify(self, object_type: str, object_id: str, change: str, **details: str) -> None:
+        """Queue HubSpot's webhook event (a JSON array of events; one per delivery here)."""
+        subject = WEBHOOK_SUBJECTS.get(object_type)
+        if subject is None:
+            return  # HubSpot has no webhook subscriptions for tasks
+        event = {
+            "eventId": self.next_id("webhook-event") + 100,
+            "subscriptionId": 1000 + list(WEBHOOK_SUBJECTS).index(object_type),
+            "portalId": self.PORTAL_ID,
+            "appId": self.APP_ID,
+            "occurredAt": int(time.time() * 1000),
+            "subscriptionType": f"{subject}.{change}",
+            "attemptNumber": 0,
+            "objectId": int(object_id),
+            "changeSource": "INTEGRATION",
+            **details,
+        }
+        self.emit_webhook([event])
+
+    def sign_webhook(self, body: bytes) -> dict[str, str]:
+        """HubSpot's v3 signature over POST, the target URI, the body and the time in milliseconds."""
+        timestamp = str(int(time.time() * 1000))
+        signature = signatures.hubspot_sign_v3(
+            client_secret=self.client_secret,
+            method="POST",
+            uri=self.webhooks.url or "",
+            body=body,
+            timestamp=timestamp,
+        )
+        return {
+            signatures.HUBSPOT_SIGNATURE_HEADER: signature,
+            signatures.HUBSPOT_TIMESTAMP_HEADER: timestamp,
+        }
 
     def _find(self, object_type: str, object_id: str, id_property: str | None) -> dict[str, Any]:
         if id_property in (None, "", "hs_object_id"):
@@ -295,7 +345,6 @@ class HubSpotSandbox(SandboxApp):
             record = self._create(object_type, payload.get("properties") or {})
             record["associations"] = targets
             view = self._view(record, None)
-        self.emit_webhook({"subscriptionType": f"{object_type[:-1]}.creation", "objectId": int(record["id"])})
         return self.json(view, status=201)
 
     def _association_targets(
@@ -322,9 +371,6 @@ class HubSpotSandbox(SandboxApp):
             record = self._find(object_type, request.params["object_id"], request.arg("idProperty"))
             self._update(object_type, record, request.json().get("properties") or {})
             view = self._view(record, None)
-        self.emit_webhook(
-            {"subscriptionType": f"{object_type[:-1]}.propertyChange", "objectId": int(record["id"])}
-        )
         return self.json(view)
 
     @route("POST", r"/crm/v3/objects/(?P<object_type>\w+)/batch/upsert")

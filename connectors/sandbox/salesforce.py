@@ -10,7 +10,9 @@ lead or contact in a Sales Engagement cadence (tracked as ``ActionCadenceTracker
 As Salesforce does: errors are a list of ``{"message", "errorCode"}``; every answer carries
 ``Sforce-Limit-Info: api-usage=n/m``; over the limit it answers 403 ``REQUEST_LIMIT_EXCEEDED``
 (Salesforce sends no 429 and no Retry-After); an upsert by external id is repeatable, a create sent
-twice creates two records. Requests need ``Authorization: Bearer <session id>``.
+twice creates two records. Requests need ``Authorization: Bearer <session id>``. Changes to leads,
+contacts and accounts are sent as workflow outbound messages (SOAP ``notifications`` carrying the
+``OrganizationId`` and the sObject) to the configured webhook URL.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from xml.sax.saxutils import escape
 
 from connectors.sandbox import register_emulator
 from connectors.sandbox.server import (
@@ -170,6 +173,9 @@ class SalesforceSandbox(SandboxApp):
 
     def __init__(self) -> None:
         self.session_ids = {"sandbox-session"}
+        #: Outbound messages carry the org id; our endpoint checks it and a secret in its URL.
+        self.organization_id = "00D000000000001AAA"
+        self.outbound_objects = {"Lead", "Contact", "Account"}
         #: Records per query page (Salesforce's default batch is 2,000).
         self.query_batch_size = 2000
         #: The org's daily API request allowance, reported in Sforce-Limit-Info and enforced.
@@ -200,6 +206,37 @@ class SalesforceSandbox(SandboxApp):
             raise SandboxError(401, "Session expired or invalid", code="INVALID_SESSION_ID")
         if self.request_count > self.daily_limit:
             raise SandboxError(403, "TotalRequests Limit exceeded.", code="REQUEST_LIMIT_EXCEEDED")
+
+    # Outbound messages -----------------------------------------------------------------------------
+    def _notify(self, sobject: str, record: dict[str, Any]) -> None:
+        """Queue an outbound message for a change to ``record`` (workflow outbound messages)."""
+        if sobject in self.outbound_objects:
+            self.emit_webhook({"sobject": sobject, "record": dict(record)})
+
+    def encode_webhook(self, event: Any) -> tuple[bytes, str]:
+        """Salesforce's outbound message: a SOAP ``notifications`` envelope holding the sObject."""
+        sobject, record = event["sobject"], event["record"]
+        fields = "".join(
+            f"<sf:{name}>{escape(str(value))}</sf:{name}>"
+            for name, value in record.items()
+            if value is not None
+        )
+        notification_id = f"04l{self.next_id('outbound-message'):012d}AAA"
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+            ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+            '<notifications xmlns="http://soap.sforce.com/2005/09/outbound">'
+            f"<OrganizationId>{self.organization_id}</OrganizationId>"
+            f"<ActionId>04k000000000001AAA</ActionId>"
+            '<SessionId xsi:nil="true"/>'
+            f"<EnterpriseUrl>{escape(self.base_url)}/services/Soap/c/59.0/{self.organization_id[:15]}</EnterpriseUrl>"
+            f"<PartnerUrl>{escape(self.base_url)}/services/Soap/u/59.0/{self.organization_id[:15]}</PartnerUrl>"
+            f"<Notification><Id>{notification_id}</Id>"
+            f'<sObject xsi:type="sf:{sobject}" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">{fields}</sObject>'
+            "</Notification></notifications></soapenv:Body></soapenv:Envelope>"
+        )
+        return body.encode(), "text/xml; charset=utf-8"
 
     # Store ---------------------------------------------------------------------------------------
     def add_record(self, sobject: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -312,7 +349,7 @@ class SalesforceSandbox(SandboxApp):
         with self.lock:
             record = self._insert(sobject, request.json())
             self.effect("create", sobject)
-        self.emit_webhook({"type": "created", "sobject": sobject, "record": record})
+        self._notify(sobject, record)
         return self.json({"id": record["Id"], "success": True, "errors": []}, status=201)
 
     @route("PATCH", API + rf"/sobjects/(?P<sobject>\w+)/(?P<record_id>{SF_ID})")
@@ -322,7 +359,7 @@ class SalesforceSandbox(SandboxApp):
             record = self._get(sobject, request.params["record_id"])
             self._update(sobject, record, request.json())
             self.effect("update", sobject)
-        self.emit_webhook({"type": "updated", "sobject": sobject, "record": record})
+        self._notify(sobject, record)
         return self.json(None, status=204)
 
     @route("PATCH", API + r"/sobjects/(?P<sobject>\w+)/(?P<field>\w+__c)/(?P<value>[^/]+)")
@@ -330,7 +367,7 @@ class SalesforceSandbox(SandboxApp):
         sobject, field = request.params["sobject"], request.params["field"]
         with self.lock:
             record, created = self._upsert(sobject, field, request.params["value"], request.json())
-        self.emit_webhook({"type": "created" if created else "updated", "sobject": sobject, "record": record})
+        self._notify(sobject, record)
         body = {"id": record["Id"], "success": True, "errors": [], "created": created}
         return self.json(body, status=201 if created else 200)
 

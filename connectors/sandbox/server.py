@@ -37,6 +37,7 @@ How a vendor emulator plugs in::
         def rate_limit_headers(self, state): ...               # e.g. X-Acme-RateLimit-*
         def extra_headers(self, request, response): ...        # headers on every answer
         def sign_webhook(self, body): ...                      # headers carrying the signature
+        def encode_webhook(self, event): ...                   # (body, content type); JSON by default
         def authenticate(self, request): ...                   # raise SandboxError(401, …) if bad
         def rate_limited_response(self, state): ...            # the vendor's "slow down" answer
 
@@ -282,6 +283,10 @@ class RateLimiter:
 
 
 # Webhooks ------------------------------------------------------------------------------------------
+def encode_json(event: Any) -> tuple[bytes, str]:
+    return json.dumps(event, default=str).encode(), "application/json"
+
+
 @dataclass
 class WebhookDelivery:
     """One attempt to deliver an event: ``status`` is None when the receiver could not be reached."""
@@ -298,8 +303,13 @@ class WebhookEmitter:
     until everything queued so far was attempted. The app supplies ``sign(body) -> headers``.
     """
 
-    def __init__(self, sign: Callable[[bytes], Mapping[str, str]]) -> None:
+    def __init__(
+        self,
+        sign: Callable[[bytes], Mapping[str, str]],
+        encode: Callable[[Any], tuple[bytes, str]] | None = None,
+    ) -> None:
         self._sign = sign
+        self._encode = encode or encode_json
         self._cond = threading.Condition()
         self._pending: list[Any] = []
         self._in_flight = 0
@@ -381,8 +391,8 @@ class WebhookEmitter:
                     self._cond.notify_all()
 
     def _post(self, url: str, event: Any) -> int | None:
-        body = json.dumps(event, default=str).encode()
-        headers = {"Content-Type": "application/json", **self._sign(body)}
+        body, content_type = self._encode(event)
+        headers = {"Content-Type": content_type, **self._sign(body)}
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_seconds) as answer:  # noqa: S310
@@ -417,7 +427,7 @@ class SandboxApp:
         self.base_url = ""
         self.faults = FaultInjector()
         self.rate_limit: RateLimiter | None = None
-        self.webhooks = WebhookEmitter(self.sign_webhook)
+        self.webhooks = WebhookEmitter(self.sign_webhook, self.encode_webhook)
         self.reset()
 
     # State -------------------------------------------------------------------------------------
@@ -469,6 +479,10 @@ class SandboxApp:
     def sign_webhook(self, body: bytes) -> dict[str, str]:
         """Headers that sign a webhook body the vendor's way; unsigned by default."""
         return {}
+
+    def encode_webhook(self, event: Any) -> tuple[bytes, str]:
+        """A webhook event's body and content type: JSON by default (Salesforce sends SOAP XML)."""
+        return encode_json(event)
 
     def authenticate(self, request: Request) -> None:
         """Raise ``SandboxError(401, …)`` when the request's credentials are wrong; open by default."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import UTC, datetime
 
 import pytest
 import requests
 
+from connectors import signatures
 from connectors.base import ConnectionConfig, ConnectorError
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.registry import connector_for
@@ -328,3 +331,33 @@ def test_the_sandbox_refuses_more_than_100_inputs_per_batch(sandbox):
     )
 
     assert (answer.status_code, answer.json()["category"]) == (400, "VALIDATION_ERROR")
+
+
+def test_the_sandbox_sends_signed_webhooks_for_creations_and_property_changes(hs, sandbox, webhook_inbox):
+    hook_url = f"{webhook_inbox.url}/hooks/hubspot"
+    sandbox.app.webhooks.configure(url=hook_url)
+
+    [written] = hs.upsert("contact", id_property=EXT, records=[contact(1)])
+    hs.assign_owner("contact", written.vendor_id, owner_id="101", marker="a")
+    hs.create_task(about_kind="contact", about_id=written.vendor_id, subject="Call", body="", marker="m")
+    assert sandbox.app.webhooks.drain(timeout=5)
+
+    deliveries = webhook_inbox.app.deliveries()
+    events = [json.loads(d["body"])[0] for d in deliveries]
+    assert [(e["subscriptionType"], e.get("propertyName")) for e in events] == [
+        ("contact.creation", None),
+        ("contact.propertyChange", "hubspot_owner_id"),
+    ]  # no task webhooks, as HubSpot
+    assert {e["objectId"] for e in events} == {int(written.vendor_id)}
+    assert len({e["eventId"] for e in events}) == 2
+    for delivery in deliveries:
+        headers = delivery["headers"]
+        assert signatures.hubspot_verify_v3(
+            client_secret="sandbox-client-secret",
+            method="POST",
+            uri=hook_url,
+            body=delivery["body"],
+            signature=headers[signatures.HUBSPOT_SIGNATURE_HEADER.lower()],
+            timestamp=headers[signatures.HUBSPOT_TIMESTAMP_HEADER.lower()],
+            now=time.time(),
+        )

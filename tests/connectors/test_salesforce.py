@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from xml.etree import ElementTree
 
 import pytest
 import requests
 
+from connectors import signatures
 from connectors.base import ConnectionConfig, ConnectorError
 from connectors.registry import connector_for
 from connectors.salesforce.connector import SalesforceConnector
@@ -322,3 +324,28 @@ def test_the_sandbox_rejects_an_unknown_column_in_a_query(sf):
         sf._query("SELECT Shoe_Size__c FROM Lead")
 
     assert (caught.value.code, caught.value.status) == ("invalid", 400)
+
+
+def test_the_sandbox_sends_outbound_messages_with_the_org_id(sf, sandbox, webhook_inbox):
+    sandbox.app.webhooks.configure(url=f"{webhook_inbox.url}/hooks/salesforce?secret=s3cret")
+
+    [written] = sf.upsert("lead", id_property=EXT, records=[lead(1, Email="ada&co@example.com")])
+    sf.create_task(about_kind="lead", about_id=written.vendor_id, subject="Call", body="", marker="m")
+    assert sandbox.app.webhooks.drain(timeout=5)
+
+    [delivery] = webhook_inbox.app.deliveries()  # tasks are not sent, leads are
+    assert delivery["query"] == {"secret": ["s3cret"]}
+    assert delivery["headers"]["content-type"].startswith("text/xml")
+    ns = {"o": "http://soap.sforce.com/2005/09/outbound", "sf": "urn:sobject.enterprise.soap.sforce.com"}
+    envelope = ElementTree.fromstring(delivery["body"])  # noqa: S314 - our own sandbox's output
+    notifications = envelope.find(".//o:notifications", ns)
+    assert notifications is not None
+    assert signatures.salesforce_verify_outbound(
+        expected_organization_id="00D000000000001AAA",
+        organization_id=notifications.findtext("o:OrganizationId", namespaces=ns),
+        shared_secret="s3cret",
+        given_secret=delivery["query"]["secret"][0],
+    )
+    sobject = notifications.find("o:Notification/o:sObject", ns)
+    assert sobject.findtext("sf:Id", namespaces=ns) == written.vendor_id
+    assert sobject.findtext("sf:Email", namespaces=ns) == "ada&co@example.com"
