@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from scoring.intent import what_if
-from support.selectors import intent_champion_holdout, intent_policies
+from support.selectors import intent_policies, intent_version_holdout
 
 
 class ThresholdWhatIfForm(forms.Form):
@@ -22,11 +22,12 @@ class ThresholdWhatIfForm(forms.Form):
 @login_required
 def threshold_whatif(request: HttpRequest) -> HttpResponse:
     """For a proposed threshold of one intent: what coverage and precision it would have had on the
-    champion intent model's labelled hold-out (its stored predictions; nothing is retrained)."""
+    labelled hold-out of the champion intent model (else the newest), from its stored predictions;
+    nothing is retrained."""
     if not request.user.is_staff:
         raise PermissionDenied("Staff only.")
     policies = intent_policies()
-    version = intent_champion_holdout()
+    version = intent_version_holdout()
     form = ThresholdWhatIfForm(request.GET or None, intents=[p.intent for p in policies])
     current = {p.intent: p.threshold for p in policies}
     result = baseline = None

@@ -81,10 +81,28 @@ def test_it_refuses_a_threshold_outside_0_to_1(staff, champion):
     assert response.context["form"].errors["threshold"]
 
 
-def test_it_says_so_when_there_is_no_champion(staff):
+def test_it_says_so_when_there_is_no_model(staff):
     response = staff.get(URL, {"intent": "card_arrival", "threshold": "0.5"})
     assert response.status_code == 200
-    assert b"No champion intent model yet" in response.content
+    assert b"No intent model yet" in response.content
+
+
+def test_without_a_champion_it_uses_the_newest_version_and_says_so(staff, champion):
+    champion.status = ModelStatus.CANDIDATE
+    champion.save()
+    ModelVersionFactory(kind=ModelKind.INTENT, name="banking77", status=ModelStatus.RETIRED)
+    older = ModelVersionFactory(kind=ModelKind.LEAD_SCORE, status=ModelStatus.CHAMPION)
+    response = staff.get(URL, {"intent": "card_arrival", "threshold": "0.65"})
+    assert response.context["version"].kind == ModelKind.INTENT
+    assert response.context["version"].pk != older.pk
+    assert b"does not act on tickets" in response.content
+
+
+def test_the_champion_wins_over_a_newer_candidate(staff, champion):
+    newer = ModelVersionFactory(kind=ModelKind.INTENT, name="banking77", version=champion.version + 1)
+    response = staff.get(URL)
+    assert response.context["version"].pk == champion.pk != newer.pk
+    assert b"does not act on tickets" not in response.content
 
 
 def test_it_is_for_staff_only(client, champion):
