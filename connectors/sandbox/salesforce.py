@@ -50,6 +50,7 @@ STANDARD_FIELDS: dict[str, set[str]] = {
         "Status",
         "LeadSource",
         "Industry",
+        "HasOptedOutOfEmail",
     },
     "Contact": {"FirstName", "LastName", "Email", "Phone", "Title", "AccountId"},
     "Account": {"Name", "Industry", "Website", "NumberOfEmployees", "AnnualRevenue"},
@@ -211,7 +212,11 @@ class SalesforceSandbox(SandboxApp):
     def _notify(self, sobject: str, record: dict[str, Any]) -> None:
         """Queue an outbound message for a change to ``record`` (workflow outbound messages)."""
         if sobject in self.outbound_objects:
-            self.emit_webhook({"sobject": sobject, "record": dict(record)})
+            # The notification id is fixed per change, so a redelivery repeats it as Salesforce does.
+            notification_id = f"04l{self.next_id('outbound-message'):012d}AAA"
+            self.emit_webhook(
+                {"sobject": sobject, "record": dict(record), "notification_id": notification_id}
+            )
 
     def encode_webhook(self, event: Any) -> tuple[bytes, str]:
         """Salesforce's outbound message: a SOAP ``notifications`` envelope holding the sObject."""
@@ -221,7 +226,7 @@ class SalesforceSandbox(SandboxApp):
             for name, value in record.items()
             if value is not None
         )
-        notification_id = f"04l{self.next_id('outbound-message'):012d}AAA"
+        notification_id = event.get("notification_id") or f"04l{self.next_id('outbound-message'):012d}AAA"
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>'
             '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
