@@ -13,7 +13,8 @@ worker process sees it (Redis or the database).
   failure opens it again. Non-retryable errors (a 400, a 404) say nothing about the vendor's health
   and leave it alone.
 - **Rate limit** per connection: a sliding-window log mirroring the vendor's published limit (at
-  most ``max_requests`` in any ``window_seconds``), tightened by what the answers' headers say
+  most ``max_requests`` in any ``window_seconds``), each slot moved to when its answer came (the
+  vendor counted the request on arrival, no later), tightened by what the answers' headers say
   (``Retry-After``, remaining = 0) into a pause all workers respect.
 """
 
@@ -194,6 +195,16 @@ def window_acquire(state: WindowState, now: float, policy: RateLimitPolicy) -> W
         wait = recent[len(recent) - policy.allowed] + window - now
         return WindowDecision(max(wait, 1e-6), WindowState(recent, state.paused_until))
     return WindowDecision(0.0, WindowState((*recent, now), state.paused_until))
+
+
+def window_settle(state: WindowState, sent_at: float, done_at: float) -> WindowState:
+    """Move the slot taken at ``sent_at`` to ``done_at``, when the call's answer came: the vendor
+    counted the request on arrival, which was no later than that."""
+    sent = list(state.sent)
+    if sent_at not in sent:
+        return state  # the slot already left the window
+    sent.remove(sent_at)
+    return replace(state, sent=tuple(sorted([*sent, max(done_at, sent_at)])))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from connectors.resilience import (
     observe_headers,
     window_acquire,
     window_observe,
+    window_settle,
 )
 
 T = TypeVar("T")
@@ -146,8 +147,12 @@ class Throttle:
     def breaker_state(self) -> BreakerState:
         return self.store.update(self._breaker_key, lambda data: (data or {}, BreakerState.from_json(data)))
 
-    def acquire(self) -> None:
-        """Return when a call may go out; raise ``ConnectorError`` (retryable) when it must wait longer."""
+    def acquire(self) -> float | None:
+        """Return when a call may go out; raise ``ConnectorError`` (retryable) when it must wait longer.
+
+        Returns the time the call took its rate-limit slot (None without a rate limit): pass it to
+        ``record`` as ``sent_at``, so the slot moves to when the answer came.
+        """
         now = self._clock()
 
         def check_breaker(data: dict[str, Any] | None) -> tuple[dict[str, Any], tuple[bool, float]]:
@@ -160,7 +165,7 @@ class Throttle:
                 f"circuit open for {self.key}", retryable=True, code="circuit_open", retry_after=retry_in
             )
         if self.rate is None:
-            return
+            return None
         rate = self.rate
         while True:
             moment = self._clock()
@@ -173,16 +178,24 @@ class Throttle:
 
             wait = self.store.update(self._window_key, take_slot)
             if wait <= 0:
-                return
+                return moment
             if wait > self.max_wait_seconds:
                 raise ConnectorError(
                     f"rate limit of {self.key} reached", retryable=True, code="rate_limited", retry_after=wait
                 )
             self._sleep(wait)
 
-    def record(self, error: BaseException | None, headers: Mapping[str, str] | None = None) -> None:
+    def record(
+        self,
+        error: BaseException | None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        sent_at: float | None = None,
+    ) -> None:
         """Feed a call's outcome back: the breaker counts retryable failures; the window follows the
-        vendor's rate-limit headers and ``retry_after``."""
+        vendor's rate-limit headers and ``retry_after``, and the call's slot (``sent_at``, from
+        ``acquire``) moves to now: the vendor counted the request when it arrived, at the latest now,
+        so our window never runs ahead of theirs however long the call took to get there."""
         now = self._clock()
         # A 429 says the vendor is healthy and busy: the rate limit handles it, not the breaker.
         retryable = isinstance(error, ConnectorError) and error.retryable and error.code != "rate_limited"
@@ -209,11 +222,14 @@ class Throttle:
             observed = ObservedLimit(
                 observed.limit, observed.remaining, observed.window_seconds, error.retry_after
             )
-        if observed.retry_after is None and observed.remaining != 0:
+        if observed.retry_after is None and observed.remaining != 0 and sent_at is None:
             return  # nothing to follow: spare the store a write
         rate = self.rate
 
         def follow(data: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
-            return window_observe(WindowState.from_json(data), observed, now, rate).to_json(), None
+            state = WindowState.from_json(data)
+            if sent_at is not None:
+                state = window_settle(state, sent_at, now)
+            return window_observe(state, observed, now, rate).to_json(), None
 
         self.store.update(self._window_key, follow)

@@ -134,6 +134,11 @@ class HubSpotSandbox(SandboxApp):
         super().__init__()
         self.rate_limit = RateLimiter(*self.DEFAULT_LIMIT)
 
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self._unique: dict[tuple[str, str, str], str] = {}
+
     # Vendor shapes ------------------------------------------------------------------------------
     def error_body(self, status: int, message: str, code: str) -> Any:
         return {
@@ -238,6 +243,7 @@ class HubSpotSandbox(SandboxApp):
         }
         self._stamp(object_type, record, now)
         self.tables[object_type][record_id] = record
+        self._index(object_type, record)
         self.effect("create", object_type)
         self._notify(object_type, record_id, "creation")
         return record
@@ -246,6 +252,7 @@ class HubSpotSandbox(SandboxApp):
         clean = self._check_properties(object_type, properties)
         changed = {k: v for k, v in clean.items() if record["properties"].get(k) != v}
         record["properties"].update(clean)
+        self._index(object_type, record)
         self._stamp(object_type, record, hs_datetime(datetime.now(UTC)))
         self.effect("update", object_type)
         for name, value in changed.items():
@@ -301,9 +308,16 @@ class HubSpotSandbox(SandboxApp):
                 f"{id_property} is not a unique identifier property for {object_type}",
                 code="VALIDATION_ERROR",
             )
-        return next(
-            (r for r in self.tables[object_type].values() if r["properties"].get(id_property) == value), None
-        )
+        record = self.tables[object_type].get(self._unique.get((object_type, id_property, value), ""))
+        # An entry left behind by a changed value no longer matches, and is ignored.
+        return record if record is not None and record["properties"].get(id_property) == value else None
+
+    def _index(self, object_type: str, record: dict[str, Any]) -> None:
+        """Index the record's unique properties (upserts look them up 100 at a time)."""
+        for name in UNIQUE_PROPERTIES.get(object_type, ()):
+            value = record["properties"].get(name)
+            if value:
+                self._unique[(object_type, name, value)] = record["id"]
 
     @staticmethod
     def _view(

@@ -24,6 +24,7 @@ from connectors.resilience import (
     should_retry,
     window_acquire,
     window_observe,
+    window_settle,
 )
 from connectors.sandbox.server import RateLimiter
 
@@ -270,3 +271,13 @@ def test_window_state_survives_json():
     state = WindowState(sent=(1.0, 2.5), paused_until=7.0)
     assert WindowState.from_json(state.to_json()) == state
     assert WindowState.from_json(None) == WindowState()
+
+
+def test_settling_moves_a_slot_to_when_the_answer_came():
+    state = WindowState(sent=(1.0, 2.0, 3.0))
+
+    settled = window_settle(state, 2.0, 4.5)
+
+    assert settled.sent == (1.0, 3.0, 4.5)
+    assert window_settle(state, 9.0, 10.0) == state  # a slot no longer on record stays gone
+    assert window_settle(state, 3.0, 2.5).sent == (1.0, 2.0, 3.0)  # never earlier than it was taken

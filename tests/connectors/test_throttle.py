@@ -162,6 +162,20 @@ def test_it_pauses_when_the_headers_say_nothing_remains(store):
     assert clock.slept == [pytest.approx(10.0)]
 
 
+def test_a_slot_moves_to_when_the_answer_came_so_a_slow_call_delays_the_next_window(store):
+    clock = Clock()
+    rate = RateLimitPolicy(max_requests=1, window_seconds=1.0)
+    limited = throttle(store, clock, rate=rate, max_wait_seconds=5.0)
+
+    sent_at = limited.acquire()
+    clock.now += 0.4  # the call takes 0.4 s: the vendor counted it somewhere in between
+    limited.record(None, sent_at=sent_at)
+    limited.acquire()
+
+    assert sent_at == 1_000.0
+    assert clock.slept == [pytest.approx(1.0)]  # until 1 s after the answer, not after the send
+
+
 def test_the_database_keeps_one_row_per_connection_and_purpose(db):
     clock = Clock()
     limited = throttle(DatabaseStore(), clock, rate=RateLimitPolicy(max_requests=5, window_seconds=1.0))
@@ -208,18 +222,14 @@ def test_calls_paced_by_the_throttle_never_meet_the_vendors_429(serve_sandbox):
         vendor="hubspot", base_url=sandbox.url, credentials={"access_token": "sandbox-token"}
     )
     hubspot = connector_for(config)
-    paced = Throttle(
-        MemoryStore(),
-        "hubspot:paced",
-        rate=RateLimitPolicy(max_requests=5, window_seconds=0.5, margin_seconds=0.05),
-    )
+    paced = Throttle(MemoryStore(), "hubspot:paced", rate=RateLimitPolicy(max_requests=5, window_seconds=0.5))
 
     for n in range(12):
-        paced.acquire()
+        sent_at = paced.acquire()
         hubspot.upsert(
             "contact", id_property="agentops_external_id", records=[{"agentops_external_id": f"c{n}"}]
         )
-        paced.record(None)
+        paced.record(None, sent_at=sent_at)
 
     assert sandbox.app.responses == {"200": 12}
 
