@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from agentops import health, views
+from operations import views as operations_views
 from sales import views as sales_views
 from scoring import views as scoring_views
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", operations_views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("agentops.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
