@@ -572,6 +572,7 @@ class _Dropped(Exception):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as vendors serve; every answer has Content-Length
+    disable_nagle_algorithm = True  # small answers go out at once, not after the peer's delayed ACK
     server: _SandboxServer
 
     def log_message(self, format: str, *args: Any) -> None:
