@@ -23,3 +23,5 @@ class EventType(models.TextChoices):
     CONSENT_CHANGED = "consent.changed", "Consent changed"
     EXPERIMENT_HELD_OUT = "experiment.held_out", "Held out as an experiment control"
     KILL_SWITCH_CHANGED = "kill_switch.changed", "Kill switch changed"
+    INCIDENT_OPENED = "incident.opened", "Incident opened"
+    INCIDENT_RESOLVED = "incident.resolved", "Incident resolved"

@@ -3,8 +3,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from operations.models import KillSwitch, Quota
-from operations.services import kill_switch_set
+from operations.models import AutoPauseRule, Incident, IncidentEvent, KillSwitch, Quota
+from operations.services import SwitchError, incident_resolve, kill_switch_set
 
 
 @admin.register(KillSwitch)
@@ -54,3 +54,65 @@ class KillSwitchAdmin(SimpleHistoryAdmin):
 class QuotaAdmin(SimpleHistoryAdmin):
     list_display = ["name", "scope", "target", "window", "limit", "is_active", "updated_at"]
     list_filter = ["scope", "window", "is_active"]
+
+
+@admin.register(AutoPauseRule)
+class AutoPauseRuleAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "name",
+        "metric",
+        "threshold",
+        "window_minutes",
+        "switch_scope",
+        "switch_target",
+        "is_active",
+    ]
+    list_filter = ["metric", "is_active"]
+
+
+class IncidentEventInline(admin.TabularInline):
+    model = IncidentEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "actor", "text"]
+    readonly_fields = ["at", "actor", "text"]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    """Opened by auto-pause rules; resolved here by a person (an explicit step, logged)."""
+
+    list_display = ["__str__", "status", "opened_at", "resolved_at", "resolved_by"]
+    list_filter = ["status", "rule"]
+    readonly_fields = [
+        "title", "rule", "status", "trigger", "actions_taken", "switch", "runbook_url",
+        "opened_at", "resolved_at", "resolved_by", "resolution",
+    ]  # fmt: skip
+    inlines = [IncidentEventInline]
+    actions = ["resolve_and_release", "resolve_keep_switch"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def _resolve(self, request: HttpRequest, queryset: QuerySet[Incident], release: bool) -> None:
+        for incident in queryset:
+            try:
+                incident_resolve(
+                    incident_id=incident.pk,
+                    actor=request.user.get_username(),
+                    resolution=f"resolved in the admin by {request.user.get_username()}",
+                    release_switch=release,
+                )
+            except SwitchError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+
+    @admin.action(description="Resolve and release the kill switch (held work runs again)")
+    def resolve_and_release(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
+        self._resolve(request, queryset, True)
+
+    @admin.action(description="Resolve, keeping the kill switch engaged")
+    def resolve_keep_switch(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
+        self._resolve(request, queryset, False)

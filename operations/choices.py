@@ -21,3 +21,17 @@ class QuotaScope(models.TextChoices):
 class QuotaWindow(models.TextChoices):
     HOUR = "hour", "Per hour"
     DAY = "day", "Per day"
+
+
+class AutoPauseMetric(models.TextChoices):
+    """The live metrics an auto-pause rule can watch (``operations.readings`` computes each)."""
+
+    OUTBOUND_ERROR_RATE = "outbound_error_rate", "Outbound error rate (failed executions)"
+    REPLY_RATE_DROP = "reply_rate_drop", "Reply rate drop versus baseline"
+    MEETING_RATE_DROP = "meeting_rate_drop", "Meeting conversion drop versus baseline"
+    DRIFT_ALERTS = "drift_alerts", "Open drift alerts of the acting lead model"
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from operations.choices import QuotaScope, QuotaWindow, SwitchScope
+from operations.choices import AutoPauseMetric, IncidentStatus, QuotaScope, QuotaWindow, SwitchScope
 
 
 class KillSwitch(models.Model):
@@ -75,3 +75,100 @@ class Quota(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.limit} per {self.window}"
+
+
+class AutoPauseRule(models.Model):
+    """A metric watched every minute; when it goes bad, an incident opens and a kill switch engages.
+
+    Resolving the incident is an explicit human step (``operations.services.incident_resolve``).
+    """
+
+    name = models.CharField(max_length=150, unique=True)
+    metric = models.CharField(max_length=30, choices=AutoPauseMetric.choices)
+    action_kind = models.CharField(
+        max_length=30, blank=True, help_text="Only actions of this kind (empty: all)."
+    )
+    window_minutes = models.PositiveIntegerField(
+        default=15, help_text="The recent window the metric is read over."
+    )
+    baseline_days = models.PositiveIntegerField(
+        default=28, help_text="For drop metrics: the earlier period the recent value is compared with."
+    )
+    threshold = models.FloatField(
+        help_text="Level metrics: trip at or above (0.2 = 20%). Drop metrics: trip when this far below baseline."
+    )
+    min_samples = models.PositiveIntegerField(default=20, help_text="Fewer samples never trip the rule.")
+    switch_scope = models.CharField(max_length=20, choices=SwitchScope.choices)
+    switch_target = models.CharField(max_length=200, blank=True)
+    runbook_url = models.CharField(max_length=300, default="docs/runbooks.md", blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(threshold__gte=0), name="autopause_threshold_non_negative"),
+            models.CheckConstraint(
+                condition=Q(switch_scope="global", switch_target="")
+                | (~Q(switch_scope="global") & ~Q(switch_target="")),
+                name="autopause_switch_target_iff_scoped",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Incident(models.Model):
+    """What an auto-pause (or a person) opened: the trigger, the timeline and the actions taken."""
+
+    title = models.CharField(max_length=300)
+    rule = models.ForeignKey(
+        AutoPauseRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
+    status = models.CharField(max_length=10, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
+    trigger = models.JSONField(default=dict, blank=True)
+    actions_taken = models.JSONField(default=list, blank=True)
+    switch = models.ForeignKey(
+        KillSwitch, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
+    runbook_url = models.CharField(max_length=300, blank=True)
+    opened_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolution = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule"], condition=Q(status="open"), name="incident_one_open_per_rule"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", resolved_at__isnull=True)
+                | Q(status="resolved", resolved_at__isnull=False),
+                name="incident_resolved_iff_resolved_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title} ({self.status})"
+
+
+class IncidentEvent(models.Model):
+    """One line of an incident's timeline."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor}: {self.text[:60]}"

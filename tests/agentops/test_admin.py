@@ -16,7 +16,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-PROJECT_APPS = {"sales", "support", "scoring", "approvals", "audit", "notifications"}
+PROJECT_APPS = {"sales", "support", "scoring", "approvals", "audit", "notifications", "operations"}
 
 
 @pytest.fixture
@@ -86,6 +86,15 @@ def one_of_each():
     ExperimentAssignment.objects.create(
         playbook=Playbook.objects.first(), lead=action.lead, arm="control", rule_name="r", assigned_at=now
     )
+    from operations.models import AutoPauseRule, Incident, Quota
+    from operations.services import kill_switch_set
+
+    switch = kill_switch_set(scope="global", engaged=False, actor="root", reason="drill")
+    Quota.objects.create(name="Emails", scope="action_kind", target="send_email", window="hour", limit=100)
+    rule = AutoPauseRule.objects.create(
+        name="Errors", metric="outbound_error_rate", threshold=0.3, switch_scope="global", switch_target=""
+    )
+    Incident.objects.create(title="Errors", rule=rule, switch=switch, opened_at=now)
     audit_seal_pending()
     Notification.objects.create(
         channel="email",
