@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +134,20 @@ def intent_model_train(
     )
 
 
+# Loaded models by artifact hash: a champion and a candidate at most (each ~24 MB).
+_LOADED: dict[str, IntentModel] = {}
+_KEEP = 2
+
+
 def intent_model(version: ModelVersion) -> IntentModel:
-    """The fitted model of a registered version (loaded once per artifact hash)."""
-    return _load(version.artifact_sha256, bytes(version.artifact))
-
-
-@lru_cache(maxsize=2)
-def _load(sha256: str, payload: bytes) -> IntentModel:
-    return load_model(payload, sha256)
+    """The fitted model of a registered version (unpickled once per artifact hash and process)."""
+    model = _LOADED.get(version.artifact_sha256)
+    if model is None:
+        model = load_model(bytes(version.artifact), version.artifact_sha256)
+        while len(_LOADED) >= _KEEP:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[version.artifact_sha256] = model
+    return model
 
 
 def intent_gate(version: ModelVersion) -> tuple[GateResult, dict[str, Any], dict[str, Any]]:

@@ -172,3 +172,14 @@ def test_the_task_trains_and_promotes_only_past_the_gate(monkeypatch):
 def test_data_paths_are_the_shared_fixture():
     assert Path(intent_services.BANKING77).name == "train.csv"
     assert Path(intent_services.BANKING77).exists()
+
+
+def test_a_version_is_unpickled_once_per_process(candidate, monkeypatch):
+    from scoring.intent import load_model
+
+    calls = []
+    monkeypatch.setattr(intent_services, "_LOADED", {})
+    monkeypatch.setattr(intent_services, "load_model", lambda *a: calls.append(1) or load_model(*a))
+    first = intent_services.intent_model(candidate)
+    again = intent_services.intent_model(ModelVersion.objects.get(pk=candidate.pk))
+    assert first is again and len(calls) == 1
