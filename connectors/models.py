@@ -139,3 +139,157 @@ class ThrottleState(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+# Inbound: webhooks, sync, field ownership ---------------------------------------------------------
+class InboundChannel(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    SYNC = "sync", "Incremental sync"
+
+
+class InboundStatus(models.TextChoices):
+    RECEIVED = "received", "Received (not processed yet)"
+    PROCESSED = "processed", "Processed"
+    IGNORED_STALE = "ignored_stale", "Ignored: older than what we hold"
+    IGNORED = "ignored", "Ignored: nothing of ours to update"
+    FAILED = "failed", "Failed"
+
+
+class WebhookEvent(models.Model):
+    """One change a vendor told us about, stored raw before any processing (``connectors.inbound``).
+
+    A webhook delivery may carry several events (HubSpot arrays, Salesforce notifications); the
+    incremental sync stores each changed record it reads the same way (``channel`` sync), so both
+    paths are processed by one service. ``(connection, event_id)`` is unique: a repeated delivery
+    is acknowledged and counted in ``deliveries``, never stored twice. ``payload`` is the record as
+    the vendor shapes it (empty when the vendor only says what changed, as HubSpot does).
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="inbound_events")
+    vendor = models.CharField(max_length=20, choices=Vendor.choices)
+    channel = models.CharField(max_length=10, choices=InboundChannel.choices, default=InboundChannel.WEBHOOK)
+    event_id = models.CharField(max_length=200)
+    topic = models.CharField(max_length=100, blank=True)
+    entity_kind = models.CharField(max_length=20, blank=True, help_text="Our kind: lead, ticket …")
+    entity_id = models.CharField(max_length=100, blank=True, help_text="The vendor's id of the record.")
+    source_modified_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    raw_body = models.TextField(blank=True)
+    fingerprint = models.CharField(
+        max_length=64,
+        help_text="Hash of what the event says changed; an id reused for another change is refused.",
+    )
+    status = models.CharField(max_length=20, choices=InboundStatus.choices, default=InboundStatus.RECEIVED)
+    deliveries = models.PositiveIntegerField(default=1)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "event_id"], name="webhook_event_unique_id"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=InboundStatus.values), name="webhook_event_status_known"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "connection", "received_at"]),
+            models.Index(fields=["connection", "entity_kind", "entity_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor} {self.event_id} ({self.status})"
+
+
+class FieldOwner(models.TextChoices):
+    CRM = "crm", "CRM (Salesforce, HubSpot)"
+    HELPDESK = "helpdesk", "Helpdesk (Zendesk, Intercom)"
+    AGENTOPS = "agentops", "AgentOps"
+
+
+class OwnershipRule(models.TextChoices):
+    OWNER_WINS = "owner_wins", "The owner's value wins"
+    MOST_RESTRICTIVE = "most_restrictive", "The most restrictive value wins (an opt-out from any side)"
+
+
+class FieldOwnership(models.Model):
+    """Which system owns one field of our mirrored records, deciding an inbound change to it.
+
+    When the vendor owns the field, its change is applied. When AgentOps owns it and our value
+    differs, ours is kept and a ``SyncConflict`` records both. ``most_restrictive`` (consent)
+    applies an opt-out from either side and never lets an inbound change lift ours.
+    A field without a row belongs to the system the record comes from.
+    """
+
+    record_kind = models.CharField(max_length=20, help_text="lead, account or ticket")
+    field_name = models.CharField(max_length=100)
+    owner = models.CharField(max_length=20, choices=FieldOwner.choices)
+    rule = models.CharField(max_length=20, choices=OwnershipRule.choices, default=OwnershipRule.OWNER_WINS)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["record_kind", "field_name"]
+        verbose_name_plural = "field ownership"
+        constraints = [
+            models.UniqueConstraint(fields=["record_kind", "field_name"], name="field_ownership_unique"),
+            models.CheckConstraint(
+                condition=models.Q(owner__in=FieldOwner.values), name="field_ownership_owner_known"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rule__in=OwnershipRule.values), name="field_ownership_rule_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_kind}.{self.field_name}: {self.owner}"
+
+
+class SyncConflict(models.Model):
+    """An inbound change to a field another system owns: both values, and which one was kept."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_conflicts")
+    event = models.ForeignKey(
+        WebhookEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="conflicts"
+    )
+    record_kind = models.CharField(max_length=20)
+    record_id = models.BigIntegerField(help_text="Our record's id.")
+    vendor_id = models.CharField(max_length=100)
+    field_name = models.CharField(max_length=100)
+    ours = models.JSONField(null=True, blank=True)
+    theirs = models.JSONField(null=True, blank=True)
+    kept = models.CharField(max_length=10, choices=[("ours", "Ours"), ("theirs", "Theirs")])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["record_kind", "record_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.record_kind} {self.record_id}.{self.field_name}: kept {self.kept}"
+
+
+class SyncCursor(models.Model):
+    """Where the incremental sync of one kind of record from one connection has got to."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_cursors")
+    kind = models.CharField(max_length=20)
+    since = models.DateTimeField(null=True, blank=True, help_text="Newest modification time read so far.")
+    cursor = models.CharField(max_length=2000, blank=True, help_text="The vendor's page cursor mid-run.")
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connection", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "kind"], name="sync_cursor_unique_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection.name} {self.kind} since {self.since}"
+

@@ -1,0 +1,499 @@
+"""Inbound changes from systems of record: store what a vendor reports, then apply it to our records.
+
+Webhook views and the incremental sync both call ``inbound_events_store`` (raw events, deduplicated by
+``(connection, event id)``) and leave the applying to ``inbound_process_pending``, run by a task and
+a periodic sweep, so both paths agree. Applying a batch:
+
+* **ordering**: per record, only the newest event of the batch is applied, and only if it is not
+  older than the record's ``source_modified_at`` (equal times are applied: a later sync of the
+  same state converges); older events become ``ignored_stale``;
+* **ownership** (``FieldOwnership``): a field AgentOps owns keeps our value when an inbound change
+  differs, and a ``SyncConflict`` keeps both; consent follows "most restrictive wins", so an
+  inbound opt-out always applies, through ``sales.cadence_services.lead_opt_out`` so queued
+  messages are withdrawn, and nothing inbound lifts ours;
+* **bulk**: records are written by the apps' own bulk upserts (``lead_bulk_upsert``,
+  ``ticket_bulk_upsert``), each writing its decision-log entry per batch, plus one entry per batch
+  summarising the events and conflicts.
+
+HubSpot's events only name what changed, so its records are read from HubSpot before the batch
+(once per record, and not at all when the event is older than what we hold).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.bulk import LogEntry, decision_log_append_many
+from audit.choices import EventType
+from connectors.base import ConnectorError
+from connectors.inbound_vendors import INBOUND, ParsedEvent, VendorInbound, _jsonable
+from connectors.models import (
+    Connection,
+    FieldOwner,
+    FieldOwnership,
+    InboundChannel,
+    InboundStatus,
+    OwnershipRule,
+    SyncConflict,
+    WebhookEvent,
+)
+from connectors.registry import connector_for
+
+logger = logging.getLogger(__name__)
+
+#: Events applied per transaction.
+BATCH_SIZE = 500
+#: A failing event (its record could not be read) is tried this many times, then marked failed.
+MAX_ATTEMPTS = 5
+#: How restrictive each consent state is; the most restrictive of ours and theirs wins.
+CONSENT_RESTRICTIVENESS = {"granted": 0, "unknown": 1, "opted_out": 2}
+OPTED_OUT = "opted_out"
+#: Conflicts listed in a batch's decision-log entry (all are in ``SyncConflict``).
+LOGGED_CONFLICTS = 50
+
+
+class ReplayRefused(Exception):
+    """An event id we already hold arrived saying something else changed: not a redelivery."""
+
+
+@dataclass
+class StoreResult:
+    new: int = 0
+    duplicates: int = 0
+
+
+def inbound_events_store(
+    *,
+    connection: Connection,
+    events: Sequence[ParsedEvent],
+    channel: str = InboundChannel.WEBHOOK,
+    raw_body: str = "",
+    notify: bool = True,
+) -> StoreResult:
+    """Store ``events`` once each: an id already held is counted as a redelivery and stored once.
+
+    Raises ``ReplayRefused`` (and stores nothing) when an id already held, or repeated in the
+    delivery, comes with another fingerprint. With ``notify``, processing is queued after commit.
+    """
+    unique: dict[str, ParsedEvent] = {}
+    for event in events:
+        seen = unique.setdefault(event.event_id, event)
+        if seen.fingerprint != event.fingerprint:
+            raise ReplayRefused(event.event_id)
+    now = timezone.now()
+    with transaction.atomic():
+        held = dict(
+            WebhookEvent.objects.filter(connection=connection, event_id__in=list(unique)).values_list(
+                "event_id", "fingerprint"
+            )
+        )
+        if any(held[i] != unique[i].fingerprint for i in held):
+            raise ReplayRefused(next(i for i in held if held[i] != unique[i].fingerprint))
+        new = [
+            WebhookEvent(
+                connection=connection,
+                vendor=connection.vendor,
+                channel=channel,
+                event_id=event.event_id[:200],
+                topic=event.topic[:100],
+                entity_kind=event.entity_kind,
+                entity_id=event.entity_id[:100],
+                source_modified_at=event.modified_at,
+                payload=dict(event.payload),
+                raw_body=raw_body,
+                fingerprint=event.fingerprint,
+                received_at=now,
+            )
+            for event_id, event in unique.items()
+            if event_id not in held
+        ]
+        WebhookEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+        if held:
+            WebhookEvent.objects.filter(connection=connection, event_id__in=list(held)).update(
+                deliveries=F("deliveries") + 1
+            )
+        if new and notify:
+            from connectors.tasks import enqueue_processing
+
+            connection_id = connection.pk
+            transaction.on_commit(lambda: enqueue_processing(connection_id))
+    return StoreResult(new=len(new), duplicates=len(events) - len(new))
+
+
+# Processing ----------------------------------------------------------------------------------------
+class Counts:
+    """A dataclass of counters that can be summed and reported."""
+
+    def add(self, other: Counts) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+@dataclass
+class ProcessSummary(Counts):
+    """What processing did to the events it took (``retry``: left received after a read failed)."""
+
+    processed: int = 0
+    ignored_stale: int = 0
+    ignored: int = 0
+    failed: int = 0
+    retry: int = 0
+    conflicts: int = 0
+    opted_out: int = 0
+
+
+def inbound_process_pending(
+    *, connection_id: int | None = None, batch_size: int = BATCH_SIZE
+) -> ProcessSummary:
+    """Apply every ``received`` event (of one connection, or all), oldest first, in batches.
+    Safe to run twice and from several workers at once (a batch locks its events)."""
+    summary = ProcessSummary()
+    pending = WebhookEvent.objects.filter(status=InboundStatus.RECEIVED)
+    if connection_id is not None:
+        pending = pending.filter(connection_id=connection_id)
+    connection_ids = sorted(set(pending.values_list("connection_id", flat=True)))
+    for connection in Connection.objects.filter(pk__in=connection_ids):
+        last_pk = 0
+        while True:
+            batch = list(
+                WebhookEvent.objects.filter(
+                    connection=connection, status=InboundStatus.RECEIVED, pk__gt=last_pk
+                ).order_by("pk")[:batch_size]
+            )
+            if not batch:
+                break
+            last_pk = batch[-1].pk
+            summary.add(inbound_process_batch(connection=connection, events=batch))
+    return summary
+
+
+def inbound_process_batch(*, connection: Connection, events: Sequence[WebhookEvent]) -> ProcessSummary:
+    """Apply one batch of a connection's received events (see the module docstring)."""
+    vendor = INBOUND[connection.vendor]
+    batch = _Batch(connection, vendor)
+    mapped = []
+    for event in events:
+        if event.entity_kind in vendor.kinds and event.entity_id:
+            mapped.append(event)
+        else:
+            batch.settle(event, InboundStatus.IGNORED)
+    if vendor.needs_read:
+        mapped = batch.read_records(mapped)
+    with transaction.atomic():
+        locked = set(
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=[e.pk for e in events], status=InboundStatus.RECEIVED)
+            .values_list("pk", flat=True)
+        )
+        batch.keep_only(locked)
+        by_kind: dict[str, list[WebhookEvent]] = defaultdict(list)
+        for event in mapped:
+            if event.pk in locked:
+                by_kind[event.entity_kind].append(event)
+        for kind, kind_events in by_kind.items():
+            batch.apply(kind, kind_events)
+        batch.save()
+    return batch.summary
+
+
+class _Batch:
+    """The work of one batch: the events' outcomes, conflicts and opt-outs, written at the end."""
+
+    def __init__(self, connection: Connection, vendor: VendorInbound) -> None:
+        self.connection = connection
+        self.vendor = vendor
+        self.actor = f"connector:{connection.name}"
+        self.now = timezone.now()
+        self.summary = ProcessSummary()
+        self.settled: dict[int, WebhookEvent] = {}
+        self.conflicts: list[SyncConflict] = []
+
+    def settle(self, event: WebhookEvent, status: str, error: str = "") -> None:
+        event.status = status
+        event.error = error[:2000]
+        event.attempts += 1
+        event.processed_at = self.now if status != InboundStatus.RECEIVED else None
+        self.settled[event.pk] = event
+        name = "retry" if status == InboundStatus.RECEIVED else status
+        setattr(self.summary, name, getattr(self.summary, name) + 1)
+
+    def keep_only(self, locked: set[int]) -> None:
+        """Forget outcomes of events another worker took meanwhile."""
+        for pk in [pk for pk in self.settled if pk not in locked]:
+            del self.settled[pk]
+
+    # HubSpot-style events: read the record -----------------------------------------------------
+    def read_records(self, events: list[WebhookEvent]) -> list[WebhookEvent]:
+        """Give events that carry no record the record as the vendor holds it now (read once each)."""
+        thin = [e for e in events if not e.payload]
+        held = {
+            kind: _target(kind).modified_times(
+                self.vendor, [e.entity_id for e in thin if e.entity_kind == kind]
+            )
+            for kind in {e.entity_kind for e in thin}
+        }
+        ready = [e for e in events if e.payload]
+        records: dict[tuple[str, str], Any] = {}
+        connector = connector_for(self.connection.config()) if thin else None
+        for event in thin:
+            ours = held[event.entity_kind].get(event.entity_id)
+            if ours is not None and event.source_modified_at is not None and event.source_modified_at <= ours:
+                self.settle(event, InboundStatus.IGNORED_STALE)  # what it announces is already here
+                continue
+            key = (event.entity_kind, event.entity_id)
+            if key not in records:
+                try:
+                    assert connector is not None
+                    records[key] = connector.read(event.entity_kind, event.entity_id)
+                except ConnectorError as exc:
+                    records[key] = exc
+            record = records[key]
+            if isinstance(record, ConnectorError):
+                give_up = not record.retryable or event.attempts + 1 >= MAX_ATTEMPTS
+                status = InboundStatus.FAILED if give_up else InboundStatus.RECEIVED
+                self.settle(event, status, f"reading the record failed: {record}")
+                continue
+            event.payload = _jsonable(record.fields)
+            event.source_modified_at = record.modified_at
+            ready.append(event)
+        return ready
+
+    # Applying ----------------------------------------------------------------------------------
+    def apply(self, kind: str, events: list[WebhookEvent]) -> None:
+        target = _target(kind)
+        newest: dict[str, WebhookEvent] = {}
+        for event in events:
+            current = newest.get(event.entity_id)
+            if current is None or _order(event) >= _order(current):
+                newest[event.entity_id] = event
+        for event in events:
+            winner = newest[event.entity_id]
+            if event is not winner:
+                older = _order(event)[0] < _order(winner)[0]
+                self.settle(event, InboundStatus.IGNORED_STALE if older else InboundStatus.PROCESSED)
+        local = target.current(self.vendor, list(newest))
+        ownership = _ownership(kind)
+        rows: list[dict[str, Any]] = []
+        row_events: list[WebhookEvent] = []
+        opt_outs: list[int] = []
+        for vendor_id, event in newest.items():
+            record = local.get(vendor_id)
+            held_at = getattr(record, "source_modified_at", None)
+            if (
+                held_at is not None
+                and event.source_modified_at is not None
+                and event.source_modified_at < held_at
+            ):
+                self.settle(event, InboundStatus.IGNORED_STALE)
+                continue
+            values = self.vendor.values(kind, event.payload)
+            if record is not None:
+                values, opted_out = self._owned(kind, values, record, ownership, event)
+                if opted_out:
+                    opt_outs.append(record.pk)
+            rows.append(target.row(self.vendor, vendor_id, record, values, event.source_modified_at))
+            row_events.append(event)
+        outcome = target.upsert(rows, self.actor)
+        errors = {e.index: f"{e.field}: {e.message}" for e in outcome.errors}
+        statuses = iter(outcome.result.statuses if outcome.result else [])
+        for index, event in enumerate(row_events):
+            if index in errors:
+                self.settle(event, InboundStatus.FAILED, errors[index])
+                continue
+            status = next(statuses, "")
+            self.settle(event, InboundStatus.IGNORED_STALE if status == "stale" else InboundStatus.PROCESSED)
+        if opt_outs:
+            from sales.cadence_services import lead_opt_out
+
+            source = f"{self.connection.vendor} ({self.connection.name})"
+            for lead_id in opt_outs:
+                lead_opt_out(lead_id=lead_id, source=source, actor=self.actor)
+            self.summary.opted_out += len(opt_outs)
+        self._log(kind, [e for e in events if e.pk in self.settled])
+
+    def _owned(
+        self,
+        kind: str,
+        values: dict[str, Any],
+        record: models.Model,
+        ownership: Mapping[str, tuple[str, str]],
+        event: WebhookEvent,
+    ) -> tuple[dict[str, Any], bool]:
+        """``values`` without the fields whose owner keeps ours; whether an opt-out is to apply."""
+        side = FieldOwner.CRM if kind == "lead" else FieldOwner.HELPDESK
+        kept: dict[str, Any] = {}
+        opt_out = False
+        for name, theirs in values.items():
+            owner, rule = ownership.get(name, (side, OwnershipRule.OWNER_WINS))
+            ours = getattr(record, name, None)
+            if rule == OwnershipRule.MOST_RESTRICTIVE:
+                if theirs == ours:
+                    continue
+                theirs_wins = CONSENT_RESTRICTIVENESS.get(str(theirs), 0) > CONSENT_RESTRICTIVENESS.get(
+                    str(ours), 0
+                )
+                self._conflict(kind, record, event, name, ours, theirs, "theirs" if theirs_wins else "ours")
+                if theirs_wins and theirs == OPTED_OUT:
+                    opt_out = True  # applied by lead_opt_out, which also withdraws queued messages
+                elif theirs_wins:
+                    kept[name] = theirs
+            elif owner in (side, "") or name == "attributes" or theirs == ours:
+                kept[name] = theirs
+            else:
+                self._conflict(kind, record, event, name, ours, theirs, "ours")
+        return kept, opt_out
+
+    def _conflict(
+        self,
+        kind: str,
+        record: models.Model,
+        event: WebhookEvent,
+        name: str,
+        ours: Any,
+        theirs: Any,
+        kept: str,
+    ) -> None:
+        self.conflicts.append(
+            SyncConflict(
+                connection=self.connection,
+                event=event,
+                record_kind=kind,
+                record_id=record.pk,
+                vendor_id=event.entity_id,
+                field_name=name,
+                ours=_jsonable({"v": ours})["v"],
+                theirs=_jsonable({"v": theirs})["v"],
+                kept=kept,
+            )
+        )
+        self.summary.conflicts += 1
+
+    def _log(self, kind: str, events: list[WebhookEvent]) -> None:
+        counts: dict[str, int] = defaultdict(int)
+        for event in events:
+            counts[event.status] += 1
+        conflicts = [c for c in self.conflicts if c.record_kind == kind]
+        decision_log_append_many(
+            entries=[
+                LogEntry(
+                    event_type=EventType.LEADS_UPSERTED if kind == "lead" else EventType.TICKETS_UPSERTED,
+                    actor=self.actor,
+                    subject_type="inbound_batch",
+                    subject_id=self.connection.pk,
+                    input_context={"vendor": self.connection.vendor, "kind": kind, "events": len(events)},
+                    action_taken={
+                        **counts,
+                        "conflicts": len(conflicts),
+                        "conflict_details": [
+                            {
+                                "record_id": c.record_id,
+                                "field": c.field_name,
+                                "ours": c.ours,
+                                "theirs": c.theirs,
+                                "kept": c.kept,
+                            }
+                            for c in conflicts[:LOGGED_CONFLICTS]
+                        ],
+                    },
+                )
+            ]
+        )
+
+    def save(self) -> None:
+        SyncConflict.objects.bulk_create(self.conflicts, batch_size=500)
+        WebhookEvent.objects.bulk_update(
+            list(self.settled.values()),
+            ["status", "error", "attempts", "processed_at", "payload", "source_modified_at"],
+            batch_size=500,
+        )
+
+
+def _order(event: WebhookEvent) -> tuple[datetime, int]:
+    return (event.source_modified_at or datetime.min.replace(tzinfo=UTC), event.pk)
+
+
+def _ownership(kind: str) -> dict[str, tuple[str, str]]:
+    return {
+        name: (owner, rule)
+        for name, owner, rule in FieldOwnership.objects.filter(record_kind=kind).values_list(
+            "field_name", "owner", "rule"
+        )
+    }
+
+
+# Our record kinds --------------------------------------------------------------------------------
+class _Target:
+    """How inbound records of one of our kinds are found and written: by ``(vendor, vendor id)`` as
+    natural key, or by the vendor's id column when the model has one (``Lead.salesforce_id`` …)."""
+
+    def __init__(self, model: type[models.Model], upsert: Any, *, has_vendor_columns: bool) -> None:
+        self.model = model
+        self._upsert = upsert
+        self.has_vendor_columns = has_vendor_columns
+
+    def _column(self, vendor: VendorInbound) -> str | None:
+        return vendor.lead_id_column if self.has_vendor_columns else None
+
+    def current(
+        self, vendor: VendorInbound, vendor_ids: Sequence[str], *, lock: bool = True
+    ) -> dict[str, Any]:
+        """Our records for these vendor ids (locked for the batch unless ``lock`` is off)."""
+        manager = self.model._default_manager
+        rows: models.QuerySet[Any] = manager.select_for_update() if lock else manager.all()
+        found = {
+            obj.external_id: obj for obj in rows.filter(source=vendor.vendor, external_id__in=vendor_ids)
+        }
+        column = self._column(vendor)
+        if column:
+            found.update({getattr(obj, column): obj for obj in rows.filter(**{f"{column}__in": vendor_ids})})
+        return found
+
+    def modified_times(self, vendor: VendorInbound, vendor_ids: Sequence[str]) -> dict[str, datetime]:
+        return {
+            vendor_id: obj.source_modified_at
+            for vendor_id, obj in self.current(vendor, vendor_ids, lock=False).items()
+            if obj.source_modified_at is not None
+        }
+
+    def row(
+        self,
+        vendor: VendorInbound,
+        vendor_id: str,
+        record: Any,
+        values: Mapping[str, Any],
+        modified_at: datetime | None,
+    ) -> dict[str, Any]:
+        source, external_id = (record.source, record.external_id) if record else (vendor.vendor, vendor_id)
+        row = {"source": source, "external_id": external_id, **values, "source_modified_at": modified_at}
+        column = self._column(vendor)
+        if column:
+            row[column] = vendor_id
+        return row
+
+    def upsert(self, rows: list[dict[str, Any]], actor: str) -> Any:
+        """The app's own bulk upsert (validation, stale check, its decision-log entry per batch)."""
+        return self._upsert(rows=rows, actor=actor, atomic=False)
+
+
+def _target(kind: str) -> _Target:
+    if kind == "lead":
+        from sales.models import Lead
+        from sales.services import lead_bulk_upsert
+
+        return _Target(Lead, lead_bulk_upsert, has_vendor_columns=True)
+    from support.models import Ticket
+    from support.services import ticket_bulk_upsert
+
+    return _Target(Ticket, ticket_bulk_upsert, has_vendor_columns=False)

@@ -1,0 +1,42 @@
+"""Connector tasks (django-q2): thin and safe to run twice; the work is in ``inbound`` and ``sync``."""
+
+from __future__ import annotations
+
+from django.core.cache import cache
+from django_q.tasks import async_task
+
+#: While a processing task is queued for a connection, further deliveries do not queue another.
+PROCESS_DEBOUNCE_SECONDS = 30
+
+
+def _debounce_key(connection_id: int) -> str:
+    return f"connectors:inbound-queued:{connection_id}"
+
+
+def enqueue_processing(connection_id: int) -> str | None:
+    """Queue processing of a connection's received events unless a queued task will do it."""
+    if not cache.add(_debounce_key(connection_id), 1, timeout=PROCESS_DEBOUNCE_SECONDS):
+        return None
+    return async_task(inbound_process_task, connection_id, task_name=f"inbound events of {connection_id}")
+
+
+def inbound_process_task(connection_id: int) -> dict[str, int]:
+    from connectors.inbound import inbound_process_pending
+
+    # Cleared first: a delivery stored while this runs queues the next task.
+    cache.delete(_debounce_key(connection_id))
+    return inbound_process_pending(connection_id=connection_id).as_dict()
+
+
+def inbound_sweep_task() -> dict[str, int]:
+    """The periodic sweep: apply anything still ``received`` (a lost task, a read that failed)."""
+    from connectors.inbound import inbound_process_pending
+
+    return inbound_process_pending().as_dict()
+
+
+def sync_connections_task() -> dict[str, int]:
+    """The periodic incremental sync of every active connection."""
+    from connectors.sync import sync_all
+
+    return sync_all().as_dict()

@@ -1,0 +1,71 @@
+"""Webhook endpoints: ``/webhooks/<vendor>/<connection name or id>/``.
+
+Each delivery is checked with the vendor's signature scheme and the connection's
+``webhook_secret`` (its encrypted credentials), stored raw and deduplicated by event id, and
+answered at once; applying it is a task's job (``connectors.inbound``). A refused delivery gets a
+bare 401 or 400, never a reason (the reason goes to our log), and leaves nothing stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from connectors import crypto
+from connectors.inbound import ReplayRefused, inbound_events_store
+from connectors.inbound_vendors import INBOUND, IncomingRequest, WebhookRefused
+from connectors.models import Connection
+
+logger = logging.getLogger(__name__)
+
+
+def _connection(vendor: str, name_or_id: str) -> Connection | None:
+    match = Q(name=name_or_id) | (Q(pk=int(name_or_id)) if name_or_id.isdigit() else Q())
+    return Connection.objects.filter(match, vendor=vendor, is_active=True).first()
+
+
+def _refused(status: int) -> HttpResponse:
+    return HttpResponse(b"", status=status, content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def receive(request: HttpRequest, vendor: str, connection: str) -> HttpResponse:
+    inbound = INBOUND.get(vendor)
+    target = _connection(vendor, connection) if inbound is not None else None
+    if inbound is None or target is None:
+        return _refused(404)
+    try:
+        secret = target.credentials.get("webhook_secret", "")
+    except crypto.DecryptionError:
+        logger.error("webhook for %s: credentials cannot be decrypted", target.name)
+        return _refused(503)
+    if not secret:
+        logger.warning("webhook for %s refused: no webhook_secret configured", target.name)
+        return _refused(401)
+    incoming = IncomingRequest(
+        method=request.method or "POST",
+        uri=request.build_absolute_uri(),
+        headers=request.headers,
+        query=request.GET.dict(),
+        body=request.body,
+    )
+    try:
+        events = inbound.accept(incoming, secret=secret, options=target.options or {}, now=time.time())
+        stored = inbound_events_store(
+            connection=target, events=events, raw_body=request.body.decode(errors="replace")
+        )
+    except WebhookRefused as exc:
+        logger.warning("webhook for %s refused: %s", target.name, exc.reason)
+        return _refused(exc.status)
+    except ReplayRefused as exc:
+        logger.warning("webhook for %s refused: event %s reused for another change", target.name, exc)
+        return _refused(400)
+    logger.debug("webhook for %s: %d new, %d repeated", target.name, stored.new, stored.duplicates)
+    body, content_type = inbound.acknowledge()
+    return HttpResponse(body, status=200, content_type=content_type)
