@@ -22,6 +22,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", operations_views.metrics, name="metrics"),
+    path("operations/kpis/", operations_views.kpi_dashboard_page, name="kpis"),
     path("webhooks/", include("connectors.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("agentops.api.urls")),

@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from operations.models import AutoPauseRule, Incident, IncidentEvent, KillSwitch, Quota
+from operations.models import AutoPauseRule, Incident, IncidentEvent, KillSwitch, Quota, ServiceLevelObjective
 from operations.services import SwitchError, incident_resolve, kill_switch_set
 
 
@@ -116,3 +116,8 @@ class IncidentAdmin(admin.ModelAdmin):
     @admin.action(description="Resolve, keeping the kill switch engaged")
     def resolve_keep_switch(self, request: HttpRequest, queryset: QuerySet[Incident]) -> None:
         self._resolve(request, queryset, False)
+
+
+@admin.register(ServiceLevelObjective)
+class ServiceLevelObjectiveAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "kpi", "objective", "window_days", "is_active", "updated_at"]

@@ -172,3 +172,39 @@ class IncidentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor}: {self.text[:60]}"
+
+
+class ServiceLevelObjective(models.Model):
+    """A target for one KPI over a rolling window (e.g. 95% of decisions within SLA over 28 days);
+    the dashboard shows attainment, error-budget burn and what is left."""
+
+    name = models.CharField(max_length=150, unique=True)
+    kpi = models.CharField(
+        max_length=50, help_text="A KPI name from the dashboard, e.g. approval_sla_attainment."
+    )
+    objective = models.FloatField(help_text="Between 0 and 1, e.g. 0.95.")
+    window_days = models.PositiveIntegerField(default=28)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(objective__gt=0) & Q(objective__lt=1), name="slo_objective_range"
+            ),
+            models.CheckConstraint(condition=Q(window_days__gte=1), name="slo_window_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.objective:.1%} over {self.window_days} days"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from operations.kpi_series import KPIS
+
+        if self.kpi not in KPIS:
+            raise ValidationError({"kpi": f"unknown KPI; one of {', '.join(sorted(KPIS))}"})

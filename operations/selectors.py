@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
 from operations.gate import WINDOWS, Admission, Quota, Switch, Work, admit, quota_key
-from operations.models import KillSwitch
+from operations.kpi_series import KpiDef, Series
+from operations.kpis import Budget, Day, Point, Spark, flag_anomalies, slo_budget, sparkline
+from operations.models import KillSwitch, ServiceLevelObjective
 from operations.models import Quota as QuotaRow
 
 
@@ -55,3 +58,72 @@ def execution_admission(work: Work, *, now: datetime | None = None) -> Admission
                 if quota_key(quota, other) == key:
                     used[(quota.id, key)].append(started)
     return admit(work, switches=switches, quotas=quotas, used=used, now=now)
+
+
+# --- KPI dashboard -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KpiPanel:
+    kpi: KpiDef
+    points: list[Point]
+    spark: Spark
+    last7: float | None
+    previous7: float | None
+    anomalies: list[Point]
+
+
+@dataclass(frozen=True)
+class SloRow:
+    slo: ServiceLevelObjective
+    label: str
+    budget: Budget
+
+
+def _window_rate(series: Series, start: date, end: date) -> tuple[float, float]:
+    hits = sum(h for d, (h, _) in series.items() if start <= d < end)
+    total = sum(t for d, (_, t) in series.items() if start <= d < end)
+    return hits, total
+
+
+def kpi_dashboard(*, days: int = 30, now: datetime | None = None) -> tuple[list[KpiPanel], list[SloRow]]:
+    """Every registered KPI's daily series over ``days`` with anomaly flags, its last 7 days against
+    the 7 before, and every active SLO's error budget. One query per KPI, one for the SLOs."""
+    from operations.kpi_series import KPIS
+
+    now = now or timezone.now()
+    today = now.date()
+    slos = list(ServiceLevelObjective.objects.filter(is_active=True))
+    span = max([days, *[s.window_days for s in slos]])
+    start = datetime.combine(today - timedelta(days=span - 1), time(0, 0), tzinfo=now.tzinfo)
+    series = {name: definition.read(start) for name, definition in KPIS.items()}
+    panels = []
+    for name, definition in KPIS.items():
+        daily = [
+            Day(day, *series[name].get(day, (0, 0)))
+            for day in (today - timedelta(days=offset) for offset in range(days - 1, -1, -1))
+        ]
+        points = flag_anomalies(daily)
+        h7, t7 = _window_rate(series[name], today - timedelta(days=6), today + timedelta(days=1))
+        hp, tp = _window_rate(series[name], today - timedelta(days=13), today - timedelta(days=6))
+        panels.append(
+            KpiPanel(
+                definition,
+                points,
+                sparkline(points),
+                h7 / t7 if t7 else None,
+                hp / tp if tp else None,
+                [p for p in points if p.anomaly],
+            )
+        )
+    rows = []
+    for slo in slos:
+        if slo.kpi not in series:
+            continue
+        good, total = _window_rate(
+            series[slo.kpi], today - timedelta(days=slo.window_days - 1), today + timedelta(days=1)
+        )
+        rows.append(
+            SloRow(slo, KPIS[slo.kpi].label, slo_budget(good=good, total=total, objective=slo.objective))
+        )
+    return panels, rows

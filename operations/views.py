@@ -1,11 +1,13 @@
-"""The Prometheus scrape endpoint."""
+"""The Prometheus scrape endpoint and the KPI dashboard."""
 
 from __future__ import annotations
 
 import hmac
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -21,3 +23,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
         if not hmac.compare_digest(given.encode(), token.encode()):
             return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain")
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+@login_required
+def kpi_dashboard_page(request: HttpRequest) -> HttpResponse:
+    from operations.selectors import kpi_dashboard
+
+    panels, slos = kpi_dashboard()
+    return render(request, "operations/kpis.html", {"panels": panels, "slos": slos})
