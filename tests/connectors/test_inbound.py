@@ -5,6 +5,7 @@ and an inbound opt-out withdrawing queued messages. The sandbox emulators send t
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -206,7 +207,7 @@ def test_hubspot_events_are_applied_from_the_record_read_once_each(webhook_inbox
     host = webhook_inbox.url.removeprefix("http://")
     app.webhooks.configure(url=f"{webhook_inbox.url}{webhook_path(connection)}")
     created = call(app, "POST", "/crm/v3/objects/contacts", {"properties": {"email": "ada@example.com"}})
-    contact_id = __import__("json").loads(created.body)["id"]
+    contact_id = json.loads(created.body)["id"]
     call(
         app,
         "PATCH",
