@@ -140,6 +140,7 @@ class ThrottleState(models.Model):
     def __str__(self) -> str:
         return self.key
 
+
 # Inbound: webhooks, sync, field ownership ---------------------------------------------------------
 class InboundChannel(models.TextChoices):
     WEBHOOK = "webhook", "Webhook"
@@ -293,3 +294,121 @@ class SyncCursor(models.Model):
     def __str__(self) -> str:
         return f"{self.connection.name} {self.kind} since {self.since}"
 
+
+# Outbound execution: routes, the execution state of each action, and its attempts -----------------
+class ActionRoute(models.Model):
+    """Which connection executes approved actions of one kind (and, optionally, one domain).
+
+    Admin data with history. An action is routed by its kind and domain; a route without a domain
+    covers every domain of its kind. The connection must also hold the kind in its write scopes,
+    or the action fails with a clear reason: a route alone never grants a write.
+    Kinds AgentOps executes itself (``connectors.routing.INTERNAL_KINDS``) take no route.
+    """
+
+    # No choices here: a new action kind must not need a migration of this table (see ``clean``).
+    kind = models.CharField(max_length=30, help_text="An action kind, e.g. create_task.")
+    domain = models.CharField(max_length=20, blank=True, help_text="sales or support; empty for any.")
+    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="routes")
+    is_active = models.BooleanField(default=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["kind", "domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "domain"], name="action_route_unique_kind_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}{f' ({self.domain})' if self.domain else ''} → {self.connection.name}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind not in ActionKind.values:
+            raise ValidationError({"kind": f"Unknown action kind {self.kind!r}."})
+
+
+class ActionExecution(models.Model):
+    """Where the execution of one approved action stands: its lease, next try, hold and last error.
+
+    A worker claims the row (``lease_until``/``lease_token``) before touching the action and gives
+    it back after one attempt, so a worker killed mid-call leaves a lease that simply expires.
+    ``check_first`` is set after an attempt whose outcome is unknown (timeout, dropped connection,
+    5xx): the next attempt asks the vendor whether the earlier one took effect before writing.
+    ``hold_reason`` says why the action is waiting (kill switch, quota, open breaker).
+    """
+
+    action = models.OneToOneField(
+        "approvals.ProposedAction", on_delete=models.CASCADE, related_name="execution"
+    )
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.PROTECT, related_name="executions"
+    )
+    done = models.BooleanField(default=False, help_text="Executed, failed or cancelled: nothing left to do.")
+    due_at = models.DateTimeField(help_text="When the next attempt may start.")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    budget_start = models.PositiveIntegerField(
+        default=0, help_text="Attempts made before the last retry by a person; the budget counts from here."
+    )
+    check_first = models.BooleanField(default=False)
+    hold_reason = models.CharField(max_length=500, blank=True)
+    last_error = models.TextField(blank=True)
+    last_error_code = models.CharField(max_length=30, blank=True)
+    vendor_id = models.CharField(
+        max_length=100, blank=True, help_text="The record the write made or changed."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        indexes = [models.Index(fields=["done", "due_at"], name="execution_due")]
+
+    def __str__(self) -> str:
+        return f"execution of action #{self.action_id}"
+
+
+class AttemptOutcome(models.TextChoices):
+    PENDING = "pending", "Started, no outcome recorded (the worker died)"
+    OK = "ok", "Succeeded"
+    FOUND = "found", "An earlier attempt had taken effect"
+    ERROR = "error", "Failed without effect"
+    UNKNOWN = "unknown", "Outcome unknown (timeout, dropped connection, 5xx)"
+
+
+class ExecutionAttempt(models.Model):
+    """One attempt at executing an action: a row before the call, its outcome after it."""
+
+    action = models.ForeignKey(
+        "approvals.ProposedAction", on_delete=models.CASCADE, related_name="execution_attempts"
+    )
+    number = models.PositiveIntegerField()
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+    )
+    operation = models.CharField(max_length=50)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=AttemptOutcome.choices, default=AttemptOutcome.PENDING)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=30, blank=True)
+    error = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    correlation_id = models.UUIDField(null=True, blank=True)
+    vendor_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["action", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["action", "number"], name="execution_attempt_unique_number"),
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=AttemptOutcome.values), name="execution_attempt_outcome_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"action #{self.action_id} attempt {self.number}: {self.outcome}"

@@ -40,3 +40,10 @@ def sync_connections_task() -> dict[str, int]:
     from connectors.sync import sync_all
 
     return sync_all().as_dict()
+
+
+def execute_actions_task() -> dict[str, int]:
+    """The periodic outbound run: execute approved actions until nothing is due (``connectors.execution``)."""
+    from connectors.execution import actions_execute
+
+    return actions_execute().counts

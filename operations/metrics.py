@@ -33,6 +33,20 @@ REQUEST_SECONDS = Histogram(
     ["route"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+# Outbound calls to systems of record, one per HTTP request a connector makes (``connectors.calls``).
+CONNECTOR_CALLS = Counter(
+    "agentops_connector_calls",
+    "HTTP calls to systems of record, by connection, vendor and status (or timeout / connection).",
+    ["connection", "vendor", "status"],
+)
+CONNECTOR_CALL_SECONDS = Histogram(
+    "agentops_connector_call_duration_seconds",
+    "Time a call to a system of record took, by connection.",
+    ["connection"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+#: ``agentops_circuit_breaker_state`` values: 0 closed, 1 half-open, 2 open.
+BREAKER_STATE_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 LATENCY_WINDOW = timedelta(hours=24)
 QUANTILES = (0.5, 0.9, 0.99)
 
@@ -145,11 +159,28 @@ class StateCollector(Collector):
             switches.add_metric([scope, target], 1.0 if engaged else 0.0)
         yield switches
 
+        yield _breaker_states()
+
         yield GaugeMetricFamily(
             "agentops_audit_seal_lag_seconds",
             "Age of the oldest decision-log entry not yet sealed into the hash chain (0 when none).",
             value=audit_seal_lag(now=now).total_seconds(),
         )
+
+
+def _breaker_states() -> Metric:
+    """Each active connection's circuit breaker, read from the store every worker shares."""
+    from connectors.execution import connection_breaker_phase
+    from connectors.models import Connection
+
+    breakers = GaugeMetricFamily(
+        "agentops_circuit_breaker_state",
+        "A connection's circuit breaker: 0 closed, 1 half-open, 2 open.",
+        labels=["connection"],
+    )
+    for connection in Connection.objects.filter(is_active=True):
+        breakers.add_metric([connection.name], BREAKER_STATE_VALUES[connection_breaker_phase(connection)])
+    return breakers
 
 
 def _task_queue() -> tuple[int, float]:

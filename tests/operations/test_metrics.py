@@ -12,6 +12,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from approvals.models import Decision, ProposedAction
+from connectors.calls import CallContext, record_call
+from connectors.models import Connection
 from operations.services import kill_switch_set
 from tests.factories import ProposedActionFactory, UserFactory
 
@@ -37,6 +39,8 @@ def value(samples, name, **labels):
 def test_the_documented_metric_names_are_all_exported(client):
     ProposedActionFactory()
     kill_switch_set(scope="global", engaged=False, actor="olivia", reason="drill")
+    Connection.objects.create(name="crm", vendor="hubspot", base_url="https://api.hubapi.com")
+    record_call(CallContext("crm", "hubspot"), method="GET", url="/crm/v3/owners", status=200, seconds=0.01)
     client.get(reverse("healthz"))
     names = {name for name, _ in scrape(client)}
     documented = set(re.findall(r"^\| `(agentops_[a-z_]+)`", DOC.read_text(), flags=re.M))

@@ -1,0 +1,62 @@
+"""Which way an approved action goes out: through a connection, AgentOps's own mail, or nowhere.
+
+The one place that says so:
+
+- ``INTERNAL_KINDS`` are executed inside AgentOps or only read, never sent to a connector:
+  ``enrol_cadence`` (``sales.cadence_services.enrolments_from_approved`` enrols the lead in our own
+  cadence, whose steps are proposed as messages and tasks of their own), ``flag_for_review`` and
+  ``handoff_to_human`` (they change our queues), ``account_lookup`` (a read). The executor never
+  picks them up.
+- ``MAIL_KINDS`` (``send_email``) are sent by AgentOps through Django's email backend
+  (``EMAIL_BACKEND``), whatever the CRM: no connector sends email, and a CRM "email engagement" only
+  logs one. The CRM learns of it from its own mailbox integration, as with a person's email.
+- Every other kind goes through the connection its ``ActionRoute`` names (kind and domain, else
+  kind alone), and only when that connection holds the kind in its write scopes.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from approvals.choices import ActionKind
+from connectors.models import ActionRoute, Connection
+
+INTERNAL_KINDS: frozenset[str] = frozenset(
+    {
+        ActionKind.ENROL_CADENCE,
+        ActionKind.FLAG_FOR_REVIEW,
+        ActionKind.HANDOFF_TO_HUMAN,
+        ActionKind.ACCOUNT_LOOKUP,
+    }
+)
+MAIL_KINDS: frozenset[str] = frozenset({ActionKind.SEND_EMAIL})
+#: What the kill switches and quotas call AgentOps's own mail sender (its "connection" name).
+MAIL_CONNECTOR = "email"
+
+
+class RouteRefused(Exception):
+    """No connection may execute this action; ``code`` is ``no_route``, ``inactive`` or ``no_write_scope``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def connection_for(*, kind: str, domain: str) -> Connection:
+    """The connection that executes ``kind`` in ``domain``; ``RouteRefused`` with a clear reason."""
+    routes = list(
+        ActionRoute.objects.select_related("connection")
+        .filter(Q(domain=domain) | Q(domain=""), kind=kind, is_active=True)
+        .order_by("-domain")  # the route naming the domain before the catch-all
+    )
+    if not routes:
+        raise RouteRefused("no_route", f"no active route sends {kind} ({domain}) to a connection")
+    connection = routes[0].connection
+    if not connection.is_active:
+        raise RouteRefused("inactive", f"connection {connection.name} is inactive")
+    if not connection.may_write(kind):
+        raise RouteRefused(
+            "no_write_scope",
+            f"connection {connection.name} is not granted {kind} in its write scopes (read-only by default)",
+        )
+    return connection

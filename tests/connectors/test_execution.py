@@ -1,0 +1,210 @@
+"""Outbound execution through the official clients against the sandbox over HTTP on 127.0.0.1:
+routing and write scopes, attempts and the decision log, exactly once after an unknown outcome,
+consent for messages, the approved payload, quotas, and the call log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from approvals.models import ProposedAction
+from approvals.services import payload_sha256
+from audit.models import DecisionLogEntry
+from connectors.execution import action_execution_retry, actions_execute
+from connectors.models import ActionExecution, ExecutionAttempt
+from connectors.routing import INTERNAL_KINDS
+from connectors.sandbox.server import FaultConfig
+from operations.metrics import CONNECTOR_CALLS
+from operations.models import Quota
+from sales.choices import ConsentState
+from tests.connectors.execution_world import approved_tasks, fast_settings, hubspot_world
+from tests.factories import LeadFactory, ProposedActionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_creates_a_task_once_with_an_attempt_and_a_log_entry(serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=1)
+    [action_id] = approved_tasks(1)
+    calls_before = CONNECTOR_CALLS.labels("hubspot-sandbox", "hubspot", "201")._value.get()
+
+    summary = actions_execute(settings=fast_settings())
+
+    action = ProposedAction.objects.get(pk=action_id)
+    assert (summary.counts, action.status, action.target_system) == (
+        {"executed": 1},
+        "executed",
+        "hubspot-sandbox",
+    )
+    [attempt] = ExecutionAttempt.objects.filter(action=action)
+    assert (attempt.number, attempt.outcome, attempt.operation) == (1, "ok", "create_task")
+    assert attempt.correlation_id == action.correlation_id and attempt.latency_ms is not None
+    [task] = world.app.tables["tasks"].values()
+    assert task["properties"]["agentops_marker"] == action.idempotency_key
+    assert ActionExecution.objects.get(action=action).vendor_id == task["id"]
+    moves = DecisionLogEntry.objects.filter(subject_type="proposed_action", subject_id=str(action_id))
+    assert sorted(e.action_taken["to"] for e in moves) == ["executed", "executing"]
+    assert CONNECTOR_CALLS.labels("hubspot-sandbox", "hubspot", "201")._value.get() == calls_before + 1
+
+
+def test_a_connection_without_the_write_scope_refuses_with_a_clear_failure(serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=1, scopes=())
+    [action_id] = approved_tasks(1)
+
+    actions_execute(settings=fast_settings())
+
+    action = ProposedAction.objects.get(pk=action_id)
+    execution = ActionExecution.objects.get(action=action)
+    assert action.status == "failed"
+    assert "no_write_scope" in execution.last_error and "read-only by default" in execution.last_error
+    assert not ExecutionAttempt.objects.filter(action=action).exists()
+    assert world.tasks_created() == 0
+
+
+def test_an_action_with_no_route_fails_saying_so():
+    lead = LeadFactory(hubspot_id="1")
+    payload = {"fields": {"lifecyclestage": "lead"}}
+    action = ProposedActionFactory(
+        kind="update_crm_fields",
+        lead=lead,
+        payload=payload,
+        status="approved",
+        approved_payload_sha256=payload_sha256(payload),
+    )
+
+    actions_execute(settings=fast_settings())
+
+    action.refresh_from_db()
+    assert action.status == "failed"
+    assert "no_route" in ActionExecution.objects.get(action=action).last_error
+
+
+def test_internal_kinds_are_never_picked_up():
+    action = ProposedActionFactory(
+        kind="enrol_cadence",
+        status="approved",
+        approved_payload_sha256=payload_sha256({"cadence": "Inbound hot"}),
+    )
+    assert "enrol_cadence" in INTERNAL_KINDS
+
+    actions_execute(settings=fast_settings())
+
+    action.refresh_from_db()
+    assert action.status == "approved" and not ActionExecution.objects.filter(action=action).exists()
+
+
+def test_a_timeout_after_the_effect_is_found_by_its_marker_and_not_created_again(serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=1)
+    [action_id] = approved_tasks(1)
+    # Every task creation times out after taking effect; the search that checks is healthy.
+    world.app.faults.configure(
+        FaultConfig(
+            timeout=1.0,
+            after_effect=1.0,
+            timeout_seconds=0.4,
+            path_pattern=r"/objects/tasks$",
+            methods=("POST",),
+        )
+    )
+
+    actions_execute(settings=fast_settings())
+
+    attempts = list(ExecutionAttempt.objects.filter(action_id=action_id).values_list("outcome", "error_code"))
+    assert attempts == [("unknown", "timeout"), ("found", "")]
+    assert ProposedAction.objects.get(pk=action_id).status == "executed"
+    assert world.tasks_created() == 1
+
+
+def test_a_retryable_error_is_retried_and_a_permanent_one_fails_with_the_last_error(serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=2)
+    ok_id, bad_id = approved_tasks(2)
+    ProposedAction.objects.filter(pk=bad_id).update(payload={"subject": "x" * 300})  # over the schema's 255
+
+    world.app.faults.configure(
+        FaultConfig(server_error=1.0, path_pattern=r"/objects/tasks$", methods=("POST",))
+    )
+    summary = actions_execute(settings=fast_settings(max_attempts=3))
+
+    assert summary.counts.get("failed") == 2
+    ok = ActionExecution.objects.get(action_id=ok_id)
+    assert ok.attempts == 3 and "server_error" in ok.last_error
+    bad = ActionExecution.objects.get(action_id=bad_id)
+    assert bad.attempts == 0 and "payload.subject" in bad.last_error
+
+    # An operator retries the failed action once the vendor is healthy: it runs exactly once.
+    world.app.faults.configure(FaultConfig())
+    action_execution_retry(action_id=ok_id, actor="olivia")
+    actions_execute(settings=fast_settings())
+    assert ProposedAction.objects.get(pk=ok_id).status == "executed"
+    assert world.tasks_created() == 1  # 503s before the effect created nothing
+
+
+def test_a_payload_changed_after_approval_is_refused(serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=1)
+    [action_id] = approved_tasks(1)
+    ProposedAction.objects.filter(pk=action_id).update(payload={"subject": "Something else"})
+
+    actions_execute(settings=fast_settings())
+
+    assert ProposedAction.objects.get(pk=action_id).status == "failed"
+    assert "differs from the approved one" in ActionExecution.objects.get(action_id=action_id).last_error
+    assert world.tasks_created() == 0
+
+
+def _email(lead, key):
+    payload = {"to": "ada@example.com", "subject": "Hello", "body": "Hi Ada"}
+    return ProposedActionFactory(
+        kind="send_email",
+        lead=lead,
+        payload=payload,
+        status="approved",
+        approved_payload_sha256=payload_sha256(payload),
+        idempotency_key=key,
+    )
+
+
+def test_an_email_goes_out_once_through_the_mail_backend_and_an_opted_out_leads_is_cancelled():
+    sent = _email(LeadFactory(consent_state=ConsentState.GRANTED), "mail-1")
+    withheld = _email(LeadFactory(consent_state=ConsentState.OPTED_OUT), "mail-2")
+
+    actions_execute(settings=fast_settings())
+    actions_execute(settings=fast_settings())
+
+    sent.refresh_from_db()
+    withheld.refresh_from_db()
+    assert (sent.status, withheld.status) == ("executed", "cancelled")
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].extra_headers["Message-ID"] == "<mail-1@agentops>"
+    assert "opted out" in ActionExecution.objects.get(action=withheld).last_error
+
+
+def test_a_quota_holds_the_excess_visibly_and_releases_it_when_the_window_has_room(serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=3)
+    ids = approved_tasks(3)
+    Quota.objects.create(
+        name="tasks per hour", scope="action_kind", target="create_task", window="hour", limit=2
+    )
+
+    actions_execute(settings=fast_settings())
+
+    statuses = dict(ProposedAction.objects.filter(pk__in=ids).values_list("pk", "status"))
+    assert sorted(statuses.values()) == ["approved", "executed", "executed"]
+    [held] = [pk for pk, status in statuses.items() if status == "approved"]
+    execution = ActionExecution.objects.get(action_id=held)
+    assert "quota reached" in execution.hold_reason
+    assert execution.due_at > timezone.now() + timedelta(minutes=50)
+    assert world.tasks_created() == 2
+
+    # An hour later the window has room: the held action runs, once.
+    ProposedAction.objects.filter(status="executed").update(
+        execution_started_at=timezone.now() - timedelta(hours=2)
+    )
+    ActionExecution.objects.filter(pk=execution.pk).update(due_at=timezone.now())
+    actions_execute(settings=fast_settings())
+
+    assert ProposedAction.objects.get(pk=held).status == "executed"
+    assert ActionExecution.objects.get(action_id=held).hold_reason == ""
+    assert world.tasks_created() == 3
