@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from agentops import health, views
 from operations import views as operations_views
 from sales import views as sales_views
 from scoring import views as scoring_views
+from security.forms import LockingAuthenticationForm
+from security.views import confirm_password
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -17,15 +19,24 @@ urlpatterns = [
     path("scoring/drift/", scoring_views.drift_page, name="drift"),
     path("support/", include("support.urls")),
     path("sales/cadences/", sales_views.cadences_page, name="cadences"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, authentication_form=LockingAuthenticationForm
+        ),
+        name="login",
+    ),
+    path("account/confirm-password/", confirm_password, name="confirm-password"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", operations_views.metrics, name="metrics"),
     path("operations/kpis/", operations_views.kpi_dashboard_page, name="kpis"),
+    path("operations/changes/", operations_views.change_log_page, name="change-log"),
     path("webhooks/", include("connectors.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("agentops.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file: the CSP forbids inline script.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -5,6 +5,7 @@ from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.models import ApprovalPolicy, Decision, EscalationStep, ProposedAction
+from operations.admin_mixins import ChangeControlledAdmin
 
 
 class DecisionInline(admin.TabularInline):
@@ -68,7 +69,7 @@ class DecisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApprovalPolicy)
-class ApprovalPolicyAdmin(SimpleHistoryAdmin):
+class ApprovalPolicyAdmin(ChangeControlledAdmin, SimpleHistoryAdmin):
     list_display = ["name", "outcome", "priority", "is_active", "approver_group", "sla_minutes", "updated_at"]
     list_filter = ["outcome", "is_active"]
     search_fields = ["name", "description"]

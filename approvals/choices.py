@@ -25,6 +25,7 @@ class ActionKind(models.TextChoices):
     SET_TICKET_STATUS = "set_ticket_status", "Set ticket status / group"
     HANDOFF_TO_HUMAN = "handoff_to_human", "Hand off to a human"
     ACCOUNT_LOOKUP = "account_lookup", "Read-only account lookup"
+    CONFIG_CHANGE = "config_change", "Configuration change (change control)"
 
 
 # Kinds that only read; everything else writes to a system of record or contacts a person.

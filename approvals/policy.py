@@ -132,7 +132,26 @@ def _matches(rule: PolicyRule, facts: ActionFacts) -> list[str] | None:
     return reasons
 
 
+#: Kinds no policy may let through without a person (a controlled configuration change).
+ALWAYS_HUMAN_KINDS = frozenset({"config_change"})
+
+
 def evaluate_policy(facts: ActionFacts, rules: Sequence[PolicyRule]) -> PolicyDecision:
+    """The policy's decision, with the floor that some kinds always need a person."""
+    decision = _evaluate(facts, rules)
+    if facts.kind in ALWAYS_HUMAN_KINDS and decision.outcome == AUTO:
+        return PolicyDecision(
+            ONE,
+            (*decision.reasons, "configuration changes always need a second person"),
+            decision.rules,
+            decision.approver_group,
+            decision.sla_minutes,
+            decision.timeout_action,
+        )
+    return decision
+
+
+def _evaluate(facts: ActionFacts, rules: Sequence[PolicyRule]) -> PolicyDecision:
     """Decide what an action needs. The strictest matching rule wins; reasons of all matches are kept.
 
     Without a matching rule, read-only actions run on their own and writes need one approval:

@@ -8,6 +8,7 @@ the API and approvers' edits go through it, so what a human approves is always a
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -21,7 +22,8 @@ FLOAT = "float"
 BOOL = "bool"
 STR_LIST = "list[str]"
 SCALAR_MAP = "dict[str, scalar]"
-TYPES = (STR, INT, FLOAT, BOOL, STR_LIST, SCALAR_MAP)
+JSON_MAP = "dict[str, json]"
+TYPES = (STR, INT, FLOAT, BOOL, STR_LIST, SCALAR_MAP, JSON_MAP)
 
 EMAIL = "email"
 DATETIME = "datetime"
@@ -197,6 +199,23 @@ SCHEMAS: dict[str, KindSchema] = {
             description="Hand the conversation to a person.",
         ),
         KindSchema(
+            "config_change",
+            "operations",
+            {
+                "model": _s(
+                    required=True, max_length=100, help="The configuration model, e.g. sales.PlaybookRule."
+                ),
+                "object_id": Field(INT, minimum=1, help="The row changed (absent: a new one)."),
+                "object": _s(max_length=200, help="The row's name when proposed."),
+                "before": Field(JSON_MAP, max_length=20_000, max_items=50, help="Field → value before."),
+                "after": Field(
+                    JSON_MAP, required=True, max_length=20_000, max_items=50, help="Field → new value."
+                ),
+                "risk_note": _s(required=True, max_length=2000, help="The proposer's note on the risk."),
+            },
+            description="Change a controlled configuration (needs a second person; applied by AgentOps).",
+        ),
+        KindSchema(
             "account_lookup",
             "support",
             {
@@ -297,7 +316,7 @@ def _check(path: str, value: object, spec: Field) -> None:
             raise PayloadError(path, f"at most {spec.max_items} items, got {len(value)}")
         for i, item in enumerate(value):
             _check_str(f"{path}[{i}]", item, spec.max_length, spec)
-    else:  # SCALAR_MAP
+    else:  # SCALAR_MAP or JSON_MAP
         if not isinstance(value, dict):
             raise PayloadError(path, f"must be an object, got {_type_name(value)}")
         if not value:
@@ -308,6 +327,8 @@ def _check(path: str, value: object, spec: Field) -> None:
             if not isinstance(key, str) or not key.strip() or len(key) > MAP_KEY_MAX_LENGTH:
                 raise PayloadError(path, f"keys must be 1–{MAP_KEY_MAX_LENGTH} characters, got {key!r}")
             item_path = f"{path}.{key}"
+            if spec.type == JSON_MAP:
+                continue
             if isinstance(item, str):
                 if len(item) > spec.max_length:
                     raise PayloadError(item_path, f"at most {spec.max_length} characters, got {len(item)}")
@@ -317,6 +338,11 @@ def _check(path: str, value: object, spec: Field) -> None:
                 raise PayloadError(
                     item_path, f"must be a string, number, boolean or null, got {_type_name(item)}"
                 )
+
+        if spec.type == JSON_MAP:
+            size = len(json.dumps(value, default=str))
+            if size > spec.max_length:
+                raise PayloadError(path, f"at most {spec.max_length} characters as JSON, got {size}")
 
 
 def _check_str(path: str, value: object, max_length: int, spec: Field) -> None:

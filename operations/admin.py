@@ -3,7 +3,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from operations.models import AutoPauseRule, Incident, IncidentEvent, KillSwitch, Quota, ServiceLevelObjective
+from operations.admin_mixins import ChangeControlledAdmin
+from operations.models import (
+    AutoPauseRule,
+    ChangeControl,
+    Incident,
+    IncidentEvent,
+    KillSwitch,
+    Quota,
+    ServiceLevelObjective,
+)
 from operations.services import SwitchError, incident_resolve, kill_switch_set
 
 
@@ -51,13 +60,13 @@ class KillSwitchAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Quota)
-class QuotaAdmin(SimpleHistoryAdmin):
+class QuotaAdmin(ChangeControlledAdmin, SimpleHistoryAdmin):
     list_display = ["name", "scope", "target", "window", "limit", "is_active", "updated_at"]
     list_filter = ["scope", "window", "is_active"]
 
 
 @admin.register(AutoPauseRule)
-class AutoPauseRuleAdmin(SimpleHistoryAdmin):
+class AutoPauseRuleAdmin(ChangeControlledAdmin, SimpleHistoryAdmin):
     list_display = [
         "name",
         "metric",
@@ -121,3 +130,18 @@ class IncidentAdmin(admin.ModelAdmin):
 @admin.register(ServiceLevelObjective)
 class ServiceLevelObjectiveAdmin(SimpleHistoryAdmin):
     list_display = ["name", "kpi", "objective", "window_days", "is_active", "updated_at"]
+
+
+@admin.register(ChangeControl)
+class ChangeControlAdmin(SimpleHistoryAdmin):
+    """Which configurations need a second person's approval before a change takes effect."""
+
+    list_display = ["model_label", "requires_second_person", "updated_at"]
+    list_editable = ["requires_second_person"]
+    readonly_fields = ["model_label"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

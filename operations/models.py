@@ -208,3 +208,19 @@ class ServiceLevelObjective(models.Model):
 
         if self.kpi not in KPIS:
             raise ValidationError({"kpi": f"unknown KPI; one of {', '.join(sorted(KPIS))}"})
+
+
+class ChangeControl(models.Model):
+    """Whether changes to one kind of configuration need a second person's approval first."""
+
+    model_label = models.CharField(max_length=100, unique=True, help_text="e.g. sales.PlaybookRule.")
+    requires_second_person = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["model_label"]
+        verbose_name = "change control setting"
+
+    def __str__(self) -> str:
+        return f"{self.model_label}: {'second person required' if self.requires_second_person else 'direct'}"

@@ -6,8 +6,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.db.models import Prefetch
 from django.utils import timezone
 
+from operations.change_control import Diff, diff_rows
 from operations.gate import WINDOWS, Admission, Quota, Switch, Work, admit, quota_key
 from operations.kpi_series import KpiDef, Series
 from operations.kpis import Budget, Day, Point, Spark, flag_anomalies, slo_budget, sparkline
@@ -127,3 +129,61 @@ def kpi_dashboard(*, days: int = 30, now: datetime | None = None) -> tuple[list[
             SloRow(slo, KPIS[slo.kpi].label, slo_budget(good=good, total=total, objective=slo.objective))
         )
     return panels, rows
+
+
+# --- Change-control log ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    action_id: int
+    model: str
+    object: str
+    status: str
+    proposed_by: str
+    proposed_at: datetime
+    risk_note: str
+    diff: list[Diff]
+    decided_by: str
+    decided_at: datetime | None
+    decision: str
+    applied_at: datetime | None
+
+
+def change_log(*, limit: int = 200) -> list[ChangeRow]:
+    """Configuration changes proposed under change control, newest first: who proposed, who decided,
+    what changed and when (two queries)."""
+    from approvals.choices import ActionKind
+    from approvals.models import Decision, ProposedAction
+
+    actions = list(
+        ProposedAction.objects.filter(kind=ActionKind.CONFIG_CHANGE)
+        .select_related("proposed_by_user")
+        .prefetch_related(
+            Prefetch(
+                "decisions", queryset=Decision.objects.select_related("decided_by").order_by("created_at")
+            )
+        )
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    rows = []
+    for action in actions:
+        decision = next((d for d in reversed(action.decisions.all()) if d.outcome != "defer"), None)
+        proposer = action.proposed_by_user
+        rows.append(
+            ChangeRow(
+                action_id=action.pk,
+                model=action.payload.get("model", ""),
+                object=action.payload.get("object") or "(new)",
+                status=action.status,
+                proposed_by=proposer.get_username() if proposer else action.proposed_by,
+                proposed_at=action.created_at,
+                risk_note=action.payload.get("risk_note", ""),
+                diff=diff_rows(action.payload),
+                decided_by=decision.decided_by.get_username() if decision and decision.decided_by else "",
+                decided_at=decision.created_at if decision else None,
+                decision=decision.get_outcome_display() if decision else "",
+                applied_at=action.executed_at,
+            )
+        )
+    return rows

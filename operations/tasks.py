@@ -8,3 +8,9 @@ def autopause_task() -> dict[str, object]:
 
     summary = autopause_run()
     return {"checked": summary.checked, "incidents_opened": summary.tripped}
+
+
+def config_changes_task() -> dict[str, int]:
+    from operations.change_control import config_changes_apply
+
+    return config_changes_apply()

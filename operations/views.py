@@ -31,3 +31,10 @@ def kpi_dashboard_page(request: HttpRequest) -> HttpResponse:
 
     panels, slos = kpi_dashboard()
     return render(request, "operations/kpis.html", {"panels": panels, "slos": slos})
+
+
+@login_required
+def change_log_page(request: HttpRequest) -> HttpResponse:
+    from operations.selectors import change_log
+
+    return render(request, "operations/changes.html", {"rows": change_log()})

@@ -4,6 +4,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from operations.admin_mixins import ChangeControlledAdmin
 from sales.models import (
     Account,
     Cadence,
@@ -68,7 +69,7 @@ class SdrQueueAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Playbook)
-class PlaybookAdmin(SimpleHistoryAdmin):
+class PlaybookAdmin(ChangeControlledAdmin, SimpleHistoryAdmin):
     list_display = ["name", "is_active", "control_share", "updated_at"]
     list_filter = ["is_active"]
     search_fields = ["name"]
@@ -79,7 +80,7 @@ def _preview_words(rule: PlaybookRule, preview: RulePreview) -> str:
 
 
 @admin.register(PlaybookRule)
-class PlaybookRuleAdmin(SimpleHistoryAdmin):
+class PlaybookRuleAdmin(ChangeControlledAdmin, SimpleHistoryAdmin):
     """Rules are data: edited here with history; a bad spec is refused naming its field (``clean``)."""
 
     list_display = ["name", "playbook", "priority", "is_active", "stop_processing", "updated_at"]

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from scoring.choices import AlertStatus, ModelStatus
@@ -55,9 +55,17 @@ class ModelVersionAdmin(SimpleHistoryAdmin):
     def gate(self, obj: ModelVersion) -> bool | None:
         return obj.validation.get("passed") if obj.validation else None
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[ModelVersion], to: str, **extra: Any) -> None:
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[ModelVersion], to: str, **extra: Any
+    ) -> HttpResponse | None:
         from agentops.statemachine import IllegalTransition
+        from operations.admin_mixins import promotion_under_change_control
         from scoring.services import GateFailed, model_version_promote
+
+        action = request.POST.get("action", "")
+        controlled = promotion_under_change_control(request, queryset, action=action, to=to, extra=extra)
+        if controlled is not None:
+            return controlled
 
         for version in queryset:
             try:
@@ -71,6 +79,7 @@ class ModelVersionAdmin(SimpleHistoryAdmin):
                 messages.success(request, f"{version.label} is now {to}.")
             except (GateFailed, IllegalTransition, ValueError) as exc:
                 messages.error(request, str(exc))
+        return None
 
     @admin.action(description="Run the validation gate")
     def validate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
@@ -86,16 +95,16 @@ class ModelVersionAdmin(SimpleHistoryAdmin):
             )
 
     @admin.action(description="Promote to shadow (scores and logs, never acts)")
-    def promote_shadow(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        self._each(request, queryset, ModelStatus.SHADOW)
+    def promote_shadow(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
+        return self._each(request, queryset, ModelStatus.SHADOW)
 
     @admin.action(description="Promote to canary (acts on 10%% of leads)")
-    def promote_canary(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        self._each(request, queryset, ModelStatus.CANARY, canary_share=0.1)
+    def promote_canary(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
+        return self._each(request, queryset, ModelStatus.CANARY, canary_share=0.1)
 
     @admin.action(description="Promote to champion")
-    def promote_champion(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        self._each(request, queryset, ModelStatus.CHAMPION)
+    def promote_champion(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> HttpResponse | None:
+        return self._each(request, queryset, ModelStatus.CHAMPION)
 
     @admin.action(description="Retire")
     def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:

@@ -81,3 +81,12 @@ def test_it_refuses_a_policy_with_an_unknown_outcome_or_risk():
         PolicyRule(name="x", outcome="maybe")
     with pytest.raises(ValueError, match="risk_at_least"):
         PolicyRule(name="x", outcome=ONE, risk_at_least="extreme")
+
+
+def test_a_configuration_change_always_needs_a_person_even_if_a_policy_says_auto():
+    everything_auto = PolicyRule(name="Let it all through", outcome=AUTO)
+    decision = evaluate_policy(facts(kind="config_change", domain="operations"), [everything_auto])
+    assert decision.outcome == ONE
+    assert "configuration changes always need a second person" in decision.reasons
+    blocked = evaluate_policy(facts(kind="config_change"), [PolicyRule(name="No", outcome=BLOCK)])
+    assert blocked.outcome == BLOCK

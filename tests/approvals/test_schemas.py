@@ -53,7 +53,7 @@ VALID = [
 
 def test_it_has_a_schema_for_exactly_the_allow_listed_kinds():
     assert set(SCHEMAS) == set(ActionKind.values)
-    assert {s.domain for s in SCHEMAS.values()} <= {"sales", "support"}
+    assert {s.domain for s in SCHEMAS.values()} <= {"sales", "support", "operations"}
 
 
 @pytest.mark.parametrize(("kind", "payload"), VALID)
@@ -182,3 +182,11 @@ def test_the_api_docs_show_the_current_schemas():
     assert docs[start + len("<!-- schemas:start -->\n") : end] == schemas_markdown(), (
         "docs/api.md is out of date: paste approvals.schemas.schemas_markdown() between the markers"
     )
+
+
+def test_a_config_change_carries_any_json_but_bounded():
+    payload = {"model": "sales.PlaybookRule", "after": {"conditions": {"score_at_least": 80}}, "risk_note": "r"}
+    assert validate_payload("config_change", payload) == payload
+    with pytest.raises(PayloadError) as caught:
+        validate_payload("config_change", {**payload, "after": {"x": "y" * 30_000}})
+    assert caught.value.field == "payload.after"
