@@ -33,6 +33,7 @@ urlpatterns = [
     path("metrics", operations_views.metrics, name="metrics"),
     path("operations/kpis/", operations_views.kpi_dashboard_page, name="kpis"),
     path("operations/changes/", operations_views.change_log_page, name="change-log"),
+    path("operations/roi/", operations_views.roi_page, name="roi"),
     path("webhooks/", include("connectors.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("agentops.api.urls")),

@@ -7,6 +7,7 @@ from operations.admin_mixins import ChangeControlledAdmin
 from operations.models import (
     AutoPauseRule,
     ChangeControl,
+    CostSettings,
     Incident,
     IncidentEvent,
     KillSwitch,
@@ -142,6 +143,15 @@ class ChangeControlAdmin(SimpleHistoryAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CostSettings)
+class CostSettingsAdmin(SimpleHistoryAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not CostSettings.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -224,3 +224,46 @@ class ChangeControl(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_label}: {'second person required' if self.requires_second_person else 'direct'}"
+
+
+class CostSettings(models.Model):
+    """The cost inputs of the ROI page: one row, edited in the admin with history."""
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+    hourly_cost = models.DecimalField(
+        max_digits=10, decimal_places=2, default=45, help_text="Loaded cost of an hour of SDR or agent time."
+    )
+    minutes_saved = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Minutes a person would spend per action kind, e.g. {"send_email": 6, "create_task": 2}.',
+    )
+    minutes_per_decision = models.DecimalField(
+        max_digits=6, decimal_places=2, default=1, help_text="A person's time per approval decision."
+    )
+    compute_per_1000 = models.DecimalField(
+        max_digits=10, decimal_places=2, default=0.5, help_text="Compute cost per 1,000 executed actions."
+    )
+    vendor_cost_per_month = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    value_per_conversion = models.DecimalField(
+        max_digits=12, decimal_places=2, default=0, help_text="Gross value of one extra conversion."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "cost settings"
+        ordering = ["pk"]
+        constraints = [models.CheckConstraint(condition=Q(singleton=True), name="cost_settings_singleton")]
+
+    def __str__(self) -> str:
+        return "Cost settings"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if not isinstance(self.minutes_saved, dict) or not all(
+            isinstance(k, str) and isinstance(v, int | float) and v >= 0
+            for k, v in self.minutes_saved.items()
+        ):
+            raise ValidationError({"minutes_saved": "an object of action kind → minutes (a number ≥ 0)"})

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from operations.change_control import Diff, diff_rows
@@ -15,6 +15,7 @@ from operations.kpi_series import KpiDef, Series
 from operations.kpis import Budget, Day, Point, Spark, flag_anomalies, slo_budget, sparkline
 from operations.models import KillSwitch, ServiceLevelObjective
 from operations.models import Quota as QuotaRow
+from operations.roi import CostInputs, Roi, Volumes, roi
 
 
 def engaged_switches() -> list[Switch]:
@@ -187,3 +188,43 @@ def change_log(*, limit: int = 200) -> list[ChangeRow]:
             )
         )
     return rows
+
+
+# --- ROI ---------------------------------------------------------------------------------------
+
+
+def roi_report(*, days: int = 30, now: datetime | None = None) -> tuple[Roi, CostInputs, Volumes]:
+    """The ROI of the last ``days`` from the recorded work and the admin's cost settings."""
+    from approvals.models import Decision, ProposedAction
+    from operations.models import CostSettings
+    from sales.selectors import experiment_results
+
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    row = CostSettings.objects.get_or_create(singleton=True)[0]
+    inputs = CostInputs(
+        hourly_cost=float(row.hourly_cost),
+        minutes_saved={k: float(v) for k, v in (row.minutes_saved or {}).items()},
+        minutes_per_decision=float(row.minutes_per_decision),
+        compute_per_1000=float(row.compute_per_1000),
+        vendor_cost_per_month=float(row.vendor_cost_per_month),
+        value_per_conversion=float(row.value_per_conversion),
+    )
+    executed = dict(
+        ProposedAction.objects.filter(status="executed", executed_at__gte=since)
+        .values_list("kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    decisions = Decision.objects.filter(created_at__gte=since).exclude(outcome="defer")
+    counts = decisions.aggregate(
+        human=Count("id", filter=Q(decided_by__isnull=False)),
+        auto=Count("id", filter=Q(decided_by__isnull=True, outcome="approve")),
+        caught=Count("id", filter=Q(decided_by__isnull=False, outcome__in=["reject", "edit_approve"])),
+    )
+    extra = sum(
+        max(r.effects["conversion"].difference, 0.0) * r.effects["conversion"].treatment_n
+        for r in experiment_results()
+    )
+    volumes = Volumes(days, executed, counts["human"], counts["auto"], counts["caught"], extra)
+    return roi(inputs, volumes), inputs, volumes

@@ -38,3 +38,11 @@ def change_log_page(request: HttpRequest) -> HttpResponse:
     from operations.selectors import change_log
 
     return render(request, "operations/changes.html", {"rows": change_log()})
+
+
+@login_required
+def roi_page(request: HttpRequest) -> HttpResponse:
+    from operations.selectors import roi_report
+
+    result, inputs, volumes = roi_report()
+    return render(request, "operations/roi.html", {"roi": result, "inputs": inputs, "volumes": volumes})
