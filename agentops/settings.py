@@ -62,17 +62,20 @@ INSTALLED_APPS = [
     "notifications",
     "connectors",
     "operations",
+    "security",
 ]
 
 MIDDLEWARE = [
     "agentops.logs.CorrelationIdMiddleware",
     "operations.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "security.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "security.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
@@ -133,19 +136,55 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "var" / "static"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 
+# Security (docs/security.md). Cookies are Secure outside DEBUG, HttpOnly and SameSite=Lax; HTTPS is
+# enforced with a redirect and HSTS in production (behind a TLS-terminating proxy, set
+# SECURE_PROXY_SSL_HEADER_NAME so Django sees the original scheme). Health probes stay on plain HTTP.
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+if _proxy_header := env.str("SECURE_PROXY_SSL_HEADER_NAME", default=""):
+    # e.g. HTTP_X_FORWARDED_PROTO: only when the proxy always sets (and strips clients') header.
+    SECURE_PROXY_SSL_HEADER = (_proxy_header, "https")
+# Sessions end after this long without a request (sliding), and this long after sign-in whatever the
+# activity (security.middleware.SessionTimeoutMiddleware).
+SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
+SESSION_MAX_HOURS = env.int("SESSION_MAX_HOURS", default=12)
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+# Sign-in guessing: this many failures within the window lock the username (or the address) out.
+LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
+LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", default=20)
+LOGIN_FAILURE_WINDOW_MINUTES = env.int("LOGIN_FAILURE_WINDOW_MINUTES", default=15)
+LOGIN_LOCK_MINUTES = env.int("LOGIN_LOCK_MINUTES", default=15)
+# Approving an item of these risk levels needs the password proved within the last REAUTH_MINUTES.
+REAUTH_RISK_LEVELS = env.list("REAUTH_RISK_LEVELS", default=["high", "critical"])
+REAUTH_MINUTES = env.int("REAUTH_MINUTES", default=10)
+# API keys (security.ApiKey): default lifetime, default per-key rate, and how long a rotated key works.
+API_KEY_DEFAULT_DAYS = env.int("API_KEY_DEFAULT_DAYS", default=90)
+API_KEY_RATE_PER_MINUTE = env.int("API_KEY_RATE_PER_MINUTE", default=600)
+API_KEY_ROTATION_OVERLAP_HOURS = env.int("API_KEY_ROTATION_OVERLAP_HOURS", default=24)
 
 REST_FRAMEWORK = {
+    # API keys for integrations; the browser's session; basic auth under the sign-in lock-out.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "security.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "security.authentication.LockedBasicAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "security.permissions.HasScope",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["security.throttling.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "agentops.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

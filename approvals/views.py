@@ -30,6 +30,8 @@ from approvals.forms import DeferForm, PayloadEditForm, RejectForm
 from approvals.models import ProposedAction
 from scoring.charts import shap_bar_chart
 from scoring.selectors import acting_scores
+from security import signin
+from security.views import confirm_password_url
 
 QUEUE_PAGE_SIZE = 50
 SLA_FILTERS = [("overdue", "Overdue"), ("1h", "Due within 1 h"), ("4h", "Due within 4 h")]
@@ -240,6 +242,11 @@ def _approved_message(action: ProposedAction) -> str:
 def approve(request: HttpRequest, pk: int) -> HttpResponse:
     """Approve as proposed, or (from the edit form) approve with the approver's edits."""
     action = _action_or_404(request, pk)
+    if signin.needs_confirmation(request, risk_level=action.risk_level):
+        messages.info(
+            request, "Approving a high-risk item needs your password again; then approve it once more."
+        )
+        return redirect(confirm_password_url(reverse("approval-detail", args=[action.pk])))
     edits: dict[str, Any] | None = None
     comment = request.POST.get("comment", "")
     if request.POST.get("edit"):

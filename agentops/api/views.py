@@ -7,11 +7,13 @@ from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agentops.api import serializers as s
+from agentops.api.scopes import ScopedViewSetMixin
 from approvals.models import Decision, ProposedAction
 from approvals.services import (
     DecisionError,
@@ -23,6 +25,8 @@ from approvals.services import (
 from sales.models import Lead
 from sales.services import BatchTooLarge, lead_bulk_upsert
 from scoring.models import ModelVersion
+from security import signin
+from security.choices import Scope
 from support.models import Ticket
 
 
@@ -46,8 +50,10 @@ class CanWriteLeads(permissions.BasePermission):
         OpenApiParameter("external_id", str, description="Filter by external id."),
     ]
 )
-class LeadViewSet(viewsets.ReadOnlyModelViewSet):
+class LeadViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Leads mirrored from CRMs and imports."""
+
+    required_scopes = {"bulk": (Scope.WRITE_LEADS,), "*": (Scope.READ_LEADS,)}
 
     serializer_class = s.LeadSerializer
 
@@ -106,8 +112,10 @@ class LeadViewSet(viewsets.ReadOnlyModelViewSet):
         OpenApiParameter("intent_label", str),
     ]
 )
-class TicketViewSet(viewsets.ReadOnlyModelViewSet):
+class TicketViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Support tickets mirrored from helpdesks and imports."""
+
+    required_scopes = {"*": (Scope.READ_TICKETS,)}
 
     serializer_class = s.TicketSerializer
 
@@ -161,8 +169,18 @@ def _first_error(errors: object, prefix: str = "") -> tuple[str, str]:
         OpenApiParameter("proposed_by", str, description="e.g. api:<username> for one integration."),
     ]
 )
-class ProposedActionViewSet(viewsets.ReadOnlyModelViewSet):
+class ProposedActionViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Actions proposed by agents, with their status in the approval life cycle."""
+
+    lookup_value_regex = r"[0-9]+"
+    required_scopes = {
+        "list": (Scope.READ_ACTIONS, Scope.DECIDE_ACTIONS),
+        # An agent polls what it proposed.
+        "retrieve": (Scope.READ_ACTIONS, Scope.SUBMIT_ACTIONS, Scope.DECIDE_ACTIONS),
+        "create": (Scope.SUBMIT_ACTIONS,),
+        "approve": (Scope.DECIDE_ACTIONS,),
+        "reject": (Scope.DECIDE_ACTIONS,),
+    }
 
     serializer_class = s.ProposedActionSerializer
 
@@ -170,9 +188,8 @@ class ProposedActionViewSet(viewsets.ReadOnlyModelViewSet):
         return s.ProposedActionSerializer if self.action == "list" else s.ProposedActionDetailSerializer
 
     def get_permissions(self) -> Sequence[Any]:
-        if self.action == "create":
-            return [permissions.IsAuthenticated(), CanProposeActions()]
-        return super().get_permissions()
+        chosen = super().get_permissions()
+        return [*chosen, CanProposeActions()] if self.action == "create" else chosen
 
     def get_queryset(self) -> QuerySet[ProposedAction]:
         queryset = ProposedAction.objects.select_related("model_version").order_by("-created_at", "-id")
@@ -263,12 +280,25 @@ class ProposedActionViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         request=s.ApproveRequestSerializer,
         responses={200: s.ProposedActionSerializer},
-        description="Approve, optionally with edits to the payload's fields. 409 if already decided.",
+        description=(
+            "Approve, optionally with edits to the payload's fields. 409 if already decided. From a "
+            "browser session, a high-risk item needs the password confirmed recently (403 `reauth_required`)."
+        ),
     )
     @action(detail=True, methods=["post"], permission_classes=[CanDecideActions])
     def approve(self, request: Request, pk: str) -> Response:
         body = s.ApproveRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            risk = ProposedAction.objects.filter(pk=int(pk)).values_list("risk_level", flat=True).first()
+            if risk and signin.needs_confirmation(request._request, risk_level=risk):
+                return Response(
+                    {
+                        "code": "reauth_required",
+                        "detail": "Confirm your password to approve a high-risk item.",
+                    },
+                    status=status.HTTP_403_FORBIDDEN,
+                )
         return self._decide(
             request,
             lambda: action_approve(
@@ -300,8 +330,10 @@ class ProposedActionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema(parameters=[OpenApiParameter("kind", str), OpenApiParameter("status", str)])
-class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
+class ModelVersionViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """The model registry (artifacts are not exposed)."""
+
+    required_scopes = {"*": (Scope.READ_MODELS,)}
 
     serializer_class = s.ModelVersionSerializer
 

@@ -1,0 +1,35 @@
+"""The scope check for API keys. Session and basic authentication are not limited by scopes
+(the user's own permissions apply); a key must carry one of the scopes the view names."""
+
+from __future__ import annotations
+
+from rest_framework import permissions
+from rest_framework.request import Request
+
+from security.models import ApiKey
+
+
+def required_scopes(view: object) -> tuple[str, ...]:
+    """The scopes (any one suffices) a view asks of a key for the current action.
+
+    Views declare ``required_scopes = {"list": ("read_leads",), ..., "*": (...)}``; an action not
+    listed falls back to ``"*"``; a view with neither answers nothing, which refuses every key.
+    """
+    table: dict[str, tuple[str, ...]] = getattr(view, "required_scopes", {})
+    action = getattr(view, "action", None) or ""
+    return table.get(action, table.get("*", ()))
+
+
+class HasScope(permissions.BasePermission):
+    message = "This API key lacks the scope this endpoint needs."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if not isinstance(request.auth, ApiKey):
+            return True
+        needed = required_scopes(view)
+        if any(request.auth.has_scope(s) for s in needed):
+            return True
+        self.message = (
+            f"This API key lacks the scope this endpoint needs (one of: {', '.join(needed) or 'none'})."
+        )
+        return False

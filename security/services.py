@@ -1,0 +1,149 @@
+"""Writes for API keys and sessions. Each key change is recorded in the decision log."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import decision_log_append
+from security.choices import Scope
+from security.keys import key_generate
+from security.models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+
+class ApiKeyError(ValueError):
+    """A key request the service refuses (unknown scope, past expiry, already revoked)."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A stored key and its plain value, which exists only here: show it once, never store it."""
+
+    key: ApiKey
+    plain: str
+
+
+def _clean_scopes(scopes: Iterable[str]) -> list[str]:
+    chosen = sorted(set(scopes))
+    unknown = [s for s in chosen if s not in Scope.values]
+    if unknown:
+        raise ApiKeyError(f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(Scope.values)}.")
+    if not chosen:
+        raise ApiKeyError("A key needs at least one scope.")
+    return chosen
+
+
+def _log(event: str, *, key: ApiKey, actor: str, **details: object) -> None:
+    decision_log_append(
+        event_type=f"api_key.{event}",
+        actor=actor,
+        subject_type="api_key",
+        subject_id=key.pk,
+        action_taken={"prefix": key.prefix, "name": key.name, "user": key.user.get_username(), **details},
+    )
+
+
+def apikey_create(
+    *,
+    user: User,
+    name: str,
+    scopes: Iterable[str],
+    expires_at: datetime | None = None,
+    rate_per_minute: int | None = None,
+    actor: str = "system",
+) -> IssuedKey:
+    """Issue a key acting as ``user``; the default expiry is API_KEY_DEFAULT_DAYS from now."""
+    now = timezone.now()
+    expires_at = expires_at or now + timedelta(days=settings.API_KEY_DEFAULT_DAYS)
+    if expires_at <= now:
+        raise ApiKeyError("The expiry must be in the future.")
+    new = key_generate()
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            name=name,
+            user=user,
+            prefix=new.prefix,
+            hashed_key=new.hashed,
+            scopes=_clean_scopes(scopes),
+            expires_at=expires_at,
+            rate_per_minute=rate_per_minute or settings.API_KEY_RATE_PER_MINUTE,
+        )
+        _log("created", key=key, actor=actor, scopes=key.scopes, expires_at=expires_at.isoformat())
+    return IssuedKey(key=key, plain=new.plain)
+
+
+def apikey_rotate(*, key_id: int, overlap: timedelta, actor: str = "system") -> IssuedKey:
+    """Issue the successor of a key (same user, name, scopes, rate; a fresh expiry period) and let
+    the old key work only until ``overlap`` from now, so the integration can switch without a gap."""
+    with transaction.atomic():
+        old = ApiKey.objects.select_for_update().select_related("user").get(pk=key_id)
+        now = timezone.now()
+        if not old.is_usable(at=now):
+            raise ApiKeyError("Only a key that still works can be rotated; issue a new one instead.")
+        issued = apikey_create(
+            user=old.user,
+            name=old.name,
+            scopes=old.scopes,
+            rate_per_minute=old.rate_per_minute,
+            actor=actor,
+        )
+        issued.key.rotated_from = old
+        issued.key.save(update_fields=["rotated_from", "updated_at"])
+        old.expires_at = min(old.expires_at, now + overlap)
+        old.save(update_fields=["expires_at", "updated_at"])
+        _log(
+            "rotated",
+            key=old,
+            actor=actor,
+            successor=issued.key.prefix,
+            old_expires_at=old.expires_at.isoformat(),
+        )
+    return issued
+
+
+def apikey_revoke(*, key_id: int, actor: str = "system") -> ApiKey:
+    """End a key at once. Revoking a revoked key changes nothing."""
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().select_related("user").get(pk=key_id)
+        if key.revoked_at is None:
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at", "updated_at"])
+            _log("revoked", key=key, actor=actor)
+    return key
+
+
+def apikey_mark_used(*, key: ApiKey) -> None:
+    """Remember when a key was last used, writing at most once a minute per key."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+def user_sessions_end(*, user_id: int) -> int:
+    """Delete every live session of one user; answers how many.
+
+    Database sessions store the user id only inside the encoded data, so each live session is
+    decoded; that is a scan of the session table, fine at this application's scale (people, not
+    customers, sign in) and only done when an account is deactivated.
+    """
+    wanted = str(user_id)
+    doomed = [
+        s.pk
+        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if str(s.get_decoded().get("_auth_user_id", "")) == wanted
+    ]
+    Session.objects.filter(pk__in=doomed).delete()
+    if doomed:
+        logger.info("Ended %d session(s) of deactivated user %s", len(doomed), user_id)
+    return len(doomed)
