@@ -25,3 +25,5 @@ class EventType(models.TextChoices):
     KILL_SWITCH_CHANGED = "kill_switch.changed", "Kill switch changed"
     INCIDENT_OPENED = "incident.opened", "Incident opened"
     INCIDENT_RESOLVED = "incident.resolved", "Incident resolved"
+    PLAYBOOK_SHADOW_MATCH = "playbook.shadow_match", "Shadow rule matched (not proposed)"
+    PLAYBOOK_RULE_ROLLOUT = "playbook.rule_rollout", "Canary or shadow rule promoted or rolled back"

@@ -21,7 +21,7 @@ from sales.models import (
     SequencingSettings,
     Touch,
 )
-from sales.selectors import RulePreview, playbook_rule_preview
+from sales.selectors import RulePreview, playbook_rule_preview, rule_rollout_comparison
 from sales.templating import MERGE_FIELDS
 
 
@@ -75,6 +75,10 @@ class PlaybookAdmin(ChangeControlledAdmin, SimpleHistoryAdmin):
     search_fields = ["name"]
 
 
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate:.0%}"
+
+
 def _preview_words(rule: PlaybookRule, preview: RulePreview) -> str:
     return f"“{rule.name}” would fire for {preview.leads} leads now ({preview.proposals} proposals)"
 
@@ -83,16 +87,62 @@ def _preview_words(rule: PlaybookRule, preview: RulePreview) -> str:
 class PlaybookRuleAdmin(ChangeControlledAdmin, SimpleHistoryAdmin):
     """Rules are data: edited here with history; a bad spec is refused naming its field (``clean``)."""
 
-    list_display = ["name", "playbook", "priority", "is_active", "stop_processing", "updated_at"]
-    list_filter = ["playbook", "is_active"]
+    list_display = [
+        "name",
+        "playbook",
+        "priority",
+        "is_active",
+        "mode",
+        "canary_of",
+        "stop_processing",
+        "updated_at",
+    ]
+    list_filter = ["playbook", "is_active", "mode"]
     list_select_related = ["playbook"]
     search_fields = ["name"]
-    readonly_fields = ["dry_run_preview", "created_at", "updated_at"]
+    readonly_fields = ["dry_run_preview", "rollout_comparison", "created_at", "updated_at"]
     fields = [
         "playbook", "name", "priority", "is_active", "stop_processing", "conditions", "actions",
-        "dry_run_preview", "created_at", "updated_at",
+        "mode", "canary_of", "canary_share", "dry_run_preview", "rollout_comparison", "created_at", "updated_at",
     ]  # fmt: skip
-    actions = ["preview"]
+    actions = ["preview", "promote_trial", "rollback_trial"]
+    raw_id_fields = ["canary_of"]
+
+    @admin.display(description="Canary / shadow comparison (30 days)")
+    def rollout_comparison(self, obj: PlaybookRule) -> str:
+        if obj.pk is None or (
+            obj.canary_of_id is None and obj.mode != "shadow" and not obj.canaries.exists()
+        ):
+            return "Not on trial: set 'canary of' (or mode shadow) on a copy of a rule to try a change."
+        return format_html_join(
+            "",
+            "<div>{} ({}): {} proposals, {} shadow matches, {} decisions by people, approved {}, overridden {}</div>",
+            (
+                (r.name, r.role, r.proposals, r.shadow_matches, r.human_decisions,
+                 _percent(r.approval_rate), _percent(r.override_rate))
+                for r in rule_rollout_comparison(rule=obj)
+            ),
+        )  # fmt: skip
+
+    def _rollout(self, request: HttpRequest, queryset: QuerySet[PlaybookRule], to: str) -> None:
+        from sales.services import rule_rollout_set
+
+        for rule in queryset:
+            try:
+                rule_rollout_set(rule_id=rule.pk, to=to, actor=f"user:{request.user.get_username()}")
+                self.message_user(request, f"{rule.name}: {to} done.", messages.SUCCESS)
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+
+    @admin.action(
+        description="Promote the canary or shadow rule to live (a canary replaces the rule it tried)"
+    )
+    def promote_trial(self, request: HttpRequest, queryset: QuerySet[PlaybookRule]) -> None:
+        self._rollout(request, queryset, "promote")
+
+    @admin.action(description="Roll back the canary or shadow rule (switch it off)")
+    def rollback_trial(self, request: HttpRequest, queryset: QuerySet[PlaybookRule]) -> None:
+        self._rollout(request, queryset, "rollback")
 
     @admin.display(description="Dry run")
     def dry_run_preview(self, obj: PlaybookRule) -> str:

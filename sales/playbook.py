@@ -118,6 +118,9 @@ class RuleSpec:
     version: str = ""
     playbook_id: int = 0
     control_share: float = 0.0
+    canary_of: int | None = None  # the live rule this one is trying to replace on a share of leads
+    canary_share: float = 0.0
+    shadow: bool = False  # evaluated and logged, never proposes
 
 
 @dataclass(frozen=True)
@@ -405,13 +408,38 @@ def rationale_for(
     return text
 
 
+def in_canary(*, rule_id: int, lead_id: int, share: float) -> bool:
+    """Whether ``lead_id`` gets the canary of rule ``rule_id``: a stable ``share`` of leads."""
+    digest = hashlib.sha256(f"rule-canary:{rule_id}:{lead_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def rules_for_lead(rules: Sequence[RuleSpec], lead_id: int) -> list[RuleSpec]:
+    """The rules that apply to one lead: a canary replaces the rule it tries for its share of leads
+    (the same leads on every run), and is left out for the others."""
+    canaries = {r.canary_of: r for r in rules if r.canary_of is not None}
+    if not canaries:
+        return list(rules)
+    chosen = []
+    for rule in rules:
+        if rule.canary_of is not None:
+            if in_canary(rule_id=rule.canary_of, lead_id=lead_id, share=rule.canary_share):
+                chosen.append(rule)
+            continue
+        canary = canaries.get(rule.id)
+        if canary is None or not in_canary(rule_id=rule.id, lead_id=lead_id, share=canary.canary_share):
+            chosen.append(rule)
+    return chosen
+
+
 def evaluate_rules(facts: LeadFacts, rules: Sequence[RuleSpec], *, now: datetime) -> list[Match]:
     """The actions the rules propose for one lead, in priority order (then name, then id).
 
-    Every matching rule contributes its actions until one that matches has ``stop_processing``.
+    Every matching rule contributes its actions until one that matches has ``stop_processing``
+    (a shadow rule never stops the others). Canaries replace their rule on their share of leads.
     """
     matches: list[Match] = []
-    for rule in sorted(rules, key=lambda r: (r.priority, r.name, r.id)):
+    for rule in sorted(rules_for_lead(rules, facts.id), key=lambda r: (r.priority, r.name, r.id)):
         held = _conditions_hold(rule.conditions, facts, now)
         if held is None:
             continue
@@ -427,7 +455,7 @@ def evaluate_rules(facts: LeadFacts, rules: Sequence[RuleSpec], *, now: datetime
             )
             for action in rule.actions
         )
-        if rule.stop_processing:
+        if rule.stop_processing and not rule.shadow:
             break
     return matches
 

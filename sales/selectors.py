@@ -94,6 +94,9 @@ def rule_spec(rule: PlaybookRule) -> RuleSpec | None:
         version=rule_version(rule.conditions, rule.actions),
         playbook_id=rule.playbook_id,
         control_share=rule.playbook.control_share,
+        canary_of=rule.canary_of_id,
+        canary_share=rule.canary_share,
+        shadow=rule.mode == "shadow",
     )
 
 
@@ -374,3 +377,73 @@ def experiment_results() -> list[ExperimentResult]:
             )
         )
     return results
+
+
+@dataclass(frozen=True)
+class RuleOutcomes:
+    """How one rule's proposals fared with people over a period, for a canary/shadow comparison."""
+
+    name: str
+    role: str  # live, canary or shadow
+    proposals: int
+    shadow_matches: int
+    human_decisions: int
+    approved: int
+    overridden: int
+
+    @property
+    def approval_rate(self) -> float | None:
+        return self.approved / self.human_decisions if self.human_decisions else None
+
+    @property
+    def override_rate(self) -> float | None:
+        return self.overridden / self.human_decisions if self.human_decisions else None
+
+
+def rule_rollout_comparison(*, rule: PlaybookRule, days: int = 30) -> list[RuleOutcomes]:
+    """The rule side by side with its trial partner (the live rule a canary tries, or the canaries
+    of a live rule): proposals, shadow matches and people's decisions over ``days``."""
+    from approvals.models import Decision, ProposedAction
+    from sales.models import ShadowMatch
+
+    live = rule.canary_of or rule
+    group = [live, *live.canaries.all()]
+    names = {r.name for r in group}
+    since = timezone.now() - timedelta(days=days)
+    proposals = dict(
+        ProposedAction.objects.filter(matched_rule__in=names, created_at__gte=since)
+        .values_list("matched_rule")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    decided = {
+        name: (n, approved, overridden)
+        for name, n, approved, overridden in Decision.objects.filter(
+            action__matched_rule__in=names, created_at__gte=since, decided_by__isnull=False
+        )
+        .exclude(outcome="defer")
+        .values_list("action__matched_rule")
+        .annotate(
+            n=Count("id"),
+            approved=Count("id", filter=Q(outcome="approve")),
+            overridden=Count("id", filter=Q(outcome__in=["edit_approve", "reject"])),
+        )
+        .values_list("action__matched_rule", "n", "approved", "overridden")
+        .order_by()
+    }
+    shadows = dict(
+        ShadowMatch.objects.filter(rule__in=group, matched_at__gte=since)
+        .values_list("rule__name")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    rows = []
+    for r in group:
+        role = "shadow" if r.mode == "shadow" else "canary" if r.canary_of_id else "live"
+        n, approved, overridden = decided.get(r.name, (0, 0, 0))
+        rows.append(
+            RuleOutcomes(
+                r.name, role, proposals.get(r.name, 0), shadows.get(r.name, 0), n, approved, overridden
+            )
+        )
+    return rows

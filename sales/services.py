@@ -24,7 +24,7 @@ from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
 from sales.lead_rows import LEAD_FIELDS, WRITABLE_FIELDS
-from sales.models import Account, Lead
+from sales.models import Account, Lead, PlaybookRule
 from sales.playbook import LeadFacts, Match, evaluate_rules, idempotency_key, longest_window_days
 from sales.selectors import playbook_lead_facts, playbook_rules_active
 
@@ -136,6 +136,7 @@ class PlaybookRunSummary:
     created: int = 0
     already_proposed: int = 0
     held_out: int = 0
+    shadow_matches: int = 0
     routed: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -147,6 +148,7 @@ class PlaybookRunSummary:
             "created": self.created,
             "already_proposed": self.already_proposed,
             "held_out": self.held_out,
+            "shadow_matches": self.shadow_matches,
             "routed": dict(self.routed),
             "seconds": round(self.seconds, 2),
         }
@@ -180,6 +182,8 @@ def playbooks_run(
         matches = [(m, f) for f in facts for m in evaluate_rules(f, rules, now=now)]
         summary.leads += len(facts)
         summary.matches += len(matches)
+        matches, shadow = _shadow_split(matches, actor=actor, now=now)
+        summary.shadow_matches += shadow
         matches, held_out = _experiment_split(matches, now=now, actor=actor)
         summary.held_out += held_out
         try:
@@ -195,6 +199,60 @@ def playbooks_run(
             progress(len(batch))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _shadow_split(
+    matches: list[tuple[Match, LeadFacts]], *, actor: str, now: datetime
+) -> tuple[list[tuple[Match, LeadFacts]], int]:
+    """Record what shadow rules would have proposed (once per lead, rule version and action kind,
+    with a log entry) and keep only the live matches for proposing."""
+    from sales.models import ShadowMatch
+
+    shadow = {(m.rule.id, f.id, m.rule.version, m.action.kind): (m, f) for m, f in matches if m.rule.shadow}
+    if not shadow:
+        return matches, 0
+    seen = set(
+        ShadowMatch.objects.filter(
+            rule_id__in={k[0] for k in shadow}, lead_id__in={k[1] for k in shadow}
+        ).values_list("rule_id", "lead_id", "rule_version", "kind")
+    )
+    new = {k: mf for k, mf in shadow.items() if k not in seen}
+    with transaction.atomic():
+        insert_many(
+            ShadowMatch,
+            [
+                ShadowMatch(
+                    rule_id=m.rule.id,
+                    lead_id=f.id,
+                    rule_version=m.rule.version,
+                    kind=m.action.kind,
+                    payload=dict(m.action.payload),
+                    matched_at=now,
+                )
+                for m, f in new.values()
+            ],
+        )
+        decision_log_append_many(
+            entries=[
+                LogEntry(
+                    event_type=EventType.PLAYBOOK_SHADOW_MATCH,
+                    actor=PLAYBOOK_AGENT,
+                    subject_type="lead",
+                    subject_id=f.id,
+                    model_version=f.model_version,
+                    input_context={"triggered_by": actor, "conditions": list(m.conditions)},
+                    prediction={"score": f.score, "tier": f.tier},
+                    action_taken={
+                        "rule": m.rule.name,
+                        "rule_version": m.rule.version,
+                        "kind": m.action.kind,
+                        "proposed": False,
+                    },
+                )
+                for m, f in new.values()
+            ]
+        )
+    return [(m, f) for m, f in matches if not m.rule.shadow], len(shadow)
 
 
 def _experiment_split(
@@ -295,3 +353,41 @@ def _playbook_proposals_store(
         ]
     )
     return len(ids), routed
+
+
+# --- Canary and shadow rules -------------------------------------------------------------------
+
+
+def rule_rollout_set(*, rule_id: int, to: str, actor: str) -> PlaybookRule:
+    """One click for a rule on trial: ``promote`` makes a canary or shadow rule live (a canary
+    replaces the rule it tried, which is switched off); ``rollback`` switches the trial rule off,
+    so the live rule acts on every lead again. Logged with who did it."""
+    from sales.models import PlaybookRule
+
+    if to not in ("promote", "rollback"):
+        raise ValueError(f"to must be promote or rollback, got {to!r}")
+    with transaction.atomic():
+        rule = PlaybookRule.objects.select_for_update().get(pk=rule_id)
+        if rule.canary_of_id is None and rule.mode != "shadow":
+            raise ValueError(f"rule {rule.name!r} is neither a canary nor a shadow rule")
+        replaced = rule.canary_of
+        if to == "promote":
+            if replaced is not None:
+                replaced.is_active = False
+                replaced.save(update_fields=["is_active", "updated_at"])
+            rule.canary_of, rule.mode, rule.is_active = None, "live", True
+        else:
+            rule.is_active = False
+        rule.save()
+        decision_log_append(
+            event_type=EventType.PLAYBOOK_RULE_ROLLOUT,
+            actor=actor,
+            subject_type="playbook_rule",
+            subject_id=rule.pk,
+            action_taken={
+                "rule": rule.name,
+                "to": to,
+                "replaced": replaced.name if replaced and to == "promote" else "",
+            },
+        )
+    return rule

@@ -10,7 +10,7 @@ from sales.models.cadences import (
     Touch,
 )
 from sales.models.leads import Account, Lead, LeadEvent, SdrQueue
-from sales.models.playbooks import ExperimentAssignment, Playbook, PlaybookRule
+from sales.models.playbooks import ExperimentAssignment, Playbook, PlaybookRule, ShadowMatch
 
 __all__ = [
     "Account",
@@ -26,5 +26,6 @@ __all__ = [
     "PlaybookRule",
     "SdrQueue",
     "SequencingSettings",
+    "ShadowMatch",
     "Touch",
 ]

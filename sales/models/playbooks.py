@@ -59,6 +59,20 @@ class PlaybookRule(models.Model):
     stop_processing = models.BooleanField(
         default=False, help_text="When this rule matches a lead, skip the rules after it for that lead."
     )
+    mode = models.CharField(
+        max_length=10,
+        choices=[("live", "Live (proposes)"), ("shadow", "Shadow (evaluated and logged, never proposes)")],
+        default="live",
+    )
+    canary_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="canaries",
+        help_text="Try this rule instead of that live rule on a stable share of leads.",
+    )
+    canary_share = models.FloatField(default=0.1, help_text="Share of leads (0–1) the canary takes over.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
@@ -67,6 +81,10 @@ class PlaybookRule(models.Model):
         ordering = ["playbook", "priority", "name"]
         constraints = [
             models.UniqueConstraint(fields=["playbook", "name"], name="playbook_rule_unique_name"),
+            models.CheckConstraint(
+                condition=Q(canary_share__gt=0) & Q(canary_share__lt=1),
+                name="playbook_rule_canary_share_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -78,6 +96,14 @@ class PlaybookRule(models.Model):
         from sales.playbook import RuleSpecError, parse_actions, parse_conditions
 
         errors = {}
+        tried = self.canary_of
+        if tried is not None:
+            if tried.pk == self.pk:
+                errors["canary_of"] = "a rule cannot be its own canary"
+            elif tried.playbook_id != self.playbook_id:
+                errors["canary_of"] = "the rule it tries must be in the same playbook"
+            elif tried.canary_of_id is not None:
+                errors["canary_of"] = "that rule is itself a canary; point at the live rule"
         for field_name, parse in (("conditions", parse_conditions), ("actions", parse_actions)):
             try:
                 parse(getattr(self, field_name))
@@ -110,3 +136,27 @@ class ExperimentAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.playbook} · lead {self.lead_id} · {self.arm}"
+
+
+class ShadowMatch(models.Model):
+    """What a shadow rule would have proposed for a lead (once per rule version and action kind):
+    compared side by side with the live rule before the shadow goes live."""
+
+    rule = models.ForeignKey(PlaybookRule, on_delete=models.CASCADE, related_name="shadow_matches")
+    lead = models.ForeignKey("sales.Lead", on_delete=models.CASCADE, related_name="shadow_matches")
+    rule_version = models.CharField(max_length=64)
+    kind = models.CharField(max_length=30)
+    payload = models.JSONField(default=dict)
+    matched_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-matched_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "lead", "rule_version", "kind"], name="shadow_match_once_per_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} would {self.kind} lead {self.lead_id}"
