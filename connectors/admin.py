@@ -7,7 +7,14 @@ from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.choices import ActionKind
-from connectors.models import Connection, ThrottleState
+from connectors.models import (
+    Connection,
+    FieldOwnership,
+    SyncConflict,
+    SyncCursor,
+    ThrottleState,
+    WebhookEvent,
+)
 
 
 class ConnectionForm(forms.ModelForm):
@@ -90,3 +97,45 @@ class ThrottleStateAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the inbound services only; the admin shows them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "connection", "channel", "topic", "entity_kind", "entity_id", "status", "deliveries", "attempts", "received_at"]  # fmt: skip
+    list_filter = ["status", "vendor", "channel", "entity_kind"]
+    search_fields = ["event_id", "entity_id"]
+    list_select_related = ["connection"]
+    date_hierarchy = "received_at"
+
+
+@admin.register(FieldOwnership)
+class FieldOwnershipAdmin(SimpleHistoryAdmin):
+    """Who owns each field decides inbound conflicts; every change is kept in the history."""
+
+    list_display = ["record_kind", "field_name", "owner", "rule", "updated_at"]
+    list_filter = ["record_kind", "owner", "rule"]
+    search_fields = ["field_name"]
+
+
+@admin.register(SyncConflict)
+class SyncConflictAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "connection", "record_kind", "record_id", "field_name", "ours", "theirs", "kept"]  # fmt: skip
+    list_filter = ["record_kind", "field_name", "kept"]
+    search_fields = ["vendor_id", "field_name"]
+    list_select_related = ["connection"]
+
+
+@admin.register(SyncCursor)
+class SyncCursorAdmin(ReadOnlyAdmin):
+    list_display = ["connection", "kind", "since", "last_run_at", "last_error"]
+    list_select_related = ["connection"]

@@ -117,16 +117,24 @@ def inbound_events_store(
             if event_id not in held
         ]
         WebhookEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+        raced = 0
+        if new:
+            # A concurrent delivery of the same event may have inserted it first: count ours on it.
+            raced = (
+                WebhookEvent.objects.filter(connection=connection, event_id__in=[e.event_id for e in new])
+                .exclude(received_at=now)
+                .update(deliveries=F("deliveries") + 1)
+            )
         if held:
             WebhookEvent.objects.filter(connection=connection, event_id__in=list(held)).update(
                 deliveries=F("deliveries") + 1
             )
-        if new and notify:
+        if len(new) > raced and notify:
             from connectors.tasks import enqueue_processing
 
             connection_id = connection.pk
             transaction.on_commit(lambda: enqueue_processing(connection_id))
-    return StoreResult(new=len(new), duplicates=len(events) - len(new))
+    return StoreResult(new=len(new) - raced, duplicates=len(events) - len(new) + raced)
 
 
 # Processing ----------------------------------------------------------------------------------------

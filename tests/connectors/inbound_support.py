@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from email.message import Message
 from typing import Any
@@ -74,3 +75,27 @@ def call(app: SandboxApp, method: str, path: str, body: Any = None) -> Response:
     response = app.call_handler(request)
     assert response.status < 300, response.body
     return response
+
+
+def send_ticket_changes(
+    app: ZendeskSandbox, inbox_url: str, *, deliveries: int, versions: int, duplicate_rate: float, seed: int
+) -> int:
+    """Make the Zendesk sandbox send about ``deliveries`` webhooks to ``inbox_url``: enough tickets
+    changed ``versions`` times each, one second apart (Zendesk's timestamps are whole seconds), the
+    subject of version v being ``T<id> v<v>``; repeated and shuffled. Returns how many tickets."""
+    entities = math.ceil(deliveries / (1 + duplicate_rate) / versions)
+    user = app.add_user(name="Ann Example", email="ann@example.com")
+    tickets = [
+        app.add_ticket(subject=f"T{n}", description=f"Question {n}", requester_id=user["id"])
+        for n in range(entities)
+    ]
+    app.webhooks.configure(
+        url=inbox_url, duplicate_rate=duplicate_rate, shuffle=True, seed=seed, batch_seconds=5
+    )
+    for version in range(versions):
+        app.clock_offset = version
+        for ticket in tickets:
+            path = f"/api/v2/tickets/{ticket['id']}.json"
+            call(app, "PUT", path, {"ticket": {"subject": f"T{ticket['id']} v{version}"}})
+    assert app.webhooks.drain(timeout=600)
+    return entities

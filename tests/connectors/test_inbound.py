@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.db.models import Sum
 from django.test import Client
+from django.utils import timezone
 
 from approvals.choices import ActionStatus
 from audit.models import DecisionLogEntry
@@ -25,7 +26,13 @@ from connectors.sandbox.salesforce import SalesforceSandbox, parse_sf_datetime
 from connectors.sandbox.zendesk import ZendeskSandbox, _epoch
 from sales.models import Lead
 from support.models import Ticket
-from tests.connectors.inbound_support import call, make_connection, post_all, webhook_path
+from tests.connectors.inbound_support import (
+    call,
+    make_connection,
+    post_all,
+    send_ticket_changes,
+    webhook_path,
+)
 from tests.factories import ProposedActionFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,26 +56,15 @@ def test_deliveries_repeated_and_shuffled_leave_one_ticket_per_entity_with_its_n
     app = ZendeskSandbox()
     serve_sandbox(app)
     connection = make_connection("zendesk")
-    entities = math.ceil(DELIVERIES / (1 + DUPLICATE_RATE) / VERSIONS)
-    user = app.add_user(name="Ann Example", email="ann@example.com")
-    tickets = [
-        app.add_ticket(subject=f"T{n}", description=f"Question {n}", requester_id=user["id"])
-        for n in range(entities)
-    ]
-    # Every ticket changes VERSIONS times, one second apart (Zendesk's timestamps are whole seconds).
-    app.webhooks.configure(
-        url=f"{webhook_inbox.url}/hooks", duplicate_rate=DUPLICATE_RATE, shuffle=True, seed=7, batch_seconds=3
+    entities = send_ticket_changes(
+        app,
+        f"{webhook_inbox.url}/hooks",
+        deliveries=DELIVERIES,
+        versions=VERSIONS,
+        duplicate_rate=DUPLICATE_RATE,
+        seed=7,
     )
-    for version in range(VERSIONS):
-        app.clock_offset = version
-        for ticket in tickets:
-            call(
-                app,
-                "PUT",
-                f"/api/v2/tickets/{ticket['id']}.json",
-                {"ticket": {"subject": f"T{ticket['id']} v{version}"}},
-            )
-    assert app.webhooks.drain(timeout=120)
+    tickets = list(app.tables["ticket"].values())
     deliveries = _received(webhook_inbox)
     events = entities * VERSIONS
     assert len(deliveries) > events  # the duplicates arrived too
@@ -295,3 +291,14 @@ def test_intercom_conversations_become_tickets(webhook_inbox, serve_sandbox):
         "closed",
         "chat",
     )
+
+
+def test_staff_see_events_ownership_conflicts_and_cursors_in_the_admin(admin_client):
+    connection = make_connection("zendesk")
+    WebhookEvent.objects.create(
+        connection=connection, vendor="zendesk", event_id="e1", fingerprint="f", received_at=timezone.now()
+    )
+
+    for model in ("webhookevent", "fieldownership", "syncconflict", "synccursor"):
+        assert admin_client.get(f"/admin/connectors/{model}/").status_code == 200
+    assert admin_client.get("/admin/connectors/webhookevent/add/").status_code == 403
