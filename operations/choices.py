@@ -26,7 +26,8 @@ class QuotaWindow(models.TextChoices):
 class AutoPauseMetric(models.TextChoices):
     """The live metrics an auto-pause rule can watch (``operations.readings`` computes each)."""
 
-    OUTBOUND_ERROR_RATE = "outbound_error_rate", "Outbound error rate (failed executions)"
+    OUTBOUND_ERROR_RATE = "outbound_error_rate", "Outbound error rate (failed call attempts)"
+    RATE_LIMITED_SHARE = "rate_limited_share", "Share of outbound calls answered 429"
     REPLY_RATE_DROP = "reply_rate_drop", "Reply rate drop versus baseline"
     MEETING_RATE_DROP = "meeting_rate_drop", "Meeting conversion drop versus baseline"
     DRIFT_ALERTS = "drift_alerts", "Open drift alerts of the acting lead model"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from operations.autopause import DROP, LEVEL, Reading
 from operations.models import AutoPauseRule
@@ -26,21 +27,33 @@ def reading(metric: str, comparison: str) -> Callable[[Reader], Reader]:
     return register
 
 
+def _attempts(rule: AutoPauseRule, now: datetime) -> QuerySet[Any]:
+    """Execution attempts with an outcome that started within the window (of one kind, if set)."""
+    from connectors.models import ExecutionAttempt
+
+    attempts = ExecutionAttempt.objects.filter(
+        started_at__gt=now - timedelta(minutes=rule.window_minutes), started_at__lte=now
+    ).exclude(outcome="pending")
+    return attempts.filter(action__kind=rule.action_kind) if rule.action_kind else attempts
+
+
+def _share(attempts: QuerySet[Any], hit: Q) -> Reading:
+    counts = attempts.aggregate(n=Count("id"), hits=Count("id", filter=hit))
+    n = counts["n"] or 0
+    return Reading(counts["hits"] / n if n else 0.0, n)
+
+
 @reading("outbound_error_rate", LEVEL)
 def outbound_error_rate(rule: AutoPauseRule, now: datetime) -> Reading:
-    """Failed share of the executions that started within the window (of one kind, if set)."""
-    from approvals.models import ProposedAction
+    """Share of outbound call attempts in the window that failed or ended with an unknown outcome
+    (timeouts, dropped connections, 5xx), whether or not a retry later succeeded."""
+    return _share(_attempts(rule, now), Q(outcome__in=["error", "unknown"]))
 
-    started = ProposedAction.objects.filter(
-        execution_started_at__gt=now - timedelta(minutes=rule.window_minutes),
-        execution_started_at__lte=now,
-        status__in=["executed", "failed"],
-    )
-    if rule.action_kind:
-        started = started.filter(kind=rule.action_kind)
-    counts = started.aggregate(n=Count("id"), failed=Count("id", filter=Q(status="failed")))
-    n = counts["n"] or 0
-    return Reading(counts["failed"] / n if n else 0.0, n)
+
+@reading("rate_limited_share", LEVEL)
+def rate_limited_share(rule: AutoPauseRule, now: datetime) -> Reading:
+    """Share of outbound call attempts in the window that the vendor answered 429."""
+    return _share(_attempts(rule, now), Q(status_code=429))
 
 
 def _touch_rate(rule: AutoPauseRule, now: datetime, outcome: str) -> Reading:

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import ProposedAction
 from audit.models import DecisionLogEntry
+from connectors.models import ExecutionAttempt
 from operations.autopause import DROP, LEVEL, Reading, RuleSpec, evaluate
 from operations.gate import Work
 from operations.models import AutoPauseRule, Incident, KillSwitch
@@ -44,12 +44,18 @@ def test_an_unknown_comparison_is_refused():
 # --- On the database ---------------------------------------------------------------------------
 
 
-def executions(n_ok, n_failed, *, kind="send_email", minutes_ago=5):
+def executions(n_ok, n_failed, *, kind="send_email", minutes_ago=5, failure_status=503):
+    """Call attempts as the executor records them: ``n_ok`` that worked, ``n_failed`` that did not."""
     started = timezone.now() - timedelta(minutes=minutes_ago)
-    for status, n in (("executed", n_ok), ("failed", n_failed)):
+    action = ProposedActionFactory(kind=kind, status="executing", approved_payload_sha256="0" * 64)
+    number = ExecutionAttempt.objects.filter(action=action).count()
+    for outcome, status, n in (("ok", 200, n_ok), ("unknown", failure_status, n_failed)):
         for _ in range(n):
-            action = ProposedActionFactory(kind=kind, status=status, approved_payload_sha256="0" * 64)
-            ProposedAction.objects.filter(pk=action.pk).update(execution_started_at=started)
+            number += 1
+            ExecutionAttempt.objects.create(
+                action=action, number=number, operation="create_task", started_at=started,
+                finished_at=started, outcome=outcome, status_code=status,
+            )  # fmt: skip
 
 
 @pytest.fixture
@@ -95,6 +101,22 @@ def test_other_kinds_and_old_failures_do_not_count(error_rule):
     executions(0, 30, minutes_ago=60)
     executions(20, 0)
     assert autopause_run().tripped == []
+
+
+@pytest.mark.django_db
+def test_a_burst_of_429_answers_trips_the_rate_limited_rule():
+    rule = AutoPauseRule.objects.create(
+        name="429s", metric="rate_limited_share", window_minutes=10, threshold=0.5, min_samples=10,
+        switch_scope="connector", switch_target="hubspot-prod",
+    )  # fmt: skip
+    executions(10, 4, failure_status=429)
+    executions(0, 6, failure_status=503)
+    assert autopause_run().tripped == []  # 4 of 20 answered 429
+    executions(0, 20, failure_status=429)
+    autopause_run()
+    incident = Incident.objects.get(rule=rule)
+    assert incident.trigger["value"] == pytest.approx(24 / 40)
+    assert KillSwitch.objects.get(scope="connector", target="hubspot-prod").engaged
 
 
 @pytest.mark.django_db
