@@ -86,55 +86,56 @@ def inbound_events_store(
     """
     unique: dict[str, ParsedEvent] = {}
     for event in events:
-        seen = unique.setdefault(event.event_id, event)
+        seen = unique.setdefault(event.event_id[:200], event)
         if seen.fingerprint != event.fingerprint:
             raise ReplayRefused(event.event_id)
     now = timezone.now()
     with transaction.atomic():
-        held = dict(
-            WebhookEvent.objects.filter(connection=connection, event_id__in=list(unique)).values_list(
-                "event_id", "fingerprint"
-            )
+        WebhookEvent.objects.bulk_create(
+            [
+                WebhookEvent(
+                    connection=connection,
+                    vendor=connection.vendor,
+                    channel=channel,
+                    event_id=event_id,
+                    topic=event.topic[:100],
+                    entity_kind=event.entity_kind,
+                    entity_id=event.entity_id[:100],
+                    source_modified_at=event.modified_at,
+                    payload=dict(event.payload),
+                    raw_body=raw_body,
+                    fingerprint=event.fingerprint,
+                    received_at=now,
+                )
+                for event_id, event in unique.items()
+            ],
+            ignore_conflicts=True,
+            batch_size=500,
         )
-        if any(held[i] != unique[i].fingerprint for i in held):
-            raise ReplayRefused(next(i for i in held if held[i] != unique[i].fingerprint))
-        new = [
-            WebhookEvent(
-                connection=connection,
-                vendor=connection.vendor,
-                channel=channel,
-                event_id=event.event_id[:200],
-                topic=event.topic[:100],
-                entity_kind=event.entity_kind,
-                entity_id=event.entity_id[:100],
-                source_modified_at=event.modified_at,
-                payload=dict(event.payload),
-                raw_body=raw_body,
-                fingerprint=event.fingerprint,
-                received_at=now,
-            )
-            for event_id, event in unique.items()
-            if event_id not in held
-        ]
-        WebhookEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
-        raced = 0
-        if new:
-            # A concurrent delivery of the same event may have inserted it first: count ours on it.
-            raced = (
-                WebhookEvent.objects.filter(connection=connection, event_id__in=[e.event_id for e in new])
-                .exclude(received_at=now)
-                .update(deliveries=F("deliveries") + 1)
-            )
-        if held:
-            WebhookEvent.objects.filter(connection=connection, event_id__in=list(held)).update(
+        # Rows received at another moment were stored before (or by a concurrent delivery).
+        earlier = {
+            event_id: fingerprint
+            for event_id, fingerprint, received_at in WebhookEvent.objects.filter(
+                connection=connection, event_id__in=list(unique)
+            ).values_list("event_id", "fingerprint", "received_at")
+            if received_at != now
+        }
+        refused = next(
+            (i for i, fingerprint in earlier.items() if fingerprint != unique[i].fingerprint), None
+        )
+        if refused is not None:
+            raise ReplayRefused(refused)  # the transaction, with what it inserted, is rolled back
+        if earlier:
+            WebhookEvent.objects.filter(connection=connection, event_id__in=list(earlier)).update(
                 deliveries=F("deliveries") + 1
             )
-        if len(new) > raced and notify:
+        new = len(unique) - len(earlier)
+        if new and notify:
             from connectors.tasks import enqueue_processing
 
             connection_id = connection.pk
             transaction.on_commit(lambda: enqueue_processing(connection_id))
-    return StoreResult(new=len(new) - raced, duplicates=len(events) - len(new) + raced)
+    return StoreResult(new=new, duplicates=len(events) - new)
 
 
 # Processing ----------------------------------------------------------------------------------------
@@ -226,6 +227,8 @@ class _Batch:
         self.now = timezone.now()
         self.summary = ProcessSummary()
         self.settled: dict[int, WebhookEvent] = {}
+        #: Events given the record read from the vendor (their payload is stored with them).
+        self.read: set[int] = set()
         self.conflicts: list[SyncConflict] = []
 
     def settle(self, event: WebhookEvent, status: str, error: str = "") -> None:
@@ -275,6 +278,7 @@ class _Batch:
                 continue
             event.payload = _jsonable(record.fields)
             event.source_modified_at = record.modified_at
+            self.read.add(event.pk)
             ready.append(event)
         return ready
 
@@ -420,12 +424,21 @@ class _Batch:
         )
 
     def save(self) -> None:
+        """Write the conflicts and the events' outcomes: one UPDATE per distinct outcome (a CASE per
+        row, as ``bulk_update`` writes, costs more than everything else the batch does)."""
         SyncConflict.objects.bulk_create(self.conflicts, batch_size=500)
-        WebhookEvent.objects.bulk_update(
-            list(self.settled.values()),
-            ["status", "error", "attempts", "processed_at", "payload", "source_modified_at"],
-            batch_size=500,
-        )
+        outcomes: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for event in self.settled.values():
+            outcomes[(event.status, event.error)].append(event.pk)
+        for (status, error), pks in outcomes.items():
+            WebhookEvent.objects.filter(pk__in=pks).update(
+                status=status,
+                error=error,
+                attempts=F("attempts") + 1,
+                processed_at=None if status == InboundStatus.RECEIVED else self.now,
+            )
+        read = [e for e in self.settled.values() if e.pk in self.read]
+        WebhookEvent.objects.bulk_update(read, ["payload", "source_modified_at"], batch_size=500)
 
 
 def _order(event: WebhookEvent) -> tuple[datetime, int]:
