@@ -81,8 +81,9 @@ def inbound_events_store(
 ) -> StoreResult:
     """Store ``events`` once each: an id already held is counted as a redelivery and stored once.
 
-    Raises ``ReplayRefused`` (and stores nothing) when an id already held, or repeated in the
-    delivery, comes with another fingerprint. With ``notify``, processing is queued after commit.
+    Raises ``ReplayRefused`` (and stores nothing) when a webhook's event id already held, or
+    repeated in the delivery, comes with another fingerprint. With ``notify``, processing is queued
+    after commit.
     """
     unique: dict[str, ParsedEvent] = {}
     for event in events:
@@ -123,7 +124,8 @@ def inbound_events_store(
         refused = next(
             (i for i, fingerprint in earlier.items() if fingerprint != unique[i].fingerprint), None
         )
-        if refused is not None:
+        if refused is not None and channel == InboundChannel.WEBHOOK:
+            # (A record the sync reads again is ours to trust, whatever it holds.)
             raise ReplayRefused(refused)  # the transaction, with what it inserted, is rolled back
         if earlier:
             WebhookEvent.objects.filter(connection=connection, event_id__in=list(earlier)).update(
@@ -497,7 +499,9 @@ class _Target:
         modified_at: datetime | None,
     ) -> dict[str, Any]:
         source, external_id = (record.source, record.external_id) if record else (vendor.vendor, vendor_id)
-        row = {"source": source, "external_id": external_id, **values, "source_modified_at": modified_at}
+        row = {"source": source, "external_id": external_id, **values}
+        if modified_at is not None:  # an event without a time must not erase the one we hold
+            row["source_modified_at"] = modified_at
         column = self._column(vendor)
         if column:
             row[column] = vendor_id
