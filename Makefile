@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SERVE_PORT ?= 8001
 
-.PHONY: demo test lint bench install install-test chromium clean
+.PHONY: demo serve test lint bench install install-test chromium clean
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,11 @@ demo: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py seed_demo
 	@bash scripts/demo.sh $(HOST) $(PORT)
+
+## serve: the production-shaped stack on this machine: gunicorn + WhiteNoise on the local PostgreSQL and
+## Redis, with django-q2 task workers (see scripts/serve.sh for the knobs); prints the URL
+serve: install
+	@bash scripts/serve.sh $(HOST) $(SERVE_PORT)
 
 ## chromium: Debian's chromium for the browser tests (Playwright drives it; it never downloads one)
 chromium:
