@@ -31,13 +31,11 @@ from hubspot import HubSpot
 from hubspot.crm.objects import ApiException as ObjectsApiException
 from hubspot.crm.objects import (
     AssociationSpec,
-    BatchInputSimplePublicObjectBatchInputUpsert,
     Filter,
     FilterGroup,
     PublicAssociationsForObject,
     PublicObjectId,
     PublicObjectSearchRequest,
-    SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectInput,
     SimplePublicObjectInputForCreate,
 )
@@ -283,33 +281,41 @@ class HubSpotConnector(Connector):
     def _upsert_batch(
         self, object_type: str, id_property: str, records: Sequence[Mapping[str, Any]]
     ) -> list[WriteResult]:
-        inputs = [
-            SimplePublicObjectBatchInputUpsert(
-                id=str(record[id_property]),
-                id_property=id_property,
-                properties={k: "" if v is None else str(v) for k, v in record.items() if k != id_property},
-            )
-            for record in records
-        ]
-        answer = self._call(
-            self._batch.upsert, object_type, BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs)
-        )
-        errors = getattr(answer, "errors", None)
+        keys = [str(record[id_property]) for record in records]
+        # Plain JSON in and out: the SDK's model objects (a deep-copied configuration per input, a
+        # dateutil parse per timestamp) cost more CPU than the rest of a 100-record upsert together.
+        body = {
+            "inputs": [
+                {
+                    "id": key,
+                    "idProperty": id_property,
+                    "properties": {
+                        k: "" if v is None else str(v) for k, v in record.items() if k != id_property
+                    },
+                }
+                for key, record in zip(keys, records, strict=True)
+            ]
+        }
+        response = self._call(self._batch.upsert, object_type, body, _preload_content=False)
+        answer = json.loads(response.data)
+        errors = answer.get("errors") or []
         if errors:
-            details = "; ".join(f"{e.category}: {e.message}" for e in errors)
+            details = "; ".join(f"{e.get('category')}: {e.get('message')}" for e in errors)
             raise ConnectorError(
                 f"batch upsert partly failed: {details}"[:500], retryable=False, code="invalid"
             )
         # HubSpot does not promise the inputs' order: match results by the upsert key.
-        by_key = {str((obj.properties or {}).get(id_property)): obj for obj in answer.results}
-        missing = [item.id for item in inputs if item.id not in by_key]
+        by_key = {
+            str((obj.get("properties") or {}).get(id_property)): obj for obj in answer.get("results") or []
+        }
+        missing = [key for key in keys if key not in by_key]
         if missing:
             raise ConnectorError(
                 f"batch upsert returned no result for {missing[:5]}", retryable=False, code="invalid"
             )
         return [
-            WriteResult(vendor_id=str(by_key[item.id].id), created=bool(by_key[item.id].new), marker=item.id)
-            for item in inputs
+            WriteResult(vendor_id=str(by_key[key]["id"]), created=bool(by_key[key].get("new")), marker=key)
+            for key in keys
         ]
 
     def assign_owner(self, kind: str, vendor_id: str, *, owner_id: str, marker: str) -> WriteResult:
