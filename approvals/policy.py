@@ -134,15 +134,25 @@ def _matches(rule: PolicyRule, facts: ActionFacts) -> list[str] | None:
 
 #: Kinds no policy may let through without a person (a controlled configuration change).
 ALWAYS_HUMAN_KINDS = frozenset({"config_change"})
+#: Risk levels no policy may let through without a person: an irreversible or sensitive change (the
+#: support bot marks everything on a human-only intent, such as a refund or a card block, critical).
+ALWAYS_HUMAN_RISKS = frozenset({"critical"})
 
 
 def evaluate_policy(facts: ActionFacts, rules: Sequence[PolicyRule]) -> PolicyDecision:
-    """The policy's decision, with the floor that some kinds always need a person."""
+    """The policy's decision, with the floor that some kinds and critical risk always need a person."""
     decision = _evaluate(facts, rules)
-    if facts.kind in ALWAYS_HUMAN_KINDS and decision.outcome == AUTO:
+    if decision.outcome == AUTO and (
+        facts.kind in ALWAYS_HUMAN_KINDS or facts.risk_level in ALWAYS_HUMAN_RISKS
+    ):
+        why = (
+            "configuration changes always need a second person"
+            if facts.kind in ALWAYS_HUMAN_KINDS
+            else "critical-risk actions always need a person"
+        )
         return PolicyDecision(
             ONE,
-            (*decision.reasons, "configuration changes always need a second person"),
+            (*decision.reasons, why),
             decision.rules,
             decision.approver_group,
             decision.sla_minutes,

@@ -51,8 +51,9 @@ class Insert:
     fallback: str | None
 
 
-def parse(template: str) -> list[Insert]:
-    """The template's inserts, in order; raises ``TemplateError`` for anything but a listed name."""
+def parse(template: str, fields: Mapping[str, str] = MERGE_FIELDS) -> list[Insert]:
+    """The template's inserts, in order; raises ``TemplateError`` for anything but a name in ``fields``
+    (the lead's merge fields unless another app passes its own list, e.g. the support bot's)."""
     inserts = []
     for match in _INSERT.finditer(template):
         body = match.group(1)
@@ -63,8 +64,8 @@ def parse(template: str) -> list[Insert]:
                 f'{{{{{body}}}}} is not a merge field; write {{{{ name }}}} or {{{{ name | "fallback" }}}}',
             )
         name, fallback = parsed.group(1), parsed.group(2)
-        if name not in MERGE_FIELDS:
-            raise TemplateError(name, f"unknown merge field (allowed: {', '.join(sorted(MERGE_FIELDS))})")
+        if name not in fields:
+            raise TemplateError(name, f"unknown merge field (allowed: {', '.join(sorted(fields))})")
         if fallback is not None and len(fallback) > MAX_FALLBACK:
             raise TemplateError(name, f"fallback longer than {MAX_FALLBACK} characters")
         inserts.append(Insert(match.start(), match.end(), name, fallback))
@@ -74,21 +75,28 @@ def parse(template: str) -> list[Insert]:
     return inserts
 
 
-def fields_used(template: str) -> set[str]:
-    return {insert.name for insert in parse(template)}
+def fields_used(template: str, fields: Mapping[str, str] = MERGE_FIELDS) -> set[str]:
+    return {insert.name for insert in parse(template, fields)}
 
 
-def render(template: str, values: Mapping[str, object]) -> str:
+def render(
+    template: str,
+    values: Mapping[str, object],
+    fields: Mapping[str, str] = MERGE_FIELDS,
+    subject: str = "lead",
+) -> str:
     """Fill the inserts from ``values``; a used field that is missing or blank raises
     ``TemplateError`` naming it (unless the insert gives a fallback)."""
     out, position = [], 0
-    for insert in parse(template):
+    for insert in parse(template, fields):
         out.append(template[position : insert.start])
         value = values.get(insert.name)
         text = "" if value is None else str(value).strip()
         if not text:
             if insert.fallback is None:
-                raise TemplateError(insert.name, "has no value for this lead; fill it in or give a fallback")
+                raise TemplateError(
+                    insert.name, f"has no value for this {subject}; fill it in or give a fallback"
+                )
             text = insert.fallback
         out.append(text)
         position = insert.end

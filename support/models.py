@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from connectors.choices import SourceSystem
-from support.choices import TicketChannel, TicketPriority, TicketStatus
+from support.choices import (
+    ArticleStatus,
+    BotOutcome,
+    FragmentKey,
+    ResolvedBy,
+    TicketChannel,
+    TicketPriority,
+    TicketStatus,
+)
 
 
 class Ticket(models.Model):
@@ -34,6 +44,19 @@ class Ticket(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     source_created_at = models.DateTimeField(null=True, blank=True)
     source_modified_at = models.DateTimeField(null=True, blank=True)
+    # For the support metrics (containment, FCR, escalation, handle time): set by the bot, by a
+    # person in the admin, or by an import.
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the ticket was handed to a person (escalation)."
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=10, choices=ResolvedBy.choices, blank=True)
+    followup_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The requester's first message after the resolution (spoils first-contact resolution "
+        "when within the follow-up window).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,11 +69,21 @@ class Ticket(models.Model):
                 | (Q(intent_confidence__gte=0) & Q(intent_confidence__lte=1)),
                 name="ticket_intent_confidence_range",
             ),
+            models.CheckConstraint(
+                condition=Q(resolved_at__isnull=True, resolved_by="")
+                | (Q(resolved_at__isnull=False) & ~Q(resolved_by="")),
+                name="ticket_resolved_at_and_by",
+            ),
         ]
         indexes = [models.Index(fields=["status", "priority"])]
 
     def __str__(self) -> str:
         return self.subject or self.body[:60]
+
+    @property
+    def opened_at(self) -> datetime:
+        """When the customer opened it: the helpdesk's time, else when we first saw it."""
+        return self.source_created_at or self.created_at
 
 
 class IntentPolicy(models.Model):
@@ -96,3 +129,162 @@ class IntentPolicy(models.Model):
     def may_auto_answer(self, confidence: float) -> bool:
         """Whether the bot may answer a ticket of this intent predicted with ``confidence``."""
         return self.is_safe and not self.requires_human and confidence >= self.threshold
+
+
+class Article(models.Model):
+    """One version of the knowledge-base article for an intent: what the bot may say about it.
+
+    Written as a draft, then published (``support.services.article_publish``), which retires the
+    intent's previously published version; the bot reads only the published version, and every reply
+    it drafts names the version (``label``). ``diagnostics`` are the facts the bot must have before it
+    answers (asked for with the ``questions`` fragment); ``needs_account_lookup`` makes it read the
+    customer's account (read-only) for the reply's merge fields first.
+    """
+
+    intent = models.CharField(max_length=80)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=ArticleStatus.choices, default=ArticleStatus.DRAFT)
+    body = models.TextField(blank=True, help_text="The article for people (agents, the help centre).")
+    diagnostics = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Facts needed before answering, e.g. ["card_last4"]; asked for with the questions fragment.',
+    )
+    needs_account_lookup = models.BooleanField(
+        default=False, help_text="Read the customer's account (plan, billing status) before answering."
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["intent", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["intent", "version"], name="article_unique_version"),
+            models.UniqueConstraint(
+                fields=["intent"],
+                condition=Q(status=ArticleStatus.PUBLISHED),
+                name="article_one_published_per_intent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.title}"
+
+    @property
+    def label(self) -> str:
+        """How replies and handoffs name the version they used, e.g. ``card_arrival v2``."""
+        return f"{self.intent} v{self.version}"
+
+
+class ReplyFragment(models.Model):
+    """A templated piece of an article version: the answer, or the diagnostic questions.
+
+    Plain text with ``{{ field }}`` merge fields (``support.bot.MERGE_FIELDS``) and nothing else:
+    the bot never writes free text. A published article's fragments are frozen (a change is a new
+    article version), so a reply's article version says exactly what was sent.
+    """
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="fragments")
+    key = models.CharField(max_length=20, choices=FragmentKey.choices)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["article", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["article", "key"], name="reply_fragment_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.article.label} {self.key}"
+
+
+class BotRun(models.Model):
+    """What the support bot decided for one ticket (once per ticket), and why.
+
+    ``summary`` is the handoff summary (intent, confidence, the words that drove the prediction,
+    what the customer asked, diagnostics, suggested reply and article version) for every outcome.
+    """
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="bot_run")
+    model_version = models.ForeignKey(
+        "scoring.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    outcome = models.CharField(max_length=20, choices=BotOutcome.choices)
+    intent = models.CharField(max_length=80, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    article = models.ForeignKey(Article, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reasons = models.JSONField(default=list)
+    summary = models.JSONField(default=dict)
+    actions = models.JSONField(default=list, help_text="Ids of the proposed actions, in order.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.outcome}"
+
+
+class SurveyResponse(models.Model):
+    """The requester's satisfaction survey answer for a ticket (CSAT): 1 (very unhappy) to 5."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="survey")
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    responded_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-responded_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(score__gte=1) & Q(score__lte=5), name="survey_score_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.score}"
+
+
+class SupportSettings(models.Model):
+    """The support bot's and metrics' settings (one row, edited in the admin, with history)."""
+
+    followup_window_hours = models.PositiveIntegerField(
+        default=24,
+        help_text="A requester message within this many hours of the resolution spoils first-contact resolution.",
+    )
+    baseline_start = models.DateField(
+        null=True, blank=True, help_text="First day of the pre-automation baseline period."
+    )
+    baseline_end = models.DateField(
+        null=True, blank=True, help_text="Last day of the pre-automation baseline period."
+    )
+    handoff_queue = models.CharField(
+        max_length=200, default="Support leads", help_text="Where the bot hands tickets off to."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "support settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(baseline_start__isnull=True)
+                | Q(baseline_end__isnull=True)
+                | Q(baseline_end__gte=models.F("baseline_start")),
+                name="support_settings_baseline_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "Support settings"
+
+    @classmethod
+    def current(cls) -> SupportSettings:
+        """The one settings row (defaults until someone saves it)."""
+        return cls.objects.order_by("pk").first() or cls()

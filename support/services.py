@@ -1,14 +1,50 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from agentops.upsert import BatchOutcome, natural_key_upsert, validate_batch
+from approvals.choices import ActionKind, ActionStatus, Domain, RiskLevel
+from approvals.models import ProposedAction
+from approvals.services import (
+    DuplicateProposal,
+    Settled,
+    action_propose,
+    action_route,
+    actions_settle_many,
+)
 from audit.choices import EventType
 from audit.services import decision_log_append
-from support.models import Ticket
+from sales.templating import parse
+from scoring.choices import ModelKind
+from scoring.intent import IntentModel, Prediction
+from scoring.intent_services import intent_model
+from scoring.models import ModelVersion
+from scoring.selectors import champion
+from support.bot import (
+    ANSWER,
+    ASK,
+    HANDOFF,
+    LOOKUP,
+    MERGE_FIELDS,
+    ArticleView,
+    BotDecision,
+    BotInput,
+    PolicyView,
+    TemplateError,
+    decide,
+    draft,
+    handoff_summary,
+    summary_text,
+)
+from support.choices import ArticleStatus, BotOutcome, FragmentKey, ResolvedBy, TicketStatus
+from support.models import Article, BotRun, IntentPolicy, SupportSettings, Ticket
+from support.selectors import account_lookup_read, published_articles
 from support.ticket_rows import TICKET_FIELDS, WRITABLE_FIELDS
 
 
@@ -28,3 +64,301 @@ def ticket_bulk_upsert(*, rows: Sequence[Any], actor: str, atomic: bool = True) 
                 action_taken={**result.summary, "rejected": len(errors)},
             )
     return BatchOutcome(errors=errors, result=result)
+
+
+# --- Knowledge base ------------------------------------------------------------------------------
+
+
+class ArticleError(Exception):
+    """An article version cannot be published; the message says why."""
+
+
+def article_publish(*, article_id: int) -> Article:
+    """Publish a draft article version: the intent's previously published version is retired in the same
+    transaction, so the bot always sees exactly one. Its fragments must render (known merge fields)."""
+    with transaction.atomic():
+        article = Article.objects.select_for_update().get(pk=article_id)
+        if article.status != ArticleStatus.DRAFT:
+            raise ArticleError(f"{article.label}: only a draft can be published (it is {article.status})")
+        fragments = {f.key: f.text for f in article.fragments.all()}
+        if FragmentKey.REPLY not in fragments:
+            raise ArticleError(f"{article.label}: has no reply fragment")
+        if article.diagnostics and FragmentKey.QUESTIONS not in fragments:
+            raise ArticleError(f"{article.label}: needs diagnostics but has no questions fragment")
+        for key, text in fragments.items():
+            try:
+                parse(text, MERGE_FIELDS)
+            except TemplateError as exc:
+                raise ArticleError(f"{article.label} {key} fragment: {exc}") from None
+        for previous in Article.objects.select_for_update().filter(
+            intent=article.intent, status=ArticleStatus.PUBLISHED
+        ):
+            previous.status = ArticleStatus.RETIRED
+            previous.save(update_fields=["status", "updated_at"])
+        article.status = ArticleStatus.PUBLISHED
+        article.published_at = timezone.now()
+        article.save(update_fields=["status", "published_at", "updated_at"])
+    return article
+
+
+# --- The support bot -----------------------------------------------------------------------------
+
+BOT_ACTOR = "support-bot"
+
+
+@dataclass
+class BotRunSummary:
+    model_version: str | None
+    tickets: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+def support_bot_run(*, ticket_ids: Sequence[int] | None = None, limit: int | None = None) -> BotRunSummary:
+    """Run the bot over new tickets it has not seen (each ticket once: running it again does nothing).
+
+    Classifies with the champion intent model (none → every ticket is handed off), then answers from
+    the published knowledge base, reads the account, asks for diagnostics or hands off, as
+    ``support.bot.decide`` says. Every write is a proposed action routed through the approval policy.
+    """
+    version = champion(ModelKind.INTENT)
+    label = version.label if version is not None else None
+    tickets = Ticket.objects.filter(status=TicketStatus.NEW, bot_run__isnull=True).order_by("pk")
+    if ticket_ids is not None:
+        tickets = tickets.filter(pk__in=list(ticket_ids))
+    batch = list(tickets[:limit] if limit else tickets)
+    summary = BotRunSummary(model_version=label)
+    if not batch:
+        return summary
+    model = intent_model(version) if version is not None else None
+    predictions = model.predict([t.body for t in batch]) if model is not None else []
+    intents = sorted({p.intent for p in predictions})
+    policies = {p.intent: p for p in IntentPolicy.objects.filter(intent__in=intents)}
+    articles = published_articles(intents)
+    settings_row = SupportSettings.current()
+    for position, ticket in enumerate(batch):
+        prediction = predictions[position] if predictions else None
+        run = _ticket_handle(
+            ticket_id=ticket.pk,
+            version=version,
+            model=model,
+            prediction=prediction,
+            policy=policies.get(prediction.intent) if prediction else None,
+            article=articles.get(prediction.intent) if prediction else None,
+            queue=settings_row.handoff_queue,
+        )
+        if run is not None:
+            summary.tickets += 1
+            summary.outcomes[run.outcome] = summary.outcomes.get(run.outcome, 0) + 1
+    return summary
+
+
+def _policy_view(policy: IntentPolicy | None) -> PolicyView | None:
+    if policy is None:
+        return None
+    return PolicyView(policy.threshold, policy.is_safe, policy.requires_human)
+
+
+def _article_view(article: Article | None) -> ArticleView | None:
+    if article is None:
+        return None
+    fragments = {f.key: f.text for f in article.fragments.all()}
+    return ArticleView(
+        label=article.label,
+        reply=fragments.get(FragmentKey.REPLY, ""),
+        questions=fragments.get(FragmentKey.QUESTIONS, ""),
+        diagnostics=tuple(article.diagnostics or ()),
+        needs_account_lookup=article.needs_account_lookup,
+    )
+
+
+def _merge_values(ticket: Ticket, given: BotInput) -> dict[str, object]:
+    name = ticket.requester_name.strip()
+    return {
+        "first_name": name.split()[0] if name else "",
+        "requester_name": name,
+        "ticket_ref": ticket.external_id,
+        **dict(given.lookup or {}),
+        **dict(given.diagnostics),
+    }
+
+
+def _ticket_handle(
+    *,
+    ticket_id: int,
+    version: ModelVersion | None,
+    model: IntentModel | None,
+    prediction: Prediction | None,
+    policy: IntentPolicy | None,
+    article: Article | None,
+    queue: str,
+) -> BotRun | None:
+    """Decide and propose for one ticket, in one transaction with the ticket locked; None if another
+    run handled it first."""
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        if BotRun.objects.filter(ticket=ticket).exists():
+            return None
+        label = version.label if version is not None else None
+        step_key = f"support-bot:ticket-{ticket.pk}:{label or 'no-model'}"
+        given = BotInput(
+            model_version=label,
+            intent=prediction.intent if prediction else "",
+            confidence=prediction.confidence if prediction else 0.0,
+            policy=_policy_view(policy),
+            article=_article_view(article),
+            diagnostics={k: str(v) for k, v in (ticket.attributes.get("diagnostics") or {}).items()},
+            asked=bool(ticket.attributes.get("diagnostics_requested")),
+            has_account=ticket.account_id is not None,
+        )
+        decision = decide(given)
+        propose = _Proposer(ticket=ticket, version=version, confidence=given.confidence, key=step_key)
+        if decision.step == LOOKUP:
+            given = replace(given, **_lookup(propose, ticket))
+            decision = decide(given)
+        body = ""
+        if decision.step in (ANSWER, ASK) and given.article is not None:
+            template = given.article.reply if decision.step == ANSWER else given.article.questions
+            try:
+                body = draft(template, _merge_values(ticket, given))
+            except TemplateError as exc:
+                decision = BotDecision(
+                    HANDOFF,
+                    (*decision.reasons, f"reply could not be drafted from {given.article.label}: {exc}"),
+                )
+        words = model.explain(ticket.body).top_words(5) if model is not None else []
+        suggested = body if decision.step == ANSWER else _suggestion(ticket, given)
+        summary = handoff_summary(
+            given=given, decision=decision, asked=ticket.body, words=words, suggested_reply=suggested
+        )
+        article_label = given.article.label if given.article else ""
+        now = timezone.now()
+        if decision.step == ANSWER:
+            action = propose(
+                ActionKind.POST_PUBLIC_REPLY,
+                "reply",
+                {"ticket": ticket.external_id, "body": body},
+                f"Reply drafted from {article_label} (published); {'; '.join(decision.reasons)}.",
+                RiskLevel.LOW,
+            )
+            if action.status == ActionStatus.APPROVED:  # the approval policy lets it go out on its own
+                ticket.resolved_at, ticket.resolved_by = now, ResolvedBy.BOT
+            outcome = BotOutcome.ANSWERED
+        elif decision.step == ASK:
+            propose(
+                ActionKind.POST_PUBLIC_REPLY,
+                "ask",
+                {"ticket": ticket.external_id, "body": body},
+                f"Diagnostic questions from {article_label}: {', '.join(decision.missing)} missing.",
+                RiskLevel.LOW,
+            )
+            ticket.attributes = {**ticket.attributes, "diagnostics_requested": list(decision.missing)}
+            outcome = BotOutcome.ASKED
+        else:
+            text = summary_text(summary)
+            propose(
+                ActionKind.HANDOFF_TO_HUMAN,
+                "handoff",
+                {"ticket": ticket.external_id, "summary": text, "queue": queue},
+                f"Handoff to {queue}.\n{text}",
+                # Critical: no approval policy may let anything on a human-only intent through alone.
+                RiskLevel.CRITICAL if decision.sensitive else RiskLevel.MEDIUM,
+            )
+            ticket.escalated_at = ticket.escalated_at or now
+            ticket.assigned_group = queue[:100]
+            outcome = BotOutcome.HANDED_OFF
+        if prediction is not None:
+            ticket.predicted_intent, ticket.intent_confidence = prediction.intent, prediction.confidence
+        ticket.save(
+            update_fields=[
+                "predicted_intent", "intent_confidence", "attributes", "resolved_at", "resolved_by",
+                "escalated_at", "assigned_group", "updated_at",
+            ]
+        )  # fmt: skip
+        return BotRun.objects.create(
+            ticket=ticket,
+            model_version=version,
+            outcome=outcome,
+            intent=given.intent,
+            confidence=prediction.confidence if prediction else None,
+            article=article if given.article is not None else None,
+            reasons=list(decision.reasons),
+            summary=summary,
+            actions=propose.ids,
+        )
+
+
+def _suggestion(ticket: Ticket, given: BotInput) -> str:
+    """The article's reply for a person to start from, when it drafts cleanly; else nothing."""
+    if given.article is None:
+        return ""
+    try:
+        return draft(given.article.reply, _merge_values(ticket, given))
+    except TemplateError:
+        return ""
+
+
+def _lookup(propose: _Proposer, ticket: Ticket) -> dict[str, Any]:
+    """Propose the read-only account lookup; if the policy lets it run, read the local mirror and
+    record the action executed. Returns the ``BotInput`` fields to replace."""
+    account_id = ticket.account_id
+    assert account_id is not None  # decide() only asks for a lookup when an account is linked
+    account = ticket.account
+    action = propose(
+        ActionKind.ACCOUNT_LOOKUP,
+        "lookup",
+        {"account_id": account.external_id if account is not None else str(account_id)},
+        "Read the customer's plan and billing status (read-only) for the reply.",
+        RiskLevel.LOW,
+    )
+    if action.status != ActionStatus.APPROVED:
+        return {"lookup_refused": f"the lookup is {action.get_status_display().lower()}, not approved"}
+    found = account_lookup_read(account_id=account_id)
+    actions_settle_many(
+        outcomes=[Settled(action.pk, ActionStatus.EXECUTED, f"read {', '.join(sorted(found))}")],
+        actor=BOT_ACTOR,
+    )
+    return {"lookup": found}
+
+
+@dataclass
+class _Proposer:
+    """Proposes and routes the ticket's actions, keyed by ticket, model version and step (idempotent)."""
+
+    ticket: Ticket
+    version: ModelVersion | None
+    confidence: float
+    key: str
+    ids: list[int] = field(default_factory=list)
+
+    def __call__(
+        self, kind: str, step: str, payload: dict[str, Any], rationale: str, risk: str
+    ) -> ProposedAction:
+        try:
+            action = action_propose(
+                kind=kind,
+                domain=Domain.SUPPORT,
+                payload=payload,
+                rationale=rationale,
+                confidence=round(self.confidence, 4),
+                idempotency_key=f"{self.key}:{step}",
+                proposed_by=BOT_ACTOR,
+                risk_level=risk,
+                ticket_id=self.ticket.pk,
+                model_version_id=self.version.pk if self.version is not None else None,
+            )
+            action = action_route(action_id=action.pk, actor="policy")
+        except DuplicateProposal as exc:
+            action = exc.existing
+        self.ids.append(action.pk)
+        return action
+
+
+def ticket_resolve(*, ticket_id: int, by: str, at: datetime | None = None) -> Ticket:
+    """Record that a ticket was resolved (by the bot or a person), for the support metrics."""
+    if by not in ResolvedBy.values:
+        raise ValueError(f"by: one of {', '.join(ResolvedBy.values)}")
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        ticket.resolved_at, ticket.resolved_by = at or timezone.now(), by
+        ticket.save(update_fields=["resolved_at", "resolved_by", "updated_at"])
+    return ticket
