@@ -186,8 +186,38 @@ def inbound_process_pending(
             if not batch:
                 break
             last_pk = batch[-1].pk
-            summary.add(inbound_process_batch(connection=connection, events=batch))
+            summary.add(_process_isolating_failures(connection, batch))
     return summary
+
+
+def _process_isolating_failures(connection: Connection, batch: list[WebhookEvent]) -> ProcessSummary:
+    """Apply a batch; if it fails unexpectedly, apply its events one by one, so one bad event
+    cannot hold up the others: it is retried by later runs and marked failed after MAX_ATTEMPTS."""
+    try:
+        return inbound_process_batch(connection=connection, events=batch)
+    except Exception as exc:
+        if len(batch) > 1:
+            logger.exception("inbound batch of %s failed; applying its events one by one", connection.name)
+            summary = ProcessSummary()
+            for event in WebhookEvent.objects.filter(
+                pk__in=[e.pk for e in batch], status=InboundStatus.RECEIVED
+            ).order_by("pk"):
+                summary.add(_process_isolating_failures(connection, [event]))
+            return summary
+        logger.exception("inbound event %s of %s failed", batch[0].event_id, connection.name)
+        return _attempt_failed(batch[0].pk, f"{type(exc).__name__}: {exc}")
+
+
+def _attempt_failed(event_pk: int, error: str) -> ProcessSummary:
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+        event.attempts += 1
+        event.error = error[:2000]
+        give_up = event.attempts >= MAX_ATTEMPTS
+        event.status = InboundStatus.FAILED if give_up else InboundStatus.RECEIVED
+        event.processed_at = timezone.now() if give_up else None
+        event.save(update_fields=["attempts", "error", "status", "processed_at"])
+    return ProcessSummary(failed=1) if give_up else ProcessSummary(retry=1)
 
 
 def inbound_process_batch(*, connection: Connection, events: Sequence[WebhookEvent]) -> ProcessSummary:

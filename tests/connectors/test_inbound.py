@@ -302,3 +302,31 @@ def test_staff_see_events_ownership_conflicts_and_cursors_in_the_admin(admin_cli
     for model in ("webhookevent", "fieldownership", "syncconflict", "synccursor"):
         assert admin_client.get(f"/admin/connectors/{model}/").status_code == 200
     assert admin_client.get("/admin/connectors/webhookevent/add/").status_code == 403
+
+
+def test_an_event_that_cannot_be_applied_does_not_hold_up_the_others(webhook_inbox, serve_sandbox):
+    connection = make_connection("zendesk")
+    app = ZendeskSandbox()
+    serve_sandbox(app)
+    send_ticket_changes(app, f"{webhook_inbox.url}/hooks", deliveries=3, versions=1, duplicate_rate=0, seed=1)
+    assert set(post_all(Client(), webhook_path(connection), _received(webhook_inbox))) == {200}
+    broken = WebhookEvent.objects.create(
+        connection=connection,
+        vendor="zendesk",
+        event_id="broken",
+        entity_kind="ticket",
+        entity_id="999",
+        payload=["not", "a", "ticket"],
+        fingerprint="f",
+        received_at=timezone.now(),
+    )
+
+    first = inbound_process_pending(connection_id=connection.pk)
+
+    assert Ticket.objects.filter(source="zendesk").count() == 3
+    assert (first.processed, first.retry) == (3, 1)
+    for _ in range(MAX_ATTEMPTS - 1):
+        inbound_process_pending(connection_id=connection.pk)
+    broken.refresh_from_db()
+    assert (broken.status, broken.attempts) == (InboundStatus.FAILED, MAX_ATTEMPTS)
+    assert "AttributeError" in broken.error
