@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from django.db import models, transaction
 from django.db.models import F
@@ -50,6 +51,8 @@ from connectors.registry import connector_for
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: Events applied per transaction.
 BATCH_SIZE = 500
 #: A failing event (its record could not be read) is tried this many times, then marked failed.
@@ -69,6 +72,23 @@ class ReplayRefused(Exception):
 class StoreResult:
     new: int = 0
     duplicates: int = 0
+
+
+def guarded_call(connection: Connection, call: Callable[[], T]) -> T:
+    """``call()`` (a read from the connection's vendor) behind the connection's circuit breaker and
+    rate limit, shared with the outbound executor, so reads and writes share the vendor's allowance.
+    Raises ``ConnectorError`` (retryable) when the breaker is open or the limit leaves no room."""
+    from connectors.execution import connection_throttle
+
+    throttle = connection_throttle(connection)
+    sent_at = throttle.acquire()
+    try:
+        result = call()
+    except ConnectorError as exc:
+        throttle.record(exc, sent_at=sent_at)
+        raise
+    throttle.record(None, sent_at=sent_at)
+    return result
 
 
 def inbound_events_store(
@@ -299,7 +319,7 @@ class _Batch:
             if key not in records:
                 try:
                     assert connector is not None
-                    records[key] = connector.read(event.entity_kind, event.entity_id)
+                    records[key] = guarded_call(self.connection, partial(connector.read, *key))
                 except ConnectorError as exc:
                     records[key] = exc
             record = records[key]

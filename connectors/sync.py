@@ -15,12 +15,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 
 from connectors.base import ConnectorError
-from connectors.inbound import Counts, ProcessSummary, inbound_events_store, inbound_process_pending
+from connectors.inbound import (
+    Counts,
+    ProcessSummary,
+    guarded_call,
+    inbound_events_store,
+    inbound_process_pending,
+)
 from connectors.inbound_vendors import INBOUND
 from connectors.models import Connection, InboundChannel, SyncCursor
 from connectors.registry import connector_for
@@ -65,7 +72,9 @@ def sync_run(*, connection: Connection, kind: str, max_pages: int = MAX_PAGES) -
     inbound = INBOUND[connection.vendor]
     while summary.pages < max_pages:
         try:
-            page = connector.changed_since(kind, since=since, cursor=cursor)
+            page = guarded_call(
+                connection, partial(connector.changed_since, kind, since=since, cursor=cursor)
+            )
         except ConnectorError as exc:
             error = str(exc)[:2000]
             logger.warning("sync of %s %s stopped: %s", connection.name, kind, exc)

@@ -12,7 +12,7 @@ from django_q.models import Schedule
 
 from audit.models import DecisionLogEntry
 from connectors.inbound import inbound_process_pending
-from connectors.models import InboundChannel, SyncCursor, WebhookEvent
+from connectors.models import InboundChannel, SyncCursor, ThrottleState, WebhookEvent
 from connectors.sandbox.salesforce import SalesforceSandbox
 from connectors.sandbox.zendesk import ZendeskSandbox
 from connectors.sync import sync_run
@@ -116,6 +116,9 @@ def test_a_failing_sync_keeps_its_place_and_says_why():
     assert summary.errors == 1
     assert cursor.since is None
     assert "connection" in cursor.last_error
+    # The failure counts on the connection's breaker, which the outbound executor shares.
+    breaker = ThrottleState.objects.get(key=f"connection:{connection.pk}:breaker")
+    assert breaker.data
 
 
 def test_the_command_syncs_one_connection_and_kind(zendesk):
