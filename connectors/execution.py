@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.core.mail import EmailMessage
 from django.db import connection as db_connection
 from django.db import transaction
@@ -98,6 +99,10 @@ class Call:
     repeatable: bool = False
     #: Seconds to wait after an unknown outcome before checking (a vendor whose search lags).
     check_delay: float = 0.0
+
+
+class LeaseLost(Exception):
+    """Another worker holds this execution now (ours expired): this worker must not call."""
 
 
 class Refused(Exception):
@@ -248,6 +253,20 @@ def _mail_call(action: ProposedAction) -> Call:
     return Call("send_email", send, action.idempotency_key)
 
 
+_local = threading.local()
+
+
+def _connector(connection: Connection) -> Connector:
+    """This thread's connector for ``connection`` (a client and its kept-alive connections), rebuilt
+    when the connection changes. Clients are not shared between threads."""
+    cache: dict[int, tuple[datetime, Connector]] = _local.__dict__.setdefault("connectors", {})
+    held = cache.get(connection.pk)
+    if held is None or held[0] != connection.updated_at:
+        held = (connection.updated_at, connector_for(connection.config()))
+        cache[connection.pk] = held
+    return held[1]
+
+
 def connection_throttle(
     connection: Connection, settings: ExecutionSettings | None = None, *, max_wait_seconds: float = 5.0
 ) -> Throttle:
@@ -357,7 +376,7 @@ def _log(action: ProposedAction, previous: str, reason: str, **extra: Any) -> No
 def _settle(execution: ActionExecution, to: str, reason: str, **extra: Any) -> RunResult:
     """End the action (executed, failed or cancelled) with its log entry, in one transaction."""
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         action = ProposedAction.objects.select_for_update().get(pk=execution.action_id)
         previous = action.status
         if to == ActionStatus.CANCELLED and previous == ActionStatus.EXECUTING:
@@ -376,6 +395,7 @@ def _settle(execution: ActionExecution, to: str, reason: str, **extra: Any) -> R
         action.save(update_fields=sorted(fields))
         _log(action, previous, reason, attempts=execution.attempts, **extra)
         ActionExecution.objects.filter(pk=execution.pk).update(
+            vendor_id=str(extra.get("vendor_id", ""))[:100],
             done=True,
             lease_until=None,
             lease_token="",
@@ -387,9 +407,21 @@ def _settle(execution: ActionExecution, to: str, reason: str, **extra: Any) -> R
     return RunResult(to, reason)
 
 
-def _start(execution: ActionExecution, action: ProposedAction, target: str) -> str | None:
-    """approved (or failed, retried) → executing, logged; None, or why it must wait instead."""
-    with transaction.atomic():
+def _start(
+    execution: ActionExecution, action: ProposedAction, target: str, operation: str, lease_seconds: float
+) -> ExecutionAttempt | str:
+    """approved (or failed, retried) → executing, logged, and the attempt's row written before the
+    call (a worker killed mid-call leaves it ``pending``); or why the action must wait instead.
+
+    The lease is renewed first, under the row's lock, for ``lease_seconds`` from now: longer than
+    the call can take (its timeouts), so no other worker can take the action over while the call is
+    out. ``LeaseLost`` when it is no longer ours (it expired and another worker claimed it)."""
+    with transaction.atomic(savepoint=False):
+        renewed = ActionExecution.objects.filter(
+            pk=execution.pk, lease_token=execution.lease_token, done=False
+        ).update(lease_until=timezone.now() + timedelta(seconds=lease_seconds))
+        if not renewed:
+            raise LeaseLost(f"execution {execution.pk}")
         if action.ticket_id is not None:
             # One write per ticket at a time (Intercom's locator is read, then written): lock the
             # ticket so two workers cannot both start one.
@@ -404,20 +436,13 @@ def _start(execution: ActionExecution, action: ProposedAction, target: str) -> s
             if busy:
                 return "another write to this ticket is in flight"
         locked = ProposedAction.objects.select_for_update().get(pk=action.pk)
-        if locked.status == ActionStatus.EXECUTING:
-            return None
-        previous = locked.status
-        fields = _move(locked, ActionStatus.EXECUTING, timezone.now())
-        locked.target_system = target[:20]
-        locked.save(update_fields=[*fields, "target_system"])
-        _log(locked, previous, "execution started", connection=target)
-    action.status, action.target_system = locked.status, locked.target_system
-    return None
-
-
-def _begin_attempt(execution: ActionExecution, action: ProposedAction, operation: str) -> ExecutionAttempt:
-    """The attempt row, written before the call: a worker killed mid-call leaves it ``pending``."""
-    with transaction.atomic():
+        if locked.status != ActionStatus.EXECUTING:
+            previous = locked.status
+            fields = _move(locked, ActionStatus.EXECUTING, timezone.now())
+            locked.target_system = target[:20]
+            locked.save(update_fields=[*fields, "target_system"])
+            _log(locked, previous, "execution started", connection=target)
+            action.status, action.target_system = locked.status, locked.target_system
         number = execution.attempts + 1
         attempt = ExecutionAttempt.objects.create(
             action_id=action.pk,
@@ -473,10 +498,12 @@ def _admission(action: ProposedAction, target: str) -> tuple[bool, str, datetime
 
 def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings) -> RunResult:
     """One attempt at the leased execution ``execution_id`` (see the module docstring)."""
-    execution = ActionExecution.objects.get(pk=execution_id)
+    execution = ActionExecution.objects.select_related("action__lead__owner", "action__ticket").get(
+        pk=execution_id
+    )
     if execution.lease_token != token or execution.done:
         return RunResult("skipped", "lease lost")
-    action = ProposedAction.objects.select_related("lead__owner", "ticket").get(pk=execution.action_id)
+    action = execution.action
     now = timezone.now()
     if action.status not in (ActionStatus.APPROVED, ActionStatus.EXECUTING, ActionStatus.FAILED):
         ActionExecution.objects.filter(pk=execution.pk).update(done=True, lease_until=None, lease_token="")
@@ -484,7 +511,7 @@ def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings)
 
     # A worker that died mid-call left its attempt pending: its outcome is unknown.
     pending = ExecutionAttempt.objects.filter(action_id=action.pk, outcome=AttemptOutcome.PENDING)
-    if pending.update(
+    if execution.attempts and pending.update(
         outcome=AttemptOutcome.UNKNOWN, error="the worker stopped before the outcome was recorded"
     ):
         execution.check_first = True
@@ -503,7 +530,7 @@ def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings)
             call = _mail_call(action)
         else:
             connection = connection_for(kind=action.kind, domain=action.domain)
-            connector, target = connector_for(connection.config()), connection.name
+            connector, target = _connector(connection), connection.name
             call = call_for(action, connection, connector)
     except (PayloadError, Refused, RouteRefused) as refused:
         code = getattr(refused, "code", "invalid")
@@ -540,12 +567,19 @@ def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings)
         due = retry_at or now + timedelta(seconds=settings.hold_recheck_seconds)
         _release(execution, due_at=due, hold_reason=reason[:500])
         return RunResult("held", reason)
-    busy = _start(execution, action, target)
-    if busy is not None:
-        _release(execution, due_at=now + timedelta(seconds=1), hold_reason=busy)
-        return RunResult("held", busy)
-
-    attempt = _begin_attempt(execution, action, call.operation)
+    # Longer than the call and the check can take, whatever the settings say.
+    timeout = (
+        connection.timeout_seconds if connection is not None else float(django_settings.EMAIL_TIMEOUT or 10)
+    )
+    try:
+        attempt = _start(
+            execution, action, target, call.operation, max(settings.lease_seconds, 4 * timeout + 2)
+        )
+    except LeaseLost:
+        return RunResult("skipped", "lease lost")
+    if isinstance(attempt, str):
+        _release(execution, due_at=now + timedelta(seconds=1), hold_reason=attempt)
+        return RunResult("held", attempt)
     context = CallContext(
         connection=target,
         vendor=connection.vendor if connection is not None else "email",
@@ -562,16 +596,16 @@ def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings)
                 assert call.check_kind is not None and connector is not None
                 found = connector.find_by_marker(call.check_kind, call.marker)
                 if found is not None:
-                    _finish_attempt(attempt, AttemptOutcome.FOUND, started, vendor_id=found.vendor_id)
                     if throttle is not None:
                         throttle.record(None, sent_at=sent_at)
-                    ActionExecution.objects.filter(pk=execution.pk).update(vendor_id=found.vendor_id[:100])
-                    return _settle(
-                        execution,
-                        ActionStatus.EXECUTED,
-                        "an earlier attempt had taken effect (found by its marker)",
-                        vendor_id=found.vendor_id,
-                    )
+                    with transaction.atomic():
+                        _finish_attempt(attempt, AttemptOutcome.FOUND, started, vendor_id=found.vendor_id)
+                        return _settle(
+                            execution,
+                            ActionStatus.EXECUTED,
+                            "an earlier attempt had taken effect (found by its marker)",
+                            vendor_id=found.vendor_id,
+                        )
             result = call.run()
     except ConnectorError as exc:
         error = exc
@@ -580,9 +614,11 @@ def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings)
 
     if error is None:
         first = result[0] if isinstance(result, list) else result
-        _finish_attempt(attempt, AttemptOutcome.OK, started, vendor_id=first.vendor_id)
-        ActionExecution.objects.filter(pk=execution.pk).update(vendor_id=first.vendor_id[:100])
-        return _settle(execution, ActionStatus.EXECUTED, f"{call.operation} done", vendor_id=first.vendor_id)
+        with transaction.atomic():
+            _finish_attempt(attempt, AttemptOutcome.OK, started, vendor_id=first.vendor_id)
+            return _settle(
+                execution, ActionStatus.EXECUTED, f"{call.operation} done", vendor_id=first.vendor_id
+            )
 
     unknown = error.code in UNKNOWN_CODES
     _finish_attempt(attempt, AttemptOutcome.UNKNOWN if unknown else AttemptOutcome.ERROR, started, error)

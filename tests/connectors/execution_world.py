@@ -54,35 +54,50 @@ def hubspot_world(serve_sandbox, *, leads: int, scopes=("create_task",), timeout
     routed for create_task with ``scopes``."""
     sandbox = serve_sandbox(HubSpotSandbox())
     sandbox.app.rate_limit = None
-    connection = Connection(
-        name="hubspot-sandbox",
-        vendor="hubspot",
-        base_url=sandbox.url,
-        timeout_seconds=timeout,
-        write_scopes=list(scopes),
-    )
-    connection.set_credentials({"access_token": TOKEN})
-    connection.save()
-    ActionRoute.objects.create(kind="create_task", connection=connection)
+    contact_ids = sandbox_contacts(sandbox.url, leads)
+    connection = seed_rows(sandbox.url, contact_ids, scopes=scopes, timeout=timeout)
+    return World(sandbox, connection)
+
+
+def sandbox_contacts(url: str, count: int) -> list[str]:
+    """Create ``count`` contacts in the HubSpot sandbox at ``url``; their ids."""
     client = connector_for(
         ConnectionConfig(
-            vendor="hubspot", base_url=sandbox.url, credentials={"access_token": TOKEN}, timeout_seconds=5
+            vendor="hubspot", base_url=url, credentials={"access_token": TOKEN}, timeout_seconds=5
         )
     )
     results = client.upsert(
         "contact",
         id_property="agentops_external_id",
         records=[
-            {"agentops_external_id": f"lead-{n}", "email": f"lead{n}@example.com"} for n in range(leads)
+            {"agentops_external_id": f"lead-{n}", "email": f"lead{n}@example.com"} for n in range(count)
         ],
     )
+    return [r.vendor_id for r in results]
+
+
+def seed_rows(
+    url: str, contact_ids: list[str], *, scopes=("create_task",), timeout: float = 0.25
+) -> Connection:
+    """The connection to the sandbox at ``url``, its create_task route, and one lead per contact
+    (also run in a child process against a database file, by the kill -9 test)."""
+    connection = Connection(
+        name="hubspot-sandbox",
+        vendor="hubspot",
+        base_url=url,
+        timeout_seconds=timeout,
+        write_scopes=list(scopes),
+    )
+    connection.set_credentials({"access_token": TOKEN})
+    connection.save()
+    ActionRoute.objects.create(kind="create_task", connection=connection)
     Lead.objects.bulk_create(
         [
-            Lead(source="demo", external_id=f"lead-{n}", last_name=f"Lead {n}", hubspot_id=r.vendor_id)
-            for n, r in enumerate(results)
+            Lead(source="demo", external_id=f"lead-{n}", last_name=f"Lead {n}", hubspot_id=vendor_id)
+            for n, vendor_id in enumerate(contact_ids)
         ]
     )
-    return World(sandbox, connection)
+    return connection
 
 
 def approved_tasks(count: int, *, prefix: str = "task") -> list[int]:

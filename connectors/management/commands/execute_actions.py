@@ -25,13 +25,22 @@ class Command(BaseCommand):
         parser.add_argument("--backoff-base", type=float, default=defaults.retry.base_seconds)
         parser.add_argument("--backoff-cap", type=float, default=defaults.retry.cap_seconds)
         parser.add_argument("--breaker-open-seconds", type=float, default=defaults.breaker.open_seconds)
+        parser.add_argument(
+            "--breaker-probe-seconds",
+            type=float,
+            default=defaults.breaker.probe_timeout_seconds,
+            help="How long a half-open breaker waits for its probe's answer before letting another out.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         settings = ExecutionSettings(
             lease_seconds=options["lease_seconds"],
             max_attempts=options["max_attempts"],
             retry=RetryPolicy(base_seconds=options["backoff_base"], cap_seconds=options["backoff_cap"]),
-            breaker=BreakerPolicy(open_seconds=options["breaker_open_seconds"]),
+            breaker=BreakerPolicy(
+                open_seconds=options["breaker_open_seconds"],
+                probe_timeout_seconds=options["breaker_probe_seconds"],
+            ),
             hold_recheck_seconds=options["hold_recheck_seconds"],
             batch_size=options["batch_size"],
             idle_seconds=options["idle_seconds"],

@@ -1,0 +1,248 @@
+"""Issue 6's and issue 8's Done-when for outbound execution, against the HubSpot sandbox over HTTP:
+1,000 approved actions under 20% 5xx, 5% timeouts and 429 bursts give exactly 1,000 effects; a
+worker killed with SIGKILL mid-batch and started again still gives exactly 1,000; a kill switch
+flipped mid-batch stops every call not yet started, and a resume executes the held work once.
+The last two run the executor as ``manage.py execute_actions`` in a child process.
+
+These are the heavy tests of the suite (tens of seconds each); they run in it, never skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from django.db import connection as db_connection
+
+from approvals.models import ProposedAction
+from connectors.execution import actions_execute
+from connectors.models import ExecutionAttempt
+from connectors.sandbox.hubspot import HubSpotSandbox
+from connectors.sandbox.server import FaultConfig
+from tests.connectors.execution_world import approved_tasks, fast_settings, hubspot_world, sandbox_contacts
+
+ROOT = Path(__file__).resolve().parents[2]
+FAULTS = FaultConfig(
+    server_error=0.20,
+    timeout=0.05,
+    timeout_seconds=0.3,
+    rate_limited=0.02,
+    rate_limited_burst=4,
+    after_effect=0.5,  # half the 5xx and timeouts come after the task was created
+    seed=6,
+)
+
+
+def workers() -> int:
+    return 6 if db_connection.vendor == "postgresql" else 1
+
+
+def markers(app: HubSpotSandbox) -> Counter[str]:
+    return Counter(t["properties"].get("agentops_marker") for t in app.tables["tasks"].values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_1000_actions_under_faults_all_complete_with_exactly_1000_effects(serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=1000, timeout=0.15)
+    ids = approved_tasks(1000)
+    world.app.faults.configure(FAULTS)
+
+    summary = actions_execute(settings=fast_settings(), workers=workers())
+
+    statuses = Counter(ProposedAction.objects.filter(pk__in=ids).values_list("status", flat=True))
+    assert statuses == {"executed": 1000}
+    assert world.tasks_created() == 1000
+    assert set(markers(world.app).values()) == {1}
+    outcomes = Counter(ExecutionAttempt.objects.values_list("outcome", flat=True))
+    assert outcomes["unknown"] > 10 and outcomes["found"] > 0  # the faults bit, and the checks found effects
+    responses = world.app.responses
+    assert responses["429"] > 0 and responses["503"] > 0 and responses["dropped"] > 0
+    print(
+        f"\n1000 actions under faults in {summary.seconds:.1f}s ({1000 / summary.seconds:.0f}/s), {dict(outcomes)}"
+    )
+
+
+# The executor runs as ``manage.py execute_actions`` in a child process, on a database both processes
+# see (the test database on PostgreSQL, a migrated file on SQLite), so it can be killed with SIGKILL
+# and so a kill switch can be flipped from outside while it runs, as an operator would.
+SEED = """
+import json, sys, django
+django.setup()
+from tests.connectors.execution_world import approved_tasks, seed_rows
+url, contacts = sys.argv[1], json.loads(sys.argv[2])
+seed_rows(url, contacts, timeout=0.15)
+approved_tasks(len(contacts))
+"""
+REPORT = """
+import json, django
+django.setup()
+from collections import Counter
+from approvals.models import ProposedAction
+from connectors.models import ActionExecution, ExecutionAttempt
+print(json.dumps({
+    "statuses": Counter(ProposedAction.objects.values_list("status", flat=True)),
+    "outcomes": Counter(ExecutionAttempt.objects.values_list("outcome", flat=True)),
+    "holds": Counter(ActionExecution.objects.filter(done=False).values_list("hold_reason", flat=True)),
+}))
+"""
+SWITCH = """
+import sys, django
+django.setup()
+from django.utils import timezone
+from connectors.models import ActionExecution
+from operations.services import kill_switch_set
+engaged = sys.argv[1] == "on"
+kill_switch_set(scope="global", engaged=engaged, actor="olivia", reason="vendor incident drill")
+if not engaged:
+    ActionExecution.objects.filter(done=False).update(due_at=timezone.now())  # as the next scheduled run finds them
+"""
+EXECUTE = [
+    "manage.py", "execute_actions", "--lease-seconds", "3", "--backoff-base", "0.02", "--backoff-cap", "0.5",
+    "--breaker-open-seconds", "0.1", "--breaker-probe-seconds", "1", "--idle-seconds", "1.5",
+    "--max-attempts", "15", "--batch-size", "10", "--workers",
+]  # fmt: skip
+_TEMPLATE: list[Path] = []
+
+
+def child_workers() -> str:
+    return str(6 if db_connection.vendor == "postgresql" else 2)
+
+
+def _child_env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agentops.settings", "PYTHONPATH": str(ROOT)}
+    settings = db_connection.settings_dict
+    if db_connection.vendor == "postgresql":
+        user, host, port = settings["USER"], settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+        password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
+        env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+        return env
+    if not _TEMPLATE:  # migrate once per session, copy per test
+        template = tmp_path / "template.sqlite3"
+        migrate_env = {**env, "DATABASE_URL": f"sqlite:///{template}"}
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"],
+            cwd=ROOT,
+            env=migrate_env,
+            check=True,
+            timeout=300,
+        )
+        _TEMPLATE.append(template)
+    database = tmp_path / "executor.sqlite3"
+    shutil.copyfile(_TEMPLATE[0], database)
+    env["DATABASE_URL"] = f"sqlite:///{database}"
+    return env
+
+
+def _django(env: dict[str, str], code: str, *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+
+
+def _sandbox_world(serve_sandbox, tmp_path: Path, count: int) -> tuple[object, dict[str, str]]:
+    sandbox = serve_sandbox(HubSpotSandbox())
+    sandbox.app.rate_limit = None
+    env = _child_env(tmp_path)
+    _django(env, SEED, sandbox.url, json.dumps(sandbox_contacts(sandbox.url, count)))
+    return sandbox, env
+
+
+def _start_executor(env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, *EXECUTE, child_workers()], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+
+
+def _wait_for_effects(sandbox, worker: subprocess.Popen, log: Path, at_least: int) -> None:
+    deadline = time.monotonic() + 120
+    while (
+        sandbox.app.effects[("create", "tasks")] < at_least
+        and time.monotonic() < deadline
+        and worker.poll() is None
+    ):
+        time.sleep(0.01)
+    assert worker.poll() is None, log.read_text()[-3000:]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_batch_and_restarted_still_gives_exactly_1000_effects(serve_sandbox, tmp_path):
+    sandbox, env = _sandbox_world(serve_sandbox, tmp_path, 1000)
+    sandbox.app.faults.configure(replace(FAULTS, timeout_seconds=0.3))
+    log = tmp_path / "worker.log"
+
+    worker = _start_executor(env, log)
+    _wait_for_effects(sandbox, worker, log, 300)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    killed_at = sandbox.app.effects[("create", "tasks")]
+    assert 300 <= killed_at < 1000
+
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, *EXECUTE, child_workers()],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    restarted_for = time.monotonic() - started
+
+    report = json.loads(_django(env, REPORT))
+    assert report["statuses"] == {"executed": 1000}
+    assert sandbox.app.effects[("create", "tasks")] == 1000
+    assert set(markers(sandbox.app).values()) == {1}
+    print(
+        f"\nkilled after {killed_at} effects; the restart took {restarted_for:.1f}s; attempts {report['outcomes']}"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kill_switch_flipped_mid_batch_stops_every_call_not_started_and_a_resume_runs_the_rest_once(
+    serve_sandbox, tmp_path
+):
+    sandbox, env = _sandbox_world(serve_sandbox, tmp_path, 300)
+    sandbox.app.faults.configure(FaultConfig(slow_seconds=0.02))
+    log = tmp_path / "worker.log"
+
+    worker = _start_executor(env, log)
+    _wait_for_effects(sandbox, worker, log, 60)
+    _django(env, SWITCH, "on")  # returns once the switch is committed
+    at_switch = sandbox.app.request_count
+    worker.wait(timeout=120)  # it stops once nothing is due: the rest is held
+
+    # Only calls already under way when the switch flipped (one per worker at most) reached the vendor.
+    assert sandbox.app.request_count - at_switch <= int(child_workers())
+    report = json.loads(_django(env, REPORT))
+    done = sandbox.app.effects[("create", "tasks")]
+    assert report["statuses"] == {"executed": done, "approved": 300 - done} and done < 300
+    assert list(report["holds"]) == ["kill switch on (global): vendor incident drill"]
+
+    _django(env, SWITCH, "off")
+    subprocess.run(
+        [sys.executable, *EXECUTE, child_workers()],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+
+    assert json.loads(_django(env, REPORT))["statuses"] == {"executed": 300}
+    assert sandbox.app.effects[("create", "tasks")] == 300
+    assert set(markers(sandbox.app).values()) == {1}
