@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SERVE_PORT ?= 8001
 
-.PHONY: demo serve test lint bench install install-test chromium clean
+.PHONY: demo serve test lint security bench install install-test chromium clean
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,15 @@ lint: install-test
 	$(BIN)/mypy agentops sales support scoring approvals audit connectors notifications agentops_client operations security
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
+
+## security: bandit rules (ruff S), check --deploy with production-like settings, the dependency audit
+## (offline-tolerant, see docs/security.md). The OpenAPI fuzz run is part of `make test`.
+security: install-test
+	$(BIN)/ruff check --select S --ignore S101 .
+	DEBUG=false ALLOWED_HOSTS=agentops.example.com AGENTOPS_BASE_URL=https://agentops.example.com \
+		SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+		$(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) scripts/dependency_audit.py
 
 ## bench: run the benchmarks in bench/ (not part of the test suite)
 bench: install-test

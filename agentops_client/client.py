@@ -143,21 +143,37 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 class AgentOpsClient:
-    """Talks to one AgentOps server with HTTP basic authentication.
+    """Talks to one AgentOps server with an API key (``api_key="ak_…"``, sent as a bearer token), or
+    with HTTP basic authentication (``username`` and ``password``).
 
-    ``base_url`` is the server's root (``https://agentops.example.com``); the user needs the
-    ``approvals.add_proposedaction`` permission to propose.
+    ``base_url`` is the server's root (``https://agentops.example.com``). To propose, the key needs the
+    ``submit_actions`` scope, and its user (or the basic-auth user) the
+    ``approvals.add_proposedaction`` permission.
     """
 
-    def __init__(self, base_url: str, *, username: str, password: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"base_url: must be an http(s) URL, got {base_url!r}")
+        if api_key:
+            authorization = f"Bearer {api_key}"
+        elif username is not None and password is not None:
+            token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+            authorization = f"Basic {token}"
+        else:
+            raise ValueError("credentials: give api_key, or username and password")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._headers = {
-            "Authorization": f"Basic {token}",
+            "Authorization": authorization,
             "Accept": "application/json",
             "User-Agent": "agentops-client/1",
         }

@@ -8,4 +8,4 @@ class SecurityConfig(AppConfig):
     name = "security"
 
     def ready(self) -> None:
-        from security import signals  # noqa: F401 - connects the receivers
+        from security import schema, signals  # noqa: F401 - connects the receivers, registers the schemes

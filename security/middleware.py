@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from security import signin
 
@@ -78,3 +78,20 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response
+
+
+class NulByteGuardMiddleware:
+    """Answers 400 to a query string or cookie holding a NUL character.
+
+    PostgreSQL refuses NUL in text, so such a value reaching a filter or the session lookup would be
+    a 500; forms and serializers already refuse NUL in bodies. Place it before SessionMiddleware.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        values = [*request.GET.values(), *request.COOKIES.values()]
+        if any("\x00" in value for value in values):
+            return HttpResponseBadRequest("NUL characters are not allowed in query strings or cookies.")
+        return self.get_response(request)

@@ -22,6 +22,7 @@ from agentops_client import (
 )
 from approvals.models import ProposedAction
 from approvals.services import action_approve, action_reject
+from security.services import apikey_create
 from tests.factories import UserFactory
 
 # Same as tests/browser: the live server listens on the loopback address only.
@@ -88,7 +89,8 @@ def server(live_server):
 def client(server) -> AgentOpsClient:
     bot = UserFactory(username="bot")
     bot.user_permissions.add(Permission.objects.get(codename="add_proposedaction"))
-    return AgentOpsClient(server.url, username="bot", password=PASSWORD, timeout=60)
+    key = apikey_create(user=bot, name="bot", scopes=["submit_actions"]).plain
+    return AgentOpsClient(server.url, api_key=key, timeout=60)
 
 
 @pytest.fixture
@@ -239,6 +241,23 @@ def test_wrong_credentials_or_a_missing_permission_are_errors_not_retries(server
     assert excinfo.value.status == 403
     with pytest.raises(AgentOpsError, match="HTTP 404"):
         reader.wait(999_999, timeout=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_basic_authentication_still_works_and_a_revoked_key_is_refused(server):
+    bot = UserFactory(username="bot")
+    bot.user_permissions.add(Permission.objects.get(codename="add_proposedaction"))
+    basic = AgentOpsClient(server.url, username="bot", password=PASSWORD, timeout=60)
+    proposal = basic.propose(kind="send_email", payload=EMAIL, rationale="r", confidence=0.5)
+    issued = apikey_create(user=bot, name="bot", scopes=["submit_actions"])
+    assert AgentOpsClient(server.url, api_key=issued.plain).get(proposal.id).id == proposal.id
+    issued.key.revoked_at = issued.key.created_at
+    issued.key.save(update_fields=["revoked_at"])
+    with pytest.raises(AgentOpsError) as excinfo:
+        AgentOpsClient(server.url, api_key=issued.plain).get(proposal.id)
+    assert excinfo.value.status == 401 and not excinfo.value.retryable
+    with pytest.raises(ValueError, match="credentials"):
+        AgentOpsClient(server.url)
 
 
 def test_it_reports_an_unreachable_server_as_retryable():

@@ -250,3 +250,11 @@ def test_the_500_page_says_nothing_about_the_error():
 
     html = render_to_string("500.html")
     assert "Something went wrong" in html and "Traceback" not in html
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"path": "/api/v1/leads/?source=a%00b"}, {"path": "/login/", "HTTP_COOKIE": "sessionid=abc\x00defghij"}],
+)
+def test_a_nul_character_in_a_query_or_cookie_is_a_400_not_a_500(client, kwargs):
+    assert client.get(**kwargs).status_code == 400
