@@ -7,7 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from scoring.intent import what_if
-from support.selectors import intent_policies, intent_version_holdout
+from support.metrics import METRICS
+from support.selectors import intent_policies, intent_version_holdout, support_metrics_page
 
 
 class ThresholdWhatIfForm(forms.Form):
@@ -49,4 +50,25 @@ def threshold_whatif(request: HttpRequest) -> HttpResponse:
         request,
         "support/threshold_whatif.html",
         {"form": form, "version": version, "result": result, "baseline": baseline, "policies": policies},
+    )
+
+
+PERIODS = (7, 30, 90)
+
+
+@login_required
+def support_metrics(request: HttpRequest) -> HttpResponse:
+    """Containment, FCR, CSAT, escalation rate and handle times over a period, by intent and by day,
+    against the pre-automation baseline (dates in the admin: Support › Support settings)."""
+    if not request.user.has_perm("support.view_ticket"):
+        raise PermissionDenied("Support leads and staff only.")
+    try:
+        days = int(request.GET.get("days", 30))
+    except ValueError:
+        days = 30
+    days = days if days in PERIODS else 30
+    page = support_metrics_page(days=days)
+    headers = [label for _, label, _, _, _ in METRICS]
+    return render(
+        request, "support/metrics.html", {"page": page, "days": days, "periods": PERIODS, "headers": headers}
     )

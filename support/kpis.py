@@ -1,0 +1,37 @@
+"""The support metrics as KPIs of the operations dashboard (registered on import, by ``SupportConfig.ready``).
+
+Each is one query: the tickets opened since the dashboard's start, grouped by the day they were
+opened (``support.metrics`` says what each figure counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from operations.kpi_series import Series, kpi
+from support.metrics import METRICS, Figures, by_day
+from support.selectors import ticket_facts_since
+
+DESCRIPTIONS = {
+    "containment": "Share of resolved tickets the support bot resolved without a person, by the day opened.",
+    "fcr": "Share of resolved tickets with no requester follow-up within the window, by the day opened.",
+    "csat": "Share of survey answers of 4 or 5 (of 5), by the day the ticket was opened.",
+    "escalation_rate": "Share of tickets handed off to a person, by the day opened.",
+    "aht_bot": "Mean time from opening to resolution of tickets the bot resolved.",
+    "aht_human": "Mean time from opening to resolution of tickets a person resolved.",
+}
+
+
+def _reader(pick: Callable[[Figures], tuple[float, float]]) -> Callable[[datetime], Series]:
+    def read(start: datetime) -> Series:
+        facts, window = ticket_facts_since(start)
+        return {day: pick(figures) for day, figures in by_day(facts, window).items()}
+
+    return read
+
+
+for _name, _label, _pick, _higher, _unit in METRICS:
+    kpi(f"support_{_name}", f"Support: {_label}", DESCRIPTIONS[_name], higher_is_better=_higher, unit=_unit)(
+        _reader(_pick)
+    )
