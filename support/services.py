@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from agentops.upsert import BatchOutcome, natural_key_upsert, validate_batch
 from approvals.choices import ActionKind, ActionStatus, Domain, RiskLevel
@@ -43,7 +44,7 @@ from support.bot import (
     summary_text,
 )
 from support.choices import ArticleStatus, BotOutcome, FragmentKey, ResolvedBy, TicketStatus
-from support.models import Article, BotRun, IntentPolicy, SupportSettings, Ticket
+from support.models import Article, BotRun, IntentPolicy, SupportSettings, SurveyResponse, Ticket
 from support.selectors import account_lookup_read, published_articles
 from support.ticket_rows import TICKET_FIELDS, WRITABLE_FIELDS
 
@@ -362,3 +363,50 @@ def ticket_resolve(*, ticket_id: int, by: str, at: datetime | None = None) -> Ti
         ticket.resolved_at, ticket.resolved_by = at or timezone.now(), by
         ticket.save(update_fields=["resolved_at", "resolved_by", "updated_at"])
     return ticket
+
+
+# --- Survey responses (CSAT) ---------------------------------------------------------------------
+
+
+@dataclass
+class SurveyImport:
+    recorded: int = 0
+    errors: list[str] = field(default_factory=list)  # "line N: field: reason"
+
+
+def survey_responses_record(*, rows: Sequence[tuple[int, Mapping[str, str]]]) -> SurveyImport:
+    """Record survey answers (``source``, ``external_id``, ``score`` 1–5, ``responded_at`` ISO time,
+    optional ``comment``), one per ticket (a repeat replaces the answer). Bad rows are reported by line
+    and skipped; tickets are read in one query."""
+    outcome = SurveyImport()
+    keys = {(r.get("source", ""), r.get("external_id", "")) for _, r in rows}
+    tickets = {
+        (t.source, t.external_id): t.pk
+        for t in Ticket.objects.filter(external_id__in=[k[1] for k in keys]).only("source", "external_id")
+    }
+    with transaction.atomic():
+        for line, row in rows:
+            ticket_id = tickets.get((row.get("source", ""), row.get("external_id", "")))
+            responded = parse_datetime(row.get("responded_at", "") or "")
+            score = row.get("score", "")
+            if ticket_id is None:
+                outcome.errors.append(
+                    f"line {line}: external_id: no {row.get('source')} ticket {row.get('external_id')!r}"
+                )
+            elif not score.isdigit() or not 1 <= int(score) <= 5:
+                outcome.errors.append(
+                    f"line {line}: score: must be a whole number from 1 to 5, got {score!r}"
+                )
+            elif responded is None or timezone.is_naive(responded):
+                outcome.errors.append(f"line {line}: responded_at: needs an ISO time with its offset")
+            else:
+                SurveyResponse.objects.update_or_create(
+                    ticket_id=ticket_id,
+                    defaults={
+                        "score": int(score),
+                        "responded_at": responded,
+                        "comment": row.get("comment", ""),
+                    },
+                )
+                outcome.recorded += 1
+    return outcome

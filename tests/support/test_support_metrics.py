@@ -178,3 +178,29 @@ def test_the_follow_up_window_comes_from_the_settings(data_set):
     SupportSettings.objects.update(followup_window_hours=1)
     day = timezone.localtime(data_set).date()
     assert KPIS["support_fcr"].read(data_set - timedelta(days=1)) == {day: (3, 3)}
+
+
+@pytest.mark.django_db
+def test_survey_answers_are_imported_one_per_ticket_with_bad_lines_named(tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    ticket = TicketFactory(source="zendesk", external_id="z-1")
+    path = tmp_path / "csat.csv"
+    path.write_text(
+        "source,external_id,score,responded_at,comment\n"
+        "zendesk,z-1,4,2026-11-20T10:00:00+00:00,quick\n"
+        "zendesk,z-1,5,2026-11-20T11:00:00+00:00,even better\n"
+        "zendesk,z-2,5,2026-11-20T11:00:00+00:00,\n"
+        "zendesk,z-1,6,2026-11-20T11:00:00+00:00,\n"
+        "zendesk,z-1,3,yesterday,\n"
+    )
+    out, err = StringIO(), StringIO()
+    call_command("import_survey_responses", str(path), stdout=out, stderr=err)
+    assert "recorded 2; rejected 3 (of 5 rows)" in out.getvalue()
+    assert "line 4: external_id: no zendesk ticket 'z-2'" in err.getvalue()
+    assert "line 5: score: must be a whole number from 1 to 5, got '6'" in err.getvalue()
+    assert "line 6: responded_at" in err.getvalue()
+    answer = SurveyResponse.objects.get(ticket=ticket)
+    assert (answer.score, answer.comment) == (5, "even better")
