@@ -136,3 +136,18 @@ def test_the_sweep_and_the_sync_are_scheduled_once():
     names = set(Schedule.objects.values_list("name", flat=True))
 
     assert {"connectors: inbound sweep", "connectors: incremental sync"} <= names
+
+
+def test_the_tasks_apply_pending_events_and_sync(zendesk):
+    from connectors.tasks import inbound_process_task, inbound_sweep_task, sync_connections_task
+
+    connection = make_connection("zendesk", base_url=zendesk.base_url)
+    _ticket(zendesk, "Card")
+
+    synced = sync_connections_task()
+    WebhookEvent.objects.update(status="received")
+
+    assert synced["processed"] == 1
+    assert inbound_process_task(connection.pk)["processed"] == 1  # applied again: no change
+    assert inbound_sweep_task()["processed"] == 0
+    assert Ticket.objects.get().subject == "Card"
