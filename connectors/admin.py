@@ -8,7 +8,10 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.choices import ActionKind
 from connectors.models import (
+    ActionExecution,
+    ActionRoute,
     Connection,
+    ExecutionAttempt,
     FieldOwnership,
     SyncConflict,
     SyncCursor,
@@ -139,3 +142,58 @@ class SyncConflictAdmin(ReadOnlyAdmin):
 class SyncCursorAdmin(ReadOnlyAdmin):
     list_display = ["connection", "kind", "since", "last_run_at", "last_error"]
     list_select_related = ["connection"]
+
+
+# Outbound execution ----------------------------------------------------------------------------------
+class ActionRouteForm(forms.ModelForm):
+    kind = forms.ChoiceField(choices=ActionKind.choices, help_text="The action kind this route sends.")
+
+    class Meta:
+        model = ActionRoute
+        fields = ["kind", "domain", "connection", "is_active", "notes"]
+
+
+@admin.register(ActionRoute)
+class ActionRouteAdmin(SimpleHistoryAdmin):
+    """Which connection executes each action kind; the connection must also grant the kind's write
+    scope. Kinds AgentOps executes itself (``connectors.routing.INTERNAL_KINDS``) need no route."""
+
+    form = ActionRouteForm
+    list_display = ["kind", "domain", "connection", "is_active", "writes_allowed", "updated_at"]
+    list_filter = ["kind", "is_active"]
+    list_select_related = ["connection"]
+
+    @admin.display(description="Write scope granted", boolean=True)
+    def writes_allowed(self, obj: ActionRoute) -> bool:
+        return obj.connection.may_write(obj.kind)
+
+
+@admin.register(ActionExecution)
+class ActionExecutionAdmin(ReadOnlyAdmin):
+    """Where each approved action's execution stands: held (why), retrying (the last error), done.
+    A failed action can be given a fresh set of attempts with the action below."""
+
+    list_display = ["action", "connection", "done", "attempts", "hold_reason", "last_error_code", "due_at"]
+    list_filter = ["done", "last_error_code", "connection"]
+    search_fields = ["action__idempotency_key", "hold_reason", "last_error"]
+    list_select_related = ["action", "connection"]
+    actions = ["retry_failed"]
+
+    @admin.action(description="Retry the selected failed actions (a fresh set of attempts)")
+    def retry_failed(self, request: HttpRequest, queryset: Any) -> None:
+        from connectors.execution import action_execution_retry
+
+        retried = 0
+        for execution in queryset.filter(action__status="failed"):
+            action_execution_retry(action_id=execution.action_id, actor=request.user.get_username())
+            retried += 1
+        self.message_user(request, f"{retried} failed action(s) queued again.")
+
+
+@admin.register(ExecutionAttempt)
+class ExecutionAttemptAdmin(ReadOnlyAdmin):
+    list_display = ["action", "number", "connection", "operation", "outcome", "status_code", "error_code", "latency_ms", "started_at"]  # fmt: skip
+    list_filter = ["outcome", "error_code", "connection"]
+    search_fields = ["action__idempotency_key", "correlation_id"]
+    list_select_related = ["action", "connection"]
+    date_hierarchy = "started_at"

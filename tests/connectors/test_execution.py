@@ -208,3 +208,26 @@ def test_a_quota_holds_the_excess_visibly_and_releases_it_when_the_window_has_ro
     assert ProposedAction.objects.get(pk=held).status == "executed"
     assert ActionExecution.objects.get(action_id=held).hold_reason == ""
     assert world.tasks_created() == 3
+
+
+def test_the_admin_shows_held_and_failed_executions_and_retries_a_failed_one(admin_client, serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=1, scopes=())
+    [action_id] = approved_tasks(1)
+    actions_execute(settings=fast_settings())
+    execution = ActionExecution.objects.get(action_id=action_id)
+
+    page = admin_client.get("/admin/connectors/actionexecution/")
+    assert page.status_code == 200
+    assert admin_client.get("/admin/connectors/actionroute/").status_code == 200
+    assert admin_client.get("/admin/connectors/executionattempt/").status_code == 200
+
+    world.connection.write_scopes = ["create_task"]
+    world.connection.save()
+    admin_client.post(
+        "/admin/connectors/actionexecution/",
+        {"action": "retry_failed", "_selected_action": [execution.pk]},
+    )
+    actions_execute(settings=fast_settings())
+
+    assert ProposedAction.objects.get(pk=action_id).status == "executed"
+    assert world.tasks_created() == 1

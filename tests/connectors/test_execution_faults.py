@@ -168,6 +168,25 @@ def _start_executor(env: dict[str, str], log: Path) -> subprocess.Popen:
         )
 
 
+def _run_executor(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, *EXECUTE, child_workers()],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+
+
+def _assert_each_action_took_effect_once(sandbox, env: dict[str, str], count: int) -> dict:
+    report = json.loads(_django(env, REPORT))
+    assert report["statuses"] == {"executed": count}
+    assert sandbox.app.effects[("create", "tasks")] == count
+    assert set(markers(sandbox.app).values()) == {1}
+    return report
+
+
 def _wait_for_effects(sandbox, worker: subprocess.Popen, log: Path, at_least: int) -> None:
     deadline = time.monotonic() + 120
     while (
@@ -193,20 +212,10 @@ def test_a_worker_killed_mid_batch_and_restarted_still_gives_exactly_1000_effect
     assert 300 <= killed_at < 1000
 
     started = time.monotonic()
-    subprocess.run(
-        [sys.executable, *EXECUTE, child_workers()],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
+    _run_executor(env)
     restarted_for = time.monotonic() - started
 
-    report = json.loads(_django(env, REPORT))
-    assert report["statuses"] == {"executed": 1000}
-    assert sandbox.app.effects[("create", "tasks")] == 1000
-    assert set(markers(sandbox.app).values()) == {1}
+    report = _assert_each_action_took_effect_once(sandbox, env, 1000)
     print(
         f"\nkilled after {killed_at} effects; the restart took {restarted_for:.1f}s; attempts {report['outcomes']}"
     )
@@ -234,15 +243,6 @@ def test_a_kill_switch_flipped_mid_batch_stops_every_call_not_started_and_a_resu
     assert list(report["holds"]) == ["kill switch on (global): vendor incident drill"]
 
     _django(env, SWITCH, "off")
-    subprocess.run(
-        [sys.executable, *EXECUTE, child_workers()],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=300,
-        capture_output=True,
-    )
+    _run_executor(env)
 
-    assert json.loads(_django(env, REPORT))["statuses"] == {"executed": 300}
-    assert sandbox.app.effects[("create", "tasks")] == 300
-    assert set(markers(sandbox.app).values()) == {1}
+    _assert_each_action_took_effect_once(sandbox, env, 300)
