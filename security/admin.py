@@ -45,9 +45,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
     actions = ["rotate_keys", "revoke_keys"]
+    # Once issued, only the name changes here: scopes, expiry and rate change by rotating or by
+    # issuing a new key, so every change of what a key may do is in the decision log.
     readonly_fields = [
         "prefix",
         "user",
+        "scopes",
+        "expires_at",
+        "rate_per_minute",
         "rotated_from",
         "last_used_at",
         "revoked_at",

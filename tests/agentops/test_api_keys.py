@@ -211,7 +211,27 @@ def test_the_admin_shows_the_plain_key_once_and_stores_its_hash(client, integrat
     plain = next(m for m in shown if "ak_" in m).split("<code>")[1].split("</code>")[0]
     assert key_hash(plain) == key.hashed_key and key.scopes == ["read_tickets"]
     page = client.get(f"/admin/security/apikey/{key.pk}/change/")
-    assert plain not in page.content.decode()
+    assert page.status_code == 200 and plain not in page.content.decode()
+    client.post(
+        f"/admin/security/apikey/{key.pk}/change/",
+        {"name": "Zendesk EU", "scopes": '["read_leads"]', "rate_per_minute": 99999},
+    )
+    key.refresh_from_db()
+    assert (key.name, key.scopes, key.rate_per_minute) == ("Zendesk EU", ["read_tickets"], 60)
+
+
+def test_the_admin_rotates_and_revokes_keys(client, integration):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    first, second = _key(integration, "read_leads"), _key(integration, "read_leads")
+    changelist = "/admin/security/apikey/"
+    client.post(changelist, {"action": "rotate_keys", "_selected_action": [first.key.pk]})
+    successor = ApiKey.objects.get(rotated_from=first.key)
+    assert successor.scopes == ["read_leads"]
+    client.post(changelist, {"action": "revoke_keys", "_selected_action": [second.key.pk]})
+    second.key.refresh_from_db()
+    assert second.key.revoked_at is not None
+    assert _client(second.plain).get("/api/v1/leads/").status_code == 401
+    assert _client(first.plain).get("/api/v1/leads/").status_code == 200  # still inside the overlap
 
 
 def test_session_and_basic_authentication_keep_working(integration):
