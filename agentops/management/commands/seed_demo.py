@@ -79,6 +79,14 @@ class Command(BaseCommand):
         )
         if not options["no_model"]:
             self._model()
+        self._support(today, train=not options["no_model"])
+
+    def _support(self, today: datetime, *, train: bool) -> None:
+        """Demo queries and metrics history; the intent model (trained once, unless --no-model, with the
+        demo's gate floors printed); then the support bot over the demo queries."""
+        from support.demo import demo_support_ensure
+
+        demo_support_ensure(today=today, train=train, say=self.stdout.write)
 
     def _model(self) -> None:
         """Train and promote a demo lead model once, then score the demo leads (unchanged ones are skipped)."""
