@@ -30,7 +30,7 @@ import smtplib
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,6 +66,8 @@ UNKNOWN_CODES = frozenset({"timeout", "connection", "server_error"})
 #: Error codes that mean the call never went out (our own breaker or rate limit refused it).
 NOT_SENT_CODES = frozenset({"circuit_open"})
 MESSAGE_KINDS = frozenset({ActionKind.SEND_EMAIL, ActionKind.SEND_SMS})
+#: Records per batch upsert request (HubSpot's limit; Salesforce's collections take 200).
+BATCH_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Call:
     repeatable: bool = False
     #: Seconds to wait after an unknown outcome before checking (a vendor whose search lags).
     check_delay: float = 0.0
+    #: ``(id_property, record)`` when the write can join others in the vendor's batch upsert.
+    batch: tuple[str, Mapping[str, Any]] | None = None
 
 
 class LeaseLost(Exception):
@@ -170,6 +174,7 @@ def call_for(action: ProposedAction, connection: Connection, connector: Connecto
             lambda: connector.upsert("lead", id_property=id_property, records=[record]),
             key,
             repeatable=True,
+            batch=(id_property, record),
         )
     if kind == ActionKind.ASSIGN_OWNER:
         owner = payload.get("owner")
@@ -496,15 +501,27 @@ def _admission(action: ProposedAction, target: str) -> tuple[bool, str, datetime
     return False, admission.reason, admission.retry_at
 
 
-def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings) -> RunResult:
-    """One attempt at the leased execution ``execution_id`` (see the module docstring)."""
+@dataclass
+class _Prepared:
+    """An execution ready for its call: the action checked, its connection and operation chosen."""
+
+    execution: ActionExecution
+    action: ProposedAction
+    connection: Connection | None
+    connector: Connector | None
+    target: str
+    call: Call
+
+
+def _prepare(execution_id: int, token: str) -> _Prepared | RunResult:
+    """Load a leased execution and check everything that does not need the vendor: the action's
+    status, payload (schema and approved hash), consent for messages, route and write scope."""
     execution = ActionExecution.objects.select_related("action__lead__owner", "action__ticket").get(
         pk=execution_id
     )
     if execution.lease_token != token or execution.done:
         return RunResult("skipped", "lease lost")
     action = execution.action
-    now = timezone.now()
     if action.status not in (ActionStatus.APPROVED, ActionStatus.EXECUTING, ActionStatus.FAILED):
         ActionExecution.objects.filter(pk=execution.pk).update(done=True, lease_until=None, lease_token="")
         return RunResult("skipped", f"action is {action.status}")
@@ -544,25 +561,36 @@ def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings)
     if connection is not None and execution.connection_id != connection.pk:
         execution.connection_id = connection.pk
         ActionExecution.objects.filter(pk=execution.pk).update(connection_id=connection.pk)
+    return _Prepared(execution, action, connection, connector, target, call)
 
-    # The connection's breaker and rate limit, then the kill switches and quotas: the last word
-    # before the call.
-    throttle = (
-        connection_throttle(connection, settings, max_wait_seconds=min(5.0, settings.lease_seconds / 4))
-        if connection is not None
-        else None
+
+def _throttle_for(prepared: _Prepared, settings: ExecutionSettings) -> Throttle | None:
+    if prepared.connection is None:
+        return None
+    return connection_throttle(
+        prepared.connection, settings, max_wait_seconds=min(5.0, settings.lease_seconds / 4)
     )
-    sent_at = None
-    if throttle is not None:
-        try:
-            sent_at = throttle.acquire()
-        except ConnectorError as wait:
-            hold = f"{wait.code}: {wait}"
-            _release(
-                execution, due_at=now + timedelta(seconds=wait.retry_after or 1.0), hold_reason=hold[:500]
-            )
-            return RunResult("held", hold)
-    allowed, reason, retry_at = _admission(action, target)
+
+
+def _acquire(throttle: Throttle | None, held: list[_Prepared]) -> tuple[float | None, RunResult | None]:
+    """The connection's breaker and rate limit; on a wait, every one of ``held`` goes back with the reason."""
+    if throttle is None:
+        return None, None
+    try:
+        return throttle.acquire(), None
+    except ConnectorError as wait:
+        hold = f"{wait.code}: {wait}"
+        due = timezone.now() + timedelta(seconds=wait.retry_after or 1.0)
+        for prepared in held:
+            _release(prepared.execution, due_at=due, hold_reason=hold[:500])
+        return None, RunResult("held", hold)
+
+
+def _admit_and_start(prepared: _Prepared, settings: ExecutionSettings) -> ExecutionAttempt | RunResult:
+    """The kill switches and quotas, the last word before the call; then the start (see ``_start``)."""
+    execution, action, connection = prepared.execution, prepared.action, prepared.connection
+    allowed, reason, retry_at = _admission(action, prepared.target)
+    now = timezone.now()
     if not allowed:
         due = retry_at or now + timedelta(seconds=settings.hold_recheck_seconds)
         _release(execution, due_at=due, hold_reason=reason[:500])
@@ -573,58 +601,51 @@ def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings)
     )
     try:
         attempt = _start(
-            execution, action, target, call.operation, max(settings.lease_seconds, 4 * timeout + 2)
+            execution,
+            action,
+            prepared.target,
+            prepared.call.operation,
+            max(settings.lease_seconds, 4 * timeout + 2),
         )
     except LeaseLost:
         return RunResult("skipped", "lease lost")
     if isinstance(attempt, str):
         _release(execution, due_at=now + timedelta(seconds=1), hold_reason=attempt)
         return RunResult("held", attempt)
-    context = CallContext(
-        connection=target,
-        vendor=connection.vendor if connection is not None else "email",
-        action_id=action.pk,
-        attempt=attempt.number,
-        correlation_id=str(action.correlation_id),
+    return attempt
+
+
+def _context(prepared: _Prepared, attempt: ExecutionAttempt | None) -> CallContext:
+    return CallContext(
+        connection=prepared.target,
+        vendor=prepared.connection.vendor if prepared.connection is not None else "email",
+        action_id=prepared.action.pk if attempt is not None else None,
+        attempt=attempt.number if attempt is not None else None,
+        correlation_id=str(prepared.action.correlation_id) if attempt is not None else "",
     )
-    started = time.perf_counter()
-    error: ConnectorError | None = None
-    checking = bool(execution.check_first and call.check_kind)
-    try:
-        with calls_logged(context):
-            if checking:
-                assert call.check_kind is not None and connector is not None
-                found = connector.find_by_marker(call.check_kind, call.marker)
-                if found is not None:
-                    if throttle is not None:
-                        throttle.record(None, sent_at=sent_at)
-                    with transaction.atomic():
-                        _finish_attempt(attempt, AttemptOutcome.FOUND, started, vendor_id=found.vendor_id)
-                        return _settle(
-                            execution,
-                            ActionStatus.EXECUTED,
-                            "an earlier attempt had taken effect (found by its marker)",
-                            vendor_id=found.vendor_id,
-                        )
-            result = call.run()
-    except ConnectorError as exc:
-        error = exc
-    if throttle is not None:
-        throttle.record(error, sent_at=sent_at)
 
+
+def _conclude(
+    prepared: _Prepared,
+    attempt: ExecutionAttempt,
+    started: float,
+    settings: ExecutionSettings,
+    *,
+    error: ConnectorError | None,
+    vendor_id: str = "",
+    checked: bool = False,
+) -> RunResult:
+    """Record the attempt's outcome and end the action, or schedule its retry."""
+    execution, call = prepared.execution, prepared.call
     if error is None:
-        first = result[0] if isinstance(result, list) else result
         with transaction.atomic():
-            _finish_attempt(attempt, AttemptOutcome.OK, started, vendor_id=first.vendor_id)
-            return _settle(
-                execution, ActionStatus.EXECUTED, f"{call.operation} done", vendor_id=first.vendor_id
-            )
-
+            _finish_attempt(attempt, AttemptOutcome.OK, started, vendor_id=vendor_id)
+            return _settle(execution, ActionStatus.EXECUTED, f"{call.operation} done", vendor_id=vendor_id)
     unknown = error.code in UNKNOWN_CODES
     _finish_attempt(attempt, AttemptOutcome.UNKNOWN if unknown else AttemptOutcome.ERROR, started, error)
     check_first = execution.check_first or (unknown and call.check_kind is not None)
     message = f"attempt {attempt.number}: {error.code or 'error'}: {error}"
-    if unknown and not checking and not call.check_kind and not call.repeatable:
+    if unknown and not checked and not call.check_kind and not call.repeatable:
         return _settle(
             execution,
             ActionStatus.FAILED,
@@ -644,6 +665,132 @@ def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings)
         hold_reason="",
     )
     return RunResult("retry", message)
+
+
+def _run_prepared(prepared: _Prepared, settings: ExecutionSettings) -> RunResult:
+    throttle = _throttle_for(prepared, settings)
+    sent_at, held = _acquire(throttle, [prepared])
+    if held is not None:
+        return held
+    attempt = _admit_and_start(prepared, settings)
+    if isinstance(attempt, RunResult):
+        return attempt
+    call, connector = prepared.call, prepared.connector
+    started = time.perf_counter()
+    error: ConnectorError | None = None
+    vendor_id = ""
+    checking = bool(prepared.execution.check_first and call.check_kind)
+    try:
+        with calls_logged(_context(prepared, attempt)):
+            if checking:
+                assert call.check_kind is not None and connector is not None
+                found = connector.find_by_marker(call.check_kind, call.marker)
+                if found is not None:
+                    if throttle is not None:
+                        throttle.record(None, sent_at=sent_at)
+                    with transaction.atomic():
+                        _finish_attempt(attempt, AttemptOutcome.FOUND, started, vendor_id=found.vendor_id)
+                        return _settle(
+                            prepared.execution,
+                            ActionStatus.EXECUTED,
+                            "an earlier attempt had taken effect (found by its marker)",
+                            vendor_id=found.vendor_id,
+                        )
+            result = call.run()
+            vendor_id = (result[0] if isinstance(result, list) else result).vendor_id
+    except ConnectorError as exc:
+        error = exc
+    if throttle is not None:
+        throttle.record(error, sent_at=sent_at)
+    return _conclude(prepared, attempt, started, settings, error=error, vendor_id=vendor_id, checked=checking)
+
+
+def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings) -> RunResult:
+    """One attempt at the leased execution ``execution_id`` (see the module docstring)."""
+    prepared = _prepare(execution_id, token)
+    return prepared if isinstance(prepared, RunResult) else _run_prepared(prepared, settings)
+
+
+def _run_batch(group: list[_Prepared], settings: ExecutionSettings) -> list[RunResult]:
+    """Upserts for one connection in one request of the vendor's batch endpoint (repeatable, so an
+    unknown outcome is simply sent again). Each action still gets its admission, its start and its
+    attempt row; a batch the vendor refuses as a whole is retried one action at a time, so one bad
+    record fails alone."""
+    first = group[0]
+    assert first.connector is not None and first.call.batch is not None
+    throttle = _throttle_for(first, settings)
+    sent_at, held = _acquire(throttle, group)
+    if held is not None:
+        return [held] * len(group)
+    results: list[RunResult] = []
+    started_ones: list[tuple[_Prepared, ExecutionAttempt]] = []
+    for prepared in group:
+        attempt = _admit_and_start(prepared, settings)
+        if isinstance(attempt, RunResult):
+            results.append(attempt)
+        else:
+            started_ones.append((prepared, attempt))
+    if not started_ones:
+        if throttle is not None and sent_at is not None:
+            throttle.record(None, sent_at=sent_at)
+        return results
+    id_property = first.call.batch[0]
+    records = [p.call.batch[1] for p, _ in started_ones if p.call.batch is not None]
+    started = time.perf_counter()
+    error: ConnectorError | None = None
+    written: dict[str, str] = {}
+    try:
+        with calls_logged(_context(first, None)):
+            for result in first.connector.upsert("lead", id_property=id_property, records=records):
+                written[result.marker] = result.vendor_id
+    except ConnectorError as exc:
+        error = exc
+    if throttle is not None:
+        throttle.record(error, sent_at=sent_at)
+    for prepared, attempt in started_ones:
+        key = str(prepared.call.batch[1][id_property]) if prepared.call.batch is not None else ""
+        if error is not None and not error.retryable and len(started_ones) > 1:
+            _finish_attempt(attempt, AttemptOutcome.ERROR, started, error)
+            results.append(_run_prepared(prepared, settings))  # alone, so only a bad record fails
+            continue
+        results.append(
+            _conclude(prepared, attempt, started, settings, error=error, vendor_id=written.get(key, ""))
+        )
+    return results
+
+
+def executions_run(*, ids: Sequence[int], token: str, settings: ExecutionSettings) -> list[RunResult]:
+    """Run the leased executions ``ids``: batchable upserts together per connection (up to the
+    vendor's batch size, one per record), everything else one by one."""
+    results: list[RunResult] = []
+    batches: dict[int, list[_Prepared]] = {}
+    for pk in ids:
+        try:
+            prepared = _prepare(pk, token)
+            if isinstance(prepared, RunResult):
+                results.append(prepared)
+            elif prepared.call.batch is not None and prepared.connection is not None:
+                group = batches.setdefault(prepared.connection.pk, [])
+                keys = {str(p.call.batch[1].get(prepared.call.batch[0])) for p in group if p.call.batch}
+                if str(prepared.call.batch[1].get(prepared.call.batch[0])) in keys:
+                    # Two writes to one record: the vendor refuses duplicate ids in a batch.
+                    _release(prepared.execution, due_at=timezone.now())
+                    results.append(RunResult("skipped", "another write to this record is in the batch"))
+                else:
+                    group.append(prepared)
+            else:
+                results.append(_run_prepared(prepared, settings))
+        except Exception:
+            logger.exception("execution %s crashed; its lease will expire and it is retried", pk)
+            results.append(RunResult("crashed"))
+    for group in batches.values():
+        for start in range(0, len(group), BATCH_SIZE):
+            try:
+                results += _run_batch(group[start : start + BATCH_SIZE], settings)
+            except Exception:
+                logger.exception("a batch crashed; its leases will expire and it is retried")
+                results.append(RunResult("crashed"))
+    return results
 
 
 # Workers ----------------------------------------------------------------------------------------------
@@ -676,14 +823,7 @@ def _worker(
                 # Due soon, or due but leased by another worker (or by one that died: it expires).
                 stop.wait(min(max(wait, 0.02), 0.2))
                 continue
-            for pk in ids:
-                if stop.is_set():
-                    break
-                try:
-                    outcome = execution_run(execution_id=pk, token=token, settings=settings)
-                except Exception:
-                    logger.exception("execution %s crashed; its lease will expire and it is retried", pk)
-                    outcome = RunResult("crashed")
+            for outcome in executions_run(ids=ids, token=token, settings=settings):
                 with lock:
                     summary.add(outcome.status)
             # What this worker claimed but did not reach (stopped) goes back at once.

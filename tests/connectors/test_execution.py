@@ -14,12 +14,13 @@ from approvals.models import ProposedAction
 from approvals.services import payload_sha256
 from audit.models import DecisionLogEntry
 from connectors.execution import action_execution_retry, actions_execute
-from connectors.models import ActionExecution, ExecutionAttempt
+from connectors.models import ActionExecution, ActionRoute, ExecutionAttempt
 from connectors.routing import INTERNAL_KINDS
 from connectors.sandbox.server import FaultConfig
 from operations.metrics import CONNECTOR_CALLS
 from operations.models import Quota
 from sales.choices import ConsentState
+from sales.models import Lead
 from tests.connectors.execution_world import approved_tasks, fast_settings, hubspot_world
 from tests.factories import LeadFactory, ProposedActionFactory
 
@@ -231,3 +232,50 @@ def test_the_admin_shows_held_and_failed_executions_and_retries_a_failed_one(adm
 
     assert ProposedAction.objects.get(pk=action_id).status == "executed"
     assert world.tasks_created() == 1
+
+
+def _field_updates(count: int, *, bad: int | None = None) -> list[int]:
+    actions = []
+    for n, lead in enumerate(Lead.objects.order_by("pk")[:count]):
+        payload = {"fields": {"shoe_size" if n == bad else "lifecyclestage": "salesqualifiedlead"}}
+        actions.append(
+            ProposedAction(
+                kind="update_crm_fields", domain="sales", lead=lead, payload=payload, rationale="Qualified.",
+                confidence=0.9, status="approved", approved_payload_sha256=payload_sha256(payload),
+                idempotency_key=f"fields-{n}", proposed_by="sdr-agent",
+            )
+        )  # fmt: skip
+    return [a.pk for a in ProposedAction.objects.bulk_create(actions)]
+
+
+def test_field_updates_go_out_through_the_batch_upsert_100_records_a_request(serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=250, scopes=("update_crm_fields",))
+    ActionRoute.objects.create(kind="update_crm_fields", connection=world.connection)
+    ids = _field_updates(250)
+    before = world.app.request_count
+
+    actions_execute(settings=fast_settings(batch_size=250))
+
+    assert world.app.request_count - before == 3
+    assert set(ProposedAction.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"executed"}
+    assert ExecutionAttempt.objects.filter(action_id__in=ids, outcome="ok").count() == 250
+    assert "" not in set(
+        ActionExecution.objects.filter(action_id__in=ids).values_list("vendor_id", flat=True)
+    )
+    stored = {
+        c["properties"]["agentops_external_id"]: c["properties"]
+        for c in world.app.tables["contacts"].values()
+    }
+    assert stored["demo:lead-7"]["lifecyclestage"] == "salesqualifiedlead"
+
+
+def test_a_batch_the_vendor_refuses_is_retried_one_by_one_so_only_the_bad_record_fails(serve_sandbox):
+    world = hubspot_world(serve_sandbox, leads=5, scopes=("update_crm_fields",))
+    ActionRoute.objects.create(kind="update_crm_fields", connection=world.connection)
+    ids = _field_updates(5, bad=2)
+
+    actions_execute(settings=fast_settings())
+
+    statuses = dict(ProposedAction.objects.filter(pk__in=ids).values_list("pk", "status"))
+    assert [statuses[pk] for pk in ids] == ["executed", "executed", "failed", "executed", "executed"]
+    assert 'Property "shoe_size" does not exist' in ActionExecution.objects.get(action_id=ids[2]).last_error
