@@ -40,7 +40,7 @@ def demo_support_ensure(*, today: datetime, train: bool, say: Callable[[str], No
         _intent_model(say)
     if champion(ModelKind.INTENT) is None:
         say(
-            "support bot idle: no champion intent model (seed_demo without --no-model trains one; "
+            "support bot idle: no champion intent model (seed_demo without --no-intent-model trains one; "
             "or manage.py train_intent_model --promote once the gate passes)"
         )
         return

@@ -18,7 +18,7 @@ def test_without_a_champion_the_bot_stays_idle_and_says_so():
     said: list[str] = []
     demo_support_ensure(today=TODAY, train=False, say=said.append)
     assert said == [
-        "support bot idle: no champion intent model (seed_demo without --no-model trains one; "
+        "support bot idle: no champion intent model (seed_demo without --no-intent-model trains one; "
         "or manage.py train_intent_model --promote once the gate passes)"
     ]
     assert Ticket.objects.filter(external_id__startswith="demo-b77-", status="new").count() == QUERIES

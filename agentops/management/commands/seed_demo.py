@@ -48,6 +48,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-model", action="store_true", help="Do not train or score a demo lead model."
         )
+        parser.add_argument(
+            "--no-intent-model",
+            action="store_true",
+            help="Do not train the demo intent model (about 20–50 s, once); the support bot then stays idle.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -79,7 +84,7 @@ class Command(BaseCommand):
         )
         if not options["no_model"]:
             self._model()
-        self._support(today, train=not options["no_model"])
+        self._support(today, train=not (options["no_model"] or options["no_intent_model"]))
 
     def _support(self, today: datetime, *, train: bool) -> None:
         """Demo queries and metrics history; the intent model (trained once, unless --no-model, with the
@@ -240,7 +245,10 @@ class Command(BaseCommand):
             Lead.objects.filter(source="demo", has_open_opportunity=True).order_by("external_id")[:6]
         )
         open_tickets = list(
-            Ticket.objects.filter(source="demo", status__in=["new", "open"]).order_by("external_id")[:10]
+            # The sales data set's tickets; the support bot handles its own demo queries (support.demo).
+            Ticket.objects.filter(
+                source="demo", external_id__startswith="demo-tkt-", status__in=["new", "open"]
+            ).order_by("external_id")[:10]
         )
         if not sales:
             hot, nurture = [], []
