@@ -95,6 +95,12 @@ def one_of_each():
         name="Errors", metric="outbound_error_rate", threshold=0.3, switch_scope="global", switch_target=""
     )
     Incident.objects.create(title="Errors", rule=rule, switch=switch, opened_at=now)
+    from support.models import BotRun, SupportSettings, SurveyResponse, Ticket
+
+    ticket = Ticket.objects.first()
+    BotRun.objects.create(ticket=ticket, outcome="handed_off", intent="card_arrival", confidence=0.4)
+    SurveyResponse.objects.create(ticket=ticket, score=4, responded_at=now)
+    SupportSettings.objects.get_or_create(pk=1)
     audit_seal_pending()
     Notification.objects.create(
         channel="email",
