@@ -711,7 +711,9 @@ def actions_settle_many(*, outcomes: Sequence[Settled], actor: str) -> dict[str,
         moved, entries = [], []
         for action in actions:
             outcome = wanted[action.pk]
-            path = [outcome.to] if outcome.to == ActionStatus.CANCELLED else [ActionStatus.EXECUTING, outcome.to]
+            path = (
+                [outcome.to] if outcome.to == ActionStatus.CANCELLED else [ActionStatus.EXECUTING, outcome.to]
+            )
             previous = action.status
             if not ACTION_STATES.can(previous, path[0]):
                 continue
