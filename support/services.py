@@ -22,11 +22,10 @@ from approvals.services import (
 from audit.choices import EventType
 from audit.services import decision_log_append
 from sales.templating import parse
-from scoring.choices import ModelKind
+from scoring.choices import ModelKind, ModelStatus
 from scoring.intent import IntentModel, Prediction
 from scoring.intent_services import intent_model
 from scoring.models import ModelVersion
-from scoring.selectors import champion
 from support.bot import (
     ANSWER,
     ASK,
@@ -121,7 +120,12 @@ def support_bot_run(*, ticket_ids: Sequence[int] | None = None, limit: int | Non
     the published knowledge base, reads the account, asks for diagnostics or hands off, as
     ``support.bot.decide`` says. Every write is a proposed action routed through the approval policy.
     """
-    version = champion(ModelKind.INTENT)
+    # The artifact (~24 MB) is read only when this process has not loaded the model yet.
+    version = (
+        ModelVersion.objects.filter(kind=ModelKind.INTENT, status=ModelStatus.CHAMPION)
+        .defer("artifact", "reference")
+        .first()
+    )
     label = version.label if version is not None else None
     tickets = Ticket.objects.filter(status=TicketStatus.NEW, bot_run__isnull=True).order_by("pk")
     if ticket_ids is not None:
