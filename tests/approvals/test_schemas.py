@@ -185,7 +185,11 @@ def test_the_api_docs_show_the_current_schemas():
 
 
 def test_a_config_change_carries_any_json_but_bounded():
-    payload = {"model": "sales.PlaybookRule", "after": {"conditions": {"score_at_least": 80}}, "risk_note": "r"}
+    payload = {
+        "model": "sales.PlaybookRule",
+        "after": {"conditions": {"score_at_least": 80}},
+        "risk_note": "r",
+    }
     assert validate_payload("config_change", payload) == payload
     with pytest.raises(PayloadError) as caught:
         validate_payload("config_change", {**payload, "after": {"x": "y" * 30_000}})
