@@ -667,7 +667,21 @@ def _conclude(
     return RunResult("retry", message)
 
 
+def _held_by_switch_or_quota(prepared: _Prepared, settings: ExecutionSettings) -> RunResult | None:
+    """Admission before the throttle too: held work must not take the breaker's probe or a
+    rate-limit slot (a probe that never goes out keeps the breaker half-open)."""
+    allowed, reason, retry_at = _admission(prepared.action, prepared.target)
+    if allowed:
+        return None
+    due = retry_at or timezone.now() + timedelta(seconds=settings.hold_recheck_seconds)
+    _release(prepared.execution, due_at=due, hold_reason=reason[:500])
+    return RunResult("held", reason)
+
+
 def _run_prepared(prepared: _Prepared, settings: ExecutionSettings) -> RunResult:
+    held = _held_by_switch_or_quota(prepared, settings)
+    if held is not None:
+        return held
     throttle = _throttle_for(prepared, settings)
     sent_at, held = _acquire(throttle, [prepared])
     if held is not None:
@@ -718,11 +732,21 @@ def _run_batch(group: list[_Prepared], settings: ExecutionSettings) -> list[RunR
     record fails alone."""
     first = group[0]
     assert first.connector is not None and first.call.batch is not None
+    results: list[RunResult] = []
+    admitted = []
+    for prepared in group:
+        refused = _held_by_switch_or_quota(prepared, settings)
+        if refused is None:
+            admitted.append(prepared)
+        else:
+            results.append(refused)
+    if not admitted:
+        return results
+    group = admitted
     throttle = _throttle_for(first, settings)
     sent_at, held = _acquire(throttle, group)
     if held is not None:
-        return [held] * len(group)
-    results: list[RunResult] = []
+        return [*results, *[held] * len(group)]
     started_ones: list[tuple[_Prepared, ExecutionAttempt]] = []
     for prepared in group:
         attempt = _admit_and_start(prepared, settings)

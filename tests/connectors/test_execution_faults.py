@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import replace
@@ -77,8 +78,8 @@ SEED = """
 import json, sys, django
 django.setup()
 from tests.connectors.execution_world import approved_tasks, seed_rows
-url, contacts = sys.argv[1], json.loads(sys.argv[2])
-seed_rows(url, contacts, timeout=0.15)
+url, contacts, timeout = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
+seed_rows(url, contacts, timeout=timeout)
 approved_tasks(len(contacts))
 """
 REPORT = """
@@ -153,11 +154,28 @@ def _django(env: dict[str, str], code: str, *args: str) -> str:
     ).stdout
 
 
-def _sandbox_world(serve_sandbox, tmp_path: Path, count: int) -> tuple[object, dict[str, str]]:
-    sandbox = serve_sandbox(HubSpotSandbox())
+class GatedHubSpot(HubSpotSandbox):
+    """Holds task creations once ``gate_after`` tasks exist, until ``gate`` is set: the calls under
+    way stay under way while the test flips the switch from another process, however slowly."""
+
+    def __init__(self, gate_after: int) -> None:
+        self.gate = threading.Event()
+        self.gate_after = gate_after
+        super().__init__()
+
+    def create(self, request):
+        if request.params["object_type"] == "tasks" and self.effects[("create", "tasks")] >= self.gate_after:
+            self.gate.wait(60)
+        return super().create(request)
+
+
+def _sandbox_world(
+    serve_sandbox, tmp_path: Path, count: int, app: HubSpotSandbox | None = None, timeout: float = 0.15
+) -> tuple[object, dict[str, str]]:
+    sandbox = serve_sandbox(app or HubSpotSandbox())
     sandbox.app.rate_limit = None
     env = _child_env(tmp_path)
-    _django(env, SEED, sandbox.url, json.dumps(sandbox_contacts(sandbox.url, count)))
+    _django(env, SEED, sandbox.url, json.dumps(sandbox_contacts(sandbox.url, count)), str(timeout))
     return sandbox, env
 
 
@@ -225,14 +243,15 @@ def test_a_worker_killed_mid_batch_and_restarted_still_gives_exactly_1000_effect
 def test_a_kill_switch_flipped_mid_batch_stops_every_call_not_started_and_a_resume_runs_the_rest_once(
     serve_sandbox, tmp_path
 ):
-    sandbox, env = _sandbox_world(serve_sandbox, tmp_path, 300)
-    sandbox.app.faults.configure(FaultConfig(slow_seconds=0.02))
+    # A patient client: the calls held at the gate stay under way instead of timing out.
+    sandbox, env = _sandbox_world(serve_sandbox, tmp_path, 300, GatedHubSpot(gate_after=60), timeout=30)
     log = tmp_path / "worker.log"
 
     worker = _start_executor(env, log)
     _wait_for_effects(sandbox, worker, log, 60)
     _django(env, SWITCH, "on")  # returns once the switch is committed
     at_switch = sandbox.app.request_count
+    sandbox.app.gate.set()  # the calls under way complete
     worker.wait(timeout=120)  # it stops once nothing is due: the rest is held
 
     # Only calls already under way when the switch flipped (one per worker at most) reached the vendor.
