@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,3 +35,18 @@ def fresh_database(url: str) -> None:
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def main_per_database(script: str, databases: dict[str, str], run: Callable[[str], None]) -> None:
+    """A benchmark's ``main``: ``--database NAME`` or ``all`` (default); each database is recreated
+    and measured in a process of its own, since settings are read once at start-up."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database", choices=[*databases, "all"], default="all")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        run(args.database)
+        return
+    for name in databases if args.database == "all" else [args.database]:
+        fresh_database(databases[name])
+        subprocess.run([sys.executable, script, "--database", name, "--inner"], check=True)

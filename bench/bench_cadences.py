@@ -13,15 +13,13 @@ grow with the batch, then runs again (nothing left to do).
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from _databases import ROOT, bench_databases, fresh_database
+from _databases import ROOT, bench_databases, main_per_database
 
 DATABASES = bench_databases("cadences")
 ENROLMENTS = 20_000
@@ -125,16 +123,7 @@ def run(name: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--database", choices=[*DATABASES, "all"], default="all")
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inner:
-        run(args.database)
-        return
-    for name in DATABASES if args.database == "all" else [args.database]:
-        fresh_database(DATABASES[name])
-        subprocess.run([sys.executable, __file__, "--database", name, "--inner"], check=True)
+    main_per_database(__file__, DATABASES, run)
 
 
 if __name__ == "__main__":

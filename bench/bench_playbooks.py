@@ -12,15 +12,13 @@ SQL queries per batch do not grow with the batch; then everything is run again (
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
-import subprocess
 import sys
 import time
 from datetime import timedelta
 
-from _databases import ROOT, bench_databases, fresh_database
+from _databases import ROOT, bench_databases, main_per_database
 
 DATABASES = bench_databases("playbooks")
 LEADS = 100_000
@@ -149,16 +147,7 @@ def run(name: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--database", choices=[*DATABASES, "all"], default="all")
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inner:
-        run(args.database)
-        return
-    for name in DATABASES if args.database == "all" else [args.database]:
-        fresh_database(DATABASES[name])
-        subprocess.run([sys.executable, __file__, "--database", name, "--inner"], check=True)
+    main_per_database(__file__, DATABASES, run)
 
 
 if __name__ == "__main__":
