@@ -30,6 +30,7 @@ class AutoPauseMetric(models.TextChoices):
     RATE_LIMITED_SHARE = "rate_limited_share", "Share of outbound calls answered 429"
     REPLY_RATE_DROP = "reply_rate_drop", "Reply rate drop versus baseline"
     MEETING_RATE_DROP = "meeting_rate_drop", "Meeting conversion drop versus baseline"
+    CSAT_DROP = "csat_drop", "CSAT (share of 4–5 answers) drop versus baseline"
     DRIFT_ALERTS = "drift_alerts", "Open drift alerts of the acting lead model"
 
 

@@ -95,3 +95,22 @@ def drift_alerts(rule: AutoPauseRule, now: datetime) -> Reading:
 
     n = DriftAlert.objects.filter(status="open", model_version__status="champion").count()
     return Reading(float(n), n)
+
+
+@reading("csat_drop", DROP)
+def csat_drop(rule: AutoPauseRule, now: datetime) -> Reading:
+    """Share of survey answers scored 4 or 5 in the window against the baseline period before it."""
+    from support.models import SurveyResponse
+
+    window = timedelta(minutes=rule.window_minutes)
+
+    def satisfied(start: datetime, end: datetime) -> tuple[float | None, int]:
+        counts = SurveyResponse.objects.filter(responded_at__gt=start, responded_at__lte=end).aggregate(
+            n=Count("id"), good=Count("id", filter=Q(score__gte=4))
+        )
+        n = counts["n"] or 0
+        return (counts["good"] / n if n else None), n
+
+    recent, samples = satisfied(now - window, now)
+    baseline, _ = satisfied(now - window - timedelta(days=rule.baseline_days), now - window)
+    return Reading(recent or 0.0, samples, baseline)

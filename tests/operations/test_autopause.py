@@ -187,3 +187,32 @@ def test_the_admin_resolves_an_incident(client, error_rule):
     incident.refresh_from_db()
     assert incident.status == "resolved"
     assert not KillSwitch.objects.get().engaged
+
+
+@pytest.mark.django_db
+def test_a_csat_drop_against_the_baseline_trips():
+    from support.models import SurveyResponse
+    from tests.factories import TicketFactory
+
+    rule = AutoPauseRule.objects.create(
+        name="CSAT", metric="csat_drop", window_minutes=3 * 24 * 60, baseline_days=28, threshold=0.15,
+        min_samples=10, switch_scope="agent", switch_target="support-bot",
+    )  # fmt: skip
+    now = timezone.now()
+
+    def answers(scores, days_ago):
+        for score in scores:
+            SurveyResponse.objects.create(
+                ticket=TicketFactory(), score=score, responded_at=now - timedelta(days=days_ago)
+            )
+
+    answers([5, 5, 4, 4, 4, 5, 3, 5, 4, 2], days_ago=10)  # baseline: 80% satisfied
+    answers([5, 4, 4, 5, 3, 4, 5, 4, 2, 4], days_ago=1)  # 80%: fine
+    autopause_run()
+    assert not Incident.objects.filter(rule=rule).exists()
+    answers([1, 2, 2, 1, 3, 2, 1, 2, 5, 2], days_ago=1)  # now 9 of 20 = 45%
+    autopause_run()
+    incident = Incident.objects.get(rule=rule)
+    assert incident.trigger["baseline"] == pytest.approx(0.8)
+    assert incident.trigger["value"] == pytest.approx(0.45)
+    assert KillSwitch.objects.get(scope="agent", target="support-bot").engaged
