@@ -149,7 +149,9 @@ def incident_resolve(*, incident_id: int, actor: str, resolution: str, release_s
         raise SwitchError("resolution", "say what was wrong and what was done")
     now = timezone.now()
     with transaction.atomic():
-        incident = Incident.objects.select_for_update(of=("self",)).select_related("switch").get(pk=incident_id)
+        incident = (
+            Incident.objects.select_for_update(of=("self",)).select_related("switch").get(pk=incident_id)
+        )
         if incident.status != IncidentStatus.OPEN:
             raise SwitchError("status", f"incident #{incident.pk} is already {incident.status}")
         events = [IncidentEvent(incident=incident, at=now, actor=actor, text=f"Resolved: {resolution}")]
