@@ -693,6 +693,30 @@ class Settled:
     detail: str = ""
 
 
+def execution_entry(
+    action: ProposedAction, *, previous: str, reason: str, actor: str, **extra: Any
+) -> LogEntry:
+    """The decision-log entry of an action's execution step (started, executed, failed, cancelled),
+    whoever carried it out: AgentOps itself or a connector."""
+    return LogEntry(
+        event_type=EventType.ACTION_EXECUTED
+        if action.status == ActionStatus.EXECUTED
+        else EventType.ACTION_TRANSITIONED,
+        actor=actor,
+        subject_type="proposed_action",
+        subject_id=action.pk,
+        correlation_id=action.correlation_id,
+        action_taken={
+            "kind": action.kind,
+            "from": previous,
+            "to": action.status,
+            "target_system": action.target_system or "agentops",
+            "reason": reason,
+            **extra,
+        },
+    )
+
+
 def actions_settle_many(*, outcomes: Sequence[Settled], actor: str) -> dict[str, int]:
     """Record many actions' ends at once, through the state machine, each with its log entry.
 
@@ -721,24 +745,7 @@ def actions_settle_many(*, outcomes: Sequence[Settled], actor: str) -> dict[str,
                 _move(action, step, now)
             moved.append(action)
             counts[outcome.to] = counts.get(outcome.to, 0) + 1
-            entries.append(
-                LogEntry(
-                    event_type=EventType.ACTION_EXECUTED
-                    if outcome.to == ActionStatus.EXECUTED
-                    else EventType.ACTION_TRANSITIONED,
-                    actor=actor,
-                    subject_type="proposed_action",
-                    subject_id=action.pk,
-                    correlation_id=action.correlation_id,
-                    action_taken={
-                        "kind": action.kind,
-                        "from": previous,
-                        "to": action.status,
-                        "target_system": action.target_system or "agentops",
-                        "reason": outcome.detail,
-                    },
-                )
-            )
+            entries.append(execution_entry(action, previous=previous, reason=outcome.detail, actor=actor))
         update_many(ProposedAction, moved, ["status", "execution_started_at", "executed_at", "updated_at"])
         decision_log_append_many(entries=entries)
     return counts

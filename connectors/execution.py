@@ -45,7 +45,8 @@ from django.utils import timezone
 from approvals.choices import ActionKind, ActionStatus
 from approvals.models import ProposedAction
 from approvals.schemas import PayloadError, validate_payload
-from approvals.services import _move, payload_sha256
+from approvals.services import _move, execution_entry, payload_sha256
+from audit.bulk import decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
 from connectors.base import Connector, ConnectorError, WriteResult
@@ -359,22 +360,8 @@ class RunResult:
 
 
 def _log(action: ProposedAction, previous: str, reason: str, **extra: Any) -> None:
-    decision_log_append(
-        event_type=EventType.ACTION_EXECUTED
-        if action.status == ActionStatus.EXECUTED
-        else EventType.ACTION_TRANSITIONED,
-        actor=ACTOR,
-        subject_type="proposed_action",
-        subject_id=action.pk,
-        correlation_id=action.correlation_id,
-        action_taken={
-            "kind": action.kind,
-            "from": previous,
-            "to": action.status,
-            "target_system": action.target_system or "agentops",
-            "reason": reason,
-            **extra,
-        },
+    decision_log_append_many(
+        entries=[execution_entry(action, previous=previous, reason=reason, actor=ACTOR, **extra)]
     )
 
 

@@ -10,6 +10,7 @@ and a shared secret in the endpoint URL's ``secret`` parameter).
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import re
@@ -112,7 +113,7 @@ def _check_window(moment: datetime | None, now: float) -> None:
         raise WebhookRefused("timestamp outside the window")
 
 
-class VendorInbound:
+class VendorInbound(abc.ABC):
     """A vendor's webhooks and record shapes. ``kinds`` maps our record kinds to the field mapper."""
 
     vendor: ClassVar[str]
@@ -123,11 +124,11 @@ class VendorInbound:
     #: Events carry no record: ``inbound`` reads it from the vendor before applying (HubSpot).
     needs_read: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def accept(
         self, request: IncomingRequest, *, secret: str, options: Mapping[str, Any], now: float
     ) -> list[ParsedEvent]:
         """The events of a delivery whose signature holds; ``WebhookRefused`` otherwise."""
-        raise NotImplementedError
 
     def acknowledge(self) -> tuple[bytes, str]:
         """The body and content type of our "received" answer."""
@@ -145,9 +146,9 @@ class VendorInbound:
             payload=_jsonable(record.fields),
         )
 
+    @abc.abstractmethod
     def values(self, kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Our field values for a ``kind`` record in the vendor's shape (only the fields it has)."""
-        raise NotImplementedError
 
 
 def _present(payload: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from connectors.base import ConnectorError
 from connectors.resilience import (
@@ -91,14 +91,9 @@ class DatabaseStore:
         from connectors.models import ThrottleState
 
         with transaction.atomic():
-            row = ThrottleState.objects.select_for_update().filter(key=key).first()
-            if row is None:
-                try:
-                    with transaction.atomic():
-                        ThrottleState.objects.create(key=key, data={})
-                except IntegrityError:
-                    pass  # another process created it first; lock theirs
-                row = ThrottleState.objects.select_for_update().get(key=key)
+            # get_or_create survives another process creating the row first; then lock it.
+            ThrottleState.objects.get_or_create(key=key, defaults={"data": {}})
+            row = ThrottleState.objects.select_for_update().get(key=key)
             new, result = fn(row.data or None)
             row.data = new
             row.save(update_fields=["data", "updated_at"])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from django_q.tasks import async_task
 
 from scoring.models import FeatureSet
+
+logger = logging.getLogger(__name__)
 
 
 def train_lead_model_task(feature_set_id: int, actor: str = "task:train") -> int:
@@ -16,7 +19,9 @@ def train_lead_model_task(feature_set_id: int, actor: str = "task:train") -> int
 
 
 def train_intent_model_task(actor: str = "task:train_intent", promote: bool = False) -> int:
-    """Train and register an intent model; with ``promote``, make it champion if the gate passes."""
+    """Train and register an intent model; with ``promote``, make it champion if the gate passes.
+    A refusal is logged (the candidate stays registered with its gate report in the decision log,
+    and the champion keeps acting): a scheduled retraining must not fail the task for that."""
     from scoring.intent_services import intent_model_train
     from scoring.services import GateFailed, model_version_promote
 
@@ -26,8 +31,10 @@ def train_intent_model_task(actor: str = "task:train_intent", promote: bool = Fa
             model_version_promote(
                 version_id=version.pk, to="champion", actor=actor, reason="scheduled retraining"
             )
-        except GateFailed:
-            pass  # the candidate stays registered with its gate report; the champion keeps acting
+        except GateFailed as exc:
+            logger.warning(
+                "intent model %s not promoted: %s", version.pk, exc, extra={"model_version_id": version.pk}
+            )
     return version.pk
 
 
