@@ -48,3 +48,30 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class AccessDenial(models.Model):
+    """One refused attempt to reach an object outside the caller's scope (answered 404, not 403).
+
+    Written when a signed-in user or an API key asks for an item by id that their role does not
+    cover, so guessing ids is both fruitless and visible. Append-only: rows are never edited.
+    The model also carries the project's custom security permissions.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    object_type = models.CharField(max_length=100, help_text="app_label.model of the item asked for.")
+    object_id = models.CharField(max_length=64)
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("view_personal_data", "Can see contacts' personal data unmasked")]
+
+    def __str__(self) -> str:
+        return f"{self.username or 'anonymous'} → {self.object_type} #{self.object_id} ({self.method} {self.path})"
