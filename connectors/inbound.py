@@ -378,6 +378,17 @@ class _Batch:
                 continue
             status = next(statuses, "")
             self.settle(event, InboundStatus.IGNORED_STALE if status == "stale" else InboundStatus.PROCESSED)
+        if kind == "ticket":
+            # What the events mean beyond the record (a new ticket, the customer's reply, a
+            # resolution) is the support app's to apply, in this transaction; each event once.
+            from support.services import tickets_helpdesk_events_apply
+
+            applied = [
+                e
+                for e in events
+                if e.pk in self.settled and self.settled[e.pk].status != InboundStatus.FAILED
+            ]
+            tickets_helpdesk_events_apply(vendor=self.vendor.vendor, events=applied, actor=self.actor)
         if opt_outs:
             from sales.cadence_services import lead_opt_out
 

@@ -441,7 +441,7 @@ class IntercomInbound(VendorInbound):
         values: dict[str, Any] = {
             "subject": _text(payload.get("title") or source.get("subject"))[:300],
             "body": body or "(no text)",
-            "status": _ticket_status(payload.get("state"), INTERCOM_STATUS),
+            "status": "new" if _untouched(payload) else _ticket_status(payload.get("state"), INTERCOM_STATUS),
             "priority": "high" if payload.get("priority") == "priority" else "normal",
             "assigned_group": _text(payload.get("team_assignee_id")),
             "channel": "chat",
@@ -452,6 +452,19 @@ class IntercomInbound(VendorInbound):
         if author.get("name"):
             values["requester_name"] = _text(author["name"])[:200]
         return values
+
+
+def _untouched(conversation: Mapping[str, Any]) -> bool:
+    """An open conversation no teammate has answered, been assigned or taken: what Zendesk calls
+    "new" (Intercom has no such state), so the support bot takes it like a new Zendesk ticket."""
+    if conversation.get("state") != "open" or conversation.get("admin_assignee_id"):
+        return False
+    if conversation.get("team_assignee_id") or _dict(conversation.get("statistics")).get(
+        "first_admin_reply_at"
+    ):
+        return False
+    parts = _dict(conversation.get("conversation_parts")).get("conversation_parts") or []
+    return not any(_dict(_dict(part).get("author")).get("type") in ("admin", "bot") for part in parts)
 
 
 #: The inbound side of every vendor, by vendor name.

@@ -63,6 +63,23 @@ def account_lookup_read(*, account_id: int) -> dict[str, str]:
     return found
 
 
+def helpdesk_notes_routed(*, source: str) -> bool:
+    """Whether internal notes on ``source``'s tickets reach that helpdesk: an active route sends
+    ``add_internal_note`` (support) to an active connection of that vendor allowed to write it."""
+    from approvals.choices import ActionKind, Domain
+    from connectors.models import ActionRoute
+
+    routes = ActionRoute.objects.filter(
+        Q(domain=Domain.SUPPORT) | Q(domain=""), kind=ActionKind.ADD_INTERNAL_NOTE, is_active=True
+    ).select_related("connection")
+    route = routes.order_by("-domain").first()  # the route naming the domain wins, as in routing
+    return (
+        route is not None
+        and route.connection.vendor == source
+        and route.connection.may_write(ActionKind.ADD_INTERNAL_NOTE)
+    )
+
+
 def published_articles(intents: list[str]) -> dict[str, Article]:
     """The published article version of each intent that has one, with its fragments (two queries)."""
     articles = Article.objects.filter(intent__in=intents, status=ArticleStatus.PUBLISHED).prefetch_related(

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -43,8 +45,10 @@ from support.bot import (
     summary_text,
 )
 from support.choices import ArticleStatus, BotOutcome, FragmentKey, ResolvedBy, TicketStatus
+from support.diagnostics import read_answers
+from support.helpdesk_events import CREATED, REQUESTER_MESSAGE, RESOLVED, TicketEvent, classify
 from support.models import Article, BotRun, IntentPolicy, SupportSettings, SurveyResponse, Ticket
-from support.selectors import account_lookup_read, published_articles
+from support.selectors import account_lookup_read, helpdesk_notes_routed, published_articles
 from support.ticket_rows import TICKET_FIELDS, WRITABLE_FIELDS
 
 
@@ -114,7 +118,9 @@ class BotRunSummary:
 
 
 def support_bot_run(*, ticket_ids: Sequence[int] | None = None, limit: int | None = None) -> BotRunSummary:
-    """Run the bot over new tickets it has not seen (each ticket once: running it again does nothing).
+    """Run the bot over new tickets it has not seen (each ticket once: running it again does nothing),
+    and a second time over a ticket it asked diagnostic questions once the customer has answered
+    (``tickets_helpdesk_events_apply`` marks it ``second_pass_due``).
 
     Classifies with the champion intent model (none → every ticket is handed off), then answers from
     the published knowledge base, reads the account, asks for diagnostics or hands off, as
@@ -127,7 +133,10 @@ def support_bot_run(*, ticket_ids: Sequence[int] | None = None, limit: int | Non
         .first()
     )
     label = version.label if version is not None else None
-    tickets = Ticket.objects.filter(status=TicketStatus.NEW, bot_run__isnull=True).order_by("pk")
+    # New tickets it has not seen, and tickets whose customer answered its diagnostic questions.
+    first_pass = Q(status=TicketStatus.NEW, bot_run__isnull=True)
+    second_pass = Q(bot_run__outcome=BotOutcome.ASKED, attributes__second_pass_due=True)
+    tickets = Ticket.objects.filter(first_pass | second_pass).order_by("pk")
     if ticket_ids is not None:
         tickets = tickets.filter(pk__in=list(ticket_ids))
     batch = list(tickets[:limit] if limit else tickets)
@@ -201,7 +210,13 @@ def _ticket_handle(
     run handled it first."""
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
-        if BotRun.objects.filter(ticket=ticket).exists():
+        earlier = BotRun.objects.filter(ticket=ticket).first()
+        second_pass = (
+            earlier is not None
+            and earlier.outcome == BotOutcome.ASKED
+            and bool(ticket.attributes.get("second_pass_due"))
+        )
+        if earlier is not None and not second_pass:
             return None
         label = version.label if version is not None else None
         step_key = f"support-bot:ticket-{ticket.pk}:{label or 'no-model'}"
@@ -268,28 +283,55 @@ def _ticket_handle(
                 # Critical: no approval policy may let anything on a human-only intent through alone.
                 RiskLevel.CRITICAL if decision.sensitive else RiskLevel.MEDIUM,
             )
+            if helpdesk_notes_routed(source=ticket.source):
+                # The agents work in the helpdesk: the summary goes there too, as a note only they see.
+                propose(
+                    ActionKind.ADD_INTERNAL_NOTE,
+                    "note",
+                    {
+                        "ticket": ticket.external_id,
+                        "body": f"Handed off to {queue} by the support bot.\n{text}",
+                    },
+                    f"Handoff summary for the agents in {ticket.source}.",
+                    RiskLevel.CRITICAL if decision.sensitive else RiskLevel.MEDIUM,
+                )
             ticket.escalated_at = ticket.escalated_at or now
             ticket.assigned_group = queue[:100]
             outcome = BotOutcome.HANDED_OFF
         if prediction is not None:
             ticket.predicted_intent, ticket.intent_confidence = prediction.intent, prediction.confidence
+        if second_pass:
+            attributes = {k: v for k, v in ticket.attributes.items() if k != "second_pass_due"}
+            ticket.attributes = {**attributes, "bot_passes": 2}
         ticket.save(
             update_fields=[
                 "predicted_intent", "intent_confidence", "attributes", "resolved_at", "resolved_by",
                 "escalated_at", "assigned_group", "updated_at",
             ]
         )  # fmt: skip
-        return BotRun.objects.create(
-            ticket=ticket,
-            model_version=version,
-            outcome=outcome,
-            intent=given.intent,
-            confidence=prediction.confidence if prediction else None,
-            article=article if given.article is not None else None,
-            reasons=list(decision.reasons),
-            summary=summary,
-            actions=propose.ids,
-        )
+        values = {
+            "model_version": version,
+            "outcome": outcome,
+            "intent": given.intent,
+            "confidence": prediction.confidence if prediction else None,
+            "article": article if given.article is not None else None,
+            "reasons": list(decision.reasons),
+            "summary": summary,
+            "actions": propose.ids,
+        }
+        if earlier is None:
+            return BotRun.objects.create(ticket=ticket, **values)
+        # The second pass: one run per ticket, which keeps what the first pass did.
+        values["reasons"] = [*earlier.reasons, *values["reasons"]]
+        values["actions"] = [*earlier.actions, *[i for i in propose.ids if i not in earlier.actions]]
+        values["summary"] = {
+            **summary,
+            "first_pass": {"outcome": earlier.outcome, "reasons": earlier.reasons},
+        }
+        for name, value in values.items():
+            setattr(earlier, name, value)
+        earlier.save(update_fields=list(values))
+        return earlier
 
 
 def _suggestion(ticket: Ticket, given: BotInput) -> str:
@@ -414,3 +456,193 @@ def survey_responses_record(*, rows: Sequence[tuple[int, Mapping[str, str]]]) ->
                 )
                 outcome.recorded += 1
     return outcome
+
+
+# --- Helpdesk events: new tickets, the customer's replies, resolutions -------------------------------
+
+
+@dataclass
+class HelpdeskEventsSummary:
+    """What ``tickets_helpdesk_events_apply`` did (``queued``: tickets handed to the bot)."""
+
+    created: int = 0
+    answers: int = 0
+    followups: int = 0
+    resolved: int = 0
+    queued: list[int] = field(default_factory=list)
+
+
+def _delivery(event: Any) -> dict[str, Any]:
+    raw = getattr(event, "raw_body", "") or ""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def tickets_helpdesk_events_apply(*, vendor: str, events: Sequence[Any], actor: str) -> HelpdeskEventsSummary:
+    """Apply what helpdesk events mean for the bot and the metrics to the tickets they are about
+    (called by the connectors' inbound processing, in its transaction, after the tickets are upserted;
+    each stored event comes here once, so a redelivered webhook changes nothing).
+
+    ``events`` are the connectors' stored events (``topic``, ``entity_id``, ``payload``,
+    ``raw_body``, ``source_modified_at``). A new ticket is queued for the bot; the customer's reply
+    to the bot's diagnostic questions is read into ``attributes.diagnostics`` and queues the second
+    pass; a later reply after the resolution sets ``followup_at`` (first-contact resolution); a
+    solved or closed ticket gets ``resolved_at`` (handle time) and ``resolved_by`` — the bot when
+    its answer was the resolution and nobody was handed the ticket, else a person. The bot runs
+    after the commit.
+    """
+    summary = HelpdeskEventsSummary()
+    meaning: dict[str, list[tuple[Any, TicketEvent]]] = {}
+    for event in events:
+        read = classify(
+            vendor=vendor,
+            topic=event.topic,
+            payload=event.payload or {},
+            delivery=_delivery(event) if vendor == "zendesk" else {},
+            at=event.source_modified_at,
+        )
+        if read.kind:
+            meaning.setdefault(str(event.entity_id), []).append((event, read))
+    if not meaning:
+        return summary
+    now = timezone.now()
+    tickets = list(
+        Ticket.objects.select_for_update().filter(source=vendor, external_id__in=list(meaning)).order_by("pk")
+    )
+    outcomes = dict(BotRun.objects.filter(ticket__in=tickets).values_list("ticket_id", "outcome"))
+    changes: list[dict[str, Any]] = []
+    for ticket in tickets:
+        changed: set[str] = set()
+        ordered = sorted(meaning[ticket.external_id], key=lambda pair: (pair[1].at or now, pair[0].pk))
+        for _, read in ordered:
+            at = read.at or now
+            outcome = outcomes.get(ticket.pk)
+            if read.kind == CREATED:
+                summary.created += 1
+                if outcome is None and ticket.pk not in summary.queued:
+                    summary.queued.append(ticket.pk)
+            elif read.kind == REQUESTER_MESSAGE:
+                attributes = ticket.attributes or {}
+                requested = attributes.get("diagnostics_requested") or []
+                if outcome == BotOutcome.ASKED and requested and not attributes.get("bot_passes"):
+                    answers = read_answers(read.text, requested)
+                    ticket.attributes = {
+                        **attributes,
+                        "diagnostics": {**(attributes.get("diagnostics") or {}), **answers},
+                        "second_pass_due": True,
+                    }
+                    changed.add("attributes")
+                    summary.answers += 1
+                    if ticket.pk not in summary.queued:
+                        summary.queued.append(ticket.pk)
+                elif (
+                    ticket.resolved_at is not None
+                    and ticket.followup_at is None
+                    # Helpdesks stamp whole seconds; our own resolution time has microseconds.
+                    and at >= ticket.resolved_at.replace(microsecond=0)
+                ):
+                    ticket.followup_at = at
+                    changed.add("followup_at")
+                    summary.followups += 1
+            elif read.kind == RESOLVED and ticket.resolved_at is None:
+                bot_resolved = outcome == BotOutcome.ANSWERED and ticket.escalated_at is None
+                ticket.resolved_at = at
+                ticket.resolved_by = ResolvedBy.BOT if bot_resolved else ResolvedBy.HUMAN
+                changed.update({"resolved_at", "resolved_by"})
+                summary.resolved += 1
+        if changed:
+            ticket.save(update_fields=[*sorted(changed), "updated_at"])
+            changes.append({"ticket": ticket.pk, "fields": sorted(changed)})
+    if changes or summary.queued:
+        decision_log_append(
+            event_type=EventType.TICKETS_UPSERTED,
+            actor=actor,
+            subject_type="helpdesk_events",
+            input_context={"vendor": vendor, "events": len(events)},
+            action_taken={
+                "created": summary.created,
+                "diagnostic_answers": summary.answers,
+                "followups": summary.followups,
+                "resolved": summary.resolved,
+                "changed": changes[:100],
+                "queued_for_bot": summary.queued[:100],
+            },
+        )
+    if summary.queued:
+        from support.tasks import enqueue_bot_run
+
+        queued = list(summary.queued)
+        transaction.on_commit(lambda: enqueue_bot_run(queued))
+    return summary
+
+
+# --- Survey answers by API ---------------------------------------------------------------------------
+
+
+class SurveyConflict(Exception):
+    """The ticket already holds the answer of another survey; ``field`` names the field at fault."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class SurveyRecorded:
+    response: SurveyResponse
+    created: bool
+    changed: bool
+
+
+def survey_response_record(
+    *,
+    ticket: Ticket,
+    survey_id: str,
+    score: int,
+    responded_at: datetime,
+    comment: str,
+    actor: str,
+) -> SurveyRecorded:
+    """Record one survey answer for ``ticket`` (CSAT), idempotent per ticket and ``survey_id``.
+
+    The same survey sent again answers with what is held; a newer answer of the same survey (the
+    customer changed it) replaces it, an older one changes nothing. A ticket holds one answer: an
+    answer from another survey, or over one set in the admin or imported, raises ``SurveyConflict``.
+    The survey's id is kept on the ticket (``attributes.survey_id``; no schema change for it). The
+    change and its decision-log entry are written in one transaction.
+    """
+    if not 1 <= score <= 5:
+        raise ValueError("score: must be a whole number from 1 to 5")
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)  # one answer at a time per ticket
+        held = SurveyResponse.objects.filter(ticket=locked).first()
+        held_survey = str((locked.attributes or {}).get("survey_id") or "")
+        if held is not None and held_survey != survey_id:
+            raise SurveyConflict(
+                "survey_id",
+                f"survey_id: ticket {locked.source}:{locked.external_id} already holds the answer of "
+                + (f"survey {held_survey!r}" if held_survey else "a survey set in the admin or imported"),
+            )
+        if held is not None and responded_at <= held.responded_at:
+            return SurveyRecorded(held, created=False, changed=False)
+        before = (
+            None if held is None else {"score": held.score, "responded_at": held.responded_at.isoformat()}
+        )
+        response = held or SurveyResponse(ticket=locked)
+        response.score, response.comment, response.responded_at = score, comment, responded_at
+        response.save()
+        if held is None:
+            locked.attributes = {**(locked.attributes or {}), "survey_id": survey_id}
+            locked.save(update_fields=["attributes", "updated_at"])
+        decision_log_append(
+            event_type=EventType.OUTCOME_RECORDED,
+            actor=actor,
+            subject_type="survey_response",
+            subject_id=response.pk,
+            input_context={"ticket": locked.pk, "survey_id": survey_id, "before": before},
+            outcome={"score": score, "responded_at": responded_at.isoformat()},
+        )
+    return SurveyRecorded(response, created=held is None, changed=True)

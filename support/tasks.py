@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def support_bot_run_task() -> dict[str, object]:
-    """Run the support bot over the new tickets it has not handled yet."""
+
+def support_bot_run_task(ticket_ids: Sequence[int] | None = None) -> dict[str, object]:
+    """Run the support bot over the new tickets it has not handled yet (and second passes due), or
+    only over ``ticket_ids`` when given."""
     from support.services import support_bot_run
 
-    summary = support_bot_run()
+    summary = support_bot_run(ticket_ids=list(ticket_ids) if ticket_ids is not None else None)
     return {"model_version": summary.model_version, "tickets": summary.tickets, "outcomes": summary.outcomes}
+
+
+def enqueue_bot_run(ticket_ids: Sequence[int]) -> str:
+    """Queue the bot for tickets a helpdesk event just brought (a new ticket, an answer to its
+    questions), so it does not wait for the every-minute schedule."""
+    from django_q.tasks import async_task
+
+    return str(
+        async_task(
+            support_bot_run_task, list(ticket_ids), task_name=f"support bot for {len(ticket_ids)} tickets"
+        )
+    )

@@ -313,6 +313,7 @@ class IntercomSandbox(SandboxApp):
                 raise SandboxError(404, "User Not Found", code="not_found")
             conversation = self.add_conversation(contact_id=str(sender["id"]), body=data["body"])
             self.effect("create", "conversation")
+            self._answer(self.tables["conversation"][conversation["id"]], "conversation.user.created")
         source = conversation["source"]
         message = {
             "type": "user_message",
@@ -351,6 +352,8 @@ class IntercomSandbox(SandboxApp):
     def reply(self, request: Request) -> Response:
         data = request.json()
         message_type = data.get("message_type")
+        if data.get("type") == "user" and message_type == "comment":
+            return self._user_reply(request.params["conversation_id"], data)
         if data.get("type") != "admin" or message_type not in ("comment", "note"):
             raise SandboxError(
                 400, "The sandbox accepts admin comments and notes only", code="parameter_invalid"
@@ -364,6 +367,23 @@ class IntercomSandbox(SandboxApp):
             self.effect("create", "admin comment" if message_type == "comment" else "note")
             topic = "conversation.admin.replied" if message_type == "comment" else "conversation.admin.noted"
             return self._answer(conversation, topic)
+
+    def _user_reply(self, conversation_id: str, data: dict[str, Any]) -> Response:
+        """The customer's reply (``type: user`` with ``intercom_user_id``), as the Messenger sends it."""
+        if not (data.get("body") or "").strip():
+            raise SandboxError(400, "Body is required for comment and note", code="parameter_invalid")
+        with self.lock:
+            conversation = self._conversation(conversation_id)
+            contact = self.tables["contact"].get(str(data.get("intercom_user_id")))
+            if contact is None:
+                raise SandboxError(404, "User Not Found", code="not_found")
+            author = {"type": "user", "id": contact["id"], "name": contact["name"], "email": contact["email"]}
+            part = self._add_part(conversation, part_type="comment", admin=contact, body=data["body"])
+            part["author"] = author
+            if conversation["state"] != "open":  # a customer's reply reopens the conversation
+                conversation.update(state="open", open=True, snoozed_until=None)
+            self.effect("create", "user comment")
+            return self._answer(conversation, "conversation.user.replied")
 
     @route("POST", r"/conversations/(?P<conversation_id>\d+)/parts")
     def manage(self, request: Request) -> Response:
@@ -390,9 +410,9 @@ class IntercomSandbox(SandboxApp):
             else:
                 raise SandboxError(400, f"message_type {kind!r} is not supported", code="parameter_invalid")
             self.effect(kind, "conversation")
-            return self._answer(
-                conversation, f"conversation.admin.{'assigned' if kind == 'assignment' else kind}"
-            )
+            # Intercom's topics name what happened: closed, opened, snoozed, assigned.
+            topic = {"close": "closed", "open": "opened", "assignment": "assigned"}.get(kind, kind)
+            return self._answer(conversation, f"conversation.admin.{topic}")
 
     def _assign(self, conversation: dict[str, Any], admin: dict[str, Any], data: dict[str, Any]) -> None:
         assignee = str(data.get("assignee_id") or "")

@@ -186,6 +186,16 @@ class ZendeskSandbox(SandboxApp):
         with self.lock:
             return self.json({"ticket": dict(self._ticket(request.params["ticket_id"]))})
 
+    @route("GET", r"/api/v2/tickets/(?P<ticket_id>\d+)/comments\.json")
+    def list_comments(self, request: Request) -> Response:
+        """The ticket's comments, oldest first (one page: the sandbox's tickets are short)."""
+        with self.lock:
+            self._ticket(request.params["ticket_id"])
+            comments = self.comments(int(request.params["ticket_id"]))
+        return self.json(
+            {"comments": comments, "next_page": None, "previous_page": None, "count": len(comments)}
+        )
+
     @route("GET", r"/api/v2/users/(?P<user_id>\d+)\.json")
     def show_user(self, request: Request) -> Response:
         with self.lock:
