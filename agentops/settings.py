@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "connectors",
     "operations",
     "security",
+    "privacy",
 ]
 
 MIDDLEWARE = [

@@ -27,3 +27,7 @@ class EventType(models.TextChoices):
     INCIDENT_RESOLVED = "incident.resolved", "Incident resolved"
     PLAYBOOK_SHADOW_MATCH = "playbook.shadow_match", "Shadow rule matched (not proposed)"
     PLAYBOOK_RULE_ROLLOUT = "playbook.rule_rollout", "Canary or shadow rule promoted or rolled back"
+    PRIVACY_REQUEST = "privacy.request", "Data-subject request opened"
+    PRIVACY_ERASURE = "privacy.erasure", "Personal data erased on request"
+    PRIVACY_ACCESS = "privacy.access", "Personal data exported on request"
+    RETENTION_PURGED = "retention.purged", "Data past retention purged"

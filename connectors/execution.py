@@ -7,9 +7,10 @@ The flow of one action (see docs/connectors.md, "Outbound execution"):
 2. ``executions_claim`` leases due rows to one worker (``SELECT … FOR UPDATE SKIP LOCKED`` on
    PostgreSQL, a conditional ``UPDATE`` elsewhere); a worker killed mid-call leaves a lease that
    expires, and the next worker takes over.
-3. ``execution_run`` makes one attempt: route and write scope, consent for messages, the payload
-   against its kind's schema and the approved hash, the circuit breaker and rate limit of the
-   connection (``Throttle``), then the kill switches and quotas (``execution_admission``) just
+3. ``execution_run`` makes one attempt: route and write scope, consent for messages (per channel,
+   read at that moment: ``privacy.selectors.message_refusal``), the payload against its kind's
+   schema and the approved hash, the circuit breaker and rate limit of the connection
+   (``Throttle``), then the kill switches and quotas (``execution_admission``) just
    before the call; approved → executing; an ``ExecutionAttempt`` row before the call and its outcome
    after it; executed or failed with the decision-log entry in the same transaction.
 
@@ -524,11 +525,16 @@ def _prepare(execution_id: int, token: str) -> _Prepared | RunResult:
         validate_payload(action.kind, action.payload)
         if payload_sha256(action.payload) != action.approved_payload_sha256:
             raise Refused("payload_changed", "the payload differs from the approved one; execution refused")
-        if action.kind in MESSAGE_KINDS and action.lead is not None:
-            from sales.choices import ConsentState
+        if action.kind in MESSAGE_KINDS:
+            # Read now, not when it was approved: a withdrawal since then (of this channel, or an
+            # erasure's suppression of the address) cancels the message, with its log entry.
+            from privacy.selectors import message_refusal
 
-            if action.lead.consent_state == ConsentState.OPTED_OUT:
-                return _settle(execution, ActionStatus.CANCELLED, "the contact opted out")
+            refusal = message_refusal(
+                lead=action.lead, kind=action.kind, to=str(action.payload.get("to", ""))
+            )
+            if refusal:
+                return _settle(execution, ActionStatus.CANCELLED, refusal)
         if action.kind in MAIL_KINDS:
             connection, connector, target = None, None, MAIL_CONNECTOR
             call = _mail_call(action)

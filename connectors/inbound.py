@@ -352,6 +352,7 @@ class _Batch:
         rows: list[dict[str, Any]] = []
         row_events: list[WebhookEvent] = []
         opt_outs: list[int] = []
+        new_opt_outs: list[int] = []
         for vendor_id, event in newest.items():
             record = local.get(vendor_id)
             held_at = getattr(record, "source_modified_at", None)
@@ -367,9 +368,13 @@ class _Batch:
                 values, opted_out = self._owned(kind, values, record, ownership, event)
                 if opted_out:
                     opt_outs.append(record.pk)
+            elif values.get("consent_state") == OPTED_OUT:
+                new_opt_outs.append(len(rows))  # a record new to us, opted out already
             rows.append(target.row(self.vendor, vendor_id, record, values, event.source_modified_at))
             row_events.append(event)
         outcome = target.upsert(rows, self.actor)
+        if outcome.result:
+            opt_outs += [pk for i in new_opt_outs if (pk := outcome.result.ids[i]) is not None]
         errors = {e.index: f"{e.field}: {e.message}" for e in outcome.errors}
         statuses = iter(outcome.result.statuses if outcome.result else [])
         for index, event in enumerate(row_events):
@@ -390,11 +395,15 @@ class _Batch:
             ]
             tickets_helpdesk_events_apply(vendor=self.vendor.vendor, events=applied, actor=self.actor)
         if opt_outs:
-            from sales.cadence_services import lead_opt_out
+            # A CRM opt-out flag (HubSpot hs_email_optout, Salesforce HasOptedOutOfEmail) is taken as
+            # the most restrictive reading: a withdrawal of every channel, recorded in the consent
+            # registry; it ends the lead's cadences and cancels every unsent message (lead_opt_out).
+            from privacy.services import consent_withdraw
 
-            source = f"{self.connection.vendor} ({self.connection.name})"
             for lead_id in opt_outs:
-                lead_opt_out(lead_id=lead_id, source=source, actor=self.actor)
+                consent_withdraw(
+                    lead_id=lead_id, source=f"webhook:{self.connection.vendor}", actor=self.actor
+                )
             self.summary.opted_out += len(opt_outs)
         self._log(kind, [e for e in events if e.pk in self.settled])
 

@@ -4,7 +4,8 @@ Each due step is decided from plain facts gathered in bulk by ``sales.cadence_se
 
 1. an exit signal since enrolment (opt-out, complaint, bounce, meeting booked, reply) ends it;
 2. an opted-out contact never gets another touch, whatever the channel;
-3. a message (email, SMS) needs granted consent, else the step is skipped and logged;
+3. a step on a channel the contact withdrew consent to (``privacy``: an SMS opt-out stops SMS,
+   not email) is skipped and logged; a message (email, SMS) needs granted consent, else likewise;
 4. pacing: at most ``max_touches`` touches per contact in any ``window`` across every channel
    and cadence, else the step waits until the oldest touch leaves the window;
 5. quiet hours and weekends in the contact's own time zone move the step to the next allowed time.
@@ -24,6 +25,8 @@ EXIT_SIGNALS = ("opted_out", "complaint", "bounced", "meeting_booked", "replied"
 MESSAGE_CHANNELS = frozenset({"email", "sms"})
 GRANTED = "granted"
 OPTED_OUT = "opted_out"
+#: Consent withdrawn for this step's channel only (the contact may still be reached on others).
+WITHDRAWN = "withdrawn"
 
 RUN, SKIP, DEFER, EXIT = "run", "skip", "defer", "exit"
 
@@ -121,6 +124,8 @@ def decide_step(facts: StepFacts, *, quiet: QuietHours, pacing: Pacing) -> Decis
             return Decision(EXIT, signal)
     if facts.consent == OPTED_OUT:
         return Decision(EXIT, OPTED_OUT)
+    if facts.consent == WITHDRAWN:
+        return Decision(SKIP, f"the contact withdrew consent to {facts.channel}")
     if facts.channel in MESSAGE_CHANNELS and facts.consent != GRANTED:
         return Decision(SKIP, f"no recorded consent to {facts.channel} this contact")
     paced = pacing_next_allowed(facts.recent_touches, facts.now, pacing)

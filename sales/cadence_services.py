@@ -6,8 +6,10 @@ decision-log entries, in a number of queries that does not grow with the batch.
 
 A step that reaches out (email, SMS) or asks an SDR to (phone and LinkedIn tasks) becomes a
 proposed action, so the approval policy decides whether a person reads it first; its compliance
-flags go with it. Consent is checked when the step is drafted and again by ``lead_opt_out``,
-which withdraws every message of the lead that has not gone out yet.
+flags go with it. Consent is checked per channel when the step is drafted (the lead's state and the
+consent registry, ``privacy.selectors``), again by ``lead_opt_out`` and ``privacy.services.
+consent_withdraw``, which withdraw the messages that have not gone out yet, and again by the
+executor just before sending.
 """
 
 from __future__ import annotations
@@ -306,9 +308,12 @@ def _advance_batch(
     batch: list[Enrolment], *, now: datetime, settings: SequencingSettings, summary: AdvanceSummary
 ) -> None:
     from approvals.services import actions_propose_many
+    from privacy.choices import CADENCE_CHANNEL_CONSENT
+    from privacy.selectors import consent_for, consent_states
 
     quiet, pacing = _rules(settings)
     lead_ids = sorted({e.lead_id for e in batch})
+    channel_consent = consent_states(leads=list({e.lead_id: e.lead for e in batch}.values()))
     steps = _steps_by_cadence({e.cadence_id for e in batch})
     signals = _exit_signals(lead_ids, since=min(e.enrolled_at for e in batch))
     recent = _recent_touch_times(lead_ids, since=now - pacing.window)
@@ -337,7 +342,11 @@ def _advance_batch(
             StepFacts(
                 now=now,
                 channel=step.channel if step else CadenceChannel.EMAIL,
-                consent=lead.consent_state,
+                consent=consent_for(
+                    lead,
+                    CADENCE_CHANNEL_CONSENT[step.channel if step else CadenceChannel.EMAIL],
+                    channel_consent.get(lead.pk, {}),
+                ),
                 timezone=lead.timezone,
                 signals=frozenset(lead_signals),
                 recent_touches=tuple(recent.get(lead.pk, ())),

@@ -25,6 +25,19 @@ from sales.playbook import (
 )
 
 
+def leads_with_email(*, email: str) -> QuerySet[Lead]:
+    """Leads whose email is ``email`` (case and surrounding spaces ignored): through the blind index
+    when the address is encrypted at rest, else a plain case-insensitive match."""
+    address = (email or "").strip()
+    if not address:
+        return Lead.objects.none()
+    if any(f.name == "email_index" for f in Lead._meta.get_fields()):
+        from security.crypto import blind_index
+
+        return Lead.objects.filter(email_index=blind_index(address))
+    return Lead.objects.filter(email__iexact=address)
+
+
 def leads_for_list(*, status: str = "", source: str = "", search: str = "") -> QuerySet[Lead]:
     """Leads for the list page, newest first, with what the rows show joined in (no per-row queries)."""
     queryset = with_acting_score(Lead.objects.select_related("owner", "account")).order_by(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from agentops.upsert import (
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
+from sales.choices import ConsentState
 from sales.lead_rows import LEAD_FIELDS, WRITABLE_FIELDS
 from sales.models import Account, Lead, PlaybookRule
 from sales.playbook import LeadFacts, Match, evaluate_rules, idempotency_key, longest_window_days
@@ -72,6 +73,7 @@ def lead_bulk_upsert(
             return BatchOutcome(errors=errors)
         bad = {e.index for e in owner_errors}
         clean = [row for row in clean if row.index not in bad]
+    clean = _suppressed_arrive_opted_out(clean)
     with transaction.atomic():
         result = natural_key_upsert(model=Lead, rows=clean, writable_fields=WRITABLE_FIELDS)
         summary = result.summary
@@ -85,6 +87,24 @@ def lead_bulk_upsert(
             )
     _rescore_after_commit(result)
     return BatchOutcome(errors=errors, result=result)
+
+
+def _suppressed_arrive_opted_out(rows: list[UpsertRow]) -> list[UpsertRow]:
+    """Rows whose address is suppressed in the consent registry (an erased person, or one who
+    withdrew every channel) arrive opted out, whatever the import says: one query per batch."""
+    from privacy.keys import email_key
+    from privacy.selectors import suppressed_email_keys
+
+    keys = {row.index: email_key(str(row.values.get("email") or "")) for row in rows}
+    suppressed = suppressed_email_keys(keys=keys.values())
+    if not suppressed:
+        return rows
+    return [
+        replace(row, values={**row.values, "consent_state": ConsentState.OPTED_OUT})
+        if keys[row.index] in suppressed
+        else row
+        for row in rows
+    ]
 
 
 def _rescore_after_commit(result: UpsertResult) -> None:

@@ -88,6 +88,19 @@ def published_articles(intents: list[str]) -> dict[str, Article]:
     return {article.intent: article for article in articles}
 
 
+def tickets_with_requester_email(*, email: str) -> QuerySet[Ticket]:
+    """Tickets whose requester's email is ``email`` (case and surrounding spaces ignored): through
+    the blind index when the address is encrypted at rest, else a plain case-insensitive match."""
+    address = (email or "").strip()
+    if not address:
+        return Ticket.objects.none()
+    if any(f.name == "requester_email_index" for f in Ticket._meta.get_fields()):
+        from security.crypto import blind_index
+
+        return Ticket.objects.filter(requester_email_index=blind_index(address))
+    return Ticket.objects.filter(requester_email__iexact=address)
+
+
 def _opened_tickets() -> QuerySet[Ticket]:
     """Tickets with their opening time; the imported BANKING77 training queries are not support work."""
     return (

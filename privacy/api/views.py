@@ -1,0 +1,108 @@
+"""``/api/v1/consent/``: record or withdraw a lead's consent per channel, and read its current state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from agentops.api.scopes import ScopedViewSetMixin
+from privacy.api.serializers import ConsentChangeSerializer, ConsentRecordSerializer, ConsentStateSerializer
+from privacy.choices import Channel
+from privacy.selectors import consent_for, consent_history, consent_states
+from privacy.services import PrivacyError, consent_record
+from sales.models import Lead
+from security.choices import Scope
+
+HISTORY_LIMIT = 50
+
+
+class CanRecordConsent(permissions.BasePermission):
+    message = "Your account may not read or record consent (staff, or the permission to view / change leads)."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if user.is_staff:
+            return True
+        perm = "sales.view_lead" if request.method in permissions.SAFE_METHODS else "sales.change_lead"
+        return bool(user.has_perm(perm))
+
+
+def _error(field: str, message: str, code: str = "invalid") -> Response:
+    return Response(
+        {"code": code, "field": field, "detail": f"{field}: {message}" if field else message},
+        status=status.HTTP_404_NOT_FOUND if code == "not_found" else status.HTTP_400_BAD_REQUEST,
+    )
+
+
+def _first_error(errors: Any) -> tuple[str, str]:
+    field, value = next(iter(errors.items()))
+    while isinstance(value, list | dict):
+        value = value[0] if isinstance(value, list) else next(iter(value.values()))
+    return ("" if field == "non_field_errors" else str(field)), str(value)
+
+
+def _state(lead: Lead) -> dict[str, Any]:
+    states = consent_states(leads=[lead]).get(lead.pk, {})
+    return {
+        "lead": lead.pk,
+        "consent_state": lead.consent_state,
+        "channels": {c.value: consent_for(lead, c.value, states) for c in Channel},
+        "history": ConsentRecordSerializer(consent_history(lead=lead)[:HISTORY_LIMIT], many=True).data,
+    }
+
+
+class ConsentViewSet(ScopedViewSetMixin, viewsets.ViewSet):
+    """Consent per lead and channel. A withdrawal takes effect at once on queued work."""
+
+    permission_classes = [CanRecordConsent]
+    required_scopes = {"create": (Scope.WRITE_LEADS,), "*": (Scope.READ_LEADS,)}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("lead", int, required=True, description="The lead's id.")],
+        responses={200: ConsentStateSerializer},
+        description="The lead's current consent per channel and its latest consent records.",
+    )
+    def list(self, request: Request) -> Response:
+        raw = request.query_params.get("lead", "")
+        if not raw:
+            return _error("lead", "this query parameter is required (the lead's id)")
+        if not raw.isdigit():
+            return _error("lead", f"{raw!r} is not a lead id (a positive integer)")
+        lead = Lead.objects.filter(pk=int(raw)).first()
+        if lead is None:
+            return _error("lead", f"no lead with id {raw}", code="not_found")
+        return Response(_state(lead))
+
+    @extend_schema(
+        request=ConsentChangeSerializer,
+        responses={201: ConsentStateSerializer},
+        description=(
+            "Record a consent statement: `granted` or `withdrawn` for one channel (email, sms, phone, "
+            "linkedin). A withdrawal cancels the lead's unsent work on that channel at once."
+        ),
+    )
+    def create(self, request: Request) -> Response:
+        body = ConsentChangeSerializer(data=request.data)
+        if not body.is_valid():
+            return _error(*_first_error(body.errors))
+        data = body.validated_data
+        try:
+            consent_record(
+                lead_id=data["lead"],
+                channel=data["channel"],
+                status=data["status"],
+                lawful_basis=data["lawful_basis"],
+                source=data["source"],
+                note=data["note"],
+                actor=f"api:{request.user.get_username()}",
+            )
+        except PrivacyError as exc:
+            return _error(exc.field, exc.message, code="not_found" if exc.field == "lead" else "invalid")
+        lead = Lead.objects.get(pk=data["lead"])
+        return Response(_state(lead), status=status.HTTP_201_CREATED)
