@@ -29,13 +29,17 @@ from approvals.choices import ActionStatus, DecisionOutcome, Domain, RejectionRe
 from approvals.models import Decision, EscalationStep, ProposedAction
 from approvals.states import OPEN_STATUSES
 from scoring.models import ModelVersion
+from security.selectors import actions_scoped, user_scope
 
 
-def actions_for_list(*, status: str = "", domain: str = "") -> QuerySet[ProposedAction]:
-    """Proposed actions for the list page with their targets joined in (no per-row queries)."""
+def actions_for_list(*, status: str = "", domain: str = "", user: Any = None) -> QuerySet[ProposedAction]:
+    """Proposed actions for the list page with their targets joined in (no per-row queries); with
+    ``user``, only those in the user's scope."""
     queryset = ProposedAction.objects.select_related("lead", "ticket", "model_version").defer(
         "model_version__artifact"
     )
+    if user is not None:
+        queryset = actions_scoped(user=user, queryset=queryset)
     if status:
         queryset = queryset.filter(status=status)
     if domain:
@@ -43,12 +47,11 @@ def actions_for_list(*, status: str = "", domain: str = "") -> QuerySet[Proposed
     return queryset.order_by("sla_due_at", "-created_at", "-id")
 
 
-def actions_open_count_by_domain() -> dict[str, int]:
+def actions_open_count_by_domain(*, user: Any = None) -> dict[str, int]:
+    """Open actions per domain; with ``user``, only those in the user's scope."""
+    queryset = ProposedAction.objects.all() if user is None else actions_scoped(user=user)
     return dict(
-        ProposedAction.objects.filter(status__in=OPEN_STATUSES)
-        .order_by()
-        .values_list("domain")
-        .annotate(n=Count("id"))
+        queryset.filter(status__in=OPEN_STATUSES).order_by().values_list("domain").annotate(n=Count("id"))
     )
 
 
@@ -64,10 +67,9 @@ _HEAVY_MODEL_FIELDS = (
 
 
 def actions_visible_to(*, user: Any) -> QuerySet[ProposedAction]:
-    """Actions routed to one of the user's groups, or to no group."""
-    return ProposedAction.objects.filter(
-        Q(approver_group__isnull=True) | Q(approver_group__in=user.groups.all())
-    )
+    """Actions in the user's scope (``security.roles``): their roles' domains, routed to one of their
+    groups or to none unless a role oversees every route, narrowed to their SDR queues if any."""
+    return actions_scoped(user=user)
 
 
 def actions_queue(
@@ -86,7 +88,7 @@ def actions_queue(
 
     Impact is the larger of the lead's deal value and its account's value; uncertainty is how close
     the agent's confidence is to a coin flip. Items without an SLA come after those with one. With
-    ``user``, only items routed to a group the user is in, or to no group, are listed. ``sla`` is one
+    ``user``, only items in the user's scope (``actions_visible_to``) are listed. ``sla`` is one
     of ``SLA_WINDOWS`` ("overdue", "1h", "4h": due within that long, overdue included).
 
     Each item carries ``sla_state`` ("overdue", "due_soon", "ok" or "none") and, if someone deferred
@@ -117,7 +119,7 @@ def actions_queue(
     if domain:
         queryset = queryset.filter(domain=domain)
     if user is not None:
-        queryset = queryset.filter(Q(approver_group__isnull=True) | Q(approver_group__in=user.groups.all()))
+        queryset = actions_scoped(user=user, queryset=queryset)
     if risk:
         queryset = queryset.filter(risk_level=risk)
     if sla in SLA_WINDOWS:
@@ -272,7 +274,13 @@ def actions_queue_facets_cached(*, user: Any, now: datetime | None = None) -> Qu
     if seconds <= 0:
         return actions_queue_facets(user=user, now=now)
     latest = ProposedAction.objects.aggregate(latest=Max("updated_at"))["latest"]
-    groups = ",".join(str(pk) for pk in sorted(user.groups.values_list("pk", flat=True)))
+    scope = user_scope(user=user)
+    # Everything the scope depends on: two users with the same groups and SDR queues share counts.
+    groups = (
+        ",".join(str(pk) for pk in sorted(scope.group_ids))
+        + ("|su" if scope.access.superuser else "")
+        + ("" if scope.queue_names is None else "|q" + ",".join(str(pk) for pk in sorted(scope.queue_ids)))
+    )
     key = f"approvals:queue-facets:{groups}:{latest.isoformat() if latest else '-'}:{int(now.timestamp()) // seconds}"
     facets = cache.get(key)
     if facets is None:
@@ -311,13 +319,17 @@ def actions_escalated_from(*, user: Any, limit: int = 10) -> list[ProposedAction
 
 def action_for_user(*, action_id: int, user: Any) -> ProposedAction:
     """One action with everything its detail page shows joined in; ``DoesNotExist`` if the user may not see it."""
+    return actions_for_detail(user=user).get(pk=action_id)
+
+
+def actions_for_detail(*, user: Any) -> QuerySet[ProposedAction]:
+    """The actions ``user`` may open, with everything the detail page shows joined in."""
     return (
         actions_visible_to(user=user)
         .select_related(
             "lead__account", "lead__owner", "ticket__account", "model_version", "approver_group", "edited_by"
         )
         .defer(*_HEAVY_MODEL_FIELDS)
-        .get(pk=action_id)
     )
 
 

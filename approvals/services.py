@@ -642,14 +642,14 @@ def actions_bulk_approve(*, action_ids: Sequence[int], user: Any) -> list[BulkAp
     """Approve several low-risk items, each on its own through ``action_approve`` (its own lock and
     transaction, four-eyes rules included), and say what happened to each.
 
-    Only low-risk items routed to the user's groups (or to none) may be approved in bulk; anything
-    else is refused item by item, so one refusal never blocks the rest.
+    Only low-risk items the user may decide (``security.selectors.actions_decidable``) may be
+    approved in bulk; anything else is refused item by item, so one refusal never blocks the rest.
     """
-    from approvals.selectors import actions_visible_to
+    from security.selectors import actions_decidable
 
     if len(action_ids) > BULK_APPROVE_MAX:
         raise DecisionError("too_many", f"at most {BULK_APPROVE_MAX} items can be approved at once")
-    risks = dict(actions_visible_to(user=user).filter(pk__in=action_ids).values_list("pk", "risk_level"))
+    risks = dict(actions_decidable(user=user).filter(pk__in=action_ids).values_list("pk", "risk_level"))
     outcomes: list[BulkApproveOutcome] = []
     for action_id in dict.fromkeys(action_ids):
         risk = risks.get(action_id)

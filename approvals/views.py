@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -31,6 +31,8 @@ from approvals.models import ProposedAction
 from scoring.charts import shap_bar_chart
 from scoring.selectors import acting_scores
 from security import signin
+from security.scoping import scoped_object_or_404
+from security.selectors import actions_decidable, user_access
 from security.views import confirm_password_url
 
 QUEUE_PAGE_SIZE = 50
@@ -38,23 +40,28 @@ SLA_FILTERS = [("overdue", "Overdue"), ("1h", "Due within 1 h"), ("4h", "Due wit
 
 
 def approver_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed in and a member of at least one group: people outside every approver group decide nothing."""
+    """Signed in with a role that sees proposed actions (``security.roles``); a POST (a decision)
+    also needs a role that decides something: auditors read, they do not decide."""
 
     @login_required
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.groups.exists():
-            raise PermissionDenied("You are not in an approver group.")
+        access = user_access(user=request.user)
+        if not access.see_domains:
+            raise PermissionDenied("Your role sees no proposed actions.")
+        if request.method == "POST" and not access.decides_anything:
+            raise PermissionDenied("Your role is read-only: it decides nothing.")
         return view(request, *args, **kwargs)
 
     return wrapped
 
 
 def _action_or_404(request: HttpRequest, pk: int) -> ProposedAction:
-    try:
-        return selectors.action_for_user(action_id=pk, user=request.user)
-    except ProposedAction.DoesNotExist:
-        raise Http404("No such action in your queues.") from None
+    """The action if the user may see it (and, for a POST, decide it); else 404, the attempt recorded."""
+    scoped = selectors.actions_for_detail(user=request.user)
+    if request.method == "POST":
+        scoped = actions_decidable(user=request.user, queryset=scoped)
+    return scoped_object_or_404(request=request, scoped=scoped, pk=pk)
 
 
 def _float(value: str) -> float | None:

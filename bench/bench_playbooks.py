@@ -60,7 +60,7 @@ def _populate() -> None:
             rows.append(_row(score_row, lead_id, version.pk, peak, now - timedelta(days=3)))
         rows.append(_row(score_row, lead_id, version.pk, score, now - timedelta(hours=1)))
     write_lead_scores(rows)
-    sdr = Group.objects.create(name="SDR managers")
+    sdr = Group.objects.get_or_create(name="SDR managers")[0]
     ApprovalPolicy.objects.create(
         name="Sales writes go to SDR managers",
         outcome="one_approval",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from sales.selectors import cadence_metrics, experiment_results
+from security.scoping import leads_required
 
 
-@login_required
+@leads_required
 def cadences_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,

@@ -2,19 +2,26 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
 from sales.models import Lead
 from scoring.charts import shap_bar_chart
 from scoring.choices import AlertStatus, ScoreRole
 from scoring.models import DriftAlert, DriftReport, LeadScore
 from scoring.selectors import champion
+from security.scoping import scoped_object_or_404
+from security.selectors import leads_scoped
 
 
 @login_required
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A lead with its acting score, the reasons behind it as a chart, and its score history."""
-    lead = get_object_or_404(Lead.objects.select_related("owner", "account"), pk=pk)
+    """A lead with its acting score, the reasons behind it as a chart, and its score history.
+    A lead outside the user's scope is 404, the attempt recorded."""
+    lead = scoped_object_or_404(
+        request=request,
+        scoped=leads_scoped(user=request.user, queryset=Lead.objects.select_related("owner", "account")),
+        pk=pk,
+    )
     history = list(
         LeadScore.objects.filter(lead=lead)
         .select_related("model_version")

@@ -9,9 +9,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 
 from security import signin
+from security.roles import api_only
+from security.selectors import user_access
 
 # Save the sliding clock at most this often, not on every request (each save is a session write).
 SEEN_RESOLUTION_SECONDS = 60
@@ -94,4 +96,31 @@ class NulByteGuardMiddleware:
         values = [*request.GET.values(), *request.COOKIES.values()]
         if any("\x00" in value for value in values):
             return HttpResponseBadRequest("NUL characters are not allowed in query strings or cookies.")
+        return self.get_response(request)
+
+
+# What an integration account may still reach with a session: the API, signing out, and the
+# machine endpoints that need no session anyway (health, metrics, signed webhooks).
+API_ONLY_OPEN_PATHS = ("/api/", "/logout/", "/healthz", "/readyz", "/metrics", "/webhooks/")
+
+
+class ApiOnlyMiddleware:
+    """Keeps integration accounts (a role without pages, see ``security.roles``) off the browser
+    pages: they answer 403 outside ``API_ONLY_OPEN_PATHS``. Place it after authentication."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and not request.path.startswith(API_ONLY_OPEN_PATHS)
+            and api_only(user_access(user=user))
+        ):
+            return HttpResponseForbidden(
+                "This is an integration account: it uses the API (/api/v1/), not the pages.",
+                content_type="text/plain",
+            )
         return self.get_response(request)

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -16,7 +17,7 @@ from django.utils import timezone
 from audit.services import decision_log_append
 from security.choices import Scope
 from security.keys import key_generate
-from security.models import ApiKey
+from security.models import AccessDenial, ApiKey
 
 logger = logging.getLogger(__name__)
 
@@ -147,3 +148,32 @@ def user_sessions_end(*, user_id: int) -> int:
     if doomed:
         logger.info("Ended %d session(s) of deactivated user %s", len(doomed), user_id)
     return len(doomed)
+
+
+def access_denial_record(
+    *, user: Any, method: str, path: str, object_type: str, object_id: object, reason: str
+) -> AccessDenial:
+    """Record (and log) an attempt to reach an item outside the caller's scope; the caller answers 404."""
+    denial = AccessDenial.objects.create(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        username=user.get_username() if getattr(user, "is_authenticated", False) else "",
+        method=method[:10],
+        path=path[:500],
+        object_type=object_type,
+        object_id=str(object_id)[:64],
+        reason=reason[:200],
+    )
+    logger.warning(
+        "Out-of-scope access refused with 404",
+        extra={
+            "event": "access_denied",
+            "user": denial.username,
+            "user_id": denial.user_id,
+            "method": denial.method,
+            "path": denial.path,
+            "object_type": object_type,
+            "object_id": denial.object_id,
+            "reason": reason,
+        },
+    )
+    return denial

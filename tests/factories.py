@@ -70,3 +70,13 @@ class ProposedActionFactory(factory.django.DjangoModelFactory):
     confidence = 0.8
     idempotency_key = factory.Sequence(lambda n: f"key-{n}")
     proposed_by = "sdr-agent"
+
+
+def user_in_role(group_name: str, **kwargs):
+    """A user in one of the role groups of ``security.roles`` ("SDR managers", "Support leads",
+    "Ops admins", "Auditors", "Integration accounts"); the group is made if a flush removed it."""
+    from django.contrib.auth.models import Group
+
+    user = UserFactory(**kwargs)
+    user.groups.add(Group.objects.get_or_create(name=group_name)[0])
+    return user

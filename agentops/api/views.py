@@ -27,6 +27,8 @@ from sales.services import BatchTooLarge, lead_bulk_upsert
 from scoring.models import ModelVersion
 from security import signin
 from security.choices import Scope
+from security.scoping import scoped_object_or_404
+from security.selectors import actions_decidable, actions_scoped, leads_scoped, tickets_scoped, user_access
 from support.models import Ticket
 
 
@@ -34,6 +36,33 @@ def _filter(queryset: QuerySet, request: Request, fields: tuple[str, ...]) -> Qu
     """Exact-match filters from the query string, only for the listed fields."""
     params = {f: request.query_params[f] for f in fields if request.query_params.get(f)}
     return queryset.filter(**params)
+
+
+class RoleReadsList(permissions.BasePermission):
+    """A list answers 403 to a role that reads none of its kind (``security.roles``); one item is
+    never refused here: out of scope, it is 404 (``scoped_object_or_404``)."""
+
+    message = "Your role does not read these."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if getattr(view, "action", None) != "list":
+            return True
+        access = user_access(user=request.user)
+        kind = getattr(view, "scoped_kind", "")
+        allowed = {"leads": access.leads, "tickets": access.tickets, "actions": bool(access.see_domains)}
+        self.message = f"Your role does not read {kind}."
+        return bool(allowed.get(kind, False))
+
+
+class RoleScopedMixin:
+    """One item through the scope: ``get_object`` answers 404 (recorded) outside it."""
+
+    def get_object(self) -> Any:
+        view: Any = self
+        queryset = view.filter_queryset(view.get_queryset())
+        obj = scoped_object_or_404(request=view.request, scoped=queryset, pk=view.kwargs["pk"])
+        view.check_object_permissions(view.request, obj)
+        return obj
 
 
 class CanWriteLeads(permissions.BasePermission):
@@ -50,16 +79,19 @@ class CanWriteLeads(permissions.BasePermission):
         OpenApiParameter("external_id", str, description="Filter by external id."),
     ]
 )
-class LeadViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
-    """Leads mirrored from CRMs and imports."""
+class LeadViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Leads mirrored from CRMs and imports (those in the caller's scope)."""
 
     required_scopes = {"bulk": (Scope.WRITE_LEADS,), "*": (Scope.READ_LEADS,)}
+    scoped_kind = "leads"
+    permission_classes = [permissions.IsAuthenticated, RoleReadsList]
 
     serializer_class = s.LeadSerializer
 
     def get_queryset(self) -> QuerySet[Lead]:
         queryset = Lead.objects.select_related("owner", "account").order_by("-updated_at", "-id")
-        return _filter(queryset, self.request, ("source", "status", "external_id"))
+        scoped = leads_scoped(user=self.request.user, queryset=queryset)
+        return _filter(scoped, self.request, ("source", "status", "external_id"))
 
     @extend_schema(
         request=s.BulkLeadRequestSerializer,
@@ -112,23 +144,30 @@ class LeadViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         OpenApiParameter("intent_label", str),
     ]
 )
-class TicketViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
-    """Support tickets mirrored from helpdesks and imports."""
+class TicketViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Support tickets mirrored from helpdesks and imports (those in the caller's scope)."""
 
     required_scopes = {"*": (Scope.READ_TICKETS,)}
+    scoped_kind = "tickets"
+    permission_classes = [permissions.IsAuthenticated, RoleReadsList]
 
     serializer_class = s.TicketSerializer
 
     def get_queryset(self) -> QuerySet[Ticket]:
-        queryset = Ticket.objects.order_by("-updated_at", "-id")
+        queryset = tickets_scoped(
+            user=self.request.user, queryset=Ticket.objects.order_by("-updated_at", "-id")
+        )
         return _filter(queryset, self.request, ("source", "status", "intent_label"))
 
 
 class CanDecideActions(permissions.BasePermission):
-    message = "Your account may not decide actions (needs approvals.change_proposedaction)."
+    """The same rule as the approval pages: a role that decides (``security.roles``); which items,
+    is the scope's answer (404 outside it)."""
+
+    message = "Your role may not decide actions (it is read-only or reaches no domain)."
 
     def has_permission(self, request: Request, view: object) -> bool:
-        return bool(request.user and request.user.has_perm("approvals.change_proposedaction"))
+        return user_access(user=request.user).decides_anything
 
 
 # How each refusal of the decision services answers over HTTP.
@@ -169,8 +208,9 @@ def _first_error(errors: object, prefix: str = "") -> tuple[str, str]:
         OpenApiParameter("proposed_by", str, description="e.g. api:<username> for one integration."),
     ]
 )
-class ProposedActionViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
-    """Actions proposed by agents, with their status in the approval life cycle."""
+class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Actions proposed by agents, with their status in the approval life cycle (those in the
+    caller's scope; an action outside it is 404)."""
 
     lookup_value_regex = r"[0-9]+"
     required_scopes = {
@@ -183,6 +223,8 @@ class ProposedActionViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     }
 
     serializer_class = s.ProposedActionSerializer
+    scoped_kind = "actions"
+    permission_classes = [permissions.IsAuthenticated, RoleReadsList]
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return s.ProposedActionSerializer if self.action == "list" else s.ProposedActionDetailSerializer
@@ -192,6 +234,9 @@ class ProposedActionViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         return [*chosen, CanProposeActions()] if self.action == "create" else chosen
 
     def get_queryset(self) -> QuerySet[ProposedAction]:
+        return actions_scoped(user=self.request.user, queryset=self._unscoped())
+
+    def _unscoped(self) -> QuerySet[ProposedAction]:
         queryset = ProposedAction.objects.select_related("model_version").order_by("-created_at", "-id")
         if self.action == "list":
             return _filter(
@@ -256,7 +301,8 @@ class ProposedActionViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
                 if exc.code == "idempotency_conflict"
                 else status.HTTP_400_BAD_REQUEST,
             )
-        action = self.get_queryset().get(pk=submission.action.pk)
+        # The proposer reads back what it proposed, whatever its scope.
+        action = self._unscoped().get(pk=submission.action.pk)
         payload = self.get_serializer(action).data
         return Response(
             payload,
@@ -274,8 +320,15 @@ class ProposedActionViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
                 {"code": exc.code, "detail": str(exc)},
                 status=DECISION_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST),
             )
-        action = self.get_queryset().get(pk=action.pk)
+        action = self._unscoped().get(pk=action.pk)
         return Response(self.get_serializer(action).data)
+
+    def _decidable_or_404(self, request: Request, pk: str) -> ProposedAction:
+        """The action if the caller may decide it (same rule as the pages); else 404, recorded."""
+        scoped = actions_decidable(
+            user=request.user, queryset=ProposedAction.objects.only("pk", "risk_level")
+        )
+        return scoped_object_or_404(request=request, scoped=scoped, pk=pk)
 
     @extend_schema(
         request=s.ApproveRequestSerializer,
@@ -287,11 +340,11 @@ class ProposedActionViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"], permission_classes=[CanDecideActions])
     def approve(self, request: Request, pk: str) -> Response:
+        target = self._decidable_or_404(request, pk)
         body = s.ApproveRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         if isinstance(request.successful_authenticator, SessionAuthentication):
-            risk = ProposedAction.objects.filter(pk=int(pk)).values_list("risk_level", flat=True).first()
-            if risk and signin.needs_confirmation(request._request, risk_level=risk):
+            if signin.needs_confirmation(request._request, risk_level=target.risk_level):
                 return Response(
                     {
                         "code": "reauth_required",
@@ -316,6 +369,7 @@ class ProposedActionViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"], permission_classes=[CanDecideActions])
     def reject(self, request: Request, pk: str) -> Response:
+        self._decidable_or_404(request, pk)
         body = s.RejectRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return self._decide(

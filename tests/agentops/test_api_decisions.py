@@ -1,17 +1,16 @@
 import pytest
-from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from approvals.models import ProposedAction
 from approvals.services import action_route
-from tests.factories import ProposedActionFactory, UserFactory
+from tests.factories import ProposedActionFactory, UserFactory, user_in_role
 
 pytestmark = pytest.mark.django_db
 
 
 def _approver(username):
-    user = UserFactory(username=username)
-    user.user_permissions.add(Permission.objects.get(codename="change_proposedaction"))
+    # Deciding follows the role (security.roles): SDR managers decide sales items.
+    user = user_in_role("SDR managers", username=username)
     client = APIClient()
     client.force_authenticate(user)
     return client

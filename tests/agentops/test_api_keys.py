@@ -16,15 +16,16 @@ from audit.models import DecisionLogEntry
 from security.keys import key_hash, key_prefix
 from security.models import ApiKey
 from security.services import ApiKeyError, apikey_create, apikey_revoke, apikey_rotate
-from tests.factories import LeadFactory, ProposedActionFactory, UserFactory
+from tests.factories import LeadFactory, ProposedActionFactory, UserFactory, user_in_role
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def integration():
-    """The integration account: may propose and decide actions and write leads (its permissions)."""
-    user = UserFactory(username="hubspot-sync")
+    """An automation account of the ops admins: proposes and decides actions (deciding follows the
+    role, security.roles; integration accounts never decide) and writes leads (its permissions)."""
+    user = user_in_role("Ops admins", username="hubspot-sync")
     user.user_permissions.add(
         *Permission.objects.filter(
             codename__in=["add_proposedaction", "change_proposedaction", "add_lead", "change_lead"]

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from approvals.models import ApprovalPolicy, ProposedAction
 from audit.models import DecisionLogEntry
-from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, UserFactory
+from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, UserFactory, user_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,13 @@ EMAIL = {"to": "ada@example.com", "subject": "Quick question", "body": "Hi Ada, 
 
 
 def _client(username="bot", *codenames):
-    user = UserFactory(username=username)
+    # Proposing needs the permission; seeing and deciding follow the role (security.roles).
+    if "change_proposedaction" in codenames:
+        user = user_in_role("SDR managers", username=username)
+    elif "add_proposedaction" in codenames:
+        user = user_in_role("Integration accounts", username=username)
+    else:
+        user = UserFactory(username=username)
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     client = APIClient()
     client.force_authenticate(user)

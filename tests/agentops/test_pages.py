@@ -2,14 +2,15 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, UserFactory
+from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, UserFactory, user_in_role
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def manager(client):
-    client.force_login(UserFactory(username="sofia"))
+    # Ops admins see every domain (security.roles); the role tests are in tests/security.
+    client.force_login(user_in_role("Ops admins", username="sofia"))
     return client
 
 

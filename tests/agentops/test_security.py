@@ -21,7 +21,7 @@ PASSWORD = "pw-for-tests-1"
 @pytest.fixture
 def sofia():
     user = UserFactory(username="sofia")
-    user.groups.add(Group.objects.create(name="SDR managers"))
+    user.groups.add(Group.objects.get_or_create(name="SDR managers")[0])
     return user
 
 

@@ -59,7 +59,7 @@ WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b.*?(INTO|FROM|UPDATE)?\s*\"?(\
 @pytest.mark.django_db
 def test_no_get_request_changes_the_database(client):
     root = UserFactory(username="root", is_staff=True, is_superuser=True)
-    root.groups.add(Group.objects.create(name="SDR managers"))
+    root.groups.add(Group.objects.get_or_create(name="SDR managers")[0])
     LeadFactory()
     TicketFactory()
     action = action_route(action_id=ProposedActionFactory().pk)

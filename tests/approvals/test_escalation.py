@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def ladder():
-    managers = Group.objects.create(name="SDR managers")
+    managers = Group.objects.get_or_create(name="SDR managers")[0]
     directors = Group.objects.create(name="Sales directors")
     vp = Group.objects.create(name="VP Sales")
     EscalationStep.objects.create(group=managers, escalate_to=directors, sla_minutes=30)

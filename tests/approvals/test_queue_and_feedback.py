@@ -100,7 +100,10 @@ def test_the_queue_facets_count_every_filter_they_can_answer_as_the_queue_itself
     from tests.factories import ModelVersionFactory
 
     now = timezone.now()
-    sdr, support = Group.objects.create(name="SDR managers"), Group.objects.create(name="Support leads")
+    sdr, support = (
+        Group.objects.get_or_create(name="SDR managers")[0],
+        Group.objects.get_or_create(name="Support leads")[0],
+    )
     user = UserFactory()
     user.groups.add(sdr)
     version = ModelVersionFactory()
@@ -171,7 +174,7 @@ def test_cached_queue_counts_are_reused_until_an_action_changes(settings):
     from approvals.selectors import actions_queue_facets_cached
 
     settings.APPROVAL_QUEUE_FACETS_SECONDS = 600
-    group = Group.objects.create(name="SDR managers")
+    group = Group.objects.get_or_create(name="SDR managers")[0]
     manager, other = UserFactory(), UserFactory()
     manager.groups.add(group)
     other.groups.add(group)

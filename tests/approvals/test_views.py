@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def sdr_managers():
-    return Group.objects.create(name="SDR managers")
+    return Group.objects.get_or_create(name="SDR managers")[0]
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def bob(sdr_managers):
 @pytest.fixture
 def outsider():
     user = UserFactory(username="olga")
-    user.groups.add(Group.objects.create(name="Support leads"))
+    user.groups.add(Group.objects.get_or_create(name="Support leads")[0])
     return user
 
 
@@ -65,6 +65,12 @@ def outsider():
 def as_sofia(client, sofia):
     client.force_login(sofia)
     return client
+
+
+def _also_support_lead(user):
+    """Support items are seen by support roles only (security.roles): these tests give Sofia both
+    domains to exercise a queue that mixes them."""
+    user.groups.add(Group.objects.get_or_create(name="Support leads")[0])
 
 
 def _pending(group=None, **kwargs):
@@ -115,7 +121,8 @@ def test_it_only_accepts_decisions_by_post(as_sofia, sdr_managers):
 # --- The queue ---------------------------------------------------------------------------------
 
 
-def test_it_lists_the_groups_items_with_counts_and_sla_badges(as_sofia, sdr_managers):
+def test_it_lists_the_groups_items_with_counts_and_sla_badges(as_sofia, sofia, sdr_managers):
+    _also_support_lead(sofia)
     now = timezone.now()
     late = _pending(group=sdr_managers, rationale="Late one", risk_level="high")
     ProposedAction.objects.filter(pk=late.pk).update(sla_due_at=now - timedelta(minutes=30))
@@ -136,7 +143,8 @@ def test_it_lists_the_groups_items_with_counts_and_sla_badges(as_sofia, sdr_mana
     assert "1 overdue" in html and "Unrouted one" in html
 
 
-def test_it_filters_the_queue_by_each_filter(as_sofia, sdr_managers):
+def test_it_filters_the_queue_by_each_filter(as_sofia, sofia, sdr_managers):
+    _also_support_lead(sofia)
     v1, v2 = ModelVersionFactory(), ModelVersionFactory()
     a = _pending(group=sdr_managers, risk_level="low", confidence=0.9, matched_rule="Hot", model_version=v1)
     b = _pending(group=sdr_managers, risk_level="high", confidence=0.4, matched_rule="Warm", model_version=v2)
@@ -161,7 +169,8 @@ def test_it_filters_the_queue_by_each_filter(as_sofia, sdr_managers):
     assert choices.rules == ["Hot", "Warm"] and {pk for pk, _ in choices.model_versions} == {v1.pk, v2.pk}
 
 
-def test_it_renders_the_queue_in_a_constant_number_of_queries(as_sofia, sdr_managers):
+def test_it_renders_the_queue_in_a_constant_number_of_queries(as_sofia, sofia, sdr_managers):
+    _also_support_lead(sofia)
     deferrer = UserFactory(username="dee")
     owners = [UserFactory(), UserFactory()]
 
@@ -368,7 +377,8 @@ def test_the_detail_page_shows_the_proposal_the_record_the_change_the_reasons_an
     assert len(queries.captured_queries) <= 10
 
 
-def test_the_detail_page_of_a_ticket_action_shows_the_ticket(as_sofia, sdr_managers):
+def test_the_detail_page_of_a_ticket_action_shows_the_ticket(as_sofia, sofia, sdr_managers):
+    _also_support_lead(sofia)
     ticket = TicketFactory(subject="Refund please", assigned_group="Tier 1")
     item = _pending(
         group=sdr_managers, lead=None, ticket=ticket, domain="support", kind="set_ticket_status",
@@ -383,7 +393,7 @@ def test_the_detail_page_of_a_ticket_action_shows_the_ticket(as_sofia, sdr_manag
 
 
 def test_an_item_escalated_away_is_listed_for_the_team_it_left(as_sofia, sdr_managers):
-    ops = Group.objects.create(name="Ops admins")
+    ops = Group.objects.get_or_create(name="Ops admins")[0]
     EscalationStep.objects.create(group=sdr_managers, escalate_to=ops, sla_minutes=60)
     item = _pending(group=sdr_managers, rationale="Went overdue")
     ProposedAction.objects.filter(pk=item.pk).update(sla_due_at=timezone.now() - timedelta(minutes=5))

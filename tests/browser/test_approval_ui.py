@@ -35,7 +35,10 @@ PASSWORD = "pw-for-tests-1"  # the factories' password
 
 def _queue() -> dict:
     """A realistic queue for Sofia: sales proposals with SLAs, scores and reasons, one support item."""
-    sdr, ops = Group.objects.create(name="SDR managers"), Group.objects.create(name="Ops admins")
+    sdr, ops = (
+        Group.objects.get_or_create(name="SDR managers")[0],
+        Group.objects.get_or_create(name="Ops admins")[0],
+    )
     EscalationStep.objects.create(group=sdr, escalate_to=ops, sla_minutes=60)
     sofia = UserFactory(username="sofia", first_name="Sofia", last_name="Reyes")
     sofia.groups.add(sdr)

@@ -81,7 +81,7 @@ class Team:
 
 @pytest.fixture
 def team(db) -> Team:
-    group = Group.objects.create(name="SDR managers")
+    group = Group.objects.get_or_create(name="SDR managers")[0]
     owner = UserFactory(username="sofia", first_name="Sofia")
     teammate = UserFactory(username="liam")
     mute = UserFactory(username="mute", email="")

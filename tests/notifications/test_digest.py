@@ -23,7 +23,7 @@ def _pending(group, **kwargs):
 
 @pytest.fixture
 def queues(team):
-    support = Group.objects.create(name="Support leads")
+    support = Group.objects.get_or_create(name="Support leads")[0]
     support_lead = UserFactory(username="lea")
     support_lead.groups.add(support)
     for i in range(12):

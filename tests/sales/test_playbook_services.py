@@ -186,7 +186,7 @@ def test_the_command_reports_and_is_safe_to_run_twice(leads):
 
 
 def test_the_batched_router_decides_exactly_like_the_one_by_one_router(version):
-    sdr = Group.objects.create(name="SDR managers")
+    sdr = Group.objects.get_or_create(name="SDR managers")[0]
     ApprovalPolicy.objects.create(
         name="Sales writes",
         outcome="one_approval",

@@ -4,9 +4,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +18,7 @@ from approvals.services import DuplicateProposal, action_propose, action_route
 from sales import demo_data
 from sales.models import Lead, LeadEvent, SdrQueue
 from sales.services import account_upsert_many, lead_bulk_upsert
+from security.role_groups import role_groups_sync
 from support.models import Ticket
 from support.services import ticket_bulk_upsert
 
@@ -27,16 +29,11 @@ DEMO_USERS = [
     ("sdr.manager", "Sofia Reyes", "SDR managers", False),
     ("support.lead", "Liam Carter", "Support leads", False),
     ("ops.admin", "Olivia Brandt", "Ops admins", True),
-    ("integrator", "Ivy Chen", "Integrators", False),
+    # Staff so that the read-only decision log and configuration can be browsed in the admin.
+    ("auditor", "Ava Novak", "Auditors", True),
+    ("integrator", "Ivy Chen", "Integration accounts", False),
 ]
-GROUP_PERMISSIONS = {
-    "SDR managers": ["view_lead", "view_account", "view_leadevent", "view_proposedaction", "view_decision"],
-    "Support leads": ["view_ticket", "view_proposedaction", "view_decision"],
-    "Ops admins": None,  # every permission of the project's apps
-    # External agents propose over the API (POST /api/v1/actions/) and read the outcome; never decide.
-    "Integrators": ["add_proposedaction", "view_proposedaction", "view_decision"],
-}
-OPS_APPS = ["sales", "support", "scoring", "approvals", "audit", "notifications", "django_q", "auth"]
+# The groups and their permissions come from the security app's migration (security.roles).
 
 
 class Command(BaseCommand):
@@ -156,12 +153,7 @@ class Command(BaseCommand):
     def _users(self) -> dict[str, Any]:
         User = get_user_model()
         users = {}
-        for group_name, codenames in GROUP_PERMISSIONS.items():
-            group, _ = Group.objects.get_or_create(name=group_name)
-            perms = Permission.objects.filter(content_type__app_label__in=OPS_APPS)
-            if codenames is not None:
-                perms = Permission.objects.filter(codename__in=codenames)
-            group.permissions.set(perms)
+        role_groups_sync(apps=django_apps)
         for username, full_name, group_name, is_staff in DEMO_USERS:
             first, last = full_name.split(" ", 1)
             user, _ = User.objects.get_or_create(username=username)

@@ -1,0 +1,147 @@
+"""Scoping reads: which proposed actions, leads and tickets a user reaches, by the rule in
+``security.roles``. Every page and API view that lists or opens these goes through here.
+
+A user's access is computed once per user object (one query for their groups, one more for their
+SDR queues when they are team-scoped) and kept on it for the rest of the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.db.models import Model, Q, QuerySet
+
+from security.roles import SALES, Access, access_for
+
+M = TypeVar("M", bound=Model)
+
+_CACHE_ATTR = "_agentops_scope"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A user's access with what the querysets need: their group ids and (team-scoped) SDR queues."""
+
+    access: Access
+    group_ids: frozenset[int]
+    # None: not narrowed by team (teams not configured for this user, or a role sees all sales).
+    queue_names: frozenset[str] | None
+    queue_ids: frozenset[int]
+    user_id: int | None
+
+
+_NOBODY = Scope(
+    access=access_for(group_names=()),
+    group_ids=frozenset(),
+    queue_names=None,
+    queue_ids=frozenset(),
+    user_id=None,
+)
+
+
+def user_scope(*, user: Any) -> Scope:
+    """The scope of ``user`` (anonymous or inactive: nothing)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return _NOBODY
+    cached = getattr(user, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    groups = list(user.groups.values_list("pk", "name"))
+    access = access_for(group_names=[name for _, name in groups], is_superuser=user.is_superuser)
+    queue_names: frozenset[str] | None = None
+    queue_ids: frozenset[int] = frozenset()
+    if access.team_scoped_sales:
+        from sales.models import SdrQueue
+
+        queues = list(SdrQueue.objects.filter(members=user, is_active=True).values_list("pk", "name"))
+        if queues:  # teams are configured for this manager: narrow to them
+            queue_ids = frozenset(pk for pk, _ in queues)
+            queue_names = frozenset(name for _, name in queues)
+    scope = Scope(
+        access=access,
+        group_ids=frozenset(pk for pk, _ in groups),
+        queue_names=queue_names,
+        queue_ids=queue_ids,
+        user_id=user.pk,
+    )
+    setattr(user, _CACHE_ATTR, scope)
+    return scope
+
+
+def user_access(*, user: Any) -> Access:
+    return user_scope(user=user).access
+
+
+def _actions_q(scope: Scope) -> Q | None:
+    """The filter of the actions a scope sees; None for everything."""
+    access = scope.access
+    if access.superuser:
+        return None
+    q = Q(domain__in=sorted(access.see_domains))
+    if not access.all_routes:
+        q &= Q(approver_group__isnull=True) | Q(approver_group__in=sorted(scope.group_ids))
+    if scope.queue_names is not None:
+        # A sales item naming another team's queue is that team's; one naming none is everybody's.
+        q &= (
+            ~Q(domain=SALES)
+            | ~Q(payload__has_key="queue")
+            | Q(payload__queue="")
+            | Q(payload__queue__in=sorted(scope.queue_names))
+        )
+    return q
+
+
+def actions_scoped(*, user: Any, queryset: QuerySet[M] | None = None) -> QuerySet[M]:
+    """The proposed actions ``user`` may see (all of ``queryset``'s that are in scope)."""
+    from approvals.models import ProposedAction
+
+    qs: Any = ProposedAction.objects.all() if queryset is None else queryset
+    scope = user_scope(user=user)
+    if not scope.access.see_domains:
+        return qs.none()
+    q = _actions_q(scope)
+    return qs if q is None else qs.filter(q)
+
+
+def actions_decidable(*, user: Any, queryset: QuerySet[M] | None = None) -> QuerySet[M]:
+    """The proposed actions ``user`` may approve, reject or defer: seen, and of a domain they decide."""
+    scope = user_scope(user=user)
+    qs = actions_scoped(user=user, queryset=queryset)
+    if scope.access.superuser:
+        return qs
+    if not scope.access.decide_domains:
+        return qs.none()
+    return qs.filter(domain__in=sorted(scope.access.decide_domains))
+
+
+def action_may_decide(*, user: Any, action: Any) -> bool:
+    """Whether ``user`` may decide ``action`` (one they can already see), without a query."""
+    scope = user_scope(user=user)
+    routed_to_mine = action.approver_group_id is None or action.approver_group_id in scope.group_ids
+    return scope.access.may_decide(domain=action.domain, routed_to_mine=routed_to_mine)
+
+
+def leads_scoped(*, user: Any, queryset: QuerySet[M] | None = None) -> QuerySet[M]:
+    """The leads ``user`` may see: none without a lead-reading role; a team-scoped SDR manager's
+    are those owned by a member of their SDR queues, or by nobody."""
+    from sales.models import Lead
+
+    qs: Any = Lead.objects.all() if queryset is None else queryset
+    scope = user_scope(user=user)
+    if not scope.access.leads:
+        return qs.none()
+    if scope.queue_names is not None:
+        from django.contrib.auth import get_user_model
+
+        members = get_user_model().objects.filter(sdr_queues__in=sorted(scope.queue_ids)).values("pk")
+        return qs.filter(Q(owner__isnull=True) | Q(owner__in=members))
+    return qs
+
+
+def tickets_scoped(*, user: Any, queryset: QuerySet[M] | None = None) -> QuerySet[M]:
+    """The tickets ``user`` may see: all of them for a ticket-reading role, else none."""
+    from support.models import Ticket
+
+    qs: Any = Ticket.objects.all() if queryset is None else queryset
+    return qs if user_scope(user=user).access.tickets else qs.none()
