@@ -27,7 +27,10 @@ def role_groups_sync(*, apps: Apps) -> dict[str, int]:
         if role == Role.OPS_ADMIN:
             permissions: Any = every
         elif role == Role.AUDITOR:
-            permissions = every.filter(codename__startswith="view_")
+            # Read-only, and contacts' personal data stays masked for them.
+            permissions = every.filter(codename__startswith="view_").exclude(
+                content_type__app_label="security", codename="view_personal_data"
+            )
         else:
             permissions = _named(Permission, ROLE_PERMISSIONS[role])
         group.permissions.set(permissions)

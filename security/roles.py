@@ -9,8 +9,8 @@ The rule, once:
 * A user sees an action when its domain is one of their roles' ``see_domains`` and, unless a role
   oversees every route (``all_routes``), it is routed to one of the user's groups or to none.
   An SDR manager who belongs to an active SDR queue (teams configured) sees only the sales actions
-  naming one of their queues, or naming none; and the leads owned by their queues' members or
-  by nobody.
+  on leads owned by a member of their queues, on unowned leads or on no lead; and likewise the
+  leads themselves.
 * A user decides an action they can see when its domain is one of their ``decide_domains``.
 * Items outside the scope answer 404, never 403, and each attempt is recorded (``AccessDenial``).
 * Lists of a kind a role cannot read at all (tickets for an SDR manager) answer 403.

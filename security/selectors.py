@@ -82,14 +82,21 @@ def _actions_q(scope: Scope) -> Q | None:
     if not access.all_routes:
         q &= Q(approver_group__isnull=True) | Q(approver_group__in=sorted(scope.group_ids))
     if scope.queue_names is not None:
-        # A sales item naming another team's queue is that team's; one naming none is everybody's.
+        # A sales item on a lead owned by another team's member is that team's; one on an unowned
+        # lead (or on none) is everybody's. (The payload is encrypted at rest, so the lead decides.)
         q &= (
             ~Q(domain=SALES)
-            | ~Q(payload__has_key="queue")
-            | Q(payload__queue="")
-            | Q(payload__queue__in=sorted(scope.queue_names))
+            | Q(lead__isnull=True)
+            | Q(lead__owner__isnull=True)
+            | Q(lead__owner__in=_team_members(scope))
         )
     return q
+
+
+def _team_members(scope: Scope) -> QuerySet[Any]:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(sdr_queues__in=sorted(scope.queue_ids)).values("pk")
 
 
 def actions_scoped(*, user: Any, queryset: QuerySet[M] | None = None) -> QuerySet[M]:
@@ -132,10 +139,7 @@ def leads_scoped(*, user: Any, queryset: QuerySet[M] | None = None) -> QuerySet[
     if not scope.access.leads:
         return qs.none()
     if scope.queue_names is not None:
-        from django.contrib.auth import get_user_model
-
-        members = get_user_model().objects.filter(sdr_queues__in=sorted(scope.queue_ids)).values("pk")
-        return qs.filter(Q(owner__isnull=True) | Q(owner__in=members))
+        return qs.filter(Q(owner__isnull=True) | Q(owner__in=_team_members(scope)))
     return qs
 
 
