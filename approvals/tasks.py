@@ -6,8 +6,10 @@ from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
 from approvals.services import action_callback_deliver, actions_escalate_overdue
+from operations.task_runs import ledgered
 
 
+@ledgered
 def escalate_overdue_task() -> dict[str, int]:
     summary = actions_escalate_overdue(actor="task:sla")
     return {
@@ -18,6 +20,7 @@ def escalate_overdue_task() -> dict[str, int]:
     }
 
 
+@ledgered
 def callback_deliver_task(action_id: int, attempt: int = 1) -> str:
     return action_callback_deliver(action_id=action_id, attempt=attempt)
 

@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django_q.tasks import async_task
 
 from audit.services import audit_seal_pending
+from operations.task_runs import ledgered
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +19,7 @@ SEAL_QUEUED_KEY = "audit:seal-queued"
 SEAL_DEBOUNCE_SECONDS = 5
 
 
+@ledgered
 def seal_pending_task() -> int:
     cache.delete(SEAL_QUEUED_KEY)
     return audit_seal_pending()

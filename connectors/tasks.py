@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.cache import cache
 from django_q.tasks import async_task
 
+from operations.task_runs import ledgered
+
 #: While a processing task is queued for a connection, further deliveries do not queue another.
 PROCESS_DEBOUNCE_SECONDS = 30
 
@@ -20,6 +22,7 @@ def enqueue_processing(connection_id: int) -> str | None:
     return async_task(inbound_process_task, connection_id, task_name=f"inbound events of {connection_id}")
 
 
+@ledgered
 def inbound_process_task(connection_id: int) -> dict[str, int]:
     from connectors.inbound import inbound_process_pending
 
@@ -28,6 +31,7 @@ def inbound_process_task(connection_id: int) -> dict[str, int]:
     return inbound_process_pending(connection_id=connection_id).as_dict()
 
 
+@ledgered
 def inbound_sweep_task() -> dict[str, int]:
     """The periodic sweep: apply anything still ``received`` (a lost task, a read that failed)."""
     from connectors.inbound import inbound_process_pending
@@ -35,6 +39,7 @@ def inbound_sweep_task() -> dict[str, int]:
     return inbound_process_pending().as_dict()
 
 
+@ledgered
 def sync_connections_task() -> dict[str, int]:
     """The periodic incremental sync of every active connection."""
     from connectors.sync import sync_all
@@ -42,6 +47,7 @@ def sync_connections_task() -> dict[str, int]:
     return sync_all().as_dict()
 
 
+@ledgered
 def execute_actions_task() -> dict[str, int]:
     """The periodic outbound run: execute approved actions until nothing is due (``connectors.execution``)."""
     from connectors.execution import actions_execute

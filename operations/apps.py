@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class OperationsConfig(AppConfig):
     name = "operations"
     verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from django_q.signals import post_execute_in_worker, pre_execute
+
+        from operations.task_runs import forget_task_id, remember_task_id
+
+        # The task-run ledger tells a redelivered copy of a finished task by its django-q id.
+        pre_execute.connect(remember_task_id, dispatch_uid="operations.task_runs.remember")
+        post_execute_in_worker.connect(forget_task_id, dispatch_uid="operations.task_runs.forget")

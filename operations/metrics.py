@@ -80,7 +80,8 @@ class StateCollector(Collector):
         from approvals.models import Decision, ProposedAction
         from approvals.states import OPEN_STATUSES
         from audit.selectors import audit_seal_lag
-        from operations.models import KillSwitch
+        from operations.choices import TaskRunStatus
+        from operations.models import KillSwitch, TaskRun
 
         now = timezone.now()
         actions = GaugeMetricFamily(
@@ -160,6 +161,23 @@ class StateCollector(Collector):
         yield switches
 
         yield _breaker_states()
+
+        runs = dict(
+            TaskRun.objects.filter(status__in=[TaskRunStatus.FAILED, TaskRunStatus.RETRYING])
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        yield GaugeMetricFamily(
+            "agentops_task_runs_failed",
+            "Task runs that gave up after their last attempt (kept until deleted in the admin).",
+            value=runs.get(TaskRunStatus.FAILED, 0),
+        )
+        yield GaugeMetricFamily(
+            "agentops_task_runs_retrying",
+            "Task runs waiting for another attempt (an attempt raised, or its worker died).",
+            value=runs.get(TaskRunStatus.RETRYING, 0),
+        )
 
         yield GaugeMetricFamily(
             "agentops_audit_seal_lag_seconds",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from operations.task_runs import ledgered
 
+
+@ledgered
 def autopause_task() -> dict[str, object]:
     from operations.services import autopause_run
 
@@ -10,7 +13,16 @@ def autopause_task() -> dict[str, object]:
     return {"checked": summary.checked, "incidents_opened": summary.tripped}
 
 
+@ledgered
 def config_changes_task() -> dict[str, int]:
     from operations.change_control import config_changes_apply
 
     return config_changes_apply()
+
+
+@ledgered
+def reap_task_runs_task() -> dict[str, int]:
+    """Every minute: retry runs whose worker died or whose attempt failed; give up after the limit."""
+    from operations.task_runs import task_runs_reap
+
+    return task_runs_reap().as_dict()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from operations.task_runs import ledgered
 from privacy.retention import retention_purge
 
 
+@ledgered
 def purge_expired_task() -> dict[str, int]:
     """Apply the retention policies (daily); safe to run twice."""
     return retention_purge()

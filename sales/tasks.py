@@ -6,7 +6,10 @@ from collections.abc import Sequence
 
 from django_q.tasks import async_task
 
+from operations.task_runs import ledgered
 
+
+@ledgered
 def playbooks_run_task(
     lead_ids: Sequence[int] | None = None, actor: str = "task:playbooks"
 ) -> dict[str, object]:
@@ -25,6 +28,7 @@ def enqueue_playbooks(lead_ids: Sequence[int] | None, *, reason: str) -> str:
     )
 
 
+@ledgered
 def cadences_tick_task() -> dict[str, object]:
     """Every few minutes: start approved enrolments, then take due steps and exits (safe to overlap)."""
     from sales.cadence_services import cadences_advance, enrolments_from_approved

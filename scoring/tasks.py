@@ -7,17 +7,20 @@ from collections.abc import Sequence
 
 from django_q.tasks import async_task
 
+from operations.task_runs import ledgered
 from scoring.models import FeatureSet
 
 logger = logging.getLogger(__name__)
 
 
+@ledgered
 def train_lead_model_task(feature_set_id: int, actor: str = "task:train") -> int:
     from scoring.training import train_lead_model
 
     return train_lead_model(feature_set=FeatureSet.objects.get(pk=feature_set_id), actor=actor).pk
 
 
+@ledgered
 def train_intent_model_task(actor: str = "task:train_intent", promote: bool = False) -> int:
     """Train and register an intent model; with ``promote``, make it champion if the gate passes.
     A refusal is logged (the candidate stays registered with its gate report in the decision log,
@@ -38,6 +41,7 @@ def train_intent_model_task(actor: str = "task:train_intent", promote: bool = Fa
     return version.pk
 
 
+@ledgered
 def score_leads_task(lead_ids: Sequence[int] | None = None, actor: str = "task:score") -> dict[str, object]:
     from sales.tasks import enqueue_playbooks
     from scoring.runner import NoChampion, leads_score
@@ -52,6 +56,7 @@ def score_leads_task(lead_ids: Sequence[int] | None = None, actor: str = "task:s
     return summary.as_dict()
 
 
+@ledgered
 def drift_check_task(actor: str = "task:drift") -> int | None:
     from scoring.monitoring import NothingToCheck, drift_check
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from operations.task_runs import ledgered
 
+
+@ledgered
 def support_bot_run_task(ticket_ids: Sequence[int] | None = None) -> dict[str, object]:
     """Run the support bot over the new tickets it has not handled yet (and second passes due), or
     only over ``ticket_ids`` when given."""

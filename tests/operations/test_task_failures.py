@@ -1,0 +1,150 @@
+"""Issue #10's task semantics under failure, with a real ``manage.py qcluster``: a worker killed with
+SIGKILL mid-task (its whole process group, as when a container dies) loses nothing and duplicates
+nothing once the reaper retries the run; a task failing every time ends failed after the set attempts
+and is never retried again.
+
+On PostgreSQL the cluster uses Redis (db 8), whose broker forgets a task a dead worker had taken: the
+ledger is what brings it back. On SQLite it uses the ORM broker on a migrated file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection as db_connection
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("H8_REDIS_URL", "redis://127.0.0.1:6379/8")
+_TEMPLATE: list[Path] = []
+LEASE = 20
+
+
+def child_env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agentops.settings", "PYTHONPATH": str(ROOT)}
+    env.update({"Q_WORKERS": "2", "AUDIT_SEAL_ON_COMMIT": "false"})
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    settings = db_connection.settings_dict
+    if db_connection.vendor == "postgresql":
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()  # this test's own Redis database
+        user, host, port = settings["USER"], settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+        password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
+        env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+        env["REDIS_URL"] = REDIS_URL
+        return env
+    env.pop("REDIS_URL", None)
+    if not _TEMPLATE:  # migrate once per session, copy per test
+        template = tmp_path / "template.sqlite3"
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"],
+            cwd=ROOT,
+            env={**env, "DATABASE_URL": f"sqlite:///{template}"},
+            check=True,
+            timeout=600,
+        )
+        _TEMPLATE.append(template)
+    database = tmp_path / "cluster.sqlite3"
+    shutil.copyfile(_TEMPLATE[0], database)
+    env["DATABASE_URL"] = f"sqlite:///{database}"
+    return env
+
+
+def child(env: dict[str, str], *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.operations.ledger_child", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def start_cluster(env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("a") as out:
+        # Its own process group: the kill takes the sentinel and every worker process at once.
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+
+
+def stop_cluster(cluster: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if cluster.poll() is None:
+        os.killpg(cluster.pid, sig)
+        try:
+            cluster.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(cluster.pid, signal.SIGKILL)
+            cluster.wait(timeout=10)
+
+
+@pytest.fixture
+def clusters():
+    started: list[subprocess.Popen] = []
+    yield started
+    for cluster in started:
+        stop_cluster(cluster)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_task_is_retried_by_the_reaper_and_the_effect_happens_once(tmp_path, clusters):
+    env = child_env(tmp_path)
+    log = tmp_path / "qcluster.log"
+    hold = tmp_path / "hold"
+    hold.touch()
+    args = ["killed", str(hold)]
+    # Longer than the task is held alive before the kill (the cluster's own reaper schedule runs too,
+    # and a lease shorter than a live task would rightly be taken for a dead worker's).
+    child(env, "lease", str(LEASE), "3")
+    clusters.append(start_cluster(env, log))
+
+    child(env, "enqueue", "hold", *args)
+    running = child(env, "wait", "hold", "running", "90", *args)
+    assert running["status"] == "running" and running["started"] == 1, log.read_text()[-3000:]
+
+    os.killpg(clusters[0].pid, signal.SIGKILL)  # kill -9, mid-task
+    clusters[0].wait(timeout=10)
+    hold.unlink()
+    time.sleep(0.5)
+    after_kill = child(env, "wait", "hold", "succeeded", "1", *args)
+    assert after_kill["status"] == "running" and after_kill["effects"] == 0  # lost until the reaper acts
+
+    clusters.append(start_cluster(env, log))
+    time.sleep(LEASE)  # the dead worker's lease runs out
+    child(env, "reap", "-")  # the reaper (the cluster's every-minute schedule may be first to it)
+    done = child(env, "wait", "hold", "succeeded", "90", *args)
+
+    assert done["status"] == "succeeded", log.read_text()[-3000:]
+    assert (done["attempts"], done["requeues"]) == (2, 1)
+    assert (done["started"], done["effects"]) == (2, 1)  # started twice, the effect exactly once
+    assert child(env, "reap", "-") == {"retried": 0, "failed": 0, "pruned": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_failing_every_time_on_a_real_cluster_fails_after_3_attempts_and_stops(tmp_path, clusters):
+    env = child_env(tmp_path)
+    log = tmp_path / "qcluster.log"
+    child(env, "lease", "3", "3")
+    clusters.append(start_cluster(env, log))
+
+    child(env, "enqueue", "fails", "doomed")
+    final = child(env, "reap-until", "fails", "failed", "120", "doomed")
+
+    assert final["status"] == "failed", log.read_text()[-3000:]
+    assert final["attempts"] == 3 and final["started"] == 3
+    assert "attempt 3 of 3 raised" in final["error"] and "the vendor said no" in final["error"]
