@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from security.choices import Scope
 from security.forms import LockingAdminAuthenticationForm
-from security.models import ApiKey
+from security.models import AccessDenial, ApiKey
 from security.services import ApiKeyError, apikey_create, apikey_revoke, apikey_rotate
 
 admin.site.login_form = LockingAdminAuthenticationForm
@@ -142,3 +142,26 @@ def _show_once(request: HttpRequest, plain: str, label: str = "New key") -> None
             plain,
         ),
     )
+
+
+@admin.register(AccessDenial)
+class AccessDenialAdmin(admin.ModelAdmin):
+    """Who asked for an item outside their scope (answered 404): read-only, like a log."""
+
+    list_display = ["created_at", "username", "method", "path", "object_type", "object_id", "reason"]
+    list_filter = ["object_type", "method"]
+    search_fields = ["username", "=object_id", "path"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in AccessDenial._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
