@@ -3,8 +3,9 @@
 ``CorrelationIdMiddleware`` takes the caller's ``X-Correlation-ID`` (when it is a sane token) or
 makes one, keeps it in a context variable for everything the request logs, and returns it in the
 response. Tasks set it from the action they work on (``bind_correlation_id``). Nothing here adds
-request data to a record, so personal data reaches the logs only if code logs it on purpose
-(which it does not: ids and hashes only).
+request data to a record, and ``PersonalDataFilter`` (on every handler) replaces any email address
+or phone number in a message, an extra field or a traceback by a hash (``audit.redaction``), so
+one logged by mistake (a validation error quoting the bad address, say) never reaches the logs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from datetime import UTC, datetime
 
 import orjson
 from django.http import HttpRequest, HttpResponse
+
+from audit.redaction import PERSONAL_KEYS, hash_value
 
 correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
 HEADER = "X-Correlation-ID"
@@ -44,6 +47,48 @@ class CorrelationIdFilter(logging.Filter):
         return True
 
 
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A phone is an international number (+ and 7 or more digits, maybe grouped) or a grouped national
+# one (555-123-4567, (555) 123 4567); bare digit runs (ids, counts) and dates are left alone.
+_PHONE = re.compile(
+    r"(?<![\w+])\+\d[\d\s().-]{5,}\d(?!\w)|(?<![\w-])\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}(?![\w-])"
+)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every email address and phone number replaced by its hash."""
+    if not text:
+        return text
+    return _PHONE.sub(lambda m: hash_value(m.group()), _EMAIL.sub(lambda m: hash_value(m.group()), text))
+
+
+def _redact_extra(key: str, value: object) -> object:
+    if key.lower() in PERSONAL_KEYS and value not in (None, ""):
+        return hash_value(value)
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _redact_extra(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_extra(key, v) for v in value]
+    return value
+
+
+class PersonalDataFilter(logging.Filter):
+    """Hashes emails and phone numbers in the message, the extra fields and the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact_text(record.getMessage()), ()
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and not key.startswith("_"):
+                setattr(record, key, _redact_extra(key, value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """``{"ts", "level", "logger", "message", "correlation_id", ...extra fields, "exc"}`` per line."""
 
@@ -58,7 +103,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        elif record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 

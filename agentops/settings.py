@@ -283,6 +283,11 @@ except SettingsError as exc:
 # first encrypts and all decrypt, so a key rotates by going first (then manage.py reencrypt_connections).
 # Empty derives a key from SECRET_KEY outside production; production refuses to store a secret.
 AGENTOPS_ENCRYPTION_KEYS = env.list("AGENTOPS_ENCRYPTION_KEYS", default=[])
+# Personal data (lead and ticket emails, phones, ticket text) is encrypted with the same keys
+# (security/crypto.py; rotate with manage.py reencrypt_personal_data). Emails are looked up by a keyed
+# HMAC "blind index": its key is separate from the encryption keys and does not rotate with them
+# (changing it means recomputing the indexes). Empty derives one from SECRET_KEY outside production.
+AGENTOPS_BLIND_INDEX_KEY = env.str("AGENTOPS_BLIND_INDEX_KEY", default="")
 
 # Email (approver notifications): EMAIL_URL picks the backend. The demo prints mail to the worker's
 # console; production defaults to an SMTP server on localhost. For a real relay, e.g.
@@ -311,13 +316,20 @@ if LOG_FORMAT not in ("plain", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "agentops.logs.CorrelationIdFilter"}},
+    "filters": {
+        "correlation": {"()": "agentops.logs.CorrelationIdFilter"},
+        "personal_data": {"()": "agentops.logs.PersonalDataFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
         "json": {"()": "agentops.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["correlation"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["correlation", "personal_data"],
+        }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},

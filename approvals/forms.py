@@ -54,10 +54,14 @@ class PayloadEditForm(forms.Form):
 
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args: Any, payload: Mapping[str, Any], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, payload: Mapping[str, Any], hidden_keys: frozenset[str] = frozenset(), **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.original = dict(payload)
         for key, value in self.original.items():
+            if key in hidden_keys:
+                continue  # personal data the approver may not see: not shown, so not editable
             self.fields[PAYLOAD_PREFIX + key] = _field_for(key, value)
             self.initial.setdefault(PAYLOAD_PREFIX + key, value)
 
@@ -68,6 +72,8 @@ class PayloadEditForm(forms.Form):
         """The payload with the form's values (call after ``is_valid()``)."""
         edited = dict(self.original)
         for key, before in self.original.items():
+            if PAYLOAD_PREFIX + key not in self.fields:
+                continue
             value = self.cleaned_data.get(PAYLOAD_PREFIX + key)
             if before is None and value == "":
                 value = None  # an empty optional field stays empty

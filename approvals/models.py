@@ -16,6 +16,7 @@ from approvals.choices import (
     RiskLevel,
     TimeoutAction,
 )
+from security.fields import PersonalKeysJSONField
 
 
 class ProposedAction(models.Model):
@@ -38,7 +39,8 @@ class ProposedAction(models.Model):
     target_system = models.CharField(
         max_length=20, blank=True, help_text="System of record the action writes to, if any."
     )
-    payload = models.JSONField(default=dict, blank=True)
+    # Personal values encrypted inside (security.fields): a message's "to" is an email or a phone.
+    payload = PersonalKeysJSONField(default=dict, blank=True)
     rationale = models.TextField(help_text="Why the agent proposes this, in plain words.")
     confidence = models.FloatField(help_text="0–1, the agent's confidence in the proposal.")
     risk_level = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
@@ -168,9 +170,10 @@ class Decision(models.Model):
     )
     reason_code = models.CharField(max_length=30, choices=RejectionReason.choices, blank=True)
     comment = models.TextField(blank=True)
-    original_payload = models.JSONField(default=dict, blank=True)
-    final_payload = models.JSONField(default=dict, blank=True)
-    payload_diff = models.JSONField(default=dict, blank=True)
+    # Personal values encrypted inside, like the action's payload they copy.
+    original_payload = PersonalKeysJSONField(default=dict, blank=True)
+    final_payload = PersonalKeysJSONField(default=dict, blank=True)
+    payload_diff = PersonalKeysJSONField(default=dict, blank=True)
     payload_sha256 = models.CharField(max_length=64, blank=True)
     time_to_decide = models.DurationField(null=True, blank=True)
     model_version = models.CharField(max_length=100, blank=True)

@@ -31,6 +31,7 @@ from approvals.models import ProposedAction
 from scoring.charts import shap_bar_chart
 from scoring.selectors import acting_scores
 from security import signin
+from security.masking import PERSONAL_KEYS, mask_mapping, may_view_personal_data
 from security.scoping import scoped_object_or_404
 from security.selectors import actions_decidable, user_access
 from security.views import confirm_password_url
@@ -180,6 +181,9 @@ def _render_detail(
     final = next((d for d in reversed(decisions) if d.outcome != DecisionOutcome.DEFER), None)
     acting = acting_scores([action.lead_id]).get(action.lead_id) if action.lead_id else None
     record_kind, record = _record(action)
+    payload = action.payload
+    if not may_view_personal_data(request.user):
+        record, payload = mask_mapping(record), mask_mapping(payload)
     pending = action.status == ActionStatus.PENDING_APPROVAL
     return render(
         request,
@@ -187,8 +191,8 @@ def _render_detail(
         {
             "action": action,
             "pending": pending,
-            "payload_rows": payload_rows(action.payload),
-            "changes": proposed_changes(record=record, payload=action.payload),
+            "payload_rows": payload_rows(payload),
+            "changes": proposed_changes(record=record, payload=payload),
             "record_kind": record_kind,
             "record": sorted(record.items()),
             "acting": acting,
@@ -199,7 +203,7 @@ def _render_detail(
             ),
             "final_decision": final if not pending else None,
             "history": [a for a in history if a.pk != action.pk],
-            "edit_form": edit_form or PayloadEditForm(payload=action.payload),
+            "edit_form": edit_form or _edit_form(request, action),
             "reject_form": reject_form or RejectForm(),
             "defer_form": DeferForm(),
             "edit_preview": edit_preview,
@@ -208,6 +212,12 @@ def _render_detail(
         },
         status=status,
     )
+
+
+def _edit_form(request: HttpRequest, action: ProposedAction, data: Any = None) -> PayloadEditForm:
+    """The edit form; without the personal-data permission the personal fields are left out (kept)."""
+    hidden = frozenset() if may_view_personal_data(request.user) else frozenset(PERSONAL_KEYS)
+    return PayloadEditForm(data, payload=action.payload, hidden_keys=hidden)
 
 
 def _sla_state(action: ProposedAction) -> str:
@@ -257,7 +267,7 @@ def approve(request: HttpRequest, pk: int) -> HttpResponse:
     edits: dict[str, Any] | None = None
     comment = request.POST.get("comment", "")
     if request.POST.get("edit"):
-        form = PayloadEditForm(request.POST, payload=action.payload)
+        form = _edit_form(request, action, request.POST)
         if not form.is_valid():
             messages.error(request, "Some values could not be read; see the edit form.")
             return _render_detail(request, action, edit_form=form, open_panel="edit", status=400)
@@ -271,7 +281,7 @@ def approve(request: HttpRequest, pk: int) -> HttpResponse:
     except services.DecisionError as exc:
         messages.error(request, f"Not approved: {exc}")
         if exc.code == "invalid_edit":
-            form = PayloadEditForm(request.POST, payload=action.payload)
+            form = _edit_form(request, action, request.POST)
             form.is_valid()
             return _render_detail(request, action, edit_form=form, open_panel="edit", status=400)
         return redirect("approval-detail", pk=action.pk)

@@ -18,6 +18,8 @@ from connectors.models import (
     ThrottleState,
     WebhookEvent,
 )
+from security.admin_mixins import PersonalDataAdminMixin
+from security.masking import mask_mapping
 
 
 class ConnectionForm(forms.ModelForm):
@@ -113,7 +115,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
+class WebhookEventAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
+    personal_fields = ["payload", "raw_body"]
     list_display = ["event_id", "connection", "channel", "topic", "entity_kind", "entity_id", "status", "deliveries", "attempts", "received_at"]  # fmt: skip
     list_filter = ["status", "vendor", "channel", "entity_kind"]
     search_fields = ["event_id", "entity_id"]
@@ -131,11 +134,21 @@ class FieldOwnershipAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SyncConflict)
-class SyncConflictAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "connection", "record_kind", "record_id", "field_name", "ours", "theirs", "kept"]  # fmt: skip
+class SyncConflictAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
+    list_display = ["created_at", "connection", "record_kind", "record_id", "field_name", "ours_shown", "theirs_shown", "kept"]  # fmt: skip
+    personal_fields = ["ours", "theirs"]
     list_filter = ["record_kind", "field_name", "kept"]
     search_fields = ["vendor_id", "field_name"]
     list_select_related = ["connection"]
+
+    # The list shows the values of a personal field (an email, a phone) masked, whoever looks.
+    @admin.display(description="Ours")
+    def ours_shown(self, obj: SyncConflict) -> Any:
+        return mask_mapping({obj.field_name: obj.ours})[obj.field_name]
+
+    @admin.display(description="Theirs")
+    def theirs_shown(self, obj: SyncConflict) -> Any:
+        return mask_mapping({obj.field_name: obj.theirs})[obj.field_name]
 
 
 @admin.register(SyncCursor)

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
+from audit.redaction import redact_context
 from connectors.base import ConnectorError
 from connectors.inbound_vendors import INBOUND, ParsedEvent, VendorInbound, _jsonable
 from connectors.models import (
@@ -484,8 +485,8 @@ class _Batch:
                             {
                                 "record_id": c.record_id,
                                 "field": c.field_name,
-                                "ours": c.ours,
-                                "theirs": c.theirs,
+                                # An email or phone in conflict goes to the log hashed only.
+                                **_redacted_values(c.field_name, c.ours, c.theirs),
                                 "kept": c.kept,
                             }
                             for c in conflicts[:LOGGED_CONFLICTS]
@@ -511,6 +512,11 @@ class _Batch:
             )
         read = [e for e in self.settled.values() if e.pk in self.read]
         WebhookEvent.objects.bulk_update(read, ["payload", "source_modified_at"], batch_size=500)
+
+
+def _redacted_values(field_name: str, ours: Any, theirs: Any) -> dict[str, Any]:
+    hashed = redact_context({field_name: [ours, theirs]})[field_name]
+    return {"ours": hashed[0], "theirs": hashed[1]}
 
 
 def _order(event: WebhookEvent) -> tuple[datetime, int]:

@@ -15,6 +15,7 @@ from approvals.choices import ActionKind
 from connectors import crypto
 from connectors.base import ConnectionConfig
 from connectors.choices import Vendor
+from security.fields import EncryptedJSONField, EncryptedTextField
 
 MIN_TIMEOUT_SECONDS = 0.1
 MAX_TIMEOUT_SECONDS = 120.0
@@ -163,6 +164,7 @@ class WebhookEvent(models.Model):
     paths are processed by one service. ``(connection, event_id)`` is unique: a repeated delivery
     is acknowledged and counted in ``deliveries``, never stored twice. ``payload`` is the record as
     the vendor shapes it (empty when the vendor only says what changed, as HubSpot does).
+    ``payload`` and ``raw_body`` are encrypted at rest: they carry the people's emails and phones.
     """
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="inbound_events")
@@ -173,8 +175,8 @@ class WebhookEvent(models.Model):
     entity_kind = models.CharField(max_length=20, blank=True, help_text="Our kind: lead, ticket …")
     entity_id = models.CharField(max_length=100, blank=True, help_text="The vendor's id of the record.")
     source_modified_at = models.DateTimeField(null=True, blank=True)
-    payload = models.JSONField(default=dict, blank=True)
-    raw_body = models.TextField(blank=True)
+    payload = EncryptedJSONField(default=dict, blank=True)
+    raw_body = EncryptedTextField(blank=True)
     fingerprint = models.CharField(
         max_length=64,
         help_text="Hash of what the event says changed; an id reused for another change is refused.",
@@ -250,7 +252,8 @@ class FieldOwnership(models.Model):
 
 
 class SyncConflict(models.Model):
-    """An inbound change to a field another system owns: both values, and which one was kept."""
+    """An inbound change to a field another system owns: both values (encrypted at rest, since the
+    field may be an email or a phone), and which one was kept."""
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="sync_conflicts")
     event = models.ForeignKey(
@@ -260,8 +263,8 @@ class SyncConflict(models.Model):
     record_id = models.BigIntegerField(help_text="Our record's id.")
     vendor_id = models.CharField(max_length=100)
     field_name = models.CharField(max_length=100)
-    ours = models.JSONField(null=True, blank=True)
-    theirs = models.JSONField(null=True, blank=True)
+    ours = EncryptedJSONField(null=True, blank=True)
+    theirs = EncryptedJSONField(null=True, blank=True)
     kept = models.CharField(max_length=10, choices=[("ours", "Ours"), ("theirs", "Theirs")])
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -23,6 +23,8 @@ from sales.models import (
 )
 from sales.selectors import RulePreview, playbook_rule_preview, rule_rollout_comparison
 from sales.templating import MERGE_FIELDS
+from security.admin_mixins import PersonalDataAdminMixin
+from security.crypto import blind_index
 
 
 @admin.register(Account)
@@ -33,7 +35,10 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
+    """Email and phone are encrypted: the search finds an exact email through its blind index."""
+
+    personal_fields = ["email", "phone"]
     list_display = [
         "__str__",
         "company_name",
@@ -46,11 +51,18 @@ class LeadAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     list_filter = ["source", "status", "consent_state", "outcome", "has_open_opportunity"]
-    search_fields = ["=external_id", "last_name", "company_name", "=email", "=salesforce_id", "=hubspot_id"]
+    search_fields = ["=external_id", "last_name", "company_name", "=salesforce_id", "=hubspot_id"]
     list_select_related = ["owner"]
     raw_id_fields = ["account", "owner"]
     readonly_fields = ["created_at", "updated_at"]
     show_full_result_count = False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Lead], search_term: str
+    ) -> tuple[QuerySet[Lead], bool]:
+        if "@" in search_term:
+            return queryset.filter(email_index=blind_index(search_term)), False
+        return super().get_search_results(request, queryset, search_term)
 
 
 @admin.register(LeadEvent)

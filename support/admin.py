@@ -5,6 +5,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from security.admin_mixins import PersonalDataAdminMixin
+from security.masking import mask_text
 from support.choices import ArticleStatus, ResolvedBy
 from support.models import (
     Article,
@@ -19,9 +21,10 @@ from support.services import ArticleError, article_publish, ticket_resolve
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
+    personal_fields = ["body", "requester_name", "requester_email"]
     list_display = [
-        "__str__",
+        "summary",
         "source",
         "external_id",
         "status",
@@ -37,6 +40,11 @@ class TicketAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at"]
     show_full_result_count = False
     actions = ["mark_resolved_by_human"]
+
+    @admin.display(description="Ticket")
+    def summary(self, obj: Ticket) -> str:
+        # The list never quotes the customer's text; the change form shows it to those who may see it.
+        return obj.subject or mask_text(obj.body)
 
     @admin.action(description="Mark resolved by a person (now)")
     def mark_resolved_by_human(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:

@@ -7,6 +7,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from connectors.choices import SourceSystem
+from security.fields import BlindIndexField, EncryptedEmailField, EncryptedTextField, PersonalDataModel
 from support.choices import (
     ArticleStatus,
     BotOutcome,
@@ -18,19 +19,24 @@ from support.choices import (
 )
 
 
-class Ticket(models.Model):
+class Ticket(PersonalDataModel):
     """A support conversation mirrored from a helpdesk (Zendesk, Intercom) or imported.
 
     ``intent_label`` is a known, human-given intent (training data such as BANKING77);
-    ``predicted_intent`` and ``intent_confidence`` are what the intent model said.
+    ``predicted_intent`` and ``intent_confidence`` are what the intent model said. The body and the
+    requester's name and email are encrypted at rest (``security.fields``); find tickets by email
+    through ``requester_email_index`` (``support.selectors.tickets_with_requester_email``).
     """
 
     source = models.CharField(max_length=20, choices=SourceSystem.choices)
     external_id = models.CharField(max_length=100)
     subject = models.CharField(max_length=300, blank=True)
-    body = models.TextField()
-    requester_name = models.CharField(max_length=200, blank=True)
-    requester_email = models.EmailField(blank=True)
+    body = EncryptedTextField()
+    requester_name = EncryptedTextField(max_length=200, blank=True)
+    requester_email = EncryptedEmailField(blank=True)
+    requester_email_index = BlindIndexField(
+        source="requester_email", help_text="Keyed HMAC of the requester's email, for exact lookups."
+    )
     account = models.ForeignKey(
         "sales.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
     )

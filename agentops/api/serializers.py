@@ -9,10 +9,13 @@ from approvals.choices import ActionKind, Domain, RejectionReason, RiskLevel
 from approvals.models import Decision, ProposedAction
 from sales.models import Lead
 from scoring.models import ModelVersion
+from security.serializers import PersonalDataSerializerMixin
 from support.models import Ticket
 
 
-class LeadSerializer(serializers.ModelSerializer):
+class LeadSerializer(PersonalDataSerializerMixin, serializers.ModelSerializer):
+    personal_fields = {"email": "email", "phone": "phone"}
+
     owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
@@ -29,7 +32,9 @@ class LeadSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TicketSerializer(serializers.ModelSerializer):
+class TicketSerializer(PersonalDataSerializerMixin, serializers.ModelSerializer):
+    personal_fields = {"body": "text", "requester_name": "name", "requester_email": "email"}
+
     class Meta:
         model = Ticket
         fields = [
@@ -41,7 +46,8 @@ class TicketSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ProposedActionSerializer(serializers.ModelSerializer):
+class ProposedActionSerializer(PersonalDataSerializerMixin, serializers.ModelSerializer):
+    personal_json_fields = ("payload",)
     model_version = serializers.SerializerMethodField()
 
     class Meta:

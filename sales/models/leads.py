@@ -7,6 +7,7 @@ from simple_history.models import HistoricalRecords
 
 from connectors.choices import SourceSystem
 from sales.choices import CompanySizeBand, ConsentState, LeadEventKind, LeadStatus, Outcome
+from security.fields import BlindIndexField, EncryptedEmailField, EncryptedTextField, PersonalDataModel
 
 
 class Account(models.Model):
@@ -40,13 +41,15 @@ class Account(models.Model):
         return self.name
 
 
-class Lead(models.Model):
+class Lead(PersonalDataModel):
     """A person the SDR agent may work, mirrored from a CRM or imported.
 
     ``(source, external_id)`` is the natural key every upsert uses. The ids the record has in
     each CRM are kept separately, since one lead may be mirrored to Salesforce and HubSpot alike.
     Any CRM field without a column of its own lives in ``attributes``, which is where feature
     specs read from, so a new CRM field can become a scoring feature without a migration.
+    ``email`` and ``phone`` are encrypted at rest (``security.fields``); find a lead by email
+    through ``email_index`` (``sales.selectors.leads_with_email``).
     """
 
     source = models.CharField(max_length=20, choices=SourceSystem.choices)
@@ -58,8 +61,9 @@ class Lead(models.Model):
     )
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
+    email = EncryptedEmailField(blank=True)
+    email_index = BlindIndexField(source="email", help_text="Keyed HMAC of the email, for exact lookups.")
+    phone = EncryptedTextField(max_length=40, blank=True)
     title = models.CharField(max_length=150, blank=True)
     company_name = models.CharField(max_length=200, blank=True)
     country = models.CharField(max_length=2, blank=True)
