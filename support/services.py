@@ -322,8 +322,10 @@ def _ticket_handle(
         if earlier is None:
             return BotRun.objects.create(ticket=ticket, **values)
         # The second pass: one run per ticket, which keeps what the first pass did.
-        values["reasons"] = [*earlier.reasons, *values["reasons"]]
-        values["actions"] = [*earlier.actions, *[i for i in propose.ids if i not in earlier.actions]]
+        first_reasons: list[str] = list(earlier.reasons)
+        first_actions: list[int] = list(earlier.actions)
+        values["reasons"] = [*first_reasons, *decision.reasons]
+        values["actions"] = [*first_actions, *[i for i in propose.ids if i not in first_actions]]
         values["summary"] = {
             **summary,
             "first_pass": {"outcome": earlier.outcome, "reasons": earlier.reasons},

@@ -10,7 +10,8 @@ from connectors.choices import SourceSystem
 class SurveyAnswerSerializer(serializers.Serializer):
     """One survey answer for a ticket, named by the helpdesk's id of it."""
 
-    source = serializers.ChoiceField(
+    # A field named "source" shadows ``Field.source`` for the type checker only; DRF collects it.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=SourceSystem.choices, help_text="Where the ticket lives, e.g. zendesk."
     )
     external_id = serializers.CharField(max_length=100, help_text="The ticket's id in that system.")
@@ -31,7 +32,7 @@ class SurveyRecordedSerializer(serializers.Serializer):
 
     id = serializers.IntegerField()
     ticket = serializers.IntegerField(help_text="Our ticket id.")
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
     external_id = serializers.CharField()
     survey_id = serializers.CharField()
     score = serializers.IntegerField()
