@@ -194,3 +194,20 @@ def test_a_switched_off_policy_purges_nothing_and_a_longer_period_spares_younger
 
     assert "lead_events" not in counts and counts["webhook_events"] == 0
     assert LeadEvent.objects.count() == 2 and WebhookEvent.objects.count() == 3
+
+
+def test_history_rows_are_scrubbed_or_forgotten_with_their_records():
+    """django-simple-history copies every field into its table: the helpers that erasure and purge
+    use for any model with history blank those copies too, or delete them with their record."""
+    from privacy.anonymise import history_forget, history_model, history_scrub
+
+    policy = RetentionPolicy.objects.get(kind="tickets")
+    for note in ("asked by ada@example.com", "asked by ada@example.com again"):
+        policy.notes = note
+        policy.save()
+    assert history_model(Lead) is None or history_model(Lead).__name__ == "HistoricalLead"
+
+    assert history_scrub(RetentionPolicy, [policy.pk], {"notes": ""}) == 2
+    assert set(policy.history.values_list("notes", flat=True)) == {""}
+    assert history_forget(RetentionPolicy, [policy.pk]) == 2
+    assert not policy.history.exists()
