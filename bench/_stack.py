@@ -89,7 +89,7 @@ def django_setup(*, database_url: str, redis_url: str, secret_key: str) -> None:
     )
     # The in-process test client (query counts) calls itself "testserver".
     os.environ["ALLOWED_HOSTS"] = "127.0.0.1,localhost,testserver"
-    os.environ.pop("DB_POOL_MAX_SIZE", None) if not os.environ.get("H4_KEEP_POOL") else None
+    os.environ.pop("DB_POOL_MAX_SIZE", None)
     os.environ.pop("CONN_MAX_AGE", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "agentops.settings"
     if str(ROOT) not in sys.path:

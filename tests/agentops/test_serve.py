@@ -77,13 +77,15 @@ def test_it_serves_the_benchmark_smokes_and_stops_cleanly(stack):
     assert figures["bench_webhook_ingest.py"]["acked_per_s"] > 0
     assert figures["bench_pages_1m.py"]["approval queue"]["queries"] > 0
     assert stack.stop() == [], "processes outlived the stack"
-    assert stack.process is not None and stack.process.returncode == 0
+    # serve.sh ends on SIGTERM once its web and task processes have stopped (143: ended by SIGTERM).
+    assert stack.process is not None and stack.process.returncode in (0, 143)
 
 
 def test_it_runs_the_sdr_loop_smoke():
-    """The SDR-loop benchmark (bench/bench_sdr_loop.py) runs its own task cluster and sandbox; its
-    smoke entry point recreates the database and flushes the Redis db it is given."""
+    """Benchmark 1 (bench/bench_sdr_loop.py) starts its own two task workers and HubSpot sandbox; its
+    smoke entry point recreates the database and flushes the Redis db it is given, and raises with
+    the benchmark's output when one of its correctness checks fails."""
     import bench_sdr_loop
 
     figures = bench_sdr_loop.smoke(database_url=database_url("h4_serve_smoke_sdr"), redis_url=REDIS_URL)
-    assert figures
+    assert figures, "the SDR loop printed no figures"
