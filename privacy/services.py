@@ -413,7 +413,6 @@ def _erase(leads: list[Lead], tickets: list[Ticket], needles: list[str], address
         action.rationale = scrub_text(action.rationale, needles)
         action.save(update_fields=["payload", "rationale", "updated_at"])
     action_ids = [a.pk for a in actions]
-    history_scrub(ProposedAction, action_ids, {})
     for decision in Decision.objects.filter(action_id__in=action_ids):
         decision.comment = scrub_text(decision.comment, needles)
         decision.original_payload = scrub_json(decision.original_payload, needles)

@@ -308,8 +308,9 @@ def _advance_batch(
     batch: list[Enrolment], *, now: datetime, settings: SequencingSettings, summary: AdvanceSummary
 ) -> None:
     from approvals.services import actions_propose_many
-    from privacy.choices import CADENCE_CHANNEL_CONSENT
+    from privacy.choices import CADENCE_CHANNEL_CONSENT, ConsentSource
     from privacy.selectors import consent_for, consent_states
+    from privacy.services import consent_withdraw
 
     quiet, pacing = _rules(settings)
     lead_ids = sorted({e.lead_id for e in batch})
@@ -416,9 +417,15 @@ def _advance_batch(
     decision_log_append_many(entries=out.entries)
     summary.withdrawn += _withdraw(out.withdraw, reason="the cadence ended before this went out")
     for lead_id, reason in out.opted_out.items():
-        # An unsubscribe or a spam complaint is an opt-out from everything, not only this cadence.
-        result = lead_opt_out(lead_id=lead_id, source=f"{reason} event", actor=CADENCE_AGENT)
-        summary.withdrawn += result.messages_withdrawn
+        # An unsubscribe or a spam complaint is an opt-out from everything, not only this cadence:
+        # a withdrawal of every channel in the consent registry (the proof), applied by lead_opt_out.
+        change = consent_withdraw(
+            lead_id=lead_id,
+            source=ConsentSource.REPLY_UNSUBSCRIBE,
+            actor=CADENCE_AGENT,
+            note=f"{reason} event",
+        )
+        summary.withdrawn += change.messages_cancelled
 
 
 def _move_on(

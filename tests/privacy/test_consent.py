@@ -318,3 +318,18 @@ def test_a_key_needs_write_leads_to_record_and_a_user_without_lead_rights_is_ref
     outsider.force_authenticate(UserFactory(username="mallory"))
     assert outsider.post("/api/v1/consent/", body, format="json").status_code == 403
     assert outsider.get(f"/api/v1/consent/?lead={ada.pk}").status_code == 403
+
+
+def test_an_unsubscribe_event_in_a_cadence_is_recorded_as_a_withdrawal_of_every_channel(mixed_cadence):
+    ada = lead()
+    Enrolment.objects.create(
+        lead=ada, cadence=mixed_cadence, status="active", next_position=1, next_step_at=NOW, enrolled_at=NOW
+    )
+    ada.events.create(kind="unsubscribed", occurred_at=NOW, external_id="unsub-1")
+
+    cadences_advance(now=NOW)
+
+    ada.refresh_from_db()
+    assert ada.consent_state == "opted_out"
+    records = ConsentRecord.objects.filter(lead=ada, status="withdrawn", source="reply-unsubscribe")
+    assert sorted(records.values_list("channel", flat=True)) == ["email", "linkedin", "phone", "sms"]
