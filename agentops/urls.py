@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from agentops import health, views
+from audit.api.views import DecisionLogExportView
 from operations import views as operations_views
 from sales import views as sales_views
 from scoring import views as scoring_views
@@ -36,6 +37,7 @@ urlpatterns = [
     path("operations/roi/", operations_views.roi_page, name="roi"),
     path("webhooks/", include("connectors.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/audit/export/", DecisionLogExportView.as_view(), name="audit-export"),
     path("api/v1/", include("agentops.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP forbids inline script.

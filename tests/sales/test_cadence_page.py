@@ -17,7 +17,7 @@ from sales.demo_playbook import demo_playbook_ensure
 from sales.models import Enrolment, ExperimentAssignment, LeadEvent, Playbook
 from sales.selectors import cadence_metrics, experiment_results
 from sales.services import playbooks_run
-from tests.factories import LeadFactory, ModelVersionFactory, UserFactory
+from tests.factories import LeadFactory, ModelVersionFactory, user_in_role
 from tests.sales.test_playbook_services import score
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +66,7 @@ def test_metrics_count_each_step_and_credit_replies_to_it():
 
 
 def test_the_page_shows_the_rates_in_a_constant_number_of_queries(client):
-    client.force_login(UserFactory(username="sofia"))
+    client.force_login(user_in_role("SDR managers", username="sofia"))  # a sales page (security.roles)
     run_cadence(2, replies=1)
     with CaptureQueriesContext(connection) as few:
         response = client.get(reverse("cadences"))

@@ -21,7 +21,7 @@ from scoring.runner import NoChampion, canary_bucket, leads_score
 from scoring.selectors import acting_scores, score_drops
 from scoring.services import model_version_promote
 from scoring.training import train_lead_model
-from tests.factories import UserFactory
+from tests.factories import user_in_role
 from tests.scoring.conftest import bank_rows, load
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_rescore")]
@@ -143,7 +143,7 @@ def test_export_scores_writes_every_scored_lead(champion, tmp_path):
 
 def test_the_lead_page_shows_the_reasons_chart_in_constant_queries(champion, client):
     leads_score(actor="test")
-    client.force_login(UserFactory())
+    client.force_login(user_in_role("SDR managers"))  # leads are the sales roles' (security.roles)
     lead = Lead.objects.first()
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(f"/leads/{lead.pk}/")

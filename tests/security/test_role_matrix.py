@@ -108,6 +108,7 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("api/v1/actions/<pk>/reject/", "POST", "support_action"): DECIDE_SUPPORT_API,
     ("api/v1/model-versions/", "GET", ""): API_ANY,
     ("api/v1/model-versions/<pk>/", "GET", "model_version"): API_ANY,
+    ("api/v1/audit/export/", "GET", ""): R("401", "403", "403", "ok", "ok", "403"),  # export_audit roles
     ("api/schema/", "GET", ""): PUBLIC,  # the OpenAPI document and its viewer hold no data
     ("api/docs/", "GET", ""): PUBLIC,
 }
