@@ -75,6 +75,24 @@ def free_port() -> int:
 # --- Processes and their memory -------------------------------------------------------------------
 
 
+def descendants(roots: list[int]) -> list[int]:
+    """The processes under ``roots`` (and the roots), whatever process group or session they are in."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[0] != "Z":
+                    parents[int(entry.name)] = int(fields[1])
+    found = {r for r in roots if r in parents}
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in found and pid not in found}
+        found |= more
+        grew = bool(more)
+    return sorted(found)
+
+
 def group_members(group: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -107,7 +125,7 @@ def describe(pid: int) -> str:
 
 @dataclass
 class MemorySampler:
-    """Samples the RSS of every process in the given process groups every ``every`` seconds."""
+    """Samples the RSS of every process under the given processes every ``every`` seconds."""
 
     groups: list[int]
     every: float
@@ -118,12 +136,12 @@ class MemorySampler:
     def run(self) -> None:
         started = time.monotonic()
         while not self.stop.is_set():
-            for group in list(self.groups):
-                for pid in group_members(group):
-                    value = rss_mb(pid)
-                    if value is not None:
-                        self.names.setdefault(pid, describe(pid))
-                        self.samples[pid].append((time.monotonic() - started, value))
+            # By descent, not by process group: serve.sh may start gunicorn in a session of its own.
+            for pid in descendants(list(self.groups)):
+                value = rss_mb(pid)
+                if value is not None:
+                    self.names.setdefault(pid, describe(pid))
+                    self.samples[pid].append((time.monotonic() - started, value))
             self.stop.wait(self.every)
 
     def report(self, *, warm_up: float, duration: float) -> tuple[list[dict], bool]:
@@ -555,7 +573,7 @@ def soak(minutes: float, *, smoke: bool = False, threads: int = 4) -> dict:
     log = ROOT / "var" / "soak-qcluster.log"
     hold = ROOT / "var" / "soak-drill.hold"
     print(f"[soak] starting the stack on port {port} (database {DATABASE}, Redis db 8)", flush=True)
-    stack.start()
+    stack.start(timeout=480)  # a busy machine can take minutes to migrate and boot
     cluster: subprocess.Popen | None = None
     sampler: MemorySampler | None = None
     try:
