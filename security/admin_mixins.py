@@ -18,12 +18,12 @@ class PersonalDataAdminMixin:
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         excluded = list(super().get_exclude(request, obj) or [])  # type: ignore[misc]
-        if not may_view_personal_data(request.user):  # type: ignore[arg-type]
+        if not may_view_personal_data(request.user):
             excluded += [name for name in self.personal_fields if name not in excluded]
         return excluded
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = super().get_fields(request, obj)  # type: ignore[misc]
-        if may_view_personal_data(request.user):  # type: ignore[arg-type]
+        if may_view_personal_data(request.user):
             return fields
         return [name for name in fields if name not in self.personal_fields]

@@ -16,7 +16,7 @@ of an email go through its ``BlindIndexField`` (a keyed HMAC of the normalised a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -76,7 +76,7 @@ class _Encrypted:
         return None
 
 
-class EncryptedTextField(_Encrypted, models.TextField):  # type: ignore[misc]
+class EncryptedTextField(_Encrypted, models.TextField):
     """Free text kept encrypted at rest (``max_length`` is checked by forms, not by the column)."""
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
@@ -95,12 +95,16 @@ class EncryptedEmailField(EncryptedTextField):
         kwargs.setdefault("max_length", 254)
         super().__init__(*args, **kwargs)
 
-    def formfield(self, **kwargs: Any) -> Any:
-        return super().formfield(**{"form_class": forms.EmailField, **kwargs})
+    def formfield(self, form_class: Any = None, choices_form_class: Any = None, **kwargs: Any) -> Any:
+        return super().formfield(form_class=form_class or forms.EmailField, **kwargs)
 
 
-class EncryptedJSONField(_Encrypted, models.TextField):  # type: ignore[misc]
+class EncryptedJSONField(_Encrypted, models.TextField):
     """A JSON value kept encrypted at rest (a text column: the database cannot query inside it)."""
+
+    # What django-stubs' plugin types the model attribute as: any JSON value, not a str.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.encoder = kwargs.pop("encoder", DjangoJSONEncoder)
@@ -129,7 +133,7 @@ class EncryptedJSONField(_Encrypted, models.TextField):  # type: ignore[misc]
     def value_to_string(self, obj: models.Model) -> str:
         return json.dumps(self.value_from_object(obj), cls=self.encoder)
 
-    def formfield(self, **kwargs: Any) -> Any:
+    def formfield(self, form_class: Any = None, choices_form_class: Any = None, **kwargs: Any) -> Any:
         return forms.JSONField(**{"encoder": self.encoder, **kwargs})
 
 
@@ -163,7 +167,7 @@ def decrypt_personal_keys(value: Any) -> Any:
     return value
 
 
-class PersonalKeysJSONField(models.JSONField):  # type: ignore[type-arg]
+class PersonalKeysJSONField(models.JSONField):
     """A JSON column that stays queryable (``payload__queue``), with the values of its personal keys
     (an action's ``to``, an ``email``, a ``phone`` …) encrypted inside it."""
 
@@ -174,7 +178,7 @@ class PersonalKeysJSONField(models.JSONField):  # type: ignore[type-arg]
         return encrypt_personal_keys(super().get_prep_value(value))
 
 
-class BlindIndexField(models.CharField):  # type: ignore[type-arg]
+class BlindIndexField(models.CharField):
     """The keyed HMAC (``security.crypto.blind_index``) of the email in the ``source`` field.
 
     Computed from the source every time the row is written, never set by hand; "" when the
@@ -216,7 +220,7 @@ def with_index_fields(model: type[models.Model], fields: Iterable[str]) -> list[
     return names
 
 
-class PersonalDataQuerySet(models.QuerySet):  # type: ignore[type-arg]
+class PersonalDataQuerySet(models.QuerySet):
     """Writes in bulk that keep every blind index in step with its source field."""
 
     def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
@@ -224,8 +228,8 @@ class PersonalDataQuerySet(models.QuerySet):  # type: ignore[type-arg]
             kwargs["update_fields"] = with_index_fields(self.model, kwargs["update_fields"])
         return super().bulk_create(objs, *args, **kwargs)
 
-    def bulk_update(self, objs: Iterable[Any], fields: Sequence[str], batch_size: int | None = None) -> int:
-        objs = list(objs)
+    def bulk_update(self, objs: Iterable[Any], fields: Iterable[str], batch_size: int | None = None) -> int:
+        objs, fields = list(objs), list(fields)
         indexes = [f for f in _index_fields(self.model) if f.source in fields]
         for obj in objs:
             for index in indexes:
