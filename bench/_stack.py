@@ -109,6 +109,7 @@ class Stack:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(50))
     log_path: Path = field(default_factory=lambda: ROOT / "var" / "bench-stack.log")
     process: subprocess.Popen[bytes] | None = None
+    _groups: set[int] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -150,28 +151,36 @@ class Stack:
     def _log_tail(self) -> str:
         return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
 
-    def processes(self) -> list[int]:
-        """Ids of the processes still in the stack's process group (gunicorn, its workers, qcluster)."""
-        if self.process is None:
-            return []
-        group = self.process.pid
-        found = []
+    def _table(self) -> list[tuple[int, int, int]]:
+        """(pid, parent pid, process group) of every live process (zombies left out)."""
+        rows = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             with contextlib.suppress(OSError, IndexError, ValueError):
-                # Field 5 of /proc/<pid>/stat is the process group; the name field may hold spaces.
-                stat = (entry / "stat").read_text()
-                fields = stat.rsplit(")", 1)[1].split()
-                if int(fields[2]) == group and fields[0] != "Z":
-                    found.append(int(entry.name))
-        return found
+                # After the name (which may hold spaces): state, parent pid, process group.
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[0] != "Z":
+                    rows.append((int(entry.name), int(fields[1]), int(fields[2])))
+        return rows
+
+    def processes(self) -> list[int]:
+        """Ids of the stack's live processes: the script's process group and those of the processes
+        it started (serve.sh runs each in a group of its own), remembered while they run, so a
+        worker orphaned by its parent still counts."""
+        if self.process is None:
+            return []
+        table = self._table()
+        self._groups.update(pid for pid, parent, _ in table if parent == self.process.pid)
+        groups = {self.process.pid, *self._groups}
+        return sorted(pid for pid, _, group in table if group in groups)
 
     def stop(self, *, timeout: float = 40.0) -> list[int]:
         """SIGTERM to the script (it stops its web and task processes and waits for them); returns the
         processes of its group still alive afterwards (none, when it shut down cleanly)."""
         if self.process is None:
             return []
+        self.processes()  # remember the process groups of what it started
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -185,8 +194,9 @@ class Stack:
             left = self.processes()
         if left or self.process.poll() is None:
             # Clean up for the next run, but report what had to be killed.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+            for group in {self.process.pid, *self._groups}:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
         return left
 
 

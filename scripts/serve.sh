@@ -47,25 +47,27 @@ $py manage.py migrate --no-input -v0
 $py manage.py collectstatic --no-input -v0
 
 pids=()
+# Each process runs in a process group of its own (setsid), so stopping waits for its children too:
+# a task cluster's workers can outlive their parent for a moment, and would otherwise be orphaned.
 stop() {
   trap - EXIT INT TERM
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   # Workers finish the task in hand; whoever is still there after 20 s is killed.
   for _ in $(seq 1 20); do
     alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
     [ "$alive" = 0 ] && return 0
     sleep 1
   done
-  for pid in "${pids[@]}"; do pkill -KILL -P "$pid" 2>/dev/null || true; kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 trap stop EXIT INT TERM
 
 for n in $(seq 1 "${Q_CLUSTERS:-1}"); do
-  Q_WORKERS=${Q_WORKERS:-2} $py manage.py qcluster >"var/serve-qcluster-$n.log" 2>&1 &
+  Q_WORKERS=${Q_WORKERS:-2} setsid $py manage.py qcluster >"var/serve-qcluster-$n.log" 2>&1 &
   pids+=($!)
 done
-.venv/bin/gunicorn agentops.wsgi:application --bind "$host:$port" --workers "${WEB_WORKERS:-2}" \
+setsid .venv/bin/gunicorn agentops.wsgi:application --bind "$host:$port" --workers "${WEB_WORKERS:-2}" \
   --access-logfile - --graceful-timeout 10 --timeout 60 >var/serve-web.log 2>&1 &
 pids+=($!)
 
