@@ -19,6 +19,7 @@ cat <<MSG
     sdr.manager   SDR manager     — sales actions and leads
     support.lead  Support lead    — support handoffs and tickets
     ops.admin     Ops admin       — everything, and the Django admin at http://$host:$port/admin/
+    auditor       Auditor         — reads everything, decides nothing, exports the decision log
     integrator    Integration     — proposes actions over the API (POST /api/v1/actions/), see docs/api.md
 
   API docs: http://$host:$port/api/docs/   Health: http://$host:$port/healthz

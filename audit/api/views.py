@@ -72,6 +72,8 @@ class DecisionLogExportView(APIView):
         if error or error_to or date_from is None or date_to is None:
             field = "from" if error else "to"
             return Response({"field": field, "detail": error or error_to}, status=status.HTTP_400_BAD_REQUEST)
+        if date_to.date() == date_to.date().max:
+            return Response({"field": "to", "detail": "to: must be before 9999-12-31"}, status=400)
         date_to += timedelta(days=1)
         if date_to <= date_from:
             return Response({"field": "to", "detail": "to: must not be before from"}, status=400)

@@ -47,8 +47,11 @@ def test_it_seeds_a_usable_demo_and_duplicates_nothing_when_run_again(settings):
     assert any("Support handoffs go to support leads" in r for r in routed.policy_reasons)
     assert ApprovalPolicy.objects.count() == 6 and EscalationStep.objects.count() == 2
     assert Lead.objects.filter(account__isnull=False).count() == 1200
-    for username in ("sdr.manager", "support.lead", "ops.admin", "integrator"):
+    for username in ("sdr.manager", "support.lead", "ops.admin", "auditor", "integrator"):
         assert authenticate(username=username, password="agentops-demo") is not None
+    # The demo users are in the migrated role groups (security.roles), with their permissions.
+    assert User.objects.get(username="auditor").groups.get().name == "Auditors"
+    assert User.objects.get(username="sdr.manager").has_perm("security.view_personal_data")
     assert User.objects.get(username="integrator").has_perm("approvals.add_proposedaction")
     # The demo proposals fit their kinds' schemas, so approvers can edit them.
     for kind, payload in ProposedAction.objects.values_list("kind", "payload"):
