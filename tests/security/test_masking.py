@@ -113,3 +113,21 @@ def test_it_shows_personal_data_in_clear_only_with_the_permission():
     assert personal_value(DENIED, "ada@example.com", "email") == "a***@e***.com"
     assert personal_mapping(ALLOWED, {"email": "ada@example.com"}) == {"email": "ada@example.com"}
     assert personal_mapping(None, {"email": "ada@example.com"}) == {"email": "a***@e***.com"}
+
+
+def test_the_template_tag_masks_unless_the_viewer_may_see():
+    from types import SimpleNamespace
+
+    from django.template import Context, Template
+
+    template = Template(
+        '{% load personal_data %}{% personal email "email" %}|{% personal phone "phone" %}'
+        '|{{ email|personal_masked:"email" }}'
+    )
+    values = {"email": "ada@example.com", "phone": "+44 20 7946 0123"}
+
+    def render(user: _User) -> str:
+        return template.render(Context({**values, "request": SimpleNamespace(user=user)}))
+
+    assert render(DENIED) == "a***@e***.com|+44 *** *** 123|a***@e***.com"
+    assert render(ALLOWED) == "ada@example.com|+44 20 7946 0123|a***@e***.com"
