@@ -2,15 +2,21 @@
 
 Pure (numpy, scipy, scikit-learn; no ORM), so every piece is unit-testable and fast.
 
+- Text normalisation (``normalise``): lower case; currency signs become the word ``currencysign``
+  and numbers (amounts, dates, card digits) the digit ``0``; contractions are spelt out; other
+  punctuation goes. Measured with 5-fold cross-validation on the training split it answers about a
+  point more tickets at the same precision (docs/benchmarks.md, "Intent model").
 - Features: TF-IDF of word 1–3-grams and of character 1–5-grams inside word boundaries (the
-  character n-grams carry the many misspellings of real support queries).
+  character n-grams carry the many misspellings of real support queries), on the normalised text.
 - Classifier: a one-vs-rest linear SVM. Its decision values become probabilities through a
   softmax with one temperature, fitted by log loss on out-of-fold decision values of the
   training split, so the confidence means what it says and the ranking of intents is unchanged.
 - Default policy: one confidence threshold for every intent: the lowest confidence at which the
-  out-of-fold predictions of the training split reach ``target_precision``. Per-intent thresholds
-  fitted the same way were tried and over-fit (about 1.5 points of precision lost on the hold-out
-  at the same nominal target), so per-intent values stay business settings (``support.IntentPolicy``).
+  out-of-fold predictions of the training split reach ``target_precision``, rounded up to three
+  decimals (so the value seeded into ``support.IntentPolicy`` can be exactly the model's).
+  Per-intent thresholds fitted the same way over-fit (chosen on four folds' out-of-fold
+  predictions, they lose 0.2–0.6 points of precision and 1–3 points of coverage on the fifth), so
+  per-intent values stay business settings (``support.IntentPolicy``).
 - Evaluation: a deterministic stratified 80/20 split of the labelled file; the hold-out is never
   used for fitting, calibrating or choosing the threshold.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import pickle
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,16 +49,17 @@ HOLDOUT_SHARE = 0.2
 # The coverage/precision curve is reported at these confidence thresholds.
 CURVE_THRESHOLDS = tuple(round(i / 100, 2) for i in range(100))
 DEFAULT_PARAMS: dict[str, Any] = {
+    "normalise": True,
     "word_ngrams": [1, 3],
     "char_ngrams": [1, 5],
     "char_min_df": 2,
     "C": 1.0,
     "folds": 5,
-    # Reached by the training split's out-of-fold predictions at the default threshold: above the
-    # 97% the product needs, because the final model (fitted on all of the training split) is more
-    # confident than the fold models whose predictions set the threshold (about a point of
-    # precision lost on the hold-out at the same threshold).
-    "target_precision": 0.98,
+    # Reached by the training split's out-of-fold predictions at the default threshold. A quarter point
+    # above the product's 97% as a margin: nested cross-validation (thresholds from inner out-of-fold
+    # predictions applied to a model fitted on all the outer training folds) realised the target
+    # within ±0.05 points, so the final model needs no larger allowance (docs/benchmarks.md).
+    "target_precision": 0.9725,
 }
 REQUIRED_COLUMNS = ("text", "category")
 
@@ -203,10 +211,39 @@ class Explanation:
         return [(w, v) for w, v in self.words if v > 0][:n]
 
 
+_CURRENCY = re.compile(r"[£$€]")
+_NUMBER = re.compile(r"\d+([.,]\d+)?")
+_CONTRACTIONS = (("n't", " not"), ("'m", " am"), ("'s", " s"), ("'ve", " have"), ("'re", " are"),
+                 ("'ll", " will"), ("'d", " would"))  # fmt: skip
+_PUNCTUATION = re.compile(r"[^\w\s]")
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """The text as the model reads it: lower case, ``currencysign`` for £ $ €, ``0`` for every number,
+    contractions spelt out, no other punctuation, single spaces.
+
+    Amounts, dates and card digits differ in every ticket and say nothing about the intent; that
+    there *is* an amount or a currency does.
+    """
+    text = _CURRENCY.sub(" currencysign ", text.lower())
+    text = _NUMBER.sub(" 0 ", text)
+    for short, long in _CONTRACTIONS:
+        text = text.replace(short, long)
+    return _SPACES.sub(" ", _PUNCTUATION.sub(" ", text)).strip()
+
+
 def _vectorizer(params: Mapping[str, Any]) -> FeatureUnion:
+    # A preprocessor replaces scikit-learn's lower-casing; ``normalise`` lower-cases itself.
+    preprocessor = normalise if params.get("normalise") else None
     return FeatureUnion(
         [
-            ("word", TfidfVectorizer(ngram_range=tuple(params["word_ngrams"]), sublinear_tf=True)),
+            (
+                "word",
+                TfidfVectorizer(
+                    ngram_range=tuple(params["word_ngrams"]), sublinear_tf=True, preprocessor=preprocessor
+                ),
+            ),
             (
                 "char",
                 TfidfVectorizer(
@@ -214,6 +251,7 @@ def _vectorizer(params: Mapping[str, Any]) -> FeatureUnion:
                     ngram_range=tuple(params["char_ngrams"]),
                     min_df=int(params["char_min_df"]),
                     sublinear_tf=True,
+                    preprocessor=preprocessor,
                 ),
             ),
         ]
@@ -264,7 +302,9 @@ class IntentModel:
 
         Word n-grams split their contribution equally over their words; a character n-gram's
         contribution goes to the words it occurs in, in proportion to its occurrences, so the
-        words' contributions add up to the same total. ``intent`` defaults to the predicted one.
+        words' contributions add up to the same total. The words are those of the normalised text
+        (``normalise``: lower case, ``0`` for a number, ``currencysign`` for £ $ €), which is what
+        the model reads. ``intent`` defaults to the predicted one.
         """
         matrix = self.vectorizer.transform([text]).tocsr()
         decision = np.asarray(matrix @ self.coef.T, dtype=np.float64).ravel() + self.intercept
@@ -280,7 +320,7 @@ class IntentModel:
             decision=float(decision[k]),
             intercept=float(self.intercept[k]),
             features=features,
-            words=_words(text, features),
+            words=_words(normalise(text) if self.params.get("normalise") else text, features),
         )
 
     def _names(self) -> np.ndarray:
@@ -392,6 +432,9 @@ def fit_intent_model(
     correct = proba.argmax(axis=1) == targets
     confidence = proba.max(axis=1)
     threshold = threshold_for_precision(confidence, correct, float(params["target_precision"]))
+    # Rounded up (never answering more than the out-of-fold figures allow) to three decimals, so the
+    # default seeded into support.IntentPolicy can be exactly this value.
+    threshold = min(math.ceil(round(threshold * 1000, 6)) / 1000, 1.0)
     final = LinearSVC(C=float(params["C"]), random_state=seed).fit(matrix, targets)
     coef, intercept = _full_coefficients(final, len(classes))
     answered = confidence >= threshold

@@ -134,7 +134,7 @@ def intent_model_train(
     )
 
 
-# Loaded models by artifact hash: a champion and a candidate at most (each ~24 MB).
+# Loaded models by artifact hash: a champion and a candidate at most (each ~22 MB).
 _LOADED: dict[str, IntentModel] = {}
 _KEEP = 2
 

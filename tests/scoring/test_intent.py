@@ -145,6 +145,31 @@ def test_contributions_can_explain_another_intent(small_model):
     assert explanation.intercept + sum(explanation.features.values()) == pytest.approx(explanation.decision)
 
 
+@pytest.mark.parametrize(
+    ("text", "normalised"),
+    [
+        ("I can't see the £25.50 I topped up!", "i ca not see the currencysign 0 i topped up"),
+        ("Where's my card?? Ordered 3/11", "where s my card ordered 0 0"),
+        ("  EXCHANGE   rate for $100,000  ", "exchange rate for currencysign 0"),
+    ],
+)
+def test_it_normalises_case_numbers_currencies_and_punctuation(text, normalised):
+    assert intent.normalise(text) == normalised
+
+
+def test_the_model_reads_normalised_text(small_model):
+    model = small_model.model
+    # Different amounts, currencies and punctuation are the same text to the model.
+    first, second = model.decision(["I was charged £5 for my top-up!", "i was charged $17.20 for my top up"])
+    assert np.allclose(first, second)
+    words = {w for w, _ in model.explain("Why was I charged £5?").words}
+    assert "currencysign" in words and "£5" not in words and "charged" in words
+
+
+def test_the_default_threshold_is_rounded_up_to_three_decimals(small_model):
+    assert small_model.threshold == round(small_model.threshold, 3)
+
+
 def test_confidences_are_probabilities(small_model):
     proba = small_model.model.probabilities(["where is my card", "top up failed"])
     assert proba.sum(axis=1) == pytest.approx([1.0, 1.0])
