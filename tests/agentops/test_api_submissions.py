@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from approvals.models import ApprovalPolicy, ProposedAction
 from audit.models import DecisionLogEntry
-from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, UserFactory, user_in_role
+from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, user_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +23,8 @@ def _client(username="bot", *codenames):
         user = user_in_role("SDR managers", username=username)
     elif "add_proposedaction" in codenames:
         user = user_in_role("Integration accounts", username=username)
-    else:
-        user = UserFactory(username=username)
+    else:  # a reader: sees every domain, proposes and decides nothing
+        user = user_in_role("Auditors", username=username)
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     client = APIClient()
     client.force_authenticate(user)
@@ -227,6 +227,8 @@ def test_one_action_with_its_decisions_is_read_in_constant_queries_whatever_the_
     ApprovalPolicy.objects.create(name="Everything twice", outcome="two_approvals")
     action_id = _submit(integrator).json()["id"]
     reader = _client("reader")
+    # The client keeps one user object: its role scope is read once, on this first request.
+    reader.get(f"/api/v1/actions/{action_id}/")
     with CaptureQueriesContext(connection) as one:
         reader.get(f"/api/v1/actions/{action_id}/")
     for approver in ("sofia", "liam"):
