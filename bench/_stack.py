@@ -171,13 +171,16 @@ class Stack:
         if self.process is None:
             return []
         table = self._table()
-        self._groups.update(pid for pid, parent, _ in table if parent == self.process.pid)
+        # Only children leading a group of their own (not the set-up commands, in the script's group).
+        self._groups.update(
+            pid for pid, parent, group in table if parent == self.process.pid and group == pid
+        )
         groups = {self.process.pid, *self._groups}
         return sorted(pid for pid, _, group in table if group in groups)
 
     def stop(self, *, timeout: float = 40.0) -> list[int]:
         """SIGTERM to the script (it stops its web and task processes and waits for them); returns the
-        processes of its group still alive afterwards (none, when it shut down cleanly)."""
+        stack's processes still alive afterwards (none, when it shut down cleanly)."""
         if self.process is None:
             return []
         self.processes()  # remember the process groups of what it started
