@@ -230,7 +230,7 @@ def seed() -> World:
 
     writer = user("writer", "add_lead", "change_lead")
     submitter = user("agent", "add_proposedaction")
-    decider = user("approver", "change_proposedaction")
+    decider = user("approver", "change_proposedaction", is_superuser=True)  # decides in every domain
     person = user("person", is_staff=True, is_superuser=True)
 
     def key(owner: object, scope: str) -> str:
