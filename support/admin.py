@@ -129,7 +129,8 @@ class BotRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(SurveyResponse)
-class SurveyResponseAdmin(admin.ModelAdmin):
+class SurveyResponseAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
+    personal_fields = ["comment"]
     """CSAT survey answers, one per ticket (1–5)."""
 
     list_display = ["ticket", "score", "responded_at"]

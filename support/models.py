@@ -242,7 +242,7 @@ class SurveyResponse(models.Model):
 
     ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="survey")
     score = models.PositiveSmallIntegerField()
-    comment = models.TextField(blank=True)
+    comment = EncryptedTextField(blank=True, help_text="The requester's own words: encrypted at rest.")
     responded_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,8 +1,9 @@
 """No personal data in clear at rest: every text and JSON column of every table is read raw.
 
-Leads, tickets, inbound webhook deliveries (with a sync conflict on the email), and an email
-proposed, edited and approved are all created through the normal APIs and services with personal
-values that appear nowhere else; then every row of every table is read with ``connection.cursor()``.
+Leads, tickets (with a survey comment), inbound webhook deliveries (with a sync conflict on the
+email), and an email proposed, edited and approved are all created through the normal APIs and
+services with personal values that appear nowhere else; then every row of every table is read with
+``connection.cursor()``.
 The decision log may hold their hashes only.
 """
 
@@ -15,6 +16,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from approvals.services import action_approve, action_propose, action_route
@@ -25,7 +27,7 @@ from connectors.sandbox.salesforce import SalesforceSandbox
 from sales.models import Lead
 from sales.selectors import leads_with_email
 from support.selectors import tickets_with_requester_email
-from support.services import ticket_bulk_upsert
+from support.services import survey_response_record, ticket_bulk_upsert
 from tests.connectors.conftest import serve_sandbox, webhook_inbox  # noqa: F401 - fixtures
 from tests.connectors.inbound_support import call, make_connection, post_all, webhook_path
 from tests.factories import UserFactory
@@ -39,10 +41,11 @@ TICKET_BODY = "My card ending 7713 was stolen near Brindlewick Lane, please bloc
 SF_EMAIL, SF_PHONE = "marisol.quenby@personal-test.example", "+1-415-555-0187"
 SF_NEW_EMAIL = "marisol.q.new@personal-test.example"
 EDITED_TO = "ignatius.pellowe@personal-test.example"
+SURVEY_COMMENT = "Slow answer, Quarrelwood branch never called back"
 
 NEEDLES = [
     API_EMAIL, API_PHONE, "79460991", TICKET_EMAIL, TICKET_NAME, "Brindlewick", SF_EMAIL, SF_PHONE,
-    "4155550187", SF_NEW_EMAIL, EDITED_TO,
+    "4155550187", SF_NEW_EMAIL, EDITED_TO, "Quarrelwood",
 ]  # fmt: skip
 
 
@@ -94,6 +97,10 @@ def test_no_personal_value_is_stored_in_clear_anywhere(serve_sandbox, webhook_in
         actor="test",
     )  # fmt: skip
     assert outcome.ok, outcome.errors
+    survey_response_record(
+        ticket=tickets_with_requester_email(email=TICKET_EMAIL).get(), survey_id="s-1", score=2,
+        responded_at=timezone.now(), comment=SURVEY_COMMENT, actor="survey-tool",
+    )  # fmt: skip
 
     salesforce = SalesforceSandbox()
     serve_sandbox(salesforce)
@@ -119,7 +126,8 @@ def test_no_personal_value_is_stored_in_clear_anywhere(serve_sandbox, webhook_in
 
     # Everything went where it should, readable through the models.
     assert lead.phone == API_PHONE
-    assert tickets_with_requester_email(email=TICKET_EMAIL).get().body == TICKET_BODY
+    ticket = tickets_with_requester_email(email=TICKET_EMAIL).get()
+    assert (ticket.body, ticket.survey.comment) == (TICKET_BODY, SURVEY_COMMENT)
     sf_lead = Lead.objects.get(salesforce_id=sf_id)
     assert (sf_lead.email, sf_lead.phone) == (SF_EMAIL, SF_PHONE)  # ours kept: AgentOps owns the email now
     conflict = SyncConflict.objects.get(field_name="email")

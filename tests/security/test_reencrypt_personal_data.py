@@ -69,7 +69,7 @@ def test_it_re_encrypts_every_record_under_the_new_key_so_the_old_one_can_go():
 
     assert "sales_lead: 2 rows read" in out.getvalue()  # progress per batch
     assert "sales_lead: done, 5 row(s) re-encrypted" in out.getvalue()  # the empty one needs nothing
-    assert "re-encrypted 9 row(s) in 6 table(s)" in out.getvalue()
+    assert "re-encrypted 9 row(s) in 7 table(s)" in out.getvalue()
     assert "re-encrypted 0 row(s)" in again.getvalue()  # idempotent
     with override_settings(AGENTOPS_ENCRYPTION_KEYS=[KEY_B]):
         assert _snapshot() == before
