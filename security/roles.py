@@ -193,6 +193,11 @@ class Access:
     def decides_anything(self) -> bool:
         return self.superuser or bool(self.decide_domains)
 
+    @property
+    def read_only(self) -> bool:
+        """Only read-only roles (auditors): no write anywhere, even where staff may write."""
+        return bool(self.roles) and self.roles <= {Role.AUDITOR} and not self.superuser
+
 
 def access_for(*, group_names: Iterable[str], is_superuser: bool = False) -> Access:
     """The access of a user in ``group_names``; groups that are no role add nothing."""

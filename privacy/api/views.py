@@ -16,6 +16,7 @@ from privacy.selectors import consent_for, consent_history, consent_states
 from privacy.services import PrivacyError, consent_record
 from sales.models import Lead
 from security.choices import Scope
+from security.selectors import user_access
 
 HISTORY_LIMIT = 50
 
@@ -27,7 +28,10 @@ class CanRecordConsent(permissions.BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        if user.is_staff:
+        # Staff may, except a read-only role (auditors are staff to browse the admin) writing.
+        if user.is_staff and not (
+            request.method not in permissions.SAFE_METHODS and user_access(user=user).read_only
+        ):
             return True
         perm = "sales.view_lead" if request.method in permissions.SAFE_METHODS else "sales.change_lead"
         return bool(user.has_perm(perm))
