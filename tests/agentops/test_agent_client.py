@@ -23,7 +23,7 @@ from agentops_client import (
 from approvals.models import ProposedAction
 from approvals.services import action_approve, action_reject
 from security.services import apikey_create
-from tests.factories import UserFactory
+from tests.factories import UserFactory, user_in_role
 
 # Same as tests/browser: the live server listens on the loopback address only.
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
@@ -87,7 +87,7 @@ def server(live_server):
 
 @pytest.fixture
 def client(server) -> AgentOpsClient:
-    bot = UserFactory(username="bot")
+    bot = user_in_role("Integration accounts", username="bot")  # polls what it proposed (security.roles)
     bot.user_permissions.add(Permission.objects.get(codename="add_proposedaction"))
     key = apikey_create(user=bot, name="bot", scopes=["submit_actions"]).plain
     return AgentOpsClient(server.url, api_key=key, timeout=60)
@@ -245,7 +245,7 @@ def test_wrong_credentials_or_a_missing_permission_are_errors_not_retries(server
 
 @pytest.mark.django_db(transaction=True)
 def test_basic_authentication_still_works_and_a_revoked_key_is_refused(server):
-    bot = UserFactory(username="bot")
+    bot = user_in_role("Integration accounts", username="bot")  # polls what it proposed (security.roles)
     bot.user_permissions.add(Permission.objects.get(codename="add_proposedaction"))
     basic = AgentOpsClient(server.url, username="bot", password=PASSWORD, timeout=60)
     proposal = basic.propose(kind="send_email", payload=EMAIL, rationale="r", confidence=0.5)
