@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from approvals.selectors import actions_queue
 from approvals.services import action_approve, action_reject, action_route
-from tests.factories import AccountFactory, LeadFactory, ProposedActionFactory, UserFactory
+from tests.factories import AccountFactory, LeadFactory, ProposedActionFactory, UserFactory, user_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -43,10 +43,12 @@ def test_the_queue_shows_a_user_the_items_of_their_groups_and_unrouted_ones():
     routed.approver_group = directors
     routed.save(update_fields=["approver_group"])
     open_item = _pending()
-    member, outsider = UserFactory(), UserFactory()
+    # Both are SDR managers (sales is their domain, security.roles); routing splits the work.
+    member, outsider = user_in_role("SDR managers"), user_in_role("SDR managers")
     member.groups.add(directors)
     assert {a.pk for a in actions_queue(user=member)} == {routed.pk, open_item.pk}
     assert {a.pk for a in actions_queue(user=outsider)} == {open_item.pk}
+    assert list(actions_queue(user=UserFactory())) == []  # in no role: nothing
 
 
 def test_the_queue_reads_in_one_query_whatever_its_size():
@@ -105,14 +107,15 @@ def test_the_queue_facets_count_every_filter_they_can_answer_as_the_queue_itself
         Group.objects.get_or_create(name="Support leads")[0],
     )
     user = UserFactory()
-    user.groups.add(sdr)
+    user.groups.add(sdr, support)  # both domains (security.roles), so the queue mixes them
+    tier2 = Group.objects.create(name="Support tier 2")
     version = ModelVersionFactory()
     shapes = [
         ("sales", "low", "hot", version, sdr, timedelta(minutes=-5)),
         ("sales", "high", "hot", None, sdr, timedelta(minutes=30)),
         ("sales", "low", "", version, None, timedelta(hours=3)),
         ("support", "medium", "handoff", None, None, None),
-        ("support", "low", "handoff", None, support, timedelta(minutes=-1)),  # not this user's
+        ("support", "low", "handoff", None, tier2, timedelta(minutes=-1)),  # not this user's
     ]
     for domain, risk, rule, model, group, due in shapes * 2:
         action = ProposedActionFactory(
@@ -182,7 +185,7 @@ def test_cached_queue_counts_are_reused_until_an_action_changes(settings):
     assert actions_queue_facets_cached(user=manager).counts.total == 2
     with CaptureQueriesContext(connection) as queries:
         assert actions_queue_facets_cached(user=manager).counts.total == 2
-    assert len(queries) == 2  # the newest change and the user's groups; no counting
+    assert len(queries) == 1  # the newest change (the user's scope is read once per user); no counting
     action_approve(action_id=first.pk, user=other)
     assert actions_queue_facets_cached(user=manager).counts.total == 1
     settings.APPROVAL_QUEUE_FACETS_SECONDS = 0
