@@ -45,7 +45,7 @@ test: install-test chromium
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy agentops sales support scoring approvals audit connectors notifications agentops_client operations security
+	$(BIN)/mypy agentops sales support scoring approvals audit connectors notifications agentops_client operations security privacy
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

@@ -229,6 +229,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ActionKindEnum": "approvals.choices.ActionKind",
         "ActionStatusEnum": "approvals.choices.ActionStatus",
+        "ConsentChannelEnum": "privacy.choices.Channel",
+        "ConsentStatusEnum": "privacy.choices.ConsentStatus",
     },
 }
 

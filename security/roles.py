@@ -156,6 +156,8 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
         "approvals.view_proposedaction",
         "approvals.view_decision",
         "scoring.view_modelversion",
+        # An integration executes the payloads it proposed and had approved: it needs them whole.
+        VIEW_PERSONAL_DATA,
     ),
 }
 

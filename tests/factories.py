@@ -74,9 +74,15 @@ class ProposedActionFactory(factory.django.DjangoModelFactory):
 
 def user_in_role(group_name: str, **kwargs):
     """A user in one of the role groups of ``security.roles`` ("SDR managers", "Support leads",
-    "Ops admins", "Auditors", "Integration accounts"); the group is made if a flush removed it."""
+    "Ops admins", "Auditors", "Integration accounts"); the groups and their permissions are made again
+    if a flush (a transactional test) removed them."""
+    from django.apps import apps
     from django.contrib.auth.models import Group
 
+    from security.role_groups import role_groups_sync
+
+    if not Group.objects.filter(name=group_name).exists():
+        role_groups_sync(apps=apps)
     user = UserFactory(**kwargs)
     user.groups.add(Group.objects.get_or_create(name=group_name)[0])
     return user

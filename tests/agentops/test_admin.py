@@ -95,6 +95,10 @@ def one_of_each():
         name="Errors", metric="outbound_error_rate", threshold=0.3, switch_scope="global", switch_target=""
     )
     Incident.objects.create(title="Errors", rule=rule, switch=switch, opened_at=now)
+    from operations.models import TaskRun, TaskSettings
+
+    TaskRun.objects.create(func="sales.tasks.run_cadences", key="k" * 64, status="failed", last_error="boom")
+    TaskSettings.objects.get_or_create(pk=1)
     from support.models import BotRun, SupportSettings, SurveyResponse, Ticket
 
     ticket = Ticket.objects.first()

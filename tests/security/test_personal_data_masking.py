@@ -28,14 +28,14 @@ def _api(user):
     return client
 
 
-def test_the_api_masks_leads_and_tickets_for_an_integration_and_not_for_an_sdr_manager(lead):
+def test_the_api_masks_leads_and_tickets_for_an_auditor_and_not_for_an_sdr_manager(lead):
     TicketFactory(body="Lost my card at the station", requester_name="Grace Hopper", requester_email=EMAIL)
-    integration = _api(user_in_role("Integration accounts", username="hubspot-sync"))
+    auditor = _api(user_in_role("Auditors", username="audra"))
     manager = _api(user_in_role("SDR managers", username="sofia"))
 
-    masked = integration.get(f"/api/v1/leads/{lead.pk}/").json()
+    masked = auditor.get(f"/api/v1/leads/{lead.pk}/").json()
     clear = manager.get(f"/api/v1/leads/{lead.pk}/").json()
-    ticket = integration.get("/api/v1/tickets/").json()["results"][0]
+    ticket = auditor.get("/api/v1/tickets/").json()["results"][0]
 
     assert (masked["email"], masked["phone"]) == ("g***@n***.example", "+1 *** *** 143")
     assert (clear["email"], clear["phone"]) == (EMAIL, PHONE)
@@ -47,7 +47,7 @@ def test_the_api_masks_leads_and_tickets_for_an_integration_and_not_for_an_sdr_m
 
 
 def test_masking_a_lead_list_costs_no_query_per_row():
-    user = user_in_role("Integration accounts", username="hubspot-sync")
+    user = user_in_role("Auditors", username="audra")
     LeadFactory.create_batch(3, email="a@example.com")
     with CaptureQueriesContext(connection) as few:
         assert _api(type(user).objects.get(pk=user.pk)).get("/api/v1/leads/").status_code == 200
@@ -60,9 +60,9 @@ def test_masking_a_lead_list_costs_no_query_per_row():
 
 def test_the_api_masks_the_recipient_in_an_action_payload(lead):
     action = ProposedActionFactory(kind="send_email", lead=lead, payload={"to": EMAIL, "subject": "Hi"})
-    integration = _api(user_in_role("Integration accounts", username="hubspot-sync"))
+    auditor = _api(user_in_role("Auditors", username="audra"))
 
-    payload = integration.get(f"/api/v1/actions/{action.pk}/").json()["payload"]
+    payload = auditor.get(f"/api/v1/actions/{action.pk}/").json()["payload"]
 
     assert payload == {"to": "g***@n***.example", "subject": "Hi"}
 
