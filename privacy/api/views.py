@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.request import Request
@@ -16,7 +17,8 @@ from privacy.selectors import consent_for, consent_history, consent_states
 from privacy.services import PrivacyError, consent_record
 from sales.models import Lead
 from security.choices import Scope
-from security.selectors import user_access
+from security.scoping import scoped_object_or_404
+from security.selectors import leads_scoped, user_access
 
 HISTORY_LIMIT = 50
 
@@ -61,6 +63,15 @@ def _state(lead: Lead) -> dict[str, Any]:
     }
 
 
+def _lead_in_scope(request: Request, pk: int) -> Lead | None:
+    """The lead if the caller's role reaches it; one outside their scope reads as missing (and the
+    attempt is recorded as an access denial), like every other id lookup."""
+    try:
+        return scoped_object_or_404(request=request, scoped=leads_scoped(user=request.user), pk=pk)
+    except Http404:
+        return None
+
+
 class ConsentViewSet(ScopedViewSetMixin, viewsets.ViewSet):
     """Consent per lead and channel. A withdrawal takes effect at once on queued work."""
 
@@ -78,7 +89,7 @@ class ConsentViewSet(ScopedViewSetMixin, viewsets.ViewSet):
             return _error("lead", "this query parameter is required (the lead's id)")
         if not raw.isdigit():
             return _error("lead", f"{raw!r} is not a lead id (a positive integer)")
-        lead = Lead.objects.filter(pk=int(raw)).first()
+        lead = _lead_in_scope(request, int(raw))
         if lead is None:
             return _error("lead", f"no lead with id {raw}", code="not_found")
         return Response(_state(lead))
@@ -96,6 +107,8 @@ class ConsentViewSet(ScopedViewSetMixin, viewsets.ViewSet):
         if not body.is_valid():
             return _error(*_first_error(body.errors))
         data = body.validated_data
+        if _lead_in_scope(request, data["lead"]) is None:
+            return _error("lead", f"no lead with id {data['lead']}", code="not_found")
         try:
             consent_record(
                 lead_id=data["lead"],

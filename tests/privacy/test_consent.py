@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -22,10 +21,11 @@ from privacy.models import AppendOnlyError, ConsentRecord
 from privacy.selectors import consent_for, consent_states, message_refusal
 from privacy.services import PrivacyError, consent_record, consent_withdraw
 from sales.cadence_services import cadences_advance
-from sales.models import Cadence, CadenceStep, Enrolment, MessageTemplate, Touch
+from sales.models import Cadence, CadenceStep, Enrolment, Lead, MessageTemplate, SdrQueue, Touch
+from security.models import AccessDenial
 from security.services import apikey_create
 from tests.connectors.execution_world import fast_settings
-from tests.factories import LeadFactory, ProposedActionFactory, UserFactory
+from tests.factories import LeadFactory, ProposedActionFactory, UserFactory, user_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -230,7 +230,7 @@ def test_bad_input_names_the_field():
 @pytest.fixture
 def staff_client():
     client = APIClient()
-    client.force_authenticate(UserFactory(username="olivia", is_staff=True))
+    client.force_authenticate(user_in_role("Ops admins", username="olivia", is_staff=True))
     return client
 
 
@@ -296,8 +296,7 @@ def test_the_api_state_needs_a_lead(staff_client):
 
 def test_a_key_needs_write_leads_to_record_and_a_user_without_lead_rights_is_refused():
     ada = lead()
-    integration = UserFactory(username="hubspot-sync")
-    integration.user_permissions.add(*Permission.objects.filter(codename__in=["view_lead", "change_lead"]))
+    integration = user_in_role("Integration accounts", username="hubspot-sync")
     body = {"lead": ada.pk, "channel": "email", "status": "withdrawn"}
 
     reader = APIClient()
@@ -333,3 +332,34 @@ def test_an_unsubscribe_event_in_a_cadence_is_recorded_as_a_withdrawal_of_every_
     assert ada.consent_state == "opted_out"
     records = ConsentRecord.objects.filter(lead=ada, status="withdrawn", source="reply-unsubscribe")
     assert sorted(records.values_list("channel", flat=True)) == ["email", "linkedin", "phone", "sms"]
+
+
+def test_a_team_scoped_manager_cannot_read_or_change_another_teams_lead_consent():
+    sofia, wes = user_in_role("SDR managers", username="sofia"), UserFactory(username="wes")
+    bob, eve = user_in_role("SDR managers", username="bob"), UserFactory(username="eve")
+    SdrQueue.objects.create(name="West").members.add(sofia, wes)
+    SdrQueue.objects.create(name="East").members.add(bob, eve)
+    west, east = lead(), lead()
+    Lead.objects.filter(pk=west.pk).update(owner=wes)
+    Lead.objects.filter(pk=east.pk).update(owner=eve)
+    client = APIClient()
+    client.force_authenticate(sofia)
+
+    assert client.get("/api/v1/consent/", {"lead": west.pk}).status_code == 200
+    read = client.get("/api/v1/consent/", {"lead": east.pk})
+    change = client.post(
+        "/api/v1/consent/",
+        {
+            "lead": east.pk,
+            "channel": "email",
+            "status": "withdrawn",
+            "lawful_basis": "consent",
+            "source": "api",
+        },
+        format="json",
+    )
+
+    assert (read.status_code, read.json()["field"]) == (404, "lead")
+    assert change.status_code == 403  # an SDR manager reads consent but records none
+    assert not ConsentRecord.objects.filter(lead=east).exists()
+    assert AccessDenial.objects.filter(username="sofia", object_id=str(east.pk)).count() == 1
