@@ -41,7 +41,11 @@ def main(argv: list[str]) -> None:
 
     command, kind, *args = argv
     if command == "lease":
-        TaskSettings.objects.update(lease_seconds=int(kind), max_attempts=int(args[0]))
+        # update_or_create: a transactional test earlier in the suite may have flushed the settings row
+        # its data migration made (an update would then change nothing and leave the 660 s default).
+        TaskSettings.objects.update_or_create(
+            singleton=True, defaults={"lease_seconds": int(kind), "max_attempts": int(args[0])}
+        )
         print(json.dumps({}))
     elif command == "enqueue":
         print(json.dumps({"task": async_task(funcs[kind], *args)}))
