@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from agentops.admin_readonly import LogAdmin
 from audit.models import AuditSeal, DecisionLogEntry
 
 
@@ -45,7 +46,7 @@ class DecisionLogEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditSeal)
-class AuditSealAdmin(admin.ModelAdmin):
+class AuditSealAdmin(LogAdmin):
     """The hash chain, read-only: find an entry's seal by sequence, entry id or hash."""
 
     list_display = ["sequence", "entry", "sealed_at", "entry_hash", "chain_hash"]
@@ -53,15 +54,3 @@ class AuditSealAdmin(admin.ModelAdmin):
     search_fields = ["=sequence", "=entry__id", "=entry_hash", "=chain_hash"]
     date_hierarchy = "sealed_at"
     show_full_result_count = False
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in AuditSeal._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

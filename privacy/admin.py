@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
+from agentops.admin_readonly import LogAdmin
 from operations.admin_mixins import ChangeControlledAdmin
 from privacy.choices import RequestKind, RequestStatus
 from privacy.models import ConsentRecord, DataSubjectRequest, RetentionPolicy
@@ -17,7 +18,7 @@ from privacy.services import access_export, data_subject_request_create, erasure
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(admin.ModelAdmin):
+class ConsentRecordAdmin(LogAdmin):
     """Read-only: consent is recorded through the API, webhooks, imports and erasure, and kept as proof."""
 
     list_display = ("recorded_at", "lead", "channel", "status", "lawful_basis", "source", "recorded_by")
@@ -26,15 +27,6 @@ class ConsentRecordAdmin(admin.ModelAdmin):
     raw_id_fields = ("lead",)
     search_fields = ("=lead__id", "=email_key", "recorded_by")
     date_hierarchy = "recorded_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(RetentionPolicy)

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from agentops.admin_readonly import LogAdmin
 from security.choices import Scope
 from security.forms import LockingAdminAuthenticationForm
 from security.models import AccessDenial, ApiKey
@@ -145,7 +146,7 @@ def _show_once(request: HttpRequest, plain: str, label: str = "New key") -> None
 
 
 @admin.register(AccessDenial)
-class AccessDenialAdmin(admin.ModelAdmin):
+class AccessDenialAdmin(LogAdmin):
     """Who asked for an item outside their scope (answered 404): read-only, like a log."""
 
     list_display = ["created_at", "username", "method", "path", "object_type", "object_id", "reason"]
@@ -153,15 +154,3 @@ class AccessDenialAdmin(admin.ModelAdmin):
     search_fields = ["username", "=object_id", "path"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in AccessDenial._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
