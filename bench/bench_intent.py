@@ -60,7 +60,7 @@ def main() -> None:
         oracle = threshold_for_precision(confidence, correct, TARGET_PRECISION)
         print(f"== split seed {seed}: {metrics['sizes']['train']} training, {metrics['n']} held-out examples")
         print(
-            f"training (fit + {version.hyperparameters['folds']}-fold out-of-fold + final fit): "
+            f"training (encoder vectors, {version.hyperparameters['folds']} fold models, their average): "
             f"{metrics['training_seconds']:.1f} s; command wall time incl. evaluation and registration {wall:.1f} s"
         )
         print(evaluation.getvalue().rstrip())

@@ -128,13 +128,26 @@ def test_contributions_add_up_to_the_decision_value(small_model):
     decision = model.decision([text])[0]
     k = model.classes.index(explanation.intent)
     assert explanation.intent == model.predict([text])[0].intent
-    assert explanation.decision == pytest.approx(decision[k], abs=1e-9)
-    # Relative to the empty text (all TF-IDF values zero) the contributions are the whole difference.
-    empty = model.decision([""])[0][k]
-    assert empty == pytest.approx(explanation.intercept)
-    assert sum(explanation.features.values()) == pytest.approx(decision[k] - empty, abs=1e-9)
-    assert sum(v for _, v in explanation.words) == pytest.approx(decision[k] - empty, abs=1e-9)
+    assert explanation.decision == pytest.approx(decision[k], abs=1e-6)
+    # The TF-IDF features and the sentence vector's share make up the whole decision value ...
+    assert intent.EMBEDDING_FEATURE in explanation.features
+    assert explanation.intercept + sum(explanation.features.values()) == pytest.approx(decision[k], abs=1e-6)
+    # ... and the words share out exactly the same total, the sentence vector's part included.
+    assert sum(v for _, v in explanation.words) == pytest.approx(sum(explanation.features.values()), abs=1e-6)
     assert {w for w, _ in explanation.words} >= {"waiting", "card", "arrive"}
+
+
+def test_the_sentence_vectors_share_goes_to_the_words_its_tokens_are_in():
+    # [CLS]/[SEP] (no characters) and the lone "?" belong to no word: shared equally over all words.
+    spans = [(0, 0), (0, 3), (4, 8), (9, 11), (12, 13), (0, 0)]
+    tokens = np.array([0.3, 1.0, 0.5, 0.2, 0.4, 0.3])
+    shares = intent._embedding_words("Why £5.5 ok ?", spans, tokens, normalised=True)
+    # "£5.5" normalises to "currencysign 0": its tokens' 0.5 is halved; the 1.0 of loose parts over 4 words.
+    assert shares == pytest.approx({"why": 1.25, "currencysign": 0.5, "0": 0.5, "ok": 0.45})
+    assert sum(shares.values()) == pytest.approx(tokens.sum())
+    assert intent._embedding_words("?!", [(0, 0), (0, 2), (0, 0)], np.ones(3), normalised=True) == {
+        "(text)": 3.0
+    }
 
 
 def test_contributions_can_explain_another_intent(small_model):
@@ -157,10 +170,12 @@ def test_it_normalises_case_numbers_currencies_and_punctuation(text, normalised)
     assert intent.normalise(text) == normalised
 
 
-def test_the_model_reads_normalised_text(small_model):
+def test_the_tfidf_block_reads_normalised_text(small_model):
     model = small_model.model
-    # Different amounts, currencies and punctuation are the same text to the model.
-    first, second = model.decision(["I was charged £5 for my top-up!", "i was charged $17.20 for my top up"])
+    # Different amounts, currencies and punctuation are the same text to the TF-IDF block (the
+    # sentence encoder reads the raw text, as it was trained to).
+    texts = ["I was charged £5 for my top-up!", "i was charged $17.20 for my top up"]
+    first, second = model.vectorizer.transform(texts) @ model.coef.T
     assert np.allclose(first, second)
     words = {w for w, _ in model.explain("Why was I charged £5?").words}
     assert "currencysign" in words and "£5" not in words and "charged" in words
@@ -194,11 +209,38 @@ def test_it_refuses_an_artifact_whose_hash_does_not_match(small_model):
         intent.load_model(payload, "")
 
 
+def test_a_tfidf_only_version_1_artifact_still_loads(small_model):
+    import pickle
+
+    old = intent.IntentModel(
+        small_model.model.vectorizer, small_model.model.coef, small_model.model.intercept,
+        small_model.model.classes, small_model.model.temperature, {"normalise": True},
+    )  # fmt: skip
+    state = old.__getstate__()
+    del state["coef_embedding"]  # version 1 models had no such attribute
+    old.__dict__ = state
+    payload = pickle.dumps(("agentops-intent-v1", old))
+    loaded = intent.load_model(payload, hashlib.sha256(payload).hexdigest())
+    assert loaded.coef_embedding is None
+    expected = small_model.model.vectorizer.transform(["where is my card"]) @ small_model.model.coef.T
+    assert np.allclose(loaded.decision(["where is my card"]), expected + small_model.model.intercept)
+
+
+def test_it_refuses_a_model_trained_with_other_encoder_weights(small_model):
+    import copy
+
+    other = copy.copy(small_model.model)
+    other.params = {**other.params, "encoder_sha256": "0" * 64}
+    payload, sha256 = intent.dump_model(other)
+    with pytest.raises(ValueError, match="trained with encoder weights 0{64}, installed are 53aa5117"):
+        intent.load_model(payload, sha256)
+
+
 def test_it_refuses_a_pickle_that_is_not_an_intent_artifact():
     import pickle
 
     payload = pickle.dumps({"not": "a model"})
-    with pytest.raises(ValueError, match="not an agentops-intent-v1 artifact"):
+    with pytest.raises(ValueError, match="not an agentops-intent-v2 artifact"):
         intent.load_model(payload, hashlib.sha256(payload).hexdigest())
 
 
