@@ -2,7 +2,8 @@
 ``security.roles``. Every page and API view that lists or opens these goes through here.
 
 A user's access is computed once per user object (one query for their groups, one more for their
-SDR queues when they are team-scoped) and kept on it for the rest of the request.
+SDR queues when they are team-scoped) and kept on it for the rest of the request; so is whether
+they see personal data in clear (``user_sees_personal_data``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db.models import Model, Q, QuerySet
 
+from security.masking import PERMISSION as PERSONAL_DATA_PERMISSION
+from security.masking import may_view_personal_data
 from security.roles import SALES, Access, access_for
 
 M = TypeVar("M", bound=Model)
 
 _CACHE_ATTR = "_agentops_scope"
+_PERSONAL_DATA_ATTR = "_agentops_sees_personal_data"
+_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,40 @@ def user_scope(*, user: Any) -> Scope:
 
 def user_access(*, user: Any) -> Access:
     return user_scope(user=user).access
+
+
+def user_sees_personal_data(*, user: Any) -> bool:
+    """Whether ``user`` sees personal data in clear: ``security.view_personal_data``, the same answer
+    as ``user.has_perm`` (``security.masking.may_view_personal_data``), kept on the user object.
+
+    ``has_perm`` loads every permission of the user and of their groups (two queries, and hundreds of
+    rows for an Ops admin) to answer about one; an API request needs only this one, so under Django's
+    ``ModelBackend`` alone it is one ``EXISTS`` query (the user's own permission or a group's, as
+    that backend grants them). Permissions already loaded on the object, or other backends, go
+    through ``has_perm`` itself.
+    """
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    cached = getattr(user, _PERSONAL_DATA_ATTR, None)
+    if cached is not None:
+        return cached
+    if hasattr(user, "_perm_cache") or list(settings.AUTHENTICATION_BACKENDS) != [_MODEL_BACKEND]:
+        sees = may_view_personal_data(user)
+    elif not user.is_active:
+        sees = False
+    elif user.is_superuser:
+        sees = True
+    else:
+        from django.contrib.auth.models import Permission
+
+        app_label, codename = PERSONAL_DATA_PERMISSION.split(".")
+        sees = (
+            Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+            .filter(Q(user=user) | Q(group__user=user))
+            .exists()
+        )
+    setattr(user, _PERSONAL_DATA_ATTR, sees)
+    return sees
 
 
 def _actions_q(scope: Scope) -> Q | None:

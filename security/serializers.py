@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from security.masking import Kind, mask, mask_mapping, may_view_personal_data
+from security.masking import Kind, mask, mask_mapping
+from security.selectors import user_sees_personal_data
 
 
 class PersonalDataSerializerMixin:
     """Masks ``personal_fields`` (field → kind) and the personal keys of ``personal_json_fields``
-    unless the request's user (an integration's user, for an API key) has the permission."""
+    unless the request's user (an integration's user, for an API key) has the permission, asked once
+    per request (``user_sees_personal_data``) however many items are serialised."""
 
     personal_fields: ClassVar[Mapping[str, Kind]] = {}
     personal_json_fields: ClassVar[tuple[str, ...]] = ()
@@ -18,7 +20,7 @@ class PersonalDataSerializerMixin:
     def to_representation(self, instance: Any) -> Any:
         data = super().to_representation(instance)  # type: ignore[misc]
         request = self.context.get("request")  # type: ignore[attr-defined]
-        if may_view_personal_data(getattr(request, "user", None)):
+        if user_sees_personal_data(user=getattr(request, "user", None)):
             return data
         for name, kind in self.personal_fields.items():
             if name in data:

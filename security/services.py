@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import decision_log_append
@@ -123,11 +124,21 @@ def apikey_revoke(*, key_id: int, actor: str = "system") -> ApiKey:
     return key
 
 
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 def apikey_mark_used(*, key: ApiKey) -> None:
-    """Remember when a key was last used, writing at most once a minute per key."""
+    """Remember when a key was last used, writing at most once a minute per key.
+
+    The update is conditional in the database too, so of the requests of a busy key that all read
+    a stale ``last_used_at`` at once (several workers), one writes and the others change no row.
+    """
     now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    stale = now - LAST_USED_RESOLUTION
+    if key.last_used_at is None or key.last_used_at < stale:
+        ApiKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=key.pk).update(
+            last_used_at=now
+        )
         key.last_used_at = now
 
 

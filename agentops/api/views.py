@@ -4,7 +4,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -246,12 +246,14 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
             )
         # One action (read, or answered after a submission or decision): with its decisions, and
         # never hidden by list filters left in the query string.
-        return queryset.prefetch_related(
-            Prefetch(
-                "decisions",
-                queryset=Decision.objects.select_related("decided_by").order_by("created_at", "id"),
-            )
-        )
+        return queryset.prefetch_related(self._decisions())
+
+    @staticmethod
+    def _decisions() -> Prefetch:
+        """An action's decisions as its answer lists them: oldest first, with who decided."""
+        # The full payload copies are not shown (the diff is), so they are neither read nor decrypted.
+        decisions = Decision.objects.select_related("decided_by").defer("original_payload", "final_payload")
+        return Prefetch("decisions", queryset=decisions.order_by("created_at", "id"))
 
     @extend_schema(
         request=s.ActionSubmitSerializer,
@@ -320,7 +322,9 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
                 {"code": exc.code, "detail": str(exc)},
                 status=DECISION_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST),
             )
-        action = self._unscoped().get(pk=action.pk)
+        # The service hands back the row it locked and saved (with its model version): answer from
+        # it, reading only the decisions, rather than reading the action again.
+        prefetch_related_objects([action], self._decisions())
         return Response(self.get_serializer(action).data)
 
     def _decidable_or_404(self, request: Request, pk: str) -> ProposedAction:

@@ -244,3 +244,29 @@ def test_session_and_basic_authentication_keep_working(integration):
         HTTP_AUTHORIZATION="Basic " + __import__("base64").b64encode(b"hubspot-sync:pw-for-tests-1").decode()
     )
     assert basic.get("/api/v1/leads/").status_code == 200
+
+
+def test_it_records_a_keys_last_use_at_most_once_a_minute(integration):
+    issued = _key(integration, "read_leads")
+    client = _client(issued.plain)
+    client.get("/api/v1/leads/")
+    first = ApiKey.objects.get(pk=issued.key.pk).last_used_at
+    client.get("/api/v1/leads/")
+    assert first is not None and ApiKey.objects.get(pk=issued.key.pk).last_used_at == first
+
+    ApiKey.objects.filter(pk=issued.key.pk).update(last_used_at=first - timedelta(minutes=2))
+    client.get("/api/v1/leads/")
+    assert ApiKey.objects.get(pk=issued.key.pk).last_used_at > first
+
+
+def test_a_stale_copy_of_a_key_does_not_overwrite_a_newer_last_use(integration):
+    from security.services import apikey_mark_used
+
+    issued = _key(integration, "read_leads")
+    stale = ApiKey.objects.get(pk=issued.key.pk)  # read before another worker marked it used
+    recent = timezone.now() - timedelta(seconds=5)
+    ApiKey.objects.filter(pk=issued.key.pk).update(last_used_at=recent)
+
+    apikey_mark_used(key=stale)
+
+    assert ApiKey.objects.get(pk=issued.key.pk).last_used_at == recent

@@ -126,3 +126,33 @@ def test_the_admin_leaves_personal_fields_out_for_staff_without_the_permission(c
     assert EMAIL not in hidden and "7946" not in hidden and "0143" not in hidden
     assert EMAIL in shown
     assert list(found.context["cl"].result_list) == [Lead.objects.get(pk=lead.pk)]
+
+
+@pytest.mark.parametrize(
+    "make, sees",
+    [
+        (lambda: user_in_role("SDR managers", username="sofia"), True),  # through a group
+        (lambda: user_in_role("Auditors", username="audra"), False),
+        (lambda: _with_own_permission(UserFactory(username="own")), True),  # the user's own
+        (lambda: UserFactory(username="nobody"), False),
+        (lambda: UserFactory(username="root", is_superuser=True), True),
+        (lambda: _with_own_permission(UserFactory(username="gone", is_active=False)), False),
+    ],
+)
+def test_the_one_query_personal_data_check_agrees_with_has_perm(make, sees):
+    from security.selectors import user_sees_personal_data
+
+    user = make()
+    fresh = type(user).objects.get(pk=user.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert user_sees_personal_data(user=fresh) is sees
+        assert user_sees_personal_data(user=fresh) is sees  # kept on the object
+    assert len(queries.captured_queries) <= 1
+    assert type(user).objects.get(pk=user.pk).has_perm("security.view_personal_data") is sees
+
+
+def _with_own_permission(user):
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(Permission.objects.get(codename="view_personal_data"))
+    return user
