@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class ConnectorsConfig(AppConfig):
     name = "connectors"
     verbose_name = "Connectors"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from connectors.models import Connection
+        from connectors.webhook_targets import webhook_targets_forget
+
+        # A changed connection (a rotated secret, deactivated, deleted) is not served from the
+        # webhook endpoint's per-process copy a moment longer in this process.
+        for signal in (post_save, post_delete):
+            signal.connect(webhook_targets_forget, sender=Connection, dispatch_uid="webhook_targets_forget")

@@ -1,8 +1,9 @@
 """Webhook endpoints: ``/webhooks/<vendor>/<connection name or id>/``.
 
 Each delivery is checked with the vendor's signature scheme and the connection's
-``webhook_secret`` (its encrypted credentials), stored raw and deduplicated by event id, and
-answered at once; applying it is a task's job (``connectors.inbound``). A refused delivery gets a
+``webhook_secret`` (its encrypted credentials, kept decrypted per process for a few seconds:
+``connectors.webhook_targets``), stored raw and deduplicated by event id, and answered at once;
+applying it is a task's job (``connectors.inbound``). A refused delivery gets a
 bare 401 or 400, never a reason (the reason goes to our log), and leaves nothing stored.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -19,14 +19,9 @@ from django.views.decorators.http import require_POST
 from connectors import crypto
 from connectors.inbound import ReplayRefused, inbound_events_store
 from connectors.inbound_vendors import INBOUND, IncomingRequest, WebhookRefused
-from connectors.models import Connection
+from connectors.webhook_targets import webhook_target
 
 logger = logging.getLogger(__name__)
-
-
-def _connection(vendor: str, name_or_id: str) -> Connection | None:
-    match = Q(name=name_or_id) | (Q(pk=int(name_or_id)) if name_or_id.isdigit() else Q())
-    return Connection.objects.filter(match, vendor=vendor, is_active=True).first()
 
 
 def _refused(status: int) -> HttpResponse:
@@ -37,14 +32,16 @@ def _refused(status: int) -> HttpResponse:
 @require_POST
 def receive(request: HttpRequest, vendor: str, connection: str) -> HttpResponse:
     inbound = INBOUND.get(vendor)
-    target = _connection(vendor, connection) if inbound is not None else None
-    if inbound is None or target is None:
+    if inbound is None:
         return _refused(404)
     try:
-        secret = target.credentials.get("webhook_secret", "")
+        found = webhook_target(vendor=vendor, name_or_id=connection)
     except crypto.DecryptionError:
-        logger.error("webhook for %s: credentials cannot be decrypted", target.name)
+        logger.error("webhook for %s connection %r: credentials cannot be decrypted", vendor, connection)
         return _refused(503)
+    if found is None:
+        return _refused(404)
+    target, secret = found
     if not secret:
         logger.warning("webhook for %s refused: no webhook_secret configured", target.name)
         return _refused(401)

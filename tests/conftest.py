@@ -59,6 +59,17 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _no_kept_webhook_connections():
+    """Each test starts with no connection kept by the webhook endpoint: a rolled-back test's
+    connections vanish without the ``post_delete`` that would have made the process forget them."""
+    from connectors.webhook_targets import webhook_targets_forget
+
+    webhook_targets_forget()
+    yield
+    webhook_targets_forget()
+
+
+@pytest.fixture(autouse=True)
 def _no_seal_on_commit(settings):
     """Decision-log entries are not sealed on commit unless a test asks for it.
 

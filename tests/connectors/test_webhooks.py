@@ -12,11 +12,13 @@ import time
 from typing import Any
 
 import pytest
+from django.db import connection as db_connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django_q.models import OrmQ
 
 from connectors import signatures
-from connectors.models import InboundStatus, WebhookEvent
+from connectors.models import Connection, InboundStatus, WebhookEvent
 from connectors.sandbox.hubspot import HubSpotSandbox
 from connectors.sandbox.intercom import IntercomSandbox
 from connectors.sandbox.salesforce import SalesforceSandbox
@@ -265,3 +267,73 @@ def test_unknown_connections_vendors_and_methods_get_nothing(client):
     assert (
         client.post(webhook_path(connection), data=b"{}", content_type="application/json").status_code == 404
     )
+
+
+def _signed(delivery: dict[str, Any], secret: str) -> dict[str, Any]:
+    """``delivery`` signed again with ``secret`` (same body and timestamp)."""
+    stamp = delivery["headers"][signatures.ZENDESK_TIMESTAMP_HEADER.lower()]
+    headers = signatures.zendesk_headers(secret=secret, body=delivery["body"], timestamp=stamp)
+    return {"headers": {k.lower(): v for k, v in headers.items()}, "body": delivery["body"]}
+
+
+def _empty_post(client, connection) -> int:
+    return client.post(webhook_path(connection), data=b"{}", content_type="application/json").status_code
+
+
+def test_a_rotated_webhook_secret_is_honoured_as_soon_as_it_is_saved(client, webhook_inbox, serve_sandbox):
+    connection = make_connection("zendesk")
+    first, second = zendesk_deliveries(webhook_inbox, ZendeskSandbox(), serve_sandbox, changes=2)
+    assert post_delivery(client, webhook_path(connection), first).status_code == 200  # now kept
+
+    connection.set_credentials({**connection.credentials, "webhook_secret": "rotated-secret"})
+    connection.save()
+
+    assert post_delivery(client, webhook_path(connection), second).status_code == 401  # the old secret
+    assert (
+        post_delivery(client, webhook_path(connection), _signed(second, "rotated-secret")).status_code == 200
+    )
+    assert WebhookEvent.objects.count() == 2
+
+
+def test_a_disabled_or_deleted_connection_is_refused_as_soon_as_it_is_saved(client):
+    disabled, deleted = make_connection("zendesk"), make_connection("zendesk", name="zendesk-eu")
+    assert (_empty_post(client, disabled), _empty_post(client, deleted)) == (401, 401)  # both kept
+
+    disabled.is_active = False
+    disabled.save()
+    deleted.delete()
+
+    assert (_empty_post(client, disabled), _empty_post(client, deleted)) == (404, 404)
+
+
+def test_another_process_sees_a_change_once_its_copy_is_older_than_the_ttl(client, monkeypatch):
+    from connectors import webhook_targets
+
+    connection = make_connection("zendesk")
+    assert _empty_post(client, connection) == 401
+    # An update sends no signal: what another worker's copy of the connection is like.
+    Connection.objects.filter(pk=connection.pk).update(is_active=False)
+    assert _empty_post(client, connection) == 401
+
+    later = time.monotonic() + webhook_targets.TTL_SECONDS + 1
+    monkeypatch.setattr(webhook_targets.time, "monotonic", lambda: later)
+
+    assert _empty_post(client, connection) == 404
+
+
+def test_a_delivery_to_a_kept_connection_needs_no_query_for_it(client, webhook_inbox, serve_sandbox):
+    connection = make_connection("zendesk")
+    first, second = zendesk_deliveries(webhook_inbox, ZendeskSandbox(), serve_sandbox, changes=2)
+    with CaptureQueriesContext(db_connection) as cold:
+        assert post_delivery(client, webhook_path(connection), first).status_code == 200
+    with CaptureQueriesContext(db_connection) as warm:
+        assert post_delivery(client, webhook_path(connection), second).status_code == 200
+
+    # Stored and checked for earlier copies; the connection came from the process's copy.
+    assert _statements(warm) == 2, "\n".join(q["sql"] for q in warm.captured_queries)
+    assert _statements(cold) == 3
+
+
+def _statements(queries) -> int:
+    """Statements, without the savepoints of the test's own transaction."""
+    return sum(1 for q in queries.captured_queries if "SAVEPOINT" not in q["sql"])
