@@ -268,6 +268,8 @@ class Traffic:
     keys: dict[str, int] = field(default_factory=dict)  # idempotency key -> action id
     repeats_same: int = 0
     repeats_other: int = 0
+    # (key, the first answer's id, the repeat's status and id): evidence for the check's failure.
+    repeats_other_seen: list[tuple[str, int, int, int]] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)
     approved: set[int] = field(default_factory=set)
     rejected: set[int] = field(default_factory=set)
@@ -348,6 +350,7 @@ class Traffic:
                     self.repeats_same += 1
                 else:
                     self.repeats_other += 1
+                    self.repeats_other_seen.append((key, self.keys.get(key, 0), status, answer["id"]))
                 return
             self.keys[key] = answer["id"]
             self._first_lead[key] = body["lead"]
@@ -452,7 +455,18 @@ def drain(*, timeout: float) -> dict:
             break
         time.sleep(2)
     time.sleep(2)
-    async_task("sales.tasks.cadences_tick_task", task_name="soak: last cadence tick")
+    # A tick carries out at most 1,000 approved enrolments; at the soak's rate the approvals outrun
+    # the every-few-minutes schedule, so tick until that backlog is settled (or the time is up).
+    from approvals.models import ProposedAction
+
+    def backlog() -> int:
+        return ProposedAction.objects.filter(kind="enrol_cadence", status="approved").count()
+
+    while backlog() and time.monotonic() - started < timeout:
+        async_task("sales.tasks.cadences_tick_task", task_name="soak: last cadence tick")
+        time.sleep(3)
+        while (broker.queue_size() or 0) and time.monotonic() - started < timeout:
+            time.sleep(1)
     time.sleep(3)
     while time.monotonic() - started < timeout:
         open_runs = TaskRun.objects.filter(status__in=["running", "retrying"]).count()
@@ -550,6 +564,18 @@ def integrity(traffic: Traffic) -> tuple[dict[str, bool], dict]:
         "approved_outcomes": dict(outcome),
         "enrolments": sum(enrolments.values()),
         "repeated_keys": traffic.repeats_same,
+        "repeats_answered_otherwise": [
+            {
+                "key": key,
+                "first": first,
+                "status": status,
+                "answer": answer,
+                "now": dict(
+                    ProposedAction.objects.filter(pk__in=[first, answer]).values_list("pk", "status")
+                ),
+            }
+            for key, first, status, answer in traffic.repeats_other_seen
+        ],
         "webhook_events": len(traffic.events),
         "webhook_states": dict(event_states),
         "tickets": len(traffic.tickets),
@@ -609,7 +635,7 @@ def soak(minutes: float, *, smoke: bool = False, threads: int = 4) -> dict:
         )
         for thread in pool:
             thread.join()
-        drained = drain(timeout=180)
+        drained = drain(timeout=300)
         sampler.stop.set()
         memory, stable = sampler.report(warm_up=duration * 0.25, duration=duration)
         checks, figures = integrity(traffic)
