@@ -326,7 +326,9 @@ class Traffic:
             if not self.leads:
                 return
             lead = rng.choice(self.leads)
-            repeat = self.keys and rng.random() < 0.1
+            # bool(): ``self.keys and …`` would be the (empty) dict itself, which another thread can
+            # fill before the answer comes back, turning this fresh proposal into a "repeat".
+            repeat = bool(self.keys) and rng.random() < 0.1
             key = rng.choice(list(self.keys)) if repeat else f"soak:{secrets.token_hex(8)}"
         body = {
             "kind": "enrol_cadence",
@@ -374,7 +376,7 @@ class Traffic:
         from connectors import signatures
 
         with self.lock:
-            repeat = self.events and rng.random() < 0.2
+            repeat = bool(self.events) and rng.random() < 0.2
             event = rng.choice(self.events) if repeat else None
         if event is None:
             ticket = f"T{rng.randrange(500)}"
