@@ -9,8 +9,8 @@ from django.http import HttpRequest
 
 
 class LogAdmin(admin.ModelAdmin):
-    """Every field read-only; no add, change or delete (the decision-log seal, access denials,
-    consent records)."""
+    """Every field read-only; no add, change or delete (the decision log and its seal, access
+    denials, consent records, notifications)."""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]

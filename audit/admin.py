@@ -1,14 +1,11 @@
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from agentops.admin_readonly import LogAdmin
 from audit.models import AuditSeal, DecisionLogEntry
 
 
 @admin.register(DecisionLogEntry)
-class DecisionLogEntryAdmin(admin.ModelAdmin):
+class DecisionLogEntryAdmin(LogAdmin):
     """Searchable and read-only: the log is append-only, so nothing here can change it."""
 
     list_display = [
@@ -27,22 +24,10 @@ class DecisionLogEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "timestamp"
     show_full_result_count = False
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in DecisionLogEntry._meta.fields]
-
     @admin.display(description="seal")
     def seal_sequence(self, obj: DecisionLogEntry) -> str:
         seal = getattr(obj, "seal", None)
         return str(seal.sequence) if seal is not None else "pending"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(AuditSeal)

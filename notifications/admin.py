@@ -5,6 +5,7 @@ from django.db import models
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from agentops.admin_readonly import LogAdmin
 from notifications.models import Notification, NotificationSettings
 
 
@@ -30,7 +31,7 @@ class NotificationSettingsAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(LogAdmin):
     """Read-only record of what was sent to whom, and what failed."""
 
     list_display = ["created_at", "kind", "channel", "address", "action", "status", "attempts", "sent_at"]
@@ -39,12 +40,3 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ["=address", "=dedupe_key", "subject"]
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
