@@ -126,6 +126,22 @@ def mask_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     return masked
 
 
+# An address or a phone number written inside free text (a comment, an email body). Phones are
+# international (+ and 7 or more digits) or grouped national numbers; bare digit runs (ids) are not.
+EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+PHONE_IN_TEXT = re.compile(
+    r"(?<![\w+])\+\d[\d\s().-]{5,}\d(?!\w)|(?<![\w-])\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}(?![\w-])"
+)
+
+
+def mask_mentions(text: str) -> str:
+    """``text`` with every email address and phone number in it masked (the rest stays readable)."""
+    if not text:
+        return text
+    text = EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group()), text)
+    return PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
+
+
 def personal_value(user: _User | None, value: Any, kind: Kind) -> Any:
     """``value`` as ``user`` may see it: in clear with the permission, else masked."""
     return value if may_view_personal_data(user) else mask(value, kind)

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from agentops.spreadsheet import safe_row
 from sales.models import Lead
 from scoring.selectors import acting_scores
 
@@ -35,16 +36,19 @@ class Command(BaseCommand):
                     score = scores.get(pk)
                     if score is None:
                         continue
+                    # The external id and the reasons come from outside (an agent, a CRM): never a formula.
                     writer.writerow(
-                        [
-                            external_id,
-                            source,
-                            f"{score.probability:.6f}",
-                            score.score,
-                            score.tier,
-                            score.model_version.label,
-                            " | ".join(r["text"] for r in score.reasons),
-                        ]
+                        safe_row(
+                            [
+                                external_id,
+                                source,
+                                f"{score.probability:.6f}",
+                                score.score,
+                                score.tier,
+                                score.model_version.label,
+                                " | ".join(r["text"] for r in score.reasons),
+                            ]
+                        )
                     )
                     written += 1
         self.stdout.write(f"wrote {written} scored leads to {options['file']}")
