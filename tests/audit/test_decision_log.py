@@ -19,8 +19,25 @@ def test_it_stores_personal_data_only_as_hashes():
     entry = _entry()
     entry.refresh_from_db()
     assert entry.input_context["score"] == 91
-    assert entry.input_context["email"].startswith("sha256:")
+    assert entry.input_context["email"].startswith("hmac:")
     assert "ada@example.com" not in str(entry.input_context)
+
+
+def test_entries_redacted_with_the_old_bare_sha256_still_verify_next_to_keyed_ones():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from audit.services import audit_seal_pending
+
+    DecisionLogEntry.objects.create(
+        event_type="action.proposed", actor="sdr-agent", input_context={"email": "sha256:0123456789abcdef"}
+    )  # as written before the key: the chain covers what is stored, whatever the token's form
+    _entry()
+    audit_seal_pending()
+    out = StringIO()
+    call_command("verify_audit_log", stdout=out)
+    assert "decision log intact" in out.getvalue()
 
 
 def test_it_refuses_updates_and_deletes_through_the_orm():

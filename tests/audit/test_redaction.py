@@ -4,26 +4,59 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import hmac
 import json
 import re
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
-from audit.redaction import PERSONAL_KEYS, hash_value, redact_context
+from audit.redaction import PERSONAL_KEYS, hash_value, redact_context, redaction_key
 
-TOKEN = re.compile(r"^sha256:[0-9a-f]{16}$")
+TOKEN = re.compile(r"^hmac:[0-9a-f]{16}$")
+KEY = b"a-test-redaction-key-of-some-length"
 
 
 # --- hash_value ---------------------------------------------------------------------------------
 
 
-def test_hash_value_is_sha256_prefix_plus_16_hex_characters():
+def test_hash_value_is_hmac_prefix_plus_16_hex_characters():
     assert TOKEN.match(hash_value("ana@example.com"))
 
 
-def test_hash_value_is_the_truncated_sha256_of_the_normalised_value():
-    expected = "sha256:" + hashlib.sha256(b"ana@example.com").hexdigest()[:16]
-    assert hash_value("  Ana@Example.COM ") == expected
+def test_hash_value_is_the_truncated_keyed_hmac_sha256_of_the_normalised_value():
+    expected = "hmac:" + hmac.new(KEY, b"ana@example.com", hashlib.sha256).hexdigest()[:16]
+    assert hash_value("  Ana@Example.COM ", key=KEY) == expected
+
+
+def test_hash_value_is_not_the_bare_sha256_a_dictionary_of_addresses_would_find():
+    bare = hashlib.sha256(b"ana@example.com").hexdigest()[:16]
+    assert bare not in hash_value("ana@example.com")
+    assert bare not in hash_value("ana@example.com", key=KEY)
+
+
+def test_hash_value_depends_on_the_key():
+    assert hash_value("ana@example.com", key=KEY) != hash_value("ana@example.com", key=b"another key")
+
+
+def test_the_configured_key_is_used_when_none_is_passed(settings):
+    settings.AGENTOPS_AUDIT_REDACTION_KEY = KEY.decode()
+    assert hash_value("ana@example.com") == hash_value("ana@example.com", key=KEY)
+    assert redact_context({"email": "ana@example.com"}) == {"email": hash_value("ana@example.com", key=KEY)}
+
+
+def test_without_a_configured_key_one_is_derived_from_the_secret_key_outside_production(settings):
+    settings.AGENTOPS_AUDIT_REDACTION_KEY = ""
+    first = hash_value("ana@example.com")
+    settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789abcdef"
+    assert hash_value("ana@example.com") != first
+
+
+def test_production_refuses_to_redact_without_a_configured_key(settings):
+    settings.AGENTOPS_AUDIT_REDACTION_KEY = ""
+    settings.ENVIRONMENT = "production"
+    with pytest.raises(ImproperlyConfigured, match="AGENTOPS_AUDIT_REDACTION_KEY"):
+        redaction_key()
 
 
 def test_hash_value_is_stable_across_calls():
