@@ -40,6 +40,9 @@ class UpsertRow:
 class UpsertResult:
     statuses: list[str] = field(default_factory=list)
     ids: list[int | None] = field(default_factory=list)
+    #: For each updated row (by its position in ``rows``), the watched fields it changed:
+    #: ``{name: (before, after)}``.
+    changes: dict[int, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.statuses if s == status)
@@ -91,12 +94,14 @@ def natural_key_upsert(
     writable_fields: Sequence[str],
     json_merge_fields: Sequence[str] = ("attributes",),
     modified_field: str = "source_modified_at",
+    watched: Sequence[str] = (),
 ) -> UpsertResult:
     """Upsert ``rows`` into ``model``; call inside ``transaction.atomic()``.
 
     Keys must be unique within ``rows`` (callers validate that and report duplicates per row).
     A row whose ``modified_field`` is older than the stored one is *stale* and not applied, so an
-    out-of-order delivery never overwrites newer data.
+    out-of-order delivery never overwrites newer data. The ``watched`` fields an update changes are
+    reported in ``result.changes`` (before and after), read from the rows already loaded.
     """
     existing = _existing_by_key(model, (row.key for row in rows))
     now = timezone.now()
@@ -119,6 +124,10 @@ def natural_key_upsert(
             result.statuses.append(RowStatus.UNCHANGED)
             result.ids.append(obj.pk)
             continue
+        if before is not None:
+            changed = {n: (before[n], getattr(obj, n)) for n in watched if getattr(obj, n) != before[n]}
+            if changed:
+                result.changes[index] = changed
         obj.updated_at = now  # type: ignore[attr-defined]
         if current is None:
             obj.created_at = now  # type: ignore[attr-defined]

@@ -893,6 +893,7 @@ def action_submit(
         )
     lead_id = _target_id("lead", lead)
     ticket_id = _target_id("ticket", ticket)
+    _check_consent(kind, clean, lead_id)
     if domain and domain not in Domain.values:
         raise SubmissionRefused("invalid_domain", "domain", f"domain: one of {', '.join(Domain.values)}")
     if callback_url:
@@ -948,6 +949,17 @@ def _target_id(name: str, ref: TargetRef | None) -> int | None:
     if target is None:
         raise SubmissionRefused("invalid_target", name, f"{name}: no {name} {ref!r}")
     return int(target)
+
+
+def _check_consent(kind: str, payload: Mapping[str, Any], lead_id: int | None) -> None:
+    """A message to a contact who withdrew consent is refused when proposed, naming the recipient
+    (``lead``, ``payload.to``, ``payload.cc[1]``); the executor checks again before sending."""
+    from privacy.selectors import message_refusals
+
+    refusals = message_refusals(lead_id=lead_id, kind=kind, payload=payload)
+    if refusals:
+        first = refusals[0]
+        raise SubmissionRefused("consent_withdrawn", first.field, "; ".join(map(str, refusals)))
 
 
 def _check_callback_url(url: str) -> None:

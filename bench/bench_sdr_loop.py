@@ -385,6 +385,7 @@ def loop_once(
     from agentops.importing import run_import
     from approvals.choices import ActionStatus
     from approvals.models import ProposedAction
+    from sales.choices import LeadProducer
     from sales.models import Lead
     from sales.services import lead_bulk_upsert, playbooks_run
     from scoring.runner import leads_score
@@ -404,7 +405,9 @@ def loop_once(
         with timer.stage("import"):
             imported = run_import(
                 enumerate(rows, start=2),
-                lambda batch: lead_bulk_upsert(rows=batch, actor="bench:import", atomic=False),
+                lambda batch: lead_bulk_upsert(
+                    rows=batch, actor="bench:import", producer=LeadProducer.IMPORT, atomic=False
+                ),
             )
         with timer.stage("score + explain"):
             scored = leads_score(actor="bench", source=SOURCE)

@@ -527,14 +527,13 @@ def _prepare(execution_id: int, token: str) -> _Prepared | RunResult:
             raise Refused("payload_changed", "the payload differs from the approved one; execution refused")
         if action.kind in MESSAGE_KINDS:
             # Read now, not when it was approved: a withdrawal since then (of this channel, or an
-            # erasure's suppression of the address) cancels the message, with its log entry.
-            from privacy.selectors import message_refusal
+            # erasure's suppression of the address) cancels the message, with its log entry. Every
+            # recipient counts (to, cc, bcc), by address, with a lead or without one.
+            from privacy.selectors import message_refusals
 
-            refusal = message_refusal(
-                lead=action.lead, kind=action.kind, to=str(action.payload.get("to", ""))
-            )
-            if refusal:
-                return _settle(execution, ActionStatus.CANCELLED, refusal)
+            refusals = message_refusals(lead=action.lead, kind=action.kind, payload=action.payload)
+            if refusals:
+                return _settle(execution, ActionStatus.CANCELLED, "; ".join(map(str, refusals)))
         if action.kind in MAIL_KINDS:
             connection, connector, target = None, None, MAIL_CONNECTOR
             call = _mail_call(action)

@@ -590,10 +590,14 @@ class _Target:
 
 def _target(kind: str) -> _Target:
     if kind == "lead":
+        from sales.choices import LeadProducer
         from sales.models import Lead
         from sales.services import lead_bulk_upsert
 
-        return _Target(Lead, lead_bulk_upsert, has_vendor_columns=True)
+        # The CRM is the one producer of a lead's oversight fields (owner, deal value, outcome).
+        return _Target(
+            Lead, partial(lead_bulk_upsert, producer=LeadProducer.CRM_SYNC), has_vendor_columns=True
+        )
     from support.models import Ticket
     from support.services import ticket_bulk_upsert
 

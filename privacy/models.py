@@ -43,6 +43,11 @@ class ConsentRecord(models.Model):
     recorded_at = models.DateTimeField(db_index=True)
     recorded_by = models.CharField(max_length=100, help_text="The user or agent that recorded it.")
     note = models.CharField(max_length=300, blank=True)
+    evidence = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="What proves a grant that lifts a withdrawal: a reference to what the person signed or said, where and when (a form submission, a ticket); no personal data.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

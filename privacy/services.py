@@ -101,10 +101,17 @@ def consent_record(
     source: str,
     actor: str,
     note: str = "",
+    evidence: str = "",
     now: datetime | None = None,
 ) -> ConsentChange:
     """Record a lead's consent for one channel. A withdrawal goes through ``consent_withdraw`` (it
-    takes effect on queued work); a grant makes the lead contactable on that channel."""
+    takes effect on queued work); a grant makes the lead contactable on that channel.
+
+    A grant that lifts a withdrawal (the lead opted out of everything, or withdrew this channel, or
+    its address is under suppression) needs ``evidence``: what the person said or signed, where and
+    when. It is kept on the record; without it the grant is refused (``PrivacyError("evidence")``).
+    This is the only way an opt-out is lifted: no upsert, sync or import raises a lead's consent.
+    """
     _check_choice("channel", channel, Channel.values)
     _check_choice("status", status, ConsentStatus.values)
     _check_choice("lawful_basis", lawful_basis, LawfulBasis.values)
@@ -120,9 +127,19 @@ def consent_record(
             now=now,
         )
     now = now or timezone.now()
+    evidence = (evidence or "").strip()
     with transaction.atomic():
         lead = _lead_locked(lead_id)
         key = email_key(lead.email)
+        previous = lead.consent_state
+        states = consent_states(leads=[lead])[lead.pk]
+        lifts = previous == ConsentState.OPTED_OUT or states.get(channel) == ConsentStatus.WITHDRAWN
+        if lifts and not evidence:
+            raise PrivacyError(
+                "evidence",
+                f"the contact withdrew consent to {channel}: a grant that lifts a withdrawal needs "
+                "evidence (what the person said or signed, where and when)",
+            )
         records = [
             ConsentRecord.objects.create(
                 lead=lead,
@@ -134,12 +151,11 @@ def consent_record(
                 recorded_at=now,
                 recorded_by=actor,
                 note=note,
+                evidence=evidence[:500],
             )
         ]
-        previous = lead.consent_state
         if previous == ConsentState.OPTED_OUT:
             # The opt-out covered every channel: the others stay withdrawn, now as records of their own.
-            states = consent_states(leads=[lead])[lead.pk]
             for other in ALL_CHANNELS:
                 if other != channel and states.get(other) != ConsentStatus.WITHDRAWN:
                     records.append(
@@ -169,6 +185,8 @@ def consent_record(
                 "status": ConsentStatus.GRANTED,
                 "from": previous,
                 "to": lead.consent_state,
+                "lifts_withdrawal": lifts,
+                "with_evidence": bool(evidence),
             },
         )
     return ConsentChange(records=records)
@@ -213,23 +231,28 @@ def consent_withdraw(
     wanted = list(dict.fromkeys(channels))
     with transaction.atomic():
         lead = _lead_locked(lead_id) if lead_id is not None else None
+        if lead is not None and set(wanted) >= set(ALL_CHANNELS):
+            # An opt-out: lead_opt_out records the withdrawal of every channel itself.
+            result = lead_opt_out(
+                lead_id=lead.pk, source=source, actor=actor, lawful_basis=lawful_basis, note=note, now=now
+            )
+            change.records = result.records
+            change.messages_cancelled = result.messages_withdrawn
+            change.enrolments_exited = result.enrolments_exited
+            return change
         key = email_key(lead.email if lead is not None else email)
         if lead is None and not key:
             raise PrivacyError("email", "must not be empty")
-        for channel in wanted:
-            change.records.append(
-                ConsentRecord.objects.create(
-                    lead=lead,
-                    email_key=key,
-                    channel=channel,
-                    status=ConsentStatus.WITHDRAWN,
-                    lawful_basis=lawful_basis,
-                    source=source,
-                    recorded_at=now,
-                    recorded_by=actor,
-                    note=note,
-                )
-            )
+        change.records = consent_withdrawals_add(
+            lead=lead,
+            email=email,
+            channels=wanted,
+            source=source,
+            actor=actor,
+            lawful_basis=lawful_basis,
+            note=note,
+            now=now,
+        )
         if lead is None:
             decision_log_append(
                 event_type=EventType.CONSENT_CHANGED,
@@ -239,11 +262,6 @@ def consent_withdraw(
                 input_context={"source": source},
                 action_taken={"channels": wanted, "status": ConsentStatus.WITHDRAWN},
             )
-            return change
-        if set(wanted) >= set(ALL_CHANNELS):
-            result = lead_opt_out(lead_id=lead.pk, source=source, actor=actor)
-            change.messages_cancelled = result.messages_withdrawn
-            change.enrolments_exited = result.enrolments_exited
             return change
         change.messages_cancelled = _cancel_channel_work(lead, wanted, actor)
         decision_log_append(
@@ -259,6 +277,38 @@ def consent_withdraw(
             },
         )
     return change
+
+
+def consent_withdrawals_add(
+    *,
+    lead: Lead | None,
+    email: str = "",
+    channels: Sequence[str] = ALL_CHANNELS,
+    source: str,
+    actor: str,
+    lawful_basis: str = LawfulBasis.CONSENT,
+    note: str = "",
+    now: datetime | None = None,
+) -> list[ConsentRecord]:
+    """Write the proof of a withdrawal: one record per channel, naming the person by the lead and by
+    the key of its address (or of ``email`` without a lead). Only the records: call it inside the
+    transaction of the change it proves (``consent_withdraw``, ``sales.cadence_services.lead_opt_out``)."""
+    key = email_key(lead.email if lead is not None else email)
+    now = now or timezone.now()
+    return [
+        ConsentRecord.objects.create(
+            lead=lead,
+            email_key=key,
+            channel=channel,
+            status=ConsentStatus.WITHDRAWN,
+            lawful_basis=lawful_basis,
+            source=source[:60],
+            recorded_at=now,
+            recorded_by=actor[:100],
+            note=note[:300],
+        )
+        for channel in dict.fromkeys(channels)
+    ]
 
 
 def _cancel_channel_work(lead: Lead, channels: Sequence[str], actor: str) -> int:
@@ -617,6 +667,7 @@ __all__ = [
     "access_export",
     "consent_record",
     "consent_withdraw",
+    "consent_withdrawals_add",
     "data_subject_request_create",
     "erasure_execute",
 ]

@@ -5,6 +5,7 @@ from django.utils.html import format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from operations.admin_mixins import ChangeControlledAdmin
+from sales.lead_rows import OVERSIGHT_FIELDS
 from sales.models import (
     Account,
     Cadence,
@@ -53,8 +54,10 @@ class LeadAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
     list_filter = ["source", "status", "consent_state", "outcome", "has_open_opportunity"]
     search_fields = ["=external_id", "last_name", "company_name", "=salesforce_id", "=hubspot_id"]
     list_select_related = ["owner"]
-    raw_id_fields = ["account", "owner"]
-    readonly_fields = ["created_at", "updated_at"]
+    raw_id_fields = ["account"]
+    # Oversight decides on these: the CRM sync sets them, consent is the consent API's (with
+    # evidence), and each change is logged there; a hand edit here would be neither.
+    readonly_fields = [*OVERSIGHT_FIELDS, "created_at", "updated_at"]
     show_full_result_count = False
 
     def get_search_results(

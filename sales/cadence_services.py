@@ -688,18 +688,33 @@ class OptOutResult:
     enrolments_exited: int
     messages_withdrawn: int
     already_opted_out: bool
+    #: The consent records proving the opt-out (a withdrawal of every channel).
+    records: list[Any] = field(default_factory=list)
 
 
-def lead_opt_out(*, lead_id: int, source: str, actor: str) -> OptOutResult:
-    """Record that a contact opted out, with immediate effect on queued work: every open enrolment
-    ends and every message to the lead that has not gone out (proposed, pending or approved, from a
-    cadence or not) is cancelled, all in one transaction with its log entries."""
+def lead_opt_out(
+    *,
+    lead_id: int,
+    source: str,
+    actor: str,
+    lawful_basis: str = "consent",
+    note: str = "",
+    now: datetime | None = None,
+) -> OptOutResult:
+    """Record that a contact opted out, with immediate effect on queued work: the withdrawal of every
+    channel is written to the consent registry (the proof, ``privacy.services.consent_withdrawals_add``),
+    every open enrolment ends and every message to the lead that has not gone out (proposed, pending
+    or approved, from a cadence or not) is cancelled, all in one transaction with its log entries."""
     from approvals.models import ProposedAction
     from approvals.services import Settled, actions_settle_many
+    from privacy.services import consent_withdrawals_add
 
-    now = timezone.now()
+    now = now or timezone.now()
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
+        records = consent_withdrawals_add(
+            lead=lead, source=source, actor=actor, lawful_basis=lawful_basis, note=note, now=now
+        )
         already = lead.consent_state == ConsentState.OPTED_OUT
         if not already:
             previous = lead.consent_state
@@ -745,7 +760,7 @@ def lead_opt_out(*, lead_id: int, source: str, actor: str) -> OptOutResult:
         withdrawn = counts.get(ActionStatus.CANCELLED, 0) + _withdraw(
             [e.pk for e in enrolments], reason="the contact opted out"
         )
-    return OptOutResult(len(enrolments), withdrawn, already)
+    return OptOutResult(len(enrolments), withdrawn, already, records)
 
 
 def enrolment_set_paused(

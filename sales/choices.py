@@ -26,6 +26,18 @@ class Outcome(models.TextChoices):
     NOT_CONVERTED = "not_converted", "Not converted"
 
 
+class LeadProducer(models.TextChoices):
+    """Who writes a batch of leads, which decides the fields it may set (``sales.lead_rows``).
+
+    The bulk API is what an agent holds: it never sets a field oversight decides on. The CRM sync
+    is the one producer of those (owner, deal value, outcome); consent is the consent API's.
+    """
+
+    API = "api", "Bulk API (an integration or agent)"
+    CRM_SYNC = "crm_sync", "CRM sync (webhooks and polling)"
+    IMPORT = "import", "File import or seed run by staff"
+
+
 class LeadEventKind(models.TextChoices):
     EMAIL_OPEN = "email_open", "Email opened"
     EMAIL_CLICK = "email_click", "Email link clicked"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +36,21 @@ def leads_with_email(*, email: str) -> QuerySet[Lead]:
 
         return Lead.objects.filter(email_index=blind_index(address))
     return Lead.objects.filter(email__iexact=address)
+
+
+def leads_with_emails(*, emails: Iterable[str]) -> QuerySet[Lead]:
+    """Leads whose email is one of ``emails`` (as ``leads_with_email``), in one query."""
+    addresses = {(e or "").strip() for e in emails} - {""}
+    if not addresses:
+        return Lead.objects.none()
+    if any(f.name == "email_index" for f in Lead._meta.get_fields()):
+        from security.crypto import blind_index
+
+        return Lead.objects.filter(email_index__in=sorted({blind_index(a) for a in addresses}))
+    match = Q(pk__in=[])
+    for address in addresses:
+        match |= Q(email__iexact=address)
+    return Lead.objects.filter(match)
 
 
 def leads_for_list(*, status: str = "", source: str = "", search: str = "") -> QuerySet[Lead]:

@@ -23,8 +23,14 @@ from agentops.upsert import (
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
-from sales.choices import ConsentState
-from sales.lead_rows import LEAD_FIELDS, WRITABLE_FIELDS
+from sales.choices import ConsentState, LeadProducer
+from sales.lead_rows import (
+    LEAD_FIELDS,
+    OVERSIGHT_COLUMNS,
+    WRITABLE_FIELDS,
+    consent_raise_refusal,
+    producer_refusals,
+)
 from sales.models import Account, Lead, PlaybookRule
 from sales.playbook import LeadFacts, Match, evaluate_rules, idempotency_key, longest_window_days
 from sales.selectors import playbook_lead_facts, playbook_rules_active
@@ -53,17 +59,37 @@ def _resolve_owners(rows: list[UpsertRow]) -> list[BatchRowError]:
 
 
 def lead_bulk_upsert(
-    *, rows: Sequence[Any], actor: str, max_rows: int | None = None, atomic: bool = True
+    *,
+    rows: Sequence[Any],
+    actor: str,
+    producer: str = LeadProducer.API,
+    max_rows: int | None = None,
+    atomic: bool = True,
 ) -> BatchOutcome:
     """Upsert leads by ``(source, external_id)``.
 
     With ``atomic`` (the API), any bad row rejects the whole batch and nothing is written; the
     outcome lists every bad row with its field and reason. Without it (file imports), the good
     rows are written and the bad ones reported. Re-sending a batch changes nothing.
+
+    ``producer`` says who sends the batch; the default is the least trusted, the bulk API, which
+    may not set the fields oversight decides on (``sales.lead_rows.OVERSIGHT_FIELDS``: owner, deal
+    value, open opportunity, outcome, consent). No producer raises a stored lead's consent (an
+    opt-out is lifted only through the consent API, with evidence). Every change to one of those
+    fields on a stored lead gets its own decision-log entry, before and after, with the producer,
+    in the same transaction.
     """
     if max_rows is not None and len(rows) > max_rows:
         raise BatchTooLarge(f"leads: at most {max_rows} rows per batch, got {len(rows)}")
     clean, errors = validate_batch(rows, LEAD_FIELDS)
+    refused = _producer_refusals(rows, producer)
+    if refused:
+        fields = {(e.index, e.field) for e in refused}
+        errors = sorted(
+            [*refused, *(e for e in errors if (e.index, e.field) not in fields)], key=lambda e: e.index
+        )
+        bad = {e.index for e in refused}
+        clean = [row for row in clean if row.index not in bad]
     if errors and atomic:
         return BatchOutcome(errors=errors)
     owner_errors = _resolve_owners(clean)
@@ -75,18 +101,106 @@ def lead_bulk_upsert(
         clean = [row for row in clean if row.index not in bad]
     clean = _suppressed_arrive_opted_out(clean)
     with transaction.atomic():
-        result = natural_key_upsert(model=Lead, rows=clean, writable_fields=WRITABLE_FIELDS)
+        consent_errors = _consent_raises(clean)
+        if consent_errors:
+            errors = sorted([*errors, *consent_errors], key=lambda e: e.index)
+            if atomic:
+                return BatchOutcome(errors=errors)
+            bad = {e.index for e in consent_errors}
+            clean = [row for row in clean if row.index not in bad]
+        result = natural_key_upsert(
+            model=Lead, rows=clean, writable_fields=WRITABLE_FIELDS, watched=OVERSIGHT_COLUMNS
+        )
         summary = result.summary
         if summary["created"] or summary["updated"]:
             decision_log_append(
                 event_type=EventType.LEADS_UPSERTED,
                 actor=actor,
                 subject_type="lead_batch",
-                input_context={"rows": len(rows), "sources": sorted({r.key[0] for r in clean})},
+                input_context={
+                    "rows": len(rows),
+                    "sources": sorted({r.key[0] for r in clean}),
+                    "producer": producer,
+                },
                 action_taken={**summary, "rejected": len(errors)},
             )
+        _log_oversight_changes(clean, result, actor=actor, producer=producer)
     _rescore_after_commit(result)
     return BatchOutcome(errors=errors, result=result)
+
+
+def _producer_refusals(rows: Sequence[Any], producer: str) -> list[BatchRowError]:
+    """Every field a row sets that its producer may not (the bulk API and oversight fields)."""
+    return [
+        BatchRowError(index, str(raw.get("external_id", "")).strip(), name, reason)
+        for index, raw in enumerate(rows)
+        for name, reason in producer_refusals(raw, producer)
+    ]
+
+
+def _consent_raises(rows: list[UpsertRow]) -> list[BatchRowError]:
+    """Rows that would raise a stored lead's consent (lift an opt-out, or grant): refused whoever
+    sends them. One locked read for the batch, only when a row carries a consent state."""
+    wanted = {row.key: row for row in rows if "consent_state" in row.values}
+    if not wanted:
+        return []
+    stored: dict[tuple[str, str], str] = {}
+    for source in {key[0] for key in wanted}:
+        ids = [key[1] for key in wanted if key[0] == source]
+        stored.update(
+            ((source, external_id), state)
+            for external_id, state in Lead.objects.select_for_update()
+            .filter(source=source, external_id__in=ids)
+            .values_list("external_id", "consent_state")
+        )
+    errors = []
+    for key, row in wanted.items():
+        reason = consent_raise_refusal(stored[key], row.values["consent_state"]) if key in stored else ""
+        if reason:
+            errors.append(BatchRowError(row.index, key[1], "consent_state", reason))
+    return errors
+
+
+def _log_oversight_changes(rows: list[UpsertRow], result: UpsertResult, *, actor: str, producer: str) -> None:
+    """One decision-log entry per stored lead whose oversight fields changed: each field's value
+    before and after, and who produced it. One statement for the batch (plus one read of the user
+    names when an owner changed)."""
+    if not result.changes:
+        return
+    owner_ids = {
+        pk for change in result.changes.values() for pk in change.get("owner_id", ()) if pk is not None
+    }
+    User = get_user_model()
+    names = dict(User.objects.filter(pk__in=owner_ids).values_list("pk", "username")) if owner_ids else {}
+
+    def shown(name: str, value: Any) -> Any:
+        if name == "owner_id":
+            return names.get(value) if value is not None else None
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return str(value) if value is not None and not isinstance(value, bool | str) else value
+
+    decision_log_append_many(
+        entries=[
+            LogEntry(
+                event_type=EventType.LEADS_UPSERTED,
+                actor=actor,
+                subject_type="lead",
+                subject_id=result.ids[index] or "",
+                input_context={"producer": producer, "source": rows[index].key[0]},
+                action_taken={
+                    "oversight_fields": {
+                        ("owner" if name == "owner_id" else name): {
+                            "from": shown(name, before),
+                            "to": shown(name, after),
+                        }
+                        for name, (before, after) in change.items()
+                    }
+                },
+            )
+            for index, change in sorted(result.changes.items())
+        ]
+    )
 
 
 def _suppressed_arrive_opted_out(rows: list[UpsertRow]) -> list[UpsertRow]:

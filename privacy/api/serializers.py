@@ -15,12 +15,32 @@ class ConsentChangeSerializer(serializers.Serializer):
     lawful_basis = serializers.ChoiceField(choices=LawfulBasis.choices, default=LawfulBasis.CONSENT)
     source = serializers.CharField(max_length=60, default="api")  # type: ignore[assignment]
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    evidence = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=(
+            "Required for a grant that lifts a withdrawal (an opt-out, or this channel withdrawn): a "
+            "reference to what the person signed or said, where and when. No personal data."
+        ),
+    )
 
 
 class ConsentRecordSerializer(serializers.ModelSerializer):
     class Meta:
         model = ConsentRecord
-        fields = ("id", "channel", "status", "lawful_basis", "source", "recorded_at", "recorded_by", "note")
+        fields = (
+            "id",
+            "channel",
+            "status",
+            "lawful_basis",
+            "source",
+            "recorded_at",
+            "recorded_by",
+            "note",
+            "evidence",
+        )
         read_only_fields = fields
 
 

@@ -12,11 +12,13 @@ from rest_framework.response import Response
 
 from agentops.api.scopes import ScopedViewSetMixin
 from privacy.api.serializers import ConsentChangeSerializer, ConsentRecordSerializer, ConsentStateSerializer
-from privacy.choices import Channel
+from privacy.choices import Channel, ConsentStatus
 from privacy.selectors import consent_for, consent_history, consent_states
 from privacy.services import PrivacyError, consent_record
 from sales.models import Lead
 from security.choices import Scope
+from security.models import ApiKey
+from security.roles import api_only
 from security.scoping import scoped_object_or_404
 from security.selectors import leads_scoped, user_access
 
@@ -39,11 +41,26 @@ class CanRecordConsent(permissions.BasePermission):
         return bool(user.has_perm(perm))
 
 
+ERROR_STATUS = {"not_found": status.HTTP_404_NOT_FOUND, "forbidden": status.HTTP_403_FORBIDDEN}
+
+
 def _error(field: str, message: str, code: str = "invalid") -> Response:
     return Response(
         {"code": code, "field": field, "detail": f"{field}: {message}" if field else message},
-        status=status.HTTP_404_NOT_FOUND if code == "not_found" else status.HTTP_400_BAD_REQUEST,
+        status=ERROR_STATUS.get(code, status.HTTP_400_BAD_REQUEST),
     )
+
+
+def _grant_refusal(request: Request) -> str:
+    """Why the caller may not record a grant (empty when they may). Granting consent is a person's
+    act: an API key, or an integration account (an agent, a sync), may withdraw consent, never grant
+    it, so the agent being overseen can never make a contact reachable."""
+    if isinstance(request.auth, ApiKey) or api_only(user_access(user=request.user)):
+        return (
+            "an API key or integration account may record a withdrawal, not a grant; consent is "
+            "granted by a person signed in, with evidence"
+        )
+    return ""
 
 
 def _first_error(errors: Any) -> tuple[str, str]:
@@ -99,7 +116,9 @@ class ConsentViewSet(ScopedViewSetMixin, viewsets.ViewSet):
         responses={201: ConsentStateSerializer},
         description=(
             "Record a consent statement: `granted` or `withdrawn` for one channel (email, sms, phone, "
-            "linkedin). A withdrawal cancels the lead's unsent work on that channel at once."
+            "linkedin). A withdrawal cancels the lead's unsent work on that channel at once. A grant is "
+            "recorded by a person signed in (never an API key or integration account, 403), and one that "
+            "lifts a withdrawal needs `evidence` (400 naming it)."
         ),
     )
     def create(self, request: Request) -> Response:
@@ -107,6 +126,8 @@ class ConsentViewSet(ScopedViewSetMixin, viewsets.ViewSet):
         if not body.is_valid():
             return _error(*_first_error(body.errors))
         data = body.validated_data
+        if data["status"] == ConsentStatus.GRANTED and (refusal := _grant_refusal(request)):
+            return _error("status", refusal, code="forbidden")
         if _lead_in_scope(request, data["lead"]) is None:
             return _error("lead", f"no lead with id {data['lead']}", code="not_found")
         try:
@@ -117,6 +138,7 @@ class ConsentViewSet(ScopedViewSetMixin, viewsets.ViewSet):
                 lawful_basis=data["lawful_basis"],
                 source=data["source"],
                 note=data["note"],
+                evidence=data["evidence"],
                 actor=f"api:{request.user.get_username()}",
             )
         except PrivacyError as exc:

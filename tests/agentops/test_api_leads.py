@@ -7,7 +7,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from audit.models import DecisionLogEntry
+from sales.choices import LeadProducer
 from sales.models import Lead
+from sales.services import lead_bulk_upsert
 from tests.factories import LeadFactory, UserFactory, user_in_role
 
 pytestmark = pytest.mark.django_db
@@ -88,15 +90,26 @@ def test_it_rejects_a_key_sent_twice_in_one_batch(writer):
     ]
 
 
-def test_it_rejects_an_unknown_owner_and_resolves_a_known_one(writer):
+def test_it_refuses_an_owner_which_only_the_crm_sync_sets(writer):
+    UserFactory(username="sofia")
+    rows = _rows(2)
+    rows[0]["owner"] = "sofia"
+    response = writer.post(BULK, {"leads": rows}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"index": 0, "external_id": "h-0", "field": "owner", "message": "set by the CRM sync"}
+    ]
+    assert not Lead.objects.exists()
+
+
+def test_the_crm_sync_rejects_an_unknown_owner_and_resolves_a_known_one():
     UserFactory(username="sofia")
     rows = _rows(2)
     rows[0]["owner"] = "sofia"
     rows[1]["owner"] = "nobody"
-    response = writer.post(BULK, {"leads": rows}, format="json")
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == "owner"
-    response = writer.post(BULK, {"leads": rows[:1]}, format="json")
+    outcome = lead_bulk_upsert(rows=rows, actor="connector:hubspot", producer=LeadProducer.CRM_SYNC)
+    assert [e.field for e in outcome.errors] == ["owner"]
+    assert lead_bulk_upsert(rows=rows[:1], actor="connector:hubspot", producer=LeadProducer.CRM_SYNC).ok
     assert Lead.objects.get(external_id="h-0").owner.username == "sofia"
 
 

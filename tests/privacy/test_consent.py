@@ -20,7 +20,7 @@ from privacy.keys import email_key
 from privacy.models import AppendOnlyError, ConsentRecord
 from privacy.selectors import consent_for, consent_states, message_refusal
 from privacy.services import PrivacyError, consent_record, consent_withdraw
-from sales.cadence_services import cadences_advance
+from sales.cadence_services import cadences_advance, lead_opt_out
 from sales.models import Cadence, CadenceStep, Enrolment, Lead, MessageTemplate, SdrQueue, Touch
 from security.models import AccessDenial
 from security.services import apikey_create
@@ -74,7 +74,9 @@ def test_it_keeps_consent_per_channel_so_an_sms_opt_out_leaves_email_alone():
 def test_the_latest_record_wins_and_records_are_never_changed():
     ada = lead()
     consent_withdraw(lead_id=ada.pk, channels=["email"], source="api", actor="x", now=NOW)
-    consent_record(lead_id=ada.pk, channel="email", status="granted", source="form", actor="x")
+    consent_record(
+        lead_id=ada.pk, channel="email", status="granted", source="form", actor="x", evidence="form 12"
+    )
     assert consent_for(ada, "email", consent_states(leads=[ada])[ada.pk]) == "granted"
 
     record = ConsentRecord.objects.first()
@@ -91,7 +93,9 @@ def test_withdrawing_every_channel_is_an_opt_out_and_a_grant_afterwards_reopens_
     ada.refresh_from_db()
     assert ada.consent_state == "opted_out"
 
-    consent_record(lead_id=ada.pk, channel="email", status="granted", source="form", actor="web")
+    consent_record(
+        lead_id=ada.pk, channel="email", status="granted", source="form", actor="web", evidence="form 12"
+    )
     ada.refresh_from_db()
     states = consent_states(leads=[ada])[ada.pk]
     assert ada.consent_state == "granted"
@@ -101,6 +105,55 @@ def test_withdrawing_every_channel_is_an_opt_out_and_a_grant_afterwards_reopens_
         "withdrawn",
         "withdrawn",
     ]
+
+
+@pytest.mark.parametrize("withdrawn", [["email"], ["email", "sms", "phone", "linkedin"], ["sms"]])
+def test_a_grant_that_lifts_a_withdrawal_needs_evidence(withdrawn):
+    ada = lead()
+    consent_withdraw(lead_id=ada.pk, channels=withdrawn, source="reply-unsubscribe", actor="sdr-agent")
+    channel = withdrawn[0]
+    records = ConsentRecord.objects.count()
+
+    with pytest.raises(PrivacyError) as refused:
+        consent_record(
+            lead_id=ada.pk, channel=channel, status="granted", source="form", actor="web", evidence=" "
+        )
+
+    assert refused.value.field == "evidence"
+    assert ConsentRecord.objects.count() == records
+    change = consent_record(
+        lead_id=ada.pk, channel=channel, status="granted", source="form", actor="web", evidence="form 4711"
+    )
+    assert change.records[0].evidence == "form 4711"
+    entry = DecisionLogEntry.objects.filter(event_type="consent.changed").order_by("id").last()
+    assert entry.action_taken["lifts_withdrawal"] is True
+
+
+def test_a_first_grant_needs_no_evidence():
+    ada = lead(consent_state="unknown")
+    consent_record(lead_id=ada.pk, channel="email", status="granted", source="form", actor="web")
+    ada.refresh_from_db()
+    assert ada.consent_state == "granted"
+
+
+def test_an_opt_out_records_the_withdrawal_of_every_channel_as_its_proof():
+    ada = lead()
+
+    result = lead_opt_out(lead_id=ada.pk, source="webhook:hubspot", actor="connector:hubspot")
+
+    records = ConsentRecord.objects.filter(lead=ada)
+    assert sorted(records.values_list("channel", "status")) == [
+        ("email", "withdrawn"),
+        ("linkedin", "withdrawn"),
+        ("phone", "withdrawn"),
+        ("sms", "withdrawn"),
+    ]
+    assert set(records.values_list("source", "recorded_by")) == {("webhook:hubspot", "connector:hubspot")}
+    assert {r.email_key for r in result.records} == {email_key(ada.email)}
+    # consent_withdraw of every channel goes through it, and writes each record once.
+    bo = lead(email="bo@northwind.example")
+    consent_withdraw(lead_id=bo.pk, source="admin", actor="olivia")
+    assert ConsentRecord.objects.filter(lead=bo).count() == 4
 
 
 def test_a_withdrawal_cancels_queued_work_of_that_channel_only():
@@ -209,6 +262,68 @@ def test_the_executor_refuses_an_email_to_a_suppressed_address_even_without_a_le
     action.refresh_from_db()
     assert action.status == "cancelled" and not mail.outbox
     assert "suppressed" in ActionExecution.objects.get(action=action).last_error
+
+
+def test_the_executor_refuses_an_email_whose_cc_withdrew_after_it_was_approved():
+    ada = lead()
+    payload = {"to": ada.email, "cc": ["cy@example.com", "eve@example.com"], "subject": "Hi", "body": "Hi"}
+    action = approved(ada, "send_email", payload, "mail-cc")
+    # Recorded after the approval, past the cancelling (as an import would): the executor's check.
+    ConsentRecord.objects.create(
+        email_key=email_key("Eve@Example.com"),
+        channel="email",
+        status="withdrawn",
+        source="form",
+        recorded_at=NOW,
+        recorded_by="web",
+    )
+
+    actions_execute(settings=fast_settings())
+
+    action.refresh_from_db()
+    assert action.status == "cancelled" and not mail.outbox
+    assert (
+        "payload.cc[1]: the address withdrew consent to email"
+        in ActionExecution.objects.get(action=action).last_error
+    )
+
+
+def test_the_executor_refuses_an_email_without_a_lead_to_an_address_that_withdrew_email_only():
+    consent_withdraw(email="eve@example.com", channels=["email"], source="form", actor="web")
+    payload = {"to": "eve@example.com", "subject": "Hi", "body": "Hello"}
+    action = ProposedActionFactory(
+        kind="send_email",
+        lead=None,
+        payload=payload,
+        status="approved",
+        approved_payload_sha256=payload_sha256(payload),
+        idempotency_key="mail-eve",
+    )
+
+    actions_execute(settings=fast_settings())
+
+    action.refresh_from_db()
+    assert action.status == "cancelled" and not mail.outbox
+    assert "payload.to" in ActionExecution.objects.get(action=action).last_error
+
+
+def test_the_executor_refuses_an_email_to_the_address_of_a_lead_who_opted_out_without_records():
+    lead(email="bo@northwind.example", consent_state="opted_out")  # opted out before records were kept
+    payload = {"to": "bo@northwind.example", "subject": "Hi", "body": "Hello"}
+    action = ProposedActionFactory(
+        kind="send_email",
+        lead=None,
+        payload=payload,
+        status="approved",
+        approved_payload_sha256=payload_sha256(payload),
+        idempotency_key="mail-bo",
+    )
+
+    actions_execute(settings=fast_settings())
+
+    action.refresh_from_db()
+    assert action.status == "cancelled" and not mail.outbox
+    assert "who opted out" in ActionExecution.objects.get(action=action).last_error
 
 
 def test_bad_input_names_the_field():

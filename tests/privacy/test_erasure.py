@@ -19,6 +19,7 @@ from notifications.models import Notification
 from privacy.keys import email_key
 from privacy.models import ConsentRecord, DataSubjectRequest
 from privacy.services import PrivacyError, access_export, data_subject_request_create, erasure_execute
+from sales.choices import LeadProducer
 from sales.models import Cadence, CadenceStep, Enrolment, Lead, LeadEvent, MessageTemplate, Touch
 from sales.services import lead_bulk_upsert
 from support.models import BotRun, SurveyResponse, Ticket
@@ -210,6 +211,7 @@ def test_an_erased_address_imported_again_arrives_opted_out(person):
             },
         ],
         actor="import",
+        producer=LeadProducer.IMPORT,
     )
 
     assert outcome.ok

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from sales.choices import LeadProducer
 from sales.importers.bank_marketing import parse_bank_marketing
 from sales.services import lead_bulk_upsert
 
@@ -24,7 +25,7 @@ def bank_rows(start: int, stop: int, *, step: int = 1, with_outcome: bool = True
 
 
 def load(rows: list[dict]) -> None:
-    outcome = lead_bulk_upsert(rows=rows, actor="test", atomic=False)
+    outcome = lead_bulk_upsert(rows=rows, actor="test", producer=LeadProducer.IMPORT, atomic=False)
     assert not outcome.errors, outcome.errors[:3]
 
 

@@ -16,6 +16,7 @@ from approvals.choices import ActionKind, Domain, RiskLevel
 from approvals.models import ApprovalPolicy, EscalationStep
 from approvals.services import DuplicateProposal, action_propose, action_route
 from sales import demo_data
+from sales.choices import LeadProducer
 from sales.models import Lead, LeadEvent, SdrQueue
 from sales.services import account_upsert_many, lead_bulk_upsert
 from security.role_groups import role_groups_sync
@@ -62,7 +63,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             users = self._users()
         account_ids = account_upsert_many(source="demo", rows=data.accounts)
-        leads = lead_bulk_upsert(rows=data.leads, actor="seed_demo")
+        leads = lead_bulk_upsert(rows=data.leads, actor="seed_demo", producer=LeadProducer.IMPORT)
         if not leads.ok or leads.result is None:
             raise CommandError(f"demo leads rejected: {[e.as_dict() for e in leads.errors[:5]]}")
         self._link_accounts(Lead, data.lead_accounts, account_ids)

@@ -1,4 +1,7 @@
+from functools import partial
+
 from agentops.importing import FileImportCommand
+from sales.choices import LeadProducer
 from sales.importers import LEAD_FORMATS
 from sales.services import lead_bulk_upsert
 
@@ -6,4 +9,5 @@ from sales.services import lead_bulk_upsert
 class Command(FileImportCommand):
     help = "Import leads from a file (idempotent: re-importing the same file changes nothing)."
     formats = LEAD_FORMATS
-    service = staticmethod(lead_bulk_upsert)
+    # Run by staff on the server: a trusted producer (its changes to oversight fields are logged).
+    service = staticmethod(partial(lead_bulk_upsert, producer=LeadProducer.IMPORT))
