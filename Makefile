@@ -59,6 +59,10 @@ security: install-test
 	$(BIN)/ruff check --select S --ignore S101 .
 	DEBUG=false ALLOWED_HOSTS=agentops.example.com AGENTOPS_BASE_URL=https://agentops.example.com \
 		SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+		AGENTOPS_ENCRYPTION_KEYS=$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
+		AGENTOPS_BLIND_INDEX_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))') \
+		METRICS_TOKEN=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))') \
+		AGENTOPS_CALLBACK_HOSTS=hooks.example.com \
 		$(PY) manage.py check --deploy --fail-level WARNING
 	$(PY) scripts/dependency_audit.py
 

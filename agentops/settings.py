@@ -13,10 +13,10 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from agentops.settings_checks import (
-    DEMO_CALLBACK_SECRET,
     SettingsError,
     validate_base_url,
     validate_callback_secret,
+    validate_production_secrets,
     validate_production_settings,
 )
 
@@ -269,26 +269,29 @@ LEAD_BULK_MAX_ROWS = env.int("LEAD_BULK_MAX_ROWS", default=10_000)
 SCORING_AUTO_RESCORE = env.bool("SCORING_AUTO_RESCORE", default=True)
 
 # Decision callbacks to integrations (POST /api/v1/actions/ with a callback_url), signed with
-# HMAC-SHA256 of "<timestamp>.<body>" (docs/api.md). Empty turns callbacks off (agents poll); the demo
-# secret is refused unless DEBUG. AGENTOPS_CALLBACK_HOSTS limits where callbacks may go (a host matches
-# itself and its subdomains); empty allows any host, so set it in production.
-AGENTOPS_CALLBACK_SECRET = env.str("AGENTOPS_CALLBACK_SECRET", default=DEMO_CALLBACK_SECRET if DEBUG else "")
+# HMAC-SHA256 of "<timestamp>.<body>" keyed with the proposing API key's own callback secret
+# (docs/api.md). AGENTOPS_CALLBACKS=false turns them off (agents poll). Callbacks only go to public
+# addresses; AGENTOPS_CALLBACK_HOSTS limits them to these hosts (each with its subdomains), and a host
+# named in it exactly may be local (a developer's receiver on 127.0.0.1). With DEBUG off the list is
+# required (unless callbacks are off) and callback URLs must be https.
+AGENTOPS_CALLBACKS = env.bool("AGENTOPS_CALLBACKS", default=True)
 AGENTOPS_CALLBACK_TIMEOUT = env.float("AGENTOPS_CALLBACK_TIMEOUT", default=5.0)
 AGENTOPS_CALLBACK_MAX_ATTEMPTS = env.int("AGENTOPS_CALLBACK_MAX_ATTEMPTS", default=6)
 AGENTOPS_CALLBACK_HOSTS = env.list("AGENTOPS_CALLBACK_HOSTS", default=[])
+AGENTOPS_CALLBACK_HTTPS_ONLY = not DEBUG
 try:
-    validate_callback_secret(debug=DEBUG, secret=AGENTOPS_CALLBACK_SECRET)
+    validate_callback_secret(secret=env.str("AGENTOPS_CALLBACK_SECRET", default=""))
 except SettingsError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
 
 # Connection credentials are stored encrypted (connectors/crypto.py): comma-separated Fernet keys, the
 # first encrypts and all decrypt, so a key rotates by going first (then manage.py reencrypt_connections).
-# Empty derives a key from SECRET_KEY outside production; production refuses to store a secret.
+# Empty derives a key from SECRET_KEY with DEBUG on only; with DEBUG off start-up refuses (below).
 AGENTOPS_ENCRYPTION_KEYS = env.list("AGENTOPS_ENCRYPTION_KEYS", default=[])
 # Personal data (lead and ticket emails, phones, ticket text) is encrypted with the same keys
 # (security/crypto.py; rotate with manage.py reencrypt_personal_data). Emails are looked up by a keyed
 # HMAC "blind index": its key is separate from the encryption keys and does not rotate with them
-# (changing it means recomputing the indexes). Empty derives one from SECRET_KEY outside production.
+# (changing it means recomputing the indexes). Empty derives one from SECRET_KEY with DEBUG on only.
 AGENTOPS_BLIND_INDEX_KEY = env.str("AGENTOPS_BLIND_INDEX_KEY", default="")
 
 # Email (approver notifications): EMAIL_URL picks the backend. The demo prints mail to the worker's
@@ -337,5 +340,22 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# /metrics (Prometheus): open when empty (the demo); set a token in production and give it to the scraper.
+# /metrics (Prometheus): open when empty (DEBUG only); required with DEBUG off, give it to the scraper.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# With DEBUG off nothing is derived or left open, whatever ENVIRONMENT says: the encryption and
+# blind-index keys are set, /metrics has a token, callbacks have an allow-list (or are off).
+try:
+    validate_production_secrets(
+        debug=DEBUG,
+        encryption_keys=AGENTOPS_ENCRYPTION_KEYS,
+        blind_index_key=AGENTOPS_BLIND_INDEX_KEY,
+        metrics_token=METRICS_TOKEN,
+        callbacks=AGENTOPS_CALLBACKS,
+        callback_hosts=AGENTOPS_CALLBACK_HOSTS,
+    )
+except SettingsError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+# The OpenAPI document and its viewer are public in the demo only; with DEBUG off they need a
+# signed-in user or an API key (captured here: the test runner turns DEBUG off at run time).
+API_SCHEMA_PUBLIC = DEBUG

@@ -5,6 +5,7 @@ Plain functions, no Django import, so the rules are testable without booting a p
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -49,26 +50,84 @@ def validate_production_settings(*, debug: bool, secret_key: str, allowed_hosts:
         raise SettingsError("ALLOWED_HOSTS: '*' is not allowed when DEBUG is false; list the host names.")
 
 
-DEMO_CALLBACK_SECRET = "agentops-demo-callback-secret-not-for-production"  # noqa: S105 - refused unless DEBUG
-MIN_CALLBACK_SECRET_LENGTH = 32
+def validate_callback_secret(*, secret: str) -> None:
+    """Refuse the retired shared callback secret, in every mode: callbacks are signed with each API
+    key's own secret now, and a leftover shared one would only make an operator believe it signs."""
+    if secret:
+        raise SettingsError(
+            "AGENTOPS_CALLBACK_SECRET: no longer used: each API key has its own callback signing "
+            "secret, shown once when the key is issued or rotated (docs/api.md); remove this variable."
+        )
 
 
-def validate_callback_secret(*, debug: bool, secret: str) -> None:
-    """Refuse the shipped demo callback secret, or a short one, when DEBUG is false.
+MIN_PRODUCTION_SECRET_LENGTH = 32
 
-    Empty is allowed: callbacks are then off and the API refuses ``callback_url`` (agents poll).
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError):
+        return False
+
+
+def validate_production_secrets(
+    *,
+    debug: bool,
+    encryption_keys: Sequence[str],
+    blind_index_key: str,
+    metrics_token: str,
+    callbacks: bool,
+    callback_hosts: Sequence[str],
+) -> None:
+    """Raise SettingsError naming the variable when a process with DEBUG off would run on a key
+    derived from SECRET_KEY, an open /metrics, or callbacks that may go anywhere.
+
+    Keyed on DEBUG, not on ENVIRONMENT: a staging or "local-production" process holds real data too.
     """
-    if debug or not secret:
+    if debug:
         return
-    if secret == DEMO_CALLBACK_SECRET or secret in INSECURE_SECRET_KEYS:
+    keys = [k.strip() for k in encryption_keys if k.strip()]
+    if not keys:
         raise SettingsError(
-            "AGENTOPS_CALLBACK_SECRET: the demo secret is not allowed when DEBUG is false; "
-            "set a random value shared with your integrations, or leave it empty to turn callbacks off."
+            "AGENTOPS_ENCRYPTION_KEYS: required when DEBUG is false (no key is derived from SECRET_KEY); "
+            "generate one with python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'."
         )
-    if len(secret) < MIN_CALLBACK_SECRET_LENGTH:
+    if not all(_is_fernet_key(k) for k in keys):
         raise SettingsError(
-            f"AGENTOPS_CALLBACK_SECRET: must be at least {MIN_CALLBACK_SECRET_LENGTH} characters when DEBUG is false."
+            "AGENTOPS_ENCRYPTION_KEYS: each key must be a Fernet key (32 url-safe base64 bytes)."
         )
+    if not blind_index_key:
+        raise SettingsError(
+            "AGENTOPS_BLIND_INDEX_KEY: required when DEBUG is false (no key is derived from SECRET_KEY); "
+            "generate one with python -c 'import secrets; print(secrets.token_urlsafe(32))'."
+        )
+    if len(blind_index_key) < MIN_PRODUCTION_SECRET_LENGTH:
+        raise SettingsError(
+            f"AGENTOPS_BLIND_INDEX_KEY: must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters "
+            "when DEBUG is false."
+        )
+    if blind_index_key.strip() in keys:
+        raise SettingsError(
+            "AGENTOPS_BLIND_INDEX_KEY: must be a separate secret, not one of the encryption keys."
+        )
+    if not metrics_token:
+        raise SettingsError(
+            "METRICS_TOKEN: required when DEBUG is false (/metrics is open without it); give the same "
+            "value to the scraper as a bearer token."
+        )
+    if len(metrics_token) < MIN_PRODUCTION_SECRET_LENGTH:
+        raise SettingsError(
+            f"METRICS_TOKEN: must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters when DEBUG is false."
+        )
+    hosts = [h.strip() for h in callback_hosts if h.strip()]
+    if callbacks and not hosts:
+        raise SettingsError(
+            "AGENTOPS_CALLBACK_HOSTS: required when DEBUG is false and callbacks are on: list the hosts "
+            "your integrations receive callbacks on, or set AGENTOPS_CALLBACKS=false (agents poll)."
+        )
+    if "*" in hosts:
+        raise SettingsError("AGENTOPS_CALLBACK_HOSTS: '*' is not allowed; list the host names.")
 
 
 def validate_base_url(url: str) -> str:

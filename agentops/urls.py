@@ -9,6 +9,7 @@ from operations import views as operations_views
 from sales import views as sales_views
 from scoring import views as scoring_views
 from security.forms import LockingAuthenticationForm
+from security.permissions import SchemaAccess
 from security.views import confirm_password
 
 urlpatterns = [
@@ -39,7 +40,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/audit/export/", DecisionLogExportView.as_view(), name="audit-export"),
     path("api/v1/", include("agentops.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Public in the demo only; with DEBUG off, for signed-in users and API keys (SchemaAccess).
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[SchemaAccess]), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP forbids inline script.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="schema", permission_classes=[SchemaAccess]),
+        name="api-docs",
+    ),
 ]

@@ -1,7 +1,7 @@
 """Signing and verifying AgentOps callbacks: HMAC-SHA256 over ``"<timestamp>.<body>"``. Stdlib only.
 
-The server signs every decision callback with the shared secret (``AGENTOPS_CALLBACK_SECRET``) and
-sends ``X-AgentOps-Timestamp`` (Unix seconds) and ``X-AgentOps-Signature: sha256=<hex>``. A receiver
+The server signs every decision callback with the callback secret of the API key that proposed
+the action (each integration has its own, ``whsec_…``, shown once when its key is issued) and sends ``X-AgentOps-Timestamp`` (Unix seconds) and ``X-AgentOps-Signature: sha256=<hex>``. A receiver
 recomputes the signature over the exact bytes it received and refuses old timestamps, so a captured
 callback cannot be replayed later. This module is the one definition of that scheme: the server
 imports it to sign, integrations import it to verify.

@@ -16,7 +16,9 @@ from django.utils import timezone
 from agentops.bulk import insert_many, update_many
 from approvals.callbacks import (
     CALLBACK_STATUSES,
+    FAILED,
     CallbackFailed,
+    CallbackUrlRefused,
     callback_body,
     callback_post,
     callback_url_check,
@@ -874,6 +876,7 @@ def action_submit(
     ticket: TargetRef | None = None,
     target_system: str = "",
     callback_url: str = "",
+    api_key: Any = None,
 ) -> Submission:
     """An integration's proposed tool call: check it against its kind's schema (fail closed), store it
     once per idempotency key, and route it through the approval policy in the same transaction.
@@ -882,6 +885,8 @@ def action_submit(
     same kind and payload; otherwise ``SubmissionRefused("idempotency_conflict")``. ``lead`` and
     ``ticket`` are ids or ``(source, external_id)`` pairs; the domain defaults to the target's, then
     the kind's. The proposer is recorded, so four-eyes keeps them from approving it themselves.
+    A ``callback_url`` needs the ``api_key`` the proposal came with: the callback is signed with
+    its integration's callback secret (``security.selectors.apikey_callback_secret``).
     """
     try:
         clean = validate_payload(kind, payload)
@@ -897,7 +902,7 @@ def action_submit(
     if domain and domain not in Domain.values:
         raise SubmissionRefused("invalid_domain", "domain", f"domain: one of {', '.join(Domain.values)}")
     if callback_url:
-        _check_callback_url(callback_url)
+        _check_callback_url(callback_url, api_key=api_key)
     try:
         with transaction.atomic():
             action = action_propose(
@@ -962,17 +967,28 @@ def _check_consent(kind: str, payload: Mapping[str, Any], lead_id: int | None) -
         raise SubmissionRefused("consent_withdrawn", first.field, "; ".join(map(str, refusals)))
 
 
-def _check_callback_url(url: str) -> None:
-    if not settings.AGENTOPS_CALLBACK_SECRET:
+def _check_callback_url(url: str, *, api_key: Any) -> None:
+    if not settings.AGENTOPS_CALLBACKS:
         raise SubmissionRefused(
             "callbacks_disabled",
             "callback_url",
-            "callback_url: callbacks are not enabled on this server (AGENTOPS_CALLBACK_SECRET is not set); poll instead",
+            "callback_url: callbacks are not enabled on this server (AGENTOPS_CALLBACKS is off); poll instead",
         )
     try:
-        callback_url_check(url, allowed_hosts=settings.AGENTOPS_CALLBACK_HOSTS)
-    except ValueError as exc:
+        callback_url_check(
+            url,
+            allowed_hosts=settings.AGENTOPS_CALLBACK_HOSTS,
+            require_https=settings.AGENTOPS_CALLBACK_HTTPS_ONLY,
+        )
+    except CallbackUrlRefused as exc:
         raise SubmissionRefused("invalid_callback_url", "callback_url", f"callback_url: {exc}") from None
+    if api_key is None:
+        raise SubmissionRefused(
+            "callback_needs_api_key",
+            "callback_url",
+            "callback_url: only a proposal made with an API key can have a callback (it is signed "
+            "with that key's callback secret); poll instead",
+        )
 
 
 def _proposed_payload(action: ProposedAction) -> Mapping[str, Any]:
@@ -1016,15 +1032,24 @@ def action_callback_deliver(*, action_id: int, attempt: int = 1) -> str:
         correlation_id=str(action.correlation_id),
         idempotency_key=action.idempotency_key,
     )
+    from security.selectors import apikey_callback_secret
+
     error = ""
     try:
-        if not settings.AGENTOPS_CALLBACK_SECRET:
-            raise CallbackFailed("AGENTOPS_CALLBACK_SECRET is not set; nothing can be signed")
+        if not settings.AGENTOPS_CALLBACKS:
+            raise CallbackFailed("callbacks are off on this server (AGENTOPS_CALLBACKS)")
+        secret = apikey_callback_secret(user_id=action.proposed_by_user_id)
+        if not secret:
+            raise CallbackFailed(
+                "the proposer has no usable API key with a callback secret (rotate its key to get one)"
+            )
         callback_post(
             url=action.callback_url,
             body=body,
-            secret=settings.AGENTOPS_CALLBACK_SECRET,
+            secret=secret,
             timeout=settings.AGENTOPS_CALLBACK_TIMEOUT,
+            allowed_hosts=settings.AGENTOPS_CALLBACK_HOSTS,
+            require_https=settings.AGENTOPS_CALLBACK_HTTPS_ONLY,
         )
     except CallbackFailed as exc:
         error = str(exc)
@@ -1032,7 +1057,8 @@ def action_callback_deliver(*, action_id: int, attempt: int = 1) -> str:
     with transaction.atomic():
         locked = ProposedAction.objects.select_for_update().get(pk=action_id)
         locked.callback_attempts = min(locked.callback_attempts + 1, 32767)
-        locked.callback_last_error = error[:500]
+        # The agent reads this field back: one generic code, the reason is in the log below only.
+        locked.callback_last_error = FAILED if error else ""
         fields = ["callback_attempts", "callback_last_error"]
         if not error:
             locked.callback_delivered_at = now

@@ -11,7 +11,9 @@ it after every answer anyway).
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import hashlib
 import http.client
 import multiprocessing
 import os
@@ -67,9 +69,15 @@ def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
+def _stack_secret(secret_key: str, label: str) -> bytes:
+    # The stack's other secrets follow from its secret key, so the benchmark process and the stack
+    # it talks to agree on them (a DEBUG=false process derives none itself: agentops/settings.py).
+    return hashlib.sha256(f"bench-stack:{label}:{secret_key}".encode()).digest()
+
+
 def stack_environment(*, database_url: str, redis_url: str, secret_key: str) -> dict[str, str]:
     """What ``scripts/serve.sh`` and the benchmark process both run with (the same database, broker,
-    cache and secret key, so a session made here is valid there)."""
+    cache and secrets, so a session made here is valid there and both read what the other encrypted)."""
     return {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -79,6 +87,12 @@ def stack_environment(*, database_url: str, redis_url: str, secret_key: str) -> 
         "SECURE_SSL_REDIRECT": "false",
         "SECURE_HSTS_SECONDS": "0",
         "LOG_FORMAT": "json",
+        "AGENTOPS_ENCRYPTION_KEYS": base64.urlsafe_b64encode(
+            _stack_secret(secret_key, "encryption")
+        ).decode(),
+        "AGENTOPS_BLIND_INDEX_KEY": _stack_secret(secret_key, "blind-index").hex(),
+        "METRICS_TOKEN": _stack_secret(secret_key, "metrics").hex(),
+        "AGENTOPS_CALLBACKS": "false",  # the benchmarks poll
     }
 
 

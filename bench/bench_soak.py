@@ -401,7 +401,10 @@ class Traffic:
 
     def page(self, rng: random.Random) -> None:
         path = rng.choice(["/approvals/", "/leads/", "/metrics"])
-        self.send("page", "GET", path, headers={"Cookie": self.world.session_cookie})
+        headers = {"Cookie": self.world.session_cookie}
+        if path == "/metrics":  # the stack runs with DEBUG off, so /metrics needs its token
+            headers["Authorization"] = f"Bearer {os.environ['METRICS_TOKEN']}"
+        self.send("page", "GET", path, headers=headers)
 
 
 def client(traffic: Traffic, until: float, seed: int) -> None:

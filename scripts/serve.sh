@@ -28,6 +28,19 @@ if [ -z "${SECRET_KEY:-}" ]; then
   SECRET_KEY=$(cat var/serve-secret)
   export SECRET_KEY
 fi
+# With DEBUG off nothing is derived from SECRET_KEY and /metrics needs a token (agentops/settings.py):
+# unless the environment gives them, the stack makes its own once and keeps them in var/.
+keep_secret() {  # keep_secret NAME FILE PYTHON-EXPRESSION
+  if [ -z "${!1:-}" ]; then
+    [ -s "$2" ] || $py -c "import secrets; from cryptography.fernet import Fernet; print($3)" > "$2"
+    export "$1=$(cat "$2")"
+  fi
+}
+keep_secret AGENTOPS_ENCRYPTION_KEYS var/serve-encryption-key "Fernet.generate_key().decode()"
+keep_secret AGENTOPS_BLIND_INDEX_KEY var/serve-blind-index-key "secrets.token_urlsafe(32)"
+keep_secret METRICS_TOKEN var/serve-metrics-token "secrets.token_urlsafe(32)"
+# Callbacks need an allow-list of receivers when DEBUG is off; name them, or the stack polls only.
+if [ -z "${AGENTOPS_CALLBACK_HOSTS:-}" ]; then export AGENTOPS_CALLBACKS=${AGENTOPS_CALLBACKS:-false}; fi
 
 $py - <<'PY'
 import os

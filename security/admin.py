@@ -15,7 +15,7 @@ from agentops.admin_readonly import LogAdmin
 from security.choices import Scope
 from security.forms import LockingAdminAuthenticationForm
 from security.models import AccessDenial, ApiKey
-from security.services import ApiKeyError, apikey_create, apikey_revoke, apikey_rotate
+from security.services import ApiKeyError, IssuedKey, apikey_create, apikey_revoke, apikey_rotate
 
 admin.site.login_form = LockingAdminAuthenticationForm
 
@@ -109,7 +109,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
         obj.pk = issued.key.pk
         obj.refresh_from_db()
-        _show_once(request, issued.plain)
+        _show_once(request, issued)
 
     @admin.action(
         description="Rotate: issue a successor; the old key works API_KEY_ROTATION_OVERLAP_HOURS more"
@@ -125,7 +125,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             except ApiKeyError as exc:
                 messages.error(request, f"{key}: {exc}")
                 continue
-            _show_once(request, issued.plain, f"Successor of {key.name}")
+            _show_once(request, issued, f"Successor of {key.name}")
 
     @admin.action(description="Revoke now")
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
@@ -134,13 +134,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
         messages.success(request, f"Revoked {queryset.count()} key(s).")
 
 
-def _show_once(request: HttpRequest, plain: str, label: str = "New key") -> None:
+def _show_once(request: HttpRequest, issued: IssuedKey, label: str = "New key") -> None:
     messages.warning(
         request,
         format_html(
-            "{}: <code>{}</code> — copy it now; it is shown only once and stored only as a hash.",
+            "{}: <code>{}</code> — copy it now; it is shown only once and stored only as a hash. "
+            "Its callback signing secret (verify the decision callbacks of what this key proposes "
+            "with it): <code>{}</code> — also shown only once.",
             label,
-            plain,
+            issued.plain,
+            issued.callback_secret,
         ),
     )
 

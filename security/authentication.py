@@ -34,7 +34,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         prefix = key_prefix(plain)
         if prefix is None:
             raise exceptions.AuthenticationFailed(INVALID)
-        key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+        # The callback secret is only read to sign a callback: not decrypted on every request.
+        key = ApiKey.objects.select_related("user").defer("callback_secret").filter(prefix=prefix).first()
         if key is None or not key_matches(plain, key.hashed_key):
             logger.warning("API key refused: unknown key ak_%s", prefix)
             raise exceptions.AuthenticationFailed(INVALID)

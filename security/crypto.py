@@ -4,9 +4,10 @@
 every key decrypts, so a new key goes first and the old one stays until every value was
 re-encrypted (``manage.py reencrypt_connections`` for connection credentials,
 ``manage.py reencrypt_personal_data`` for personal data), then it is dropped. With no keys
-configured the demo and the tests use one key derived from SECRET_KEY; in production
-(``ENVIRONMENT=production``, the default when DEBUG is off) that is refused, loudly, the first time a
-value is encrypted or decrypted.
+configured the demo and the tests use one key derived from SECRET_KEY; with DEBUG off the process
+refuses to start without keys (``agentops.settings_checks.validate_production_secrets``), and in
+production (``ENVIRONMENT=production``) deriving is also refused here, the first time a value is
+encrypted or decrypted.
 
 ``settings.AGENTOPS_BLIND_INDEX_KEY`` keys the HMAC of the blind index (exact lookups of an email
 without decrypting every row). It is a separate secret from the encryption keys on purpose: the

@@ -25,6 +25,14 @@ class NewKey:
     hashed: str
 
 
+CALLBACK_SECRET_TAG = "whsec"  # noqa: S105 - a label, not a secret
+
+
+def callback_secret_generate() -> str:
+    """A fresh callback signing secret: ``whsec_`` and 256 random bits (URL-safe)."""
+    return f"{CALLBACK_SECRET_TAG}_{secrets.token_urlsafe(32)}"
+
+
 def key_hash(plain: str) -> str:
     return hashlib.sha256(plain.encode()).hexdigest()
 

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from security.fields import EncryptedTextField
+
 
 class ApiKey(models.Model):
     """One integration's credential: a hashed key, its scopes, an expiry, and who it acts as.
@@ -26,6 +28,10 @@ class ApiKey(models.Model):
     rate_per_minute = models.PositiveIntegerField(
         default=600, help_text="Requests per minute; more answer 429 with Retry-After."
     )
+    # Signs the decision callbacks of the actions this integration proposes (HMAC, docs/api.md):
+    # one per key, so one integration's secret verifies none of another's callbacks. Shown once
+    # when the key is issued; stored encrypted; a rotation issues a new one with the new key.
+    callback_secret = EncryptedTextField(blank=True, default="", editable=False)
     rotated_from = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_to", editable=False
     )

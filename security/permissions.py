@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import permissions
 from rest_framework.request import Request
 
@@ -33,3 +34,13 @@ class HasScope(permissions.BasePermission):
             f"This API key lacks the scope this endpoint needs (one of: {', '.join(needed) or 'none'})."
         )
         return False
+
+
+class SchemaAccess(permissions.BasePermission):
+    """The OpenAPI document and its viewer: open in the demo (``API_SCHEMA_PUBLIC``, DEBUG on), and
+    for a signed-in user or any valid API key otherwise (it maps every endpoint an attacker would try)."""
+
+    message = "Sign in or send an API key to read the API schema."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return bool(settings.API_SCHEMA_PUBLIC or (request.user and request.user.is_authenticated))

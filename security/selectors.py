@@ -189,3 +189,24 @@ def tickets_scoped(*, user: Any, queryset: QuerySet[M] | None = None) -> QuerySe
 
     qs: Any = Ticket.objects.all() if queryset is None else queryset
     return qs if user_scope(user=user).access.tickets else qs.none()
+
+
+def apikey_callback_secret(*, user_id: int | None) -> str | None:
+    """The secret that signs decision callbacks for actions proposed by ``user_id`` (an integration
+    account): its newest usable key's. After a rotation that is the successor's, so callbacks are
+    signed with the new secret as soon as it is issued. None when the account has no usable key
+    with a secret (keys issued before per-key secrets get one by rotating)."""
+    from django.utils import timezone
+
+    from security.models import ApiKey
+
+    if user_id is None:
+        return None
+    key = (
+        ApiKey.objects.filter(user_id=user_id, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .exclude(callback_secret="")
+        .order_by("-created_at", "-id")
+        .only("callback_secret")
+        .first()
+    )
+    return key.callback_secret if key is not None else None

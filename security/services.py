@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.services import decision_log_append
 from security.choices import Scope
-from security.keys import key_generate
+from security.keys import callback_secret_generate, key_generate
 from security.models import AccessDenial, ApiKey
 
 logger = logging.getLogger(__name__)
@@ -29,10 +29,12 @@ class ApiKeyError(ValueError):
 
 @dataclass(frozen=True)
 class IssuedKey:
-    """A stored key and its plain value, which exists only here: show it once, never store it."""
+    """A stored key with its plain value and its callback signing secret, both shown once: the
+    plain key exists only here (only its hash is stored); the secret is stored encrypted, to sign."""
 
     key: ApiKey
     plain: str
+    callback_secret: str
 
 
 def _clean_scopes(scopes: Iterable[str]) -> list[str]:
@@ -70,6 +72,7 @@ def apikey_create(
     if expires_at <= now:
         raise ApiKeyError("The expiry must be in the future.")
     new = key_generate()
+    callback_secret = callback_secret_generate()
     with transaction.atomic():
         key = ApiKey.objects.create(
             name=name,
@@ -79,14 +82,16 @@ def apikey_create(
             scopes=_clean_scopes(scopes),
             expires_at=expires_at,
             rate_per_minute=rate_per_minute or settings.API_KEY_RATE_PER_MINUTE,
+            callback_secret=callback_secret,
         )
         _log("created", key=key, actor=actor, scopes=key.scopes, expires_at=expires_at.isoformat())
-    return IssuedKey(key=key, plain=new.plain)
+    return IssuedKey(key=key, plain=new.plain, callback_secret=callback_secret)
 
 
 def apikey_rotate(*, key_id: int, overlap: timedelta, actor: str = "system") -> IssuedKey:
-    """Issue the successor of a key (same user, name, scopes, rate; a fresh expiry period) and let
-    the old key work only until ``overlap`` from now, so the integration can switch without a gap."""
+    """Issue the successor of a key (same user, name, scopes, rate; a fresh expiry period and a new
+    callback secret) and let the old key work only until ``overlap`` from now, so the integration
+    can switch without a gap. Callbacks are signed with the successor's secret from now on."""
     with transaction.atomic():
         old = ApiKey.objects.select_for_update().select_related("user").get(pk=key_id)
         now = timezone.now()

@@ -27,6 +27,7 @@ from sales.services import BatchTooLarge, lead_bulk_upsert
 from scoring.models import ModelVersion
 from security import signin
 from security.choices import Scope
+from security.models import ApiKey
 from security.scoping import scoped_object_or_404
 from security.selectors import actions_decidable, actions_scoped, leads_scoped, tickets_scoped, user_access
 from support.models import Ticket
@@ -295,6 +296,8 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
                 ticket=data.get("ticket"),
                 target_system=data.get("target_system", ""),
                 callback_url=data.get("callback_url", ""),
+                # The key the proposal came with (None for a session): it signs the callback.
+                api_key=request.auth if isinstance(request.auth, ApiKey) else None,
             )
         except SubmissionRefused as exc:
             return Response(

@@ -51,6 +51,20 @@ def test_it_stores_only_a_hash_and_a_short_prefix(integration):
     assert stored.hashed_key == key_hash(issued.plain) and issued.plain not in str(stored.__dict__)
     entry = DecisionLogEntry.objects.get(event_type="api_key.created")
     assert issued.plain not in str(entry.action_taken) and entry.action_taken["prefix"] == stored.prefix
+    assert issued.callback_secret not in str(entry.action_taken)
+
+
+def test_it_keeps_each_keys_callback_secret_encrypted_at_rest(integration):
+    from django.db import connection
+
+    issued = _key(integration, "submit_actions")
+    other = _key(integration, "submit_actions")
+    assert issued.callback_secret and issued.callback_secret != other.callback_secret
+    assert ApiKey.objects.get(pk=issued.key.pk).callback_secret == issued.callback_secret
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT callback_secret FROM security_apikey WHERE id = %s", [issued.key.pk])
+        raw = cursor.fetchone()[0]
+    assert raw.startswith("enc1:") and issued.callback_secret not in raw
 
 
 def test_a_key_reads_what_its_scope_allows_and_nothing_else(integration):
@@ -180,13 +194,16 @@ def test_the_command_issues_a_key_printed_once_and_rotates_it(integration):
         stdout=out,
         stderr=StringIO(),
     )
-    plain = out.getvalue().strip()
+    plain, callback_secret = out.getvalue().split()
     key = ApiKey.objects.get(prefix=key_prefix(plain))
+    assert key.callback_secret == callback_secret and callback_secret.startswith("whsec_")
     assert key.scopes == ["read_leads"] and key.expires_at > timezone.now() + timedelta(days=29)
     assert _client(plain).get("/api/v1/leads/").status_code == 200
     out = StringIO()
     call_command("create_api_key", rotate=key.prefix, overlap_hours=1, stdout=out, stderr=StringIO())
-    assert ApiKey.objects.get(rotated_from=key).prefix == key_prefix(out.getvalue().strip())
+    successor, new_secret = out.getvalue().split()
+    assert ApiKey.objects.get(rotated_from=key).prefix == key_prefix(successor)
+    assert ApiKey.objects.get(rotated_from=key).callback_secret == new_secret != callback_secret
     with pytest.raises(CommandError, match="required"):
         call_command("create_api_key", user="hubspot-sync", stdout=StringIO(), stderr=StringIO())
 
@@ -211,8 +228,11 @@ def test_the_admin_shows_the_plain_key_once_and_stores_its_hash(client, integrat
     assert any(f"ak_{key.prefix}_" in m for m in shown)
     plain = next(m for m in shown if "ak_" in m).split("<code>")[1].split("</code>")[0]
     assert key_hash(plain) == key.hashed_key and key.scopes == ["read_tickets"]
+    secret = next(m for m in shown if "ak_" in m).split("<code>")[2].split("</code>")[0]
+    assert secret == key.callback_secret and secret.startswith("whsec_")
     page = client.get(f"/admin/security/apikey/{key.pk}/change/")
     assert page.status_code == 200 and plain not in page.content.decode()
+    assert secret not in page.content.decode()
     client.post(
         f"/admin/security/apikey/{key.pk}/change/",
         {"name": "Zendesk EU", "scopes": '["read_leads"]', "rate_per_minute": 99999},

@@ -159,17 +159,33 @@ def test_it_names_the_target_by_id_or_by_its_external_id_and_takes_the_domain_fr
     assert both.status_code == 400 and both.json()["field"] == "ticket"
 
 
-def test_a_callback_url_is_kept_when_callbacks_are_enabled_and_refused_otherwise(integrator, settings):
-    settings.AGENTOPS_CALLBACK_SECRET = "s" * 40
+def test_a_callback_url_is_kept_when_callbacks_are_enabled_and_refused_otherwise(settings, monkeypatch):
+    import socket
+
+    from security.services import apikey_create
+
+    # hooks.example.com resolves to a public address (no real DNS in tests).
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, port, *a, **k: [(2, 1, 6, "", ("93.184.216.34", port))]
+    )
+    bot = user_in_role("Integration accounts", username="bot")
+    key = apikey_create(user=bot, name="bot", scopes=["submit_actions"])
+    integrator = APIClient()
+    integrator.force_authenticate(bot, token=key.key)  # the callback is signed with the key's secret
+    settings.AGENTOPS_CALLBACKS = True
     settings.AGENTOPS_CALLBACK_HOSTS = ["hooks.example.com"]
     ok = _submit(integrator, callback_url="https://hooks.example.com/agentops", idempotency_key="a")
     assert ok.status_code == 201
     assert ProposedAction.objects.get(pk=ok.json()["id"]).callback_url == "https://hooks.example.com/agentops"
     elsewhere = _submit(integrator, callback_url="http://10.0.0.5/admin", idempotency_key="b")
     assert elsewhere.status_code == 400 and "not in AGENTOPS_CALLBACK_HOSTS" in elsewhere.json()["detail"]
-    settings.AGENTOPS_CALLBACK_SECRET = ""
+    settings.AGENTOPS_CALLBACKS = False
     off = _submit(integrator, callback_url="https://hooks.example.com/agentops", idempotency_key="c")
     assert off.status_code == 400 and off.json()["code"] == "callbacks_disabled"
+    settings.AGENTOPS_CALLBACKS = True
+    session = _client("session-bot", "add_proposedaction")
+    keyless = _submit(session, callback_url="https://hooks.example.com/agentops", idempotency_key="d")
+    assert keyless.status_code == 400 and keyless.json()["code"] == "callback_needs_api_key"
 
 
 def test_proposing_needs_the_add_permission():

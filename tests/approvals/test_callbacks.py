@@ -15,7 +15,16 @@ from django_q.conf import Conf
 from django_q.models import Schedule
 
 from agentops_client import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify, verify_callback
-from approvals.callbacks import CallbackFailed, callback_body, callback_post, callback_url_check, retry_delay
+from approvals.callbacks import (
+    FAILED,
+    CallbackFailed,
+    CallbackUrlRefused,
+    address_is_public,
+    callback_body,
+    callback_post,
+    callback_url_check,
+    retry_delay,
+)
 from approvals.models import ProposedAction
 from approvals.services import (
     action_approve,
@@ -24,9 +33,16 @@ from approvals.services import (
     action_route,
     action_transition,
 )
-from tests.factories import ProposedActionFactory, UserFactory
+from security.services import apikey_create, apikey_revoke
+from tests.factories import ProposedActionFactory, UserFactory, user_in_role
 
 SECRET = "test-callback-secret-0123456789abcdef"
+PUBLIC = "93.184.216.34"
+
+
+def _dns(*addresses):
+    """A resolver that answers ``addresses`` for any name (no real DNS in tests)."""
+    return lambda host, port: list(addresses)
 
 
 # --- Pure parts --------------------------------------------------------------------------------
@@ -77,12 +93,86 @@ def test_it_refuses_callback_urls_that_are_not_plain_http(url, reason):
 
 def test_it_limits_callback_hosts_when_an_allow_list_is_set():
     allowed = ["hooks.example.com", " .agents.example.org "]
-    assert callback_url_check("https://hooks.example.com/x", allowed_hosts=allowed)
-    assert callback_url_check("https://eu.agents.example.org/x", allowed_hosts=allowed)
+    dns = _dns(PUBLIC)
+    assert callback_url_check("https://hooks.example.com/x", allowed_hosts=allowed, resolve=dns)
+    assert callback_url_check("https://eu.agents.example.org/x", allowed_hosts=allowed, resolve=dns)
+    assert callback_url_check("https://hooks.example.com./x", allowed_hosts=allowed, resolve=dns)
     with pytest.raises(ValueError, match="'evil.com' is not in AGENTOPS_CALLBACK_HOSTS"):
-        callback_url_check("https://evil.com/x", allowed_hosts=allowed)
+        callback_url_check("https://evil.com/x", allowed_hosts=allowed, resolve=dns)
     with pytest.raises(ValueError, match="not in AGENTOPS_CALLBACK_HOSTS"):
-        callback_url_check("https://notexample.com/x", allowed_hosts=["example.com"])
+        callback_url_check("https://notexample.com/x", allowed_hosts=["example.com"], resolve=dns)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1", "10.1.2.3", "172.31.255.255", "192.168.0.1", "169.254.169.254", "100.64.0.1",
+        "0.0.0.0", "255.255.255.255", "224.0.0.251", "192.0.2.1", "198.18.0.1", "240.0.0.1",  # noqa: S104 - refused, not bound
+        "::1", "::", "fe80::1", "fc00::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+        "64:ff9b::7f00:1", "64:ff9b:1::1", "2002:a00:1::", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        "2001:db8::1", "not-an-address",
+    ],
+)  # fmt: skip
+def test_it_counts_no_internal_or_reserved_address_as_public(address):
+    assert not address_is_public(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [PUBLIC, "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::"],
+)
+def test_it_counts_global_unicast_addresses_as_public(address):
+    assert address_is_public(address)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://2130706433/", "four decimal numbers"),
+        ("http://0x7f000001/", "four decimal numbers"),
+        ("http://0x7f.1/", "four decimal numbers"),
+        ("http://0177.0.0.1/", "four decimal numbers"),
+        ("http://127.1/", "four decimal numbers"),
+        ("http://bücher.example/", "ASCII"),
+        ("http://exa_mple.com/", "not a valid host name"),
+        ("http://example.com:99999/", "not a valid URL"),
+        ("http://a@example.com/", "credentials"),
+        ("http://example.com\\@evil/", "credentials"),
+    ],
+)
+def test_it_refuses_hosts_that_parsers_read_differently(url, reason):
+    with pytest.raises(CallbackUrlRefused, match=reason):
+        callback_url_check(url, resolve=_dns(PUBLIC))
+
+
+def test_it_resolves_the_host_and_refuses_if_any_address_is_not_public():
+    assert callback_url_check("https://hooks.example.com/x", resolve=_dns(PUBLIC)).addresses == (PUBLIC,)
+    for answer in (["127.0.0.1"], [PUBLIC, "10.0.0.1"], [PUBLIC, "::1"], []):
+        with pytest.raises(CallbackUrlRefused, match="is not an allowed public address"):
+            callback_url_check("https://hooks.example.com/x", resolve=_dns(*answer))
+
+    def unknown(host, port):
+        raise OSError("Name or service not known")
+
+    with pytest.raises(CallbackUrlRefused, match="is not an allowed public address"):
+        callback_url_check("https://hooks.example.com/x", resolve=unknown)
+
+
+def test_only_a_host_named_exactly_in_the_allow_list_may_be_local():
+    local = _dns("127.0.0.1")
+    named = callback_url_check("http://receiver.test/x", allowed_hosts=["receiver.test"], resolve=local)
+    assert named.addresses == ("127.0.0.1",)
+    assert callback_url_check("http://[::1]:8/x", allowed_hosts=["[::1]"]).addresses == ("::1",)
+    with pytest.raises(CallbackUrlRefused, match="public address"):
+        callback_url_check("http://a.receiver.test/x", allowed_hosts=["receiver.test"], resolve=local)
+    with pytest.raises(CallbackUrlRefused, match="public address"):
+        callback_url_check("http://127.0.0.1/x")
+
+
+def test_it_takes_only_https_when_asked():
+    with pytest.raises(CallbackUrlRefused, match="must be an https URL"):
+        callback_url_check("http://hooks.example.com/x", require_https=True, resolve=_dns(PUBLIC))
+    assert callback_url_check("https://hooks.example.com/x", require_https=True, resolve=_dns(PUBLIC))
 
 
 def test_it_backs_off_exponentially_up_to_an_hour():
@@ -145,19 +235,31 @@ def receiver():
 
 @pytest.fixture
 def callback_settings(settings):
-    settings.AGENTOPS_CALLBACK_SECRET = SECRET
+    settings.AGENTOPS_CALLBACKS = True
+    settings.AGENTOPS_CALLBACK_HOSTS = ["127.0.0.1"]  # a developer's local receiver, named
     settings.AGENTOPS_CALLBACK_TIMEOUT = 2.0
     settings.AGENTOPS_CALLBACK_MAX_ATTEMPTS = 3
     return settings
 
 
+@pytest.fixture
+def integration(db):
+    """An integration account and its key; callbacks of what it proposes are signed with its secret."""
+    user = user_in_role("Integration accounts", username="crm-agent")
+    return apikey_create(user=user, name="CRM agent", scopes=["submit_actions"])
+
+
 def _pending_with_callback(url, **overrides):
+    from security.models import ApiKey
+
+    key = ApiKey.objects.filter(name="CRM agent").first()
+    overrides.setdefault("proposed_by_user", key.user if key else None)
     action = ProposedActionFactory(callback_url=url, **overrides)
     return action_route(action_id=action.pk)
 
 
 @pytest.mark.django_db
-def test_it_delivers_a_signed_callback_the_client_can_verify(receiver, callback_settings):
+def test_it_delivers_a_signed_callback_the_client_can_verify(receiver, callback_settings, integration):
     action = _pending_with_callback(receiver.url, payload={"cadence": "Inbound hot", "steps": 7})
     approver = UserFactory(username="sofia")
     action_approve(action_id=action.pk, user=approver, edits={"steps": 5}, comment="shorter")
@@ -165,9 +267,9 @@ def test_it_delivers_a_signed_callback_the_client_can_verify(receiver, callback_
     assert action_callback_deliver(action_id=action.pk) == "delivered"
 
     headers, body = receiver.requests[-1]
-    assert verify_callback(
-        body=body, timestamp=headers[TIMESTAMP_HEADER], signature=headers[SIGNATURE_HEADER], secret=SECRET
-    )
+    signed = dict(body=body, timestamp=headers[TIMESTAMP_HEADER], signature=headers[SIGNATURE_HEADER])
+    assert verify_callback(**signed, secret=integration.callback_secret)
+    assert not verify_callback(**signed, secret=SECRET)
     sent = json.loads(body)
     stored = ProposedAction.objects.get(pk=action.pk)
     assert (sent["action_id"], sent["status"], sent["payload"]) == (action.pk, "approved", stored.payload)
@@ -179,7 +281,9 @@ def test_it_delivers_a_signed_callback_the_client_can_verify(receiver, callback_
 
 
 @pytest.mark.django_db
-def test_it_records_a_failed_attempt_and_schedules_a_retry_with_back_off(receiver, callback_settings):
+def test_it_records_a_failed_attempt_and_schedules_a_retry_with_back_off(
+    receiver, callback_settings, integration, caplog
+):
     receiver.status = 500
     action = _pending_with_callback(receiver.url)
     action_reject(action_id=action.pk, user=UserFactory(), reason_code="bad_timing")
@@ -188,35 +292,63 @@ def test_it_records_a_failed_attempt_and_schedules_a_retry_with_back_off(receive
 
     stored = ProposedAction.objects.get(pk=action.pk)
     assert stored.callback_attempts == 1 and stored.callback_delivered_at is None
-    assert stored.callback_last_error == "HTTP 500 from the receiver"
+    assert stored.callback_last_error == FAILED  # the agent reads this; the reason is logged
+    assert "HTTP 500 from the receiver" in caplog.text
     retry = Schedule.objects.get(func="approvals.tasks.callback_deliver_task")
     assert (retry.schedule_type, retry.args) == (Schedule.ONCE, f"({action.pk}, 2)")
     assert timedelta(seconds=25) < retry.next_run - stored.updated_at < timedelta(seconds=40)
 
 
 @pytest.mark.django_db
-def test_it_gives_up_after_the_last_attempt(receiver, callback_settings):
+def test_it_gives_up_after_the_last_attempt(receiver, callback_settings, integration, caplog):
     receiver.status = 410
     action = _pending_with_callback(receiver.url)
     action_reject(action_id=action.pk, user=UserFactory(), reason_code="bad_timing")
     assert action_callback_deliver(action_id=action.pk, attempt=3) == "gave_up"
     assert not Schedule.objects.filter(func="approvals.tasks.callback_deliver_task").exists()
-    assert ProposedAction.objects.get(pk=action.pk).callback_last_error == "HTTP 410 from the receiver"
+    assert ProposedAction.objects.get(pk=action.pk).callback_last_error == FAILED
+    assert "gave up after 3 attempts: HTTP 410 from the receiver" in caplog.text
 
 
 @pytest.mark.django_db
 def test_it_counts_an_unreachable_receiver_or_a_redirect_as_a_failure(receiver, callback_settings):
     receiver.status = 302
+    local = {"allowed_hosts": ["127.0.0.1"], "timeout": 2}
     with pytest.raises(CallbackFailed, match="HTTP 302"):
-        callback_post(url=receiver.url, body=b"{}", secret=SECRET, timeout=2)
+        callback_post(url=receiver.url, body=b"{}", secret=SECRET, **local)
     port = receiver.server.server_address[1]
     receiver.server.server_close()
     with pytest.raises(CallbackFailed, match="no answer from the receiver"):
-        callback_post(url=f"http://127.0.0.1:{port}/gone", body=b"{}", secret=SECRET, timeout=2)
+        callback_post(url=f"http://127.0.0.1:{port}/gone", body=b"{}", secret=SECRET, **local)
+
+
+def test_it_checks_the_url_again_with_the_allow_list_before_sending(receiver):
+    with pytest.raises(CallbackFailed, match="refused destination"):
+        callback_post(url=receiver.url, body=b"{}", secret=SECRET, timeout=2)
+    with pytest.raises(CallbackFailed, match="not in AGENTOPS_CALLBACK_HOSTS"):
+        callback_post(url=receiver.url, body=b"{}", secret=SECRET, timeout=2, allowed_hosts=["example.com"])
+    assert receiver.requests == []
+
+
+def test_it_sends_to_the_address_it_checked_with_the_name_as_host(receiver):
+    """The name resolves once (to the receiver, allowed by name); the request carries the name."""
+    port = receiver.server.server_address[1]
+    lookups = []
+
+    def resolve(host, port):
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    url = f"http://receiver.test:{port}/hooks"
+    callback_post(
+        url=url, body=b"{}", secret=SECRET, timeout=2, allowed_hosts=["receiver.test"], resolve=resolve
+    )
+    assert lookups == ["receiver.test"]
+    assert receiver.requests[-1][0]["Host"] == f"receiver.test:{port}"
 
 
 @pytest.mark.django_db
-def test_it_skips_actions_without_a_callback_or_not_yet_decided(receiver, callback_settings):
+def test_it_skips_actions_without_a_callback_or_not_yet_decided(receiver, callback_settings, integration):
     undecided = _pending_with_callback(receiver.url)
     assert action_callback_deliver(action_id=undecided.pk) == "skipped"
     assert action_callback_deliver(action_id=ProposedActionFactory().pk) == "skipped"
@@ -225,14 +357,21 @@ def test_it_skips_actions_without_a_callback_or_not_yet_decided(receiver, callba
 
 
 @pytest.mark.django_db
-def test_it_does_not_sign_without_a_secret(receiver, callback_settings):
-    callback_settings.AGENTOPS_CALLBACK_SECRET = ""
+def test_it_does_not_sign_once_the_proposers_key_is_revoked(receiver, callback_settings, integration, caplog):
     action = _pending_with_callback(receiver.url)
+    apikey_revoke(key_id=integration.key.pk)
     action_reject(action_id=action.pk, user=UserFactory(), reason_code="other")
     assert action_callback_deliver(action_id=action.pk) == "retrying"
-    assert (
-        "AGENTOPS_CALLBACK_SECRET is not set" in ProposedAction.objects.get(pk=action.pk).callback_last_error
-    )
+    assert ProposedAction.objects.get(pk=action.pk).callback_last_error == FAILED
+    assert "no usable API key with a callback secret" in caplog.text
+    assert receiver.requests == []
+
+
+@pytest.mark.django_db
+def test_it_does_not_sign_for_an_action_proposed_without_a_key(receiver, callback_settings, integration):
+    action = _pending_with_callback(receiver.url, proposed_by_user=UserFactory())
+    action_reject(action_id=action.pk, user=UserFactory(), reason_code="other")
+    assert action_callback_deliver(action_id=action.pk) == "retrying"
     assert receiver.requests == []
 
 
@@ -247,7 +386,7 @@ def test_it_does_not_sign_without_a_secret(receiver, callback_settings):
     ],
 )
 def test_each_decision_sends_its_callback_once_committed(
-    receiver, callback_settings, monkeypatch, django_capture_on_commit_callbacks, decide, status
+    receiver, callback_settings, integration, monkeypatch, django_capture_on_commit_callbacks, decide, status
 ):
     monkeypatch.setattr(Conf, "SYNC", True)  # run the django-q task in-process, as Q_SYNC=true does
     action = _pending_with_callback(receiver.url)
@@ -276,10 +415,13 @@ def test_a_decision_rolled_back_sends_nothing(
 
 @pytest.mark.django_db
 def test_the_policy_deciding_on_its_own_also_sends_the_callback(
-    receiver, callback_settings, django_capture_on_commit_callbacks
+    receiver, callback_settings, integration, django_capture_on_commit_callbacks
 ):
     action = ProposedActionFactory(
-        kind="account_lookup", payload={"email": "a@b.co"}, callback_url=receiver.url
+        kind="account_lookup",
+        payload={"email": "a@b.co"},
+        callback_url=receiver.url,
+        proposed_by_user=integration.key.user,
     )
     with django_capture_on_commit_callbacks() as callbacks:
         routed = action_route(action_id=action.pk)

@@ -14,7 +14,8 @@ from security.services import ApiKeyError, apikey_create, apikey_rotate
 class Command(BaseCommand):
     help = (
         "Issue an API key acting as an existing user, or rotate one (--rotate PREFIX). "
-        "Prints the plain key once; only its hash is stored."
+        "Prints the plain key (line 1) and its callback signing secret (line 2) once; only the key's "
+        "hash is stored."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -40,7 +41,9 @@ class Command(BaseCommand):
         self.stderr.write(
             f"Issued {issued.key} with scopes {', '.join(issued.key.scopes)}, expires {issued.key.expires_at:%Y-%m-%d %H:%M} UTC."
         )
+        self.stderr.write("Line 1: the API key. Line 2: its secret for verifying decision callbacks.")
         self.stdout.write(issued.plain)
+        self.stdout.write(issued.callback_secret)
 
     def _create(self, options: dict[str, Any]) -> Any:
         if not options["user"] or not options["name"] or not options["scope"]:
