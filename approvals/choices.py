@@ -30,6 +30,17 @@ class ActionKind(models.TextChoices):
 
 # Kinds that only read; everything else writes to a system of record or contacts a person.
 READ_ONLY_KINDS = frozenset({ActionKind.ACCOUNT_LOOKUP, ActionKind.FLAG_FOR_REVIEW})
+# Kinds whose text a person outside the company receives: compliance-scanned whoever proposed them.
+OUTBOUND_MESSAGE_KINDS = frozenset({ActionKind.SEND_EMAIL, ActionKind.SEND_SMS, ActionKind.POST_PUBLIC_REPLY})
+
+
+class ConfidenceSource(models.TextChoices):
+    """Where a proposal's confidence came from: only AgentOps' own sources are taken at face value
+    by the approval policy (``ApprovalPolicy.confidence_sources`` opts into the others)."""
+
+    AGENT = "agent", "Reported by the agent"
+    MODEL = "model", "A model version's prediction"
+    RULE = "rule", "A rule's constant (playbook, cadence or change control)"
 
 
 class RiskLevel(models.TextChoices):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -10,6 +11,7 @@ from simple_history.models import HistoricalRecords
 from approvals.choices import (
     ActionKind,
     ActionStatus,
+    ConfidenceSource,
     DecisionOutcome,
     Domain,
     RejectionReason,
@@ -43,6 +45,13 @@ class ProposedAction(models.Model):
     payload = PersonalKeysJSONField(default=dict, blank=True)
     rationale = models.TextField(help_text="Why the agent proposes this, in plain words.")
     confidence = models.FloatField(help_text="0–1, the agent's confidence in the proposal.")
+    confidence_source = models.CharField(
+        max_length=10,
+        choices=ConfidenceSource.choices,
+        default=ConfidenceSource.AGENT,
+        help_text="Where the confidence came from: reported by the agent itself (the API; not trusted "
+        "by the policy unless a rule opts in), a model version's prediction, or a rule's constant.",
+    )
     risk_level = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
     status = models.CharField(
         max_length=20, choices=ActionStatus.choices, default=ActionStatus.PROPOSED, db_index=True
@@ -107,6 +116,10 @@ class ProposedAction(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=[s.value for s in ActionStatus]),
                 name="action_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence_source__in=[s.value for s in ConfidenceSource]),
+                name="action_confidence_source_valid",
             ),
             models.CheckConstraint(
                 condition=~Q(status__in=["approved", "executing", "executed"])
@@ -226,7 +239,19 @@ class ApprovalPolicy(models.Model):
     kinds = models.JSONField(default=list, blank=True, help_text="Action kinds; empty for all.")
     domains = models.JSONField(default=list, blank=True, help_text="Domains; empty for all.")
     risk_at_least = models.CharField(max_length=10, choices=RiskLevel.choices, blank=True)
-    confidence_below = models.FloatField(null=True, blank=True)
+    confidence_below = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Matches when the action's confidence is below this. A confidence from a source not in "
+        "confidence_sources is not trusted: a rule needing approval or blocking takes it as below (it "
+        "matches), an auto rule as not below (it does not).",
+    )
+    confidence_sources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Sources whose confidence confidence_below takes at face value: "model", "rule", "agent". '
+        'Empty: "model" and "rule" (AgentOps\' own); add "agent" to trust what an agent reports about itself.',
+    )
     score_at_least = models.PositiveSmallIntegerField(null=True, blank=True)
     deal_value_at_least = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     account_value_at_least = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
@@ -264,6 +289,14 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        sources = self.confidence_sources
+        if not isinstance(sources, list) or not set(sources) <= set(ConfidenceSource.values):
+            raise ValidationError(
+                {"confidence_sources": f"a list of {', '.join(ConfidenceSource.values)} (or empty)"}
+            )
 
 
 class EscalationStep(models.Model):

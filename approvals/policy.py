@@ -4,6 +4,11 @@ Policies are data (``ApprovalPolicy`` in the admin). Each matching rule proposes
 strictest one wins (block > two approvals > one approval > auto-execute), and every matching rule
 contributes its reason, so the approver sees all of them. Writes need a human unless a rule
 explicitly lets them through; read-only actions may run on their own.
+
+A confidence is taken at face value only from a source the rule trusts (``confidence_sources``;
+by default the model's and the rules', never an agent's report about itself). An untrusted
+confidence fails closed: a ``confidence_below`` rule that asks for a person (or blocks) matches as
+if it were low, and one that lets the action through (auto) does not match.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ BLOCK = "block"
 OUTCOMES = (AUTO, ONE, TWO, BLOCK)
 STRICTNESS = {AUTO: 0, ONE: 1, TWO: 2, BLOCK: 3}
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+#: Where a confidence comes from (``approvals.choices.ConfidenceSource``), and the ones a rule takes
+#: at face value unless it lists its own: AgentOps' own, never what an agent says about itself.
+CONFIDENCE_SOURCES = frozenset({"agent", "model", "rule"})
+TRUSTED_CONFIDENCE_SOURCES = frozenset({"model", "rule"})
+_SOURCE_WORDS = {"agent": "reported by the agent", "model": "from the model", "rule": "set by a rule"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,8 @@ class ActionFacts:
     risk_level: str
     confidence: float
     read_only: bool
+    # Fail closed: a producer that does not say where its confidence came from is the agent.
+    confidence_source: str = "agent"
     score: int | None = None
     deal_value: Decimal | None = None
     account_value: Decimal | None = None
@@ -49,6 +61,7 @@ class PolicyRule:
     domains: frozenset[str] = frozenset()
     risk_at_least: str | None = None
     confidence_below: float | None = None
+    confidence_sources: frozenset[str] = frozenset()
     score_at_least: int | None = None
     deal_value_at_least: Decimal | None = None
     account_value_at_least: Decimal | None = None
@@ -66,6 +79,10 @@ class PolicyRule:
             raise ValueError(f"policy '{self.name}': outcome must be one of {', '.join(OUTCOMES)}")
         if self.risk_at_least is not None and self.risk_at_least not in RISK_ORDER:
             raise ValueError(f"policy '{self.name}': risk_at_least must be one of {', '.join(RISK_ORDER)}")
+        if not self.confidence_sources <= CONFIDENCE_SOURCES:
+            raise ValueError(
+                f"policy '{self.name}': confidence_sources must be among {', '.join(sorted(CONFIDENCE_SOURCES))}"
+            )
 
 
 @dataclass(frozen=True)
@@ -96,9 +113,21 @@ def _matches(rule: PolicyRule, facts: ActionFacts) -> list[str] | None:
             return None
         reasons.append(f"risk {facts.risk_level} (≥ {rule.risk_at_least})")
     if rule.confidence_below is not None:
-        if not facts.confidence < rule.confidence_below:
+        trusted = rule.confidence_sources or TRUSTED_CONFIDENCE_SOURCES
+        if facts.confidence_source in trusted:
+            if not facts.confidence < rule.confidence_below:
+                return None
+            reasons.append(f"confidence {facts.confidence:.2f} below {rule.confidence_below:.2f}")
+        elif rule.outcome == AUTO:
+            # An untrusted confidence never satisfies a rule that lets an action through.
             return None
-        reasons.append(f"confidence {facts.confidence:.2f} below {rule.confidence_below:.2f}")
+        else:
+            # ...and never talks a rule asking for a person out of it: it counts as low.
+            said = _SOURCE_WORDS.get(facts.confidence_source, f"from {facts.confidence_source!r}")
+            reasons.append(
+                f"confidence {facts.confidence:.2f} {said}, not trusted: taken as below "
+                f"{rule.confidence_below:.2f}"
+            )
     if rule.score_at_least is not None:
         if facts.score is None or facts.score < rule.score_at_least:
             return None

@@ -33,6 +33,9 @@ DEFAULT_MAX_LENGTH = 1000
 MAP_KEY_MAX_LENGTH = 100
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+#: Everything ``str.splitlines`` breaks on: a header field holding one of them could smuggle in
+#: another header (``Bcc:``) or a second line the approver does not see as such.
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 class PayloadError(ValueError):
@@ -47,7 +50,8 @@ class PayloadError(ValueError):
 @dataclass(frozen=True)
 class Field:
     """One payload field. ``max_length`` bounds strings (and string values of a map); ``max_items``
-    bounds lists and maps; ``minimum``/``maximum`` bound numbers; ``choices`` lists allowed values."""
+    bounds lists and maps; ``minimum``/``maximum`` bound numbers; ``choices`` lists allowed values;
+    ``single_line`` refuses line breaks (header fields, names, addresses)."""
 
     type: str
     required: bool = False
@@ -58,6 +62,7 @@ class Field:
     maximum: float | None = None
     format: str = ""
     help: str = ""
+    single_line: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -80,8 +85,14 @@ def _s(required: bool = False, max_length: int = DEFAULT_MAX_LENGTH, **kw: Any) 
     return Field(STR, required=required, max_length=max_length, **kw)
 
 
-# The support bot names the helpdesk ticket in the payload too (its external id), for the connector.
-_TICKET = _s(max_length=100, help="Helpdesk ticket id (external), if the connector needs it.")
+def _line(required: bool = False, max_length: int = DEFAULT_MAX_LENGTH, **kw: Any) -> Field:
+    """A one-line string: a header, a name or an address."""
+    return Field(STR, required=required, max_length=max_length, single_line=True, **kw)
+
+
+# The support bot names the helpdesk ticket in the payload too (its external id), for the connector;
+# it must be the action's own ticket (``approvals.targets``).
+_TICKET = _line(max_length=100, help="Helpdesk ticket id (external); must be the action's ticket.")
 
 SCHEMAS: dict[str, KindSchema] = {
     s.kind: s
@@ -90,8 +101,8 @@ SCHEMAS: dict[str, KindSchema] = {
             "assign_owner",
             "sales",
             {
-                "owner": _s(max_length=150, help="User name of the new owner."),
-                "queue": _s(max_length=200, help="SDR queue to route the lead to."),
+                "owner": _line(max_length=150, help="User name of the new owner."),
+                "queue": _line(max_length=200, help="SDR queue to route the lead to."),
             },
             one_of=("owner", "queue"),
             description="Assign the lead to an owner and/or an SDR queue.",
@@ -100,10 +111,10 @@ SCHEMAS: dict[str, KindSchema] = {
             "enrol_cadence",
             "sales",
             {
-                "cadence": _s(required=True, max_length=200, help="Cadence name."),
+                "cadence": _line(required=True, max_length=200, help="Cadence name."),
                 "start_at": _s(max_length=40, format=DATETIME, help="ISO 8601 with a timezone."),
                 "steps": Field(INT, minimum=1, maximum=50, help="Number of steps to run."),
-                "queue": _s(max_length=200, help="SDR queue working the cadence."),
+                "queue": _line(max_length=200, help="SDR queue working the cadence."),
             },
             description="Enrol the lead in an outreach cadence.",
         ),
@@ -111,8 +122,8 @@ SCHEMAS: dict[str, KindSchema] = {
             "add_to_nurture",
             "sales",
             {
-                "track": _s(required=True, max_length=200, help="Nurture track name."),
-                "content": _s(max_length=200, help="Content to lead with."),
+                "track": _line(required=True, max_length=200, help="Nurture track name."),
+                "content": _line(max_length=200, help="Content to lead with."),
             },
             description="Add the lead to a nurture track.",
         ),
@@ -120,7 +131,7 @@ SCHEMAS: dict[str, KindSchema] = {
             "create_task",
             "sales",
             {
-                "subject": _s(required=True, max_length=255),
+                "subject": _line(required=True, max_length=255),
                 "description": _s(max_length=5000),
                 "due_in_days": Field(INT, minimum=0, maximum=90),
             },
@@ -136,9 +147,9 @@ SCHEMAS: dict[str, KindSchema] = {
             "send_email",
             "sales",
             {
-                "to": _s(required=True, max_length=254, format=EMAIL),
-                "cc": Field(STR_LIST, max_items=10, max_length=254, format=EMAIL),
-                "subject": _s(required=True, max_length=255),
+                "to": _line(required=True, max_length=254, format=EMAIL, help="The lead's own address."),
+                "cc": Field(STR_LIST, max_items=10, max_length=254, format=EMAIL, single_line=True),
+                "subject": _line(required=True, max_length=255),
                 "body": _s(required=True, max_length=10_000),
             },
             description="Send an email to the lead.",
@@ -147,7 +158,12 @@ SCHEMAS: dict[str, KindSchema] = {
             "send_sms",
             "sales",
             {
-                "to": _s(required=True, max_length=16, format=PHONE, help="E.164, e.g. +4930123456."),
+                "to": _line(
+                    required=True,
+                    max_length=16,
+                    format=PHONE,
+                    help="The lead's own number, E.164: +4930123456.",
+                ),
                 "body": _s(required=True, max_length=640),
             },
             description="Send a text message to the lead.",
@@ -183,7 +199,7 @@ SCHEMAS: dict[str, KindSchema] = {
             "support",
             {
                 "status": _s(required=True, choices=("open", "pending", "solved")),
-                "group": _s(max_length=200, help="Helpdesk group to move the ticket to."),
+                "group": _line(max_length=200, help="Helpdesk group to move the ticket to."),
                 "ticket": _TICKET,
             },
             description="Change the ticket's status and/or group.",
@@ -193,7 +209,7 @@ SCHEMAS: dict[str, KindSchema] = {
             "support",
             {
                 "summary": _s(required=True, max_length=2000, help="What the human needs to know."),
-                "queue": _s(max_length=200),
+                "queue": _line(max_length=200),
                 "ticket": _TICKET,
             },
             description="Hand the conversation to a person.",
@@ -202,11 +218,11 @@ SCHEMAS: dict[str, KindSchema] = {
             "config_change",
             "operations",
             {
-                "model": _s(
+                "model": _line(
                     required=True, max_length=100, help="The configuration model, e.g. sales.PlaybookRule."
                 ),
                 "object_id": Field(INT, minimum=1, help="The row changed (absent: a new one)."),
-                "object": _s(max_length=200, help="The row's name when proposed."),
+                "object": _line(max_length=200, help="The row's name when proposed."),
                 "before": Field(JSON_MAP, max_length=20_000, max_items=50, help="Field → value before."),
                 "after": Field(
                     JSON_MAP, required=True, max_length=20_000, max_items=50, help="Field → new value."
@@ -219,8 +235,8 @@ SCHEMAS: dict[str, KindSchema] = {
             "account_lookup",
             "support",
             {
-                "account_id": _s(max_length=100),
-                "email": _s(max_length=254, format=EMAIL),
+                "account_id": _line(max_length=100),
+                "email": _line(max_length=254, format=EMAIL),
             },
             one_of=("account_id", "email"),
             description="Read-only lookup of the customer's account.",
@@ -326,6 +342,8 @@ def _check(path: str, value: object, spec: Field) -> None:
         for key, item in value.items():
             if not isinstance(key, str) or not key.strip() or len(key) > MAP_KEY_MAX_LENGTH:
                 raise PayloadError(path, f"keys must be 1–{MAP_KEY_MAX_LENGTH} characters, got {key!r}")
+            if not LINE_BREAKS.isdisjoint(key):
+                raise PayloadError(path, f"keys must be one line (no line breaks), got {key!r}")
             item_path = f"{path}.{key}"
             if spec.type == JSON_MAP:
                 continue
@@ -350,6 +368,8 @@ def _check_str(path: str, value: object, max_length: int, spec: Field) -> None:
         raise PayloadError(path, f"must be a string, got {_type_name(value)}")
     if not value.strip():
         raise PayloadError(path, "must not be blank")
+    if spec.single_line and not LINE_BREAKS.isdisjoint(value):
+        raise PayloadError(path, "must be a single line (no line breaks)")
     if len(value) > max_length:
         raise PayloadError(path, f"at most {max_length} characters, got {len(value)}")
     if spec.choices and value not in spec.choices:
@@ -397,6 +417,8 @@ def schemas_markdown() -> str:
                 limits.append(f"≤ {_num(spec.maximum)}")
             if spec.type in (STR, STR_LIST, SCALAR_MAP):
                 limits.append(f"≤ {spec.max_length} chars")
+            if spec.single_line:
+                limits.append("one line")
             if spec.max_items is not None:
                 limits.append(f"≤ {spec.max_items} items")
             parts.append(f"`{name}`{'*' if spec.required else ''} ({', '.join(limits)})")

@@ -25,9 +25,11 @@ from approvals.callbacks import (
     retry_delay,
 )
 from approvals.choices import (
+    OUTBOUND_MESSAGE_KINDS,
     READ_ONLY_KINDS,
     ActionKind,
     ActionStatus,
+    ConfidenceSource,
     DecisionOutcome,
     Domain,
     RejectionReason,
@@ -36,8 +38,10 @@ from approvals.choices import (
 )
 from approvals.models import ApprovalPolicy, Decision, EscalationStep, ProposedAction
 from approvals.policy import AUTO, BLOCK, ActionFacts, PolicyRule, evaluate_policy
+from approvals.risk import risk_with_floor
 from approvals.schemas import PayloadError, default_domain, validate_fields, validate_payload
 from approvals.states import ACTION_STATES
+from approvals.targets import LeadContact, TargetMismatch, target_check
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
@@ -75,11 +79,20 @@ def action_propose(
     sla_due_at: datetime | None = None,
     proposed_by_user_id: int | None = None,
     callback_url: str = "",
+    confidence_source: ConfidenceSource | str = ConfidenceSource.AGENT,
+    compliance_flags: Sequence[str] | None = None,
 ) -> ProposedAction:
-    """Store a new proposal and its decision-log entry; raise DuplicateProposal on a repeat."""
+    """Store a new proposal and its decision-log entry; raise DuplicateProposal on a repeat.
+
+    ``confidence_source`` says where ``confidence`` came from (the agent unless the caller says
+    otherwise: the policy trusts only AgentOps' own sources). A message a person receives is
+    compliance-scanned here unless the caller passes the flags of its own scan.
+    """
     existing = ProposedAction.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         raise DuplicateProposal(existing)
+    if compliance_flags is None:
+        compliance_flags = _outbound_flags([(str(kind), payload)])[0]
     try:
         with transaction.atomic():
             action = ProposedAction.objects.create(
@@ -99,6 +112,8 @@ def action_propose(
                 sla_due_at=sla_due_at,
                 proposed_by_user_id=proposed_by_user_id,
                 callback_url=callback_url,
+                confidence_source=confidence_source,
+                compliance_flags=list(compliance_flags),
             )
             decision_log_append(
                 event_type=EventType.ACTION_PROPOSED,
@@ -107,7 +122,11 @@ def action_propose(
                 subject_id=action.pk,
                 correlation_id=action.correlation_id,
                 model_version=_model_label(action),
-                prediction={"confidence": confidence, "risk_level": str(risk_level)},
+                prediction={
+                    "confidence": confidence,
+                    "confidence_source": str(confidence_source),
+                    "risk_level": str(risk_level),
+                },
                 action_taken={"kind": str(kind), "target_system": target_system, "status": action.status},
             )
     except IntegrityError:
@@ -121,7 +140,8 @@ def action_propose(
 
 @dataclass(frozen=True)
 class NewProposal:
-    """One proposal for ``actions_propose_many``: the action's fields and its log entry's context."""
+    """One proposal for ``actions_propose_many``: the action's fields and its log entry's context.
+    ``compliance_flags`` None: a message a person receives is scanned by ``actions_propose_many``."""
 
     kind: str
     domain: str
@@ -135,7 +155,8 @@ class NewProposal:
     model_version_id: int | None = None
     model_version: str = ""
     matched_rule: str = ""
-    compliance_flags: Sequence[str] = ()
+    compliance_flags: Sequence[str] | None = None
+    confidence_source: str = ConfidenceSource.AGENT
     input_context: Mapping[str, Any] = field(default_factory=dict)
     prediction: Mapping[str, Any] = field(default_factory=dict)
     action_taken: Mapping[str, Any] = field(default_factory=dict)
@@ -163,6 +184,10 @@ def actions_propose_many(
         new = {key: p for key, p in keyed.items() if key not in existing}
         if not new:
             return {}, {}
+        unscanned = [key for key, p in new.items() if p.compliance_flags is None]
+        scanned = dict(
+            zip(unscanned, _outbound_flags([(new[k].kind, new[k].payload) for k in unscanned]), strict=True)
+        )
         insert_many(
             ProposedAction,
             [
@@ -178,7 +203,8 @@ def actions_propose_many(
                     model_version_id=p.model_version_id,
                     proposed_by=p.proposed_by,
                     matched_rule=p.matched_rule[:200],
-                    compliance_flags=list(p.compliance_flags),
+                    compliance_flags=list(scanned[key] if p.compliance_flags is None else p.compliance_flags),
+                    confidence_source=p.confidence_source,
                 )
                 for key, p in new.items()
             ],
@@ -200,6 +226,7 @@ def actions_propose_many(
                     input_context=new[key].input_context,
                     prediction={
                         "confidence": new[key].confidence,
+                        "confidence_source": str(new[key].confidence_source),
                         "risk_level": new[key].risk_level,
                         **new[key].prediction,
                     },
@@ -216,6 +243,28 @@ def actions_propose_many(
         ids = {key: action_id for key, action_id, _ in stored}
         routed = actions_route_many(action_ids=list(ids.values()), actor=actor)
     return ids, routed
+
+
+def _outbound_flags(items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[list[str]]:
+    """The compliance flags of each (kind, payload): every text a person outside receives is scanned
+    (``sales.selectors.compliance_scanner``: the admin's patterns, read once per call); other kinds
+    get none. Whoever proposed it, an agent cannot choose its flags."""
+    if not any(kind in OUTBOUND_MESSAGE_KINDS for kind, _ in items):
+        return [[] for _ in items]
+    from sales.selectors import compliance_scanner
+
+    scan = compliance_scanner()
+    channels = {ActionKind.SEND_EMAIL: "email", ActionKind.SEND_SMS: "sms"}
+    return [
+        scan(
+            subject=str(payload.get("subject", "")),
+            body=str(payload.get("body", "")),
+            channel=channels.get(ActionKind(kind), "reply"),
+        )
+        if kind in OUTBOUND_MESSAGE_KINDS
+        else []
+        for kind, payload in items
+    ]
 
 
 def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:
@@ -284,6 +333,7 @@ def _policy_rules() -> list[PolicyRule]:
             domains=frozenset(p.domains or []),
             risk_at_least=p.risk_at_least or None,
             confidence_below=p.confidence_below,
+            confidence_sources=frozenset(p.confidence_sources or []),
             score_at_least=p.score_at_least,
             deal_value_at_least=p.deal_value_at_least,
             account_value_at_least=p.account_value_at_least,
@@ -308,6 +358,7 @@ def _facts_with(action: ProposedAction, *, score: int | None, drift_state: str) 
         domain=action.domain,
         risk_level=action.risk_level,
         confidence=action.confidence,
+        confidence_source=action.confidence_source,
         read_only=action.kind in READ_ONLY_KINDS,
         score=score,
         deal_value=lead.deal_value if lead else None,
@@ -898,24 +949,33 @@ def action_submit(
         )
     lead_id = _target_id("lead", lead)
     ticket_id = _target_id("ticket", ticket)
+    _check_target(kind, clean, lead_id=lead_id, ticket_id=ticket_id)
     _check_consent(kind, clean, lead_id)
     if domain and domain not in Domain.values:
         raise SubmissionRefused("invalid_domain", "domain", f"domain: one of {', '.join(Domain.values)}")
+    # The queue (and so who approves) follows the target, then the kind; the agent may only repeat it.
+    belongs = default_domain(kind, has_lead=lead_id is not None, has_ticket=ticket_id is not None)
+    if domain and domain != belongs:
+        raise SubmissionRefused(
+            "invalid_domain", "domain", f"domain: follows the target; this action belongs to {belongs}"
+        )
     if callback_url:
         _check_callback_url(callback_url, api_key=api_key)
     try:
         with transaction.atomic():
             action = action_propose(
                 kind=kind,
-                domain=domain
-                or default_domain(kind, has_lead=lead_id is not None, has_ticket=ticket_id is not None),
+                domain=belongs,
                 payload=clean,
                 rationale=rationale,
                 confidence=confidence,
+                # Stored as the agent's own report: the policy does not take it at face value.
+                confidence_source=ConfidenceSource.AGENT,
                 idempotency_key=idempotency_key,
                 proposed_by=f"api:{user.get_username()}"[:100],
                 proposed_by_user_id=user.pk,
-                risk_level=risk_level,
+                # The agent may raise the risk, never lower it below its kind's and payload's floor.
+                risk_level=risk_with_floor(str(risk_level), kind, clean),
                 lead_id=lead_id,
                 ticket_id=ticket_id,
                 target_system=target_system,
@@ -954,6 +1014,29 @@ def _target_id(name: str, ref: TargetRef | None) -> int | None:
     if target is None:
         raise SubmissionRefused("invalid_target", name, f"{name}: no {name} {ref!r}")
     return int(target)
+
+
+def _check_target(
+    kind: str, payload: Mapping[str, Any], *, lead_id: int | None, ticket_id: int | None
+) -> None:
+    """Refuse a proposal whose kind does not act on its kind of target, or whose payload names
+    another ticket or recipient than its target (``approvals.targets``)."""
+    from sales.models import Lead
+    from support.models import Ticket
+
+    contact = None
+    if lead_id is not None:
+        found = Lead.objects.only("email", "phone").get(pk=lead_id)
+        contact = LeadContact(email=found.email or "", phone=found.phone or "")
+    external_id = (
+        Ticket.objects.values_list("external_id", flat=True).get(pk=ticket_id)
+        if ticket_id is not None
+        else None
+    )
+    try:
+        target_check(kind, payload, lead=contact, ticket=external_id)
+    except TargetMismatch as exc:
+        raise SubmissionRefused("invalid_target", exc.field, str(exc)) from None
 
 
 def _check_consent(kind: str, payload: Mapping[str, Any], lead_id: int | None) -> None:

@@ -47,6 +47,7 @@ from approvals.choices import ActionKind, ActionStatus
 from approvals.models import ProposedAction
 from approvals.schemas import PayloadError, validate_payload
 from approvals.services import _move, execution_entry, payload_sha256
+from approvals.targets import LeadContact, TargetMismatch, target_check
 from audit.bulk import decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
@@ -137,10 +138,26 @@ def _crm_id(action: ProposedAction, vendor: str) -> str:
 
 
 def _ticket_id(action: ProposedAction) -> str:
-    ticket = action.payload.get("ticket") or (action.ticket.external_id if action.ticket else "")
-    if not ticket:
+    # The action's own ticket, the one its approver saw (``_check_target`` refused a payload naming another).
+    if action.ticket is None:
         raise Refused("invalid", f"{action.kind} needs a ticket")
-    return str(ticket)
+    return str(action.ticket.external_id)
+
+
+def _check_target(action: ProposedAction) -> None:
+    """Refuse (``wrong_target``) a payload naming another ticket or recipient than the action's
+    target, checked again here since an approver's edit may have changed it (``approvals.targets``)."""
+    lead = action.lead
+    contact = LeadContact(email=lead.email or "", phone=lead.phone or "") if lead is not None else None
+    try:
+        target_check(
+            action.kind,
+            action.payload,
+            lead=contact,
+            ticket=action.ticket.external_id if action.ticket is not None else None,
+        )
+    except TargetMismatch as exc:
+        raise Refused("wrong_target", str(exc)) from None
 
 
 def call_for(action: ProposedAction, connection: Connection, connector: Connector) -> Call:
@@ -534,6 +551,7 @@ def _prepare(execution_id: int, token: str) -> _Prepared | RunResult:
             refusals = message_refusals(lead=action.lead, kind=action.kind, payload=action.payload)
             if refusals:
                 return _settle(execution, ActionStatus.CANCELLED, "; ".join(map(str, refusals)))
+        _check_target(action)
         if action.kind in MAIL_KINDS:
             connection, connector, target = None, None, MAIL_CONNECTOR
             call = _mail_call(action)

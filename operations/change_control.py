@@ -121,6 +121,7 @@ def change_propose(
         rationale=f"{user.get_username()} proposes changing {CONTROLLED_MODELS[model_label].lower()} "
         f"{object_repr or '(new)'}: {', '.join(changed)}. Risk note: {risk_note.strip()}",
         confidence=1.0,
+        confidence_source="rule",
         idempotency_key=f"config:{key}",
         proposed_by=f"user:{user.get_username()}",
         proposed_by_user_id=user.pk,

@@ -534,6 +534,7 @@ def _draft(
         payload=payload,
         rationale=rationale,
         confidence=0.9,
+        confidence_source="rule",
         risk_level="medium" if findings else "low",
         idempotency_key=key,
         proposed_by=CADENCE_AGENT,

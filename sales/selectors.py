@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -475,3 +475,24 @@ def rule_rollout_comparison(*, rule: PlaybookRule, days: int = 30) -> list[RuleO
             )
         )
     return rows
+
+
+def compliance_scanner() -> Callable[..., list[str]]:
+    """A scan of outbound copy with the admin's active compliance patterns and the sender's postal
+    address, read once: ``scan(subject=…, body=…, channel="email"|"sms"|"reply")`` → sorted flags.
+    For every message a person receives, whoever drafted it (``approvals.services``)."""
+    from sales.compliance import Pattern, compile_patterns, flags, scan
+    from sales.models import CompliancePattern, SequencingSettings
+
+    patterns = compile_patterns(
+        Pattern(p.flag, p.regex)
+        for p in CompliancePattern.objects.filter(is_active=True).only("flag", "regex")
+    )
+    postal = SequencingSettings.objects.values_list("postal_address", flat=True).first() or ""
+
+    def scan_copy(*, subject: str, body: str, channel: str) -> list[str]:
+        return flags(
+            scan(subject=subject, body=body, channel=channel, patterns=patterns, postal_address=postal)
+        )
+
+    return scan_copy

@@ -468,6 +468,7 @@ def _playbook_proposals_store(
                 payload=m.action.payload,
                 rationale=m.rationale,
                 confidence=m.action.confidence,
+                confidence_source="rule",  # the rule's constant, not the score model's output
                 risk_level=m.action.risk_level,
                 idempotency_key=idempotency_key(m, f),
                 proposed_by=PLAYBOOK_AGENT,

@@ -389,6 +389,8 @@ class _Proposer:
                 payload=payload,
                 rationale=rationale,
                 confidence=round(self.confidence, 4),
+                # The intent model's prediction; without a model version the bot's own constant.
+                confidence_source="model" if self.version is not None else "rule",
                 idempotency_key=f"{self.key}:{step}",
                 proposed_by=BOT_ACTOR,
                 risk_level=risk,

@@ -57,6 +57,7 @@ class ProposedActionSerializer(PersonalDataSerializerMixin, serializers.ModelSer
             "confidence", "risk_level", "status", "idempotency_key", "correlation_id", "model_version",
             "proposed_by", "matched_rule", "sla_due_at", "decided_at", "executed_at", "created_at",
             "updated_at", "required_approvals", "policy_reasons", "approved_payload_sha256",
+            "confidence_source",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -129,13 +130,24 @@ class ActionSubmitSerializer(serializers.Serializer):
         help_text="The call's arguments; see the schema of the kind in docs/api.md."
     )
     rationale = serializers.CharField(max_length=5000, help_text="Why the agent proposes this.")
-    confidence = serializers.FloatField(min_value=0, max_value=1)
+    confidence = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        help_text="Stored as reported by the agent (confidence_source agent): approval policies do "
+        "not take it at face value unless they opt in.",
+    )
     idempotency_key = serializers.CharField(
         max_length=128, help_text="Repeating a key answers with the earlier action instead of a new one."
     )
-    risk_level = serializers.ChoiceField(choices=RiskLevel.choices, default=RiskLevel.MEDIUM)
+    risk_level = serializers.ChoiceField(
+        choices=RiskLevel.choices,
+        default=RiskLevel.MEDIUM,
+        help_text="May raise, never lower, the kind's and payload's floor (approvals.risk).",
+    )
     domain = serializers.ChoiceField(
-        choices=Domain.choices, required=False, help_text="Defaults to the target's, then the kind's."
+        choices=Domain.choices,
+        required=False,
+        help_text="Follows the target, then the kind; another value than that one is refused.",
     )
     lead = TargetField(required=False)
     ticket = TargetField(required=False)

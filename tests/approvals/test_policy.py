@@ -8,7 +8,11 @@ from approvals.policy import AUTO, BLOCK, ONE, TWO, ActionFacts, PolicyRule, eva
 
 
 def facts(**overrides):
-    base = dict(kind="enrol_cadence", domain="sales", risk_level="medium", confidence=0.9, read_only=False)
+    # The conditions below are about a trusted confidence; an agent's own is covered at the end.
+    base = dict(
+        kind="enrol_cadence", domain="sales", risk_level="medium", confidence=0.9, read_only=False,
+        confidence_source="model",
+    )  # fmt: skip
     return ActionFacts(**{**base, **overrides})
 
 
@@ -90,3 +94,67 @@ def test_a_configuration_change_always_needs_a_person_even_if_a_policy_says_auto
     assert "configuration changes always need a second person" in decision.reasons
     blocked = evaluate_policy(facts(kind="config_change"), [PolicyRule(name="No", outcome=BLOCK)])
     assert blocked.outcome == BLOCK
+
+
+# --- Where the confidence came from (issue 17) ------------------------------------------------
+
+LOW_CONFIDENCE = PolicyRule(name="Low confidence", outcome=ONE, confidence_below=0.6)
+
+
+def test_facts_default_to_a_confidence_reported_by_the_agent():
+    assert (
+        ActionFacts(kind="k", domain="d", risk_level="low", confidence=1, read_only=False).confidence_source
+        == "agent"
+    )
+
+
+@pytest.mark.parametrize("source", ["model", "rule"])
+def test_a_model_or_rule_confidence_is_taken_at_face_value(source):
+    assert evaluate_policy(facts(confidence=0.9, confidence_source=source), [LOW_CONFIDENCE]).outcome == ONE
+    low = evaluate_policy(
+        facts(confidence=0.5, confidence_source=source, kind="account_lookup", read_only=True),
+        [LOW_CONFIDENCE],
+    )
+    assert low.outcome == ONE and "confidence 0.50 below 0.60" in low.reasons[0]
+    high = evaluate_policy(
+        facts(confidence=0.9, confidence_source=source, kind="account_lookup", read_only=True),
+        [LOW_CONFIDENCE],
+    )
+    assert high.outcome == AUTO
+
+
+@pytest.mark.parametrize("outcome", [ONE, TWO, BLOCK])
+def test_an_escalating_rule_takes_an_agents_confidence_as_below_its_threshold(outcome):
+    rule = PolicyRule(name="Low confidence", outcome=outcome, confidence_below=0.6)
+    decision = evaluate_policy(facts(confidence=0.99, confidence_source="agent"), [rule])
+    assert decision.outcome == outcome
+    assert "confidence 0.99 reported by the agent, not trusted: taken as below 0.60" in decision.reasons[0]
+
+
+def test_an_auto_rule_is_never_satisfied_by_an_agents_confidence():
+    auto_if_unsure = PolicyRule(
+        name="Odd", outcome=AUTO, confidence_below=0.6, kinds=frozenset({"enrol_cadence"})
+    )
+    assert evaluate_policy(facts(confidence=0.1, confidence_source="agent"), [auto_if_unsure]).outcome == ONE
+    assert evaluate_policy(facts(confidence=0.1, confidence_source="rule"), [auto_if_unsure]).outcome == AUTO
+
+
+def test_a_rule_may_opt_into_the_agents_confidence():
+    trusting = PolicyRule(
+        name="Trust it", outcome=TWO, confidence_below=0.6, confidence_sources=frozenset({"agent"})
+    )
+    assert evaluate_policy(facts(confidence=0.99, confidence_source="agent"), [trusting]).outcome == ONE
+    assert evaluate_policy(facts(confidence=0.5, confidence_source="agent"), [trusting]).outcome == TWO
+    # Listing only the agent makes the model's confidence the untrusted one for this rule.
+    assert evaluate_policy(facts(confidence=0.99, confidence_source="model"), [trusting]).outcome == TWO
+
+
+def test_an_unknown_source_is_untrusted_and_a_rule_refuses_unknown_sources():
+    assert (
+        evaluate_policy(facts(confidence=0.99, confidence_source="guess"), [LOW_CONFIDENCE])
+        .reasons[0]
+        .count("not trusted")
+        == 1
+    )
+    with pytest.raises(ValueError, match="confidence_sources"):
+        PolicyRule(name="x", outcome=ONE, confidence_sources=frozenset({"vibes"}))

@@ -194,3 +194,63 @@ def test_a_config_change_carries_any_json_but_bounded():
     with pytest.raises(PayloadError) as caught:
         validate_payload("config_change", {**payload, "after": {"x": "y" * 30_000}})
     assert caught.value.field == "payload.after"
+
+
+# --- Header fields hold one line (issue 17) ---------------------------------------------------
+
+LINE_BREAKS = ["\r\n", "\n", "\r", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
+SINGLE_LINE_FIELDS = [
+    ("assign_owner", "owner"),
+    ("assign_owner", "queue"),
+    ("enrol_cadence", "cadence"),
+    ("enrol_cadence", "queue"),
+    ("add_to_nurture", "track"),
+    ("add_to_nurture", "content"),
+    ("create_task", "subject"),
+    ("send_email", "to"),
+    ("send_email", "subject"),
+    ("send_sms", "to"),
+    ("post_public_reply", "ticket"),
+    ("add_internal_note", "ticket"),
+    ("set_ticket_status", "group"),
+    ("set_ticket_status", "ticket"),
+    ("handoff_to_human", "queue"),
+    ("handoff_to_human", "ticket"),
+    ("config_change", "model"),
+    ("config_change", "object"),
+    ("account_lookup", "account_id"),
+    ("account_lookup", "email"),
+]
+
+
+def test_the_header_and_name_fields_are_marked_single_line_and_text_fields_are_not():
+    marked = {(k, n) for k, s in SCHEMAS.items() for n, f in s.fields.items() if f.single_line}
+    assert marked == {*SINGLE_LINE_FIELDS, ("send_email", "cc")}
+    assert not SCHEMAS["send_email"].fields["body"].single_line
+    assert not SCHEMAS["create_task"].fields["description"].single_line
+
+
+@pytest.mark.parametrize(("kind", "name"), SINGLE_LINE_FIELDS)
+@pytest.mark.parametrize("brk", LINE_BREAKS)
+def test_a_line_break_in_a_single_line_field_is_refused_in_a_proposal_and_in_an_edit(kind, name, brk):
+    spec = SCHEMAS[kind].fields[name]
+    good = {"email": "ada@example.com", "phone": "+4930123456"}.get(spec.format, "Inbound")
+    if spec.choices:
+        pytest.skip("choices allow no free text")
+    bad = good + brk + "Bcc: all@example.com" if spec.format != "email" else good + brk
+    with pytest.raises(PayloadError) as error:
+        validate_fields(kind, {name: bad})
+    assert error.value.field == f"payload.{name}"
+    assert "must be a single line" in str(error.value)
+
+
+def test_a_line_break_in_a_cc_address_or_a_crm_field_name_is_refused():
+    with pytest.raises(PayloadError, match=r"payload.cc\[1\]: must be a single line"):
+        validate_fields("send_email", {"cc": ["bo@example.com", "al@example.com\n"]})
+    with pytest.raises(PayloadError, match="payload.fields: keys must be one line"):
+        validate_fields("update_crm_fields", {"fields": {"Title\nX": "CTO"}})
+
+
+def test_a_body_may_hold_several_lines():
+    payload = {"to": "ada@example.com", "subject": "Hi", "body": "Hi Ada,\r\n\r\nBest,\nBo"}
+    assert validate_payload("send_email", payload)["body"] == payload["body"]

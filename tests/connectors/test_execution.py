@@ -156,7 +156,7 @@ def test_a_payload_changed_after_approval_is_refused(serve_sandbox):
 
 
 def _email(lead, key):
-    payload = {"to": "ada@example.com", "subject": "Hello", "body": "Hi Ada"}
+    payload = {"to": lead.email, "subject": "Hello", "body": "Hi Ada"}
     return ProposedActionFactory(
         kind="send_email",
         lead=lead,
@@ -168,8 +168,9 @@ def _email(lead, key):
 
 
 def test_an_email_goes_out_once_through_the_mail_backend_and_an_opted_out_leads_is_cancelled():
-    sent = _email(LeadFactory(consent_state=ConsentState.GRANTED), "mail-1")
-    withheld = _email(LeadFactory(consent_state=ConsentState.OPTED_OUT), "mail-2")
+    # An email goes to its lead's own address (approvals.targets), checked again before sending.
+    sent = _email(LeadFactory(consent_state=ConsentState.GRANTED, email="ada@example.com"), "mail-1")
+    withheld = _email(LeadFactory(consent_state=ConsentState.OPTED_OUT, email="bo@example.com"), "mail-2")
 
     actions_execute(settings=fast_settings())
     actions_execute(settings=fast_settings())
@@ -279,3 +280,46 @@ def test_a_batch_the_vendor_refuses_is_retried_one_by_one_so_only_the_bad_record
     statuses = dict(ProposedAction.objects.filter(pk__in=ids).values_list("pk", "status"))
     assert [statuses[pk] for pk in ids] == ["executed", "executed", "failed", "executed", "executed"]
     assert 'Property "shoe_size" does not exist' in ActionExecution.objects.get(action_id=ids[2]).last_error
+
+
+def test_the_executor_acts_on_the_actions_ticket_and_refuses_a_payload_naming_another():
+    # A row written before the proposal-time check (or by a producer's bug): the approver saw tkt A.
+    from tests.factories import TicketFactory
+
+    seen, other = TicketFactory(), TicketFactory()
+    payload = {"body": "Here is how to reset it.", "ticket": other.external_id}
+    action = ProposedActionFactory(
+        kind="post_public_reply",
+        domain="support",
+        lead=None,
+        ticket=seen,
+        payload=payload,
+        status="approved",
+        approved_payload_sha256=payload_sha256(payload),
+    )
+
+    actions_execute(settings=fast_settings())
+
+    action.refresh_from_db()
+    error = ActionExecution.objects.get(action=action).last_error
+    assert action.status == "failed"
+    assert error.startswith("wrong_target: payload.ticket") and f"targets ticket {seen.external_id}" in error
+    assert not ExecutionAttempt.objects.filter(action=action).exists()
+
+
+def test_the_executor_refuses_an_email_edited_to_someone_else_than_the_lead():
+    lead = LeadFactory(consent_state=ConsentState.GRANTED, email="ada@example.com")
+    action = _email(lead, "mail-edited")
+    edited = {**action.payload, "to": "mallory@evil.example"}
+    ProposedAction.objects.filter(pk=action.pk).update(
+        payload=edited, approved_payload_sha256=payload_sha256(edited)
+    )
+
+    actions_execute(settings=fast_settings())
+
+    action.refresh_from_db()
+    assert action.status == "failed" and len(mail.outbox) == 0
+    assert (
+        "payload.to: must be the lead's own email address"
+        in ActionExecution.objects.get(action=action).last_error
+    )

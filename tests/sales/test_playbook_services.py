@@ -213,8 +213,14 @@ def test_the_batched_router_decides_exactly_like_the_one_by_one_router(version):
         score(lead, value, version=version)
         pairs.append(
             [
+                # A playbook's proposals: the rule's confidence, which the policy takes at face value.
                 ProposedActionFactory(
-                    kind=kind, payload=payload, confidence=confidence, lead=lead, model_version=version
+                    kind=kind,
+                    payload=payload,
+                    confidence=confidence,
+                    confidence_source="rule",
+                    lead=lead,
+                    model_version=version,
                 )
                 for _ in range(2)
             ]
