@@ -184,11 +184,16 @@ if _proxy_header := env.str("SECURE_PROXY_SSL_HEADER_NAME", default=""):
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
 SESSION_MAX_HOURS = env.int("SESSION_MAX_HOURS", default=12)
 SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
-# Sign-in guessing: this many failures within the window lock the username (or the address) out.
+# Sign-in guessing (security/signin.py): free failures per username from one address, per address,
+# and per username from anywhere (past which a new address gets none); then each failure doubles the
+# wait before the next attempt is checked, up to LOGIN_MAX_DELAY_MINUTES. Nobody is locked out.
+# LOGIN_LOCK_MINUTES (the old hard lock's length) is still read as the longest wait's default.
 LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
 LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", default=20)
+LOGIN_MAX_FAILURES_PER_USERNAME = env.int("LOGIN_MAX_FAILURES_PER_USERNAME", default=50)
 LOGIN_FAILURE_WINDOW_MINUTES = env.int("LOGIN_FAILURE_WINDOW_MINUTES", default=15)
-LOGIN_LOCK_MINUTES = env.int("LOGIN_LOCK_MINUTES", default=15)
+LOGIN_MAX_DELAY_MINUTES = env.int("LOGIN_MAX_DELAY_MINUTES", default=env.int("LOGIN_LOCK_MINUTES", default=15))
+LOGIN_KNOWN_ADDRESS_DAYS = env.int("LOGIN_KNOWN_ADDRESS_DAYS", default=30)
 # Approving an item of these risk levels needs the password proved within the last REAUTH_MINUTES.
 REAUTH_RISK_LEVELS = env.list("REAUTH_RISK_LEVELS", default=["high", "critical"])
 REAUTH_MINUTES = env.int("REAUTH_MINUTES", default=10)
@@ -293,6 +298,10 @@ AGENTOPS_ENCRYPTION_KEYS = env.list("AGENTOPS_ENCRYPTION_KEYS", default=[])
 # HMAC "blind index": its key is separate from the encryption keys and does not rotate with them
 # (changing it means recomputing the indexes). Empty derives one from SECRET_KEY with DEBUG on only.
 AGENTOPS_BLIND_INDEX_KEY = env.str("AGENTOPS_BLIND_INDEX_KEY", default="")
+# Personal values in the decision log are keyed HMACs (audit/redaction.py), so an exported log gives no
+# address away to a dictionary. A secret of its own, never rotated (a new key gives new tokens from
+# then on, and old entries keep theirs). Empty derives one from SECRET_KEY outside production.
+AGENTOPS_AUDIT_REDACTION_KEY = env.str("AGENTOPS_AUDIT_REDACTION_KEY", default="")
 
 # Email (approver notifications): EMAIL_URL picks the backend. The demo prints mail to the worker's
 # console; production defaults to an SMTP server on localhost. For a real relay, e.g.

@@ -360,7 +360,8 @@ def data_subject_request_create(*, kind: str, email: str, user: Any, notes: str 
             actor=_actor(user),
             subject_type="data_subject_request",
             subject_id=request.pk,
-            input_context={"email": address},
+            # No address, not even hashed: the request row keeps its keyed subject_key, and an
+            # erasure must leave nothing in the append-only log that names the person.
             action_taken={"kind": kind, "status": RequestStatus.PENDING},
         )
     return request
@@ -428,7 +429,6 @@ def erasure_execute(*, request: DataSubjectRequest, user: Any) -> DataSubjectReq
             actor=actor,
             subject_type="data_subject_request",
             subject_id=request.pk,
-            input_context={"email": address},
             action_taken={"status": RequestStatus.COMPLETED, **counts},
         )
     return request
@@ -590,7 +590,6 @@ def access_export(*, request: DataSubjectRequest, user: Any) -> dict[str, Any]:
             actor=actor,
             subject_type="data_subject_request",
             subject_id=request.pk,
-            input_context={"email": address},
             action_taken={"status": RequestStatus.COMPLETED, **counts},
         )
     return _jsonable(document)

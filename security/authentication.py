@@ -1,5 +1,5 @@
 """DRF authentication: API keys (``Authorization: Bearer ak_…`` or ``Api-Key ak_…``), and HTTP basic
-authentication under the same guessing lock-out as the sign-in page."""
+authentication under the same guessing throttle as the sign-in page."""
 
 from __future__ import annotations
 
@@ -50,15 +50,28 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+class SignInThrottled(exceptions.Throttled):
+    """429 with ``Retry-After``: "Too many failed sign-ins. Try again in N seconds." """
+
+    default_detail = signin.THROTTLED
+    extra_detail_singular = "Try again in {wait} second."
+    extra_detail_plural = "Try again in {wait} seconds."
+    default_code = "signin_throttled"
+
+
 class LockedBasicAuthentication(authentication.BasicAuthentication):
-    """Basic authentication counted against the sign-in lock-out (per username and per address)."""
+    """Basic authentication under the sign-in throttle (security.signin): an attempt that must still
+    wait is refused with 429 and ``Retry-After`` before its password is checked."""
 
     def authenticate_credentials(self, userid: str, password: str, request: Any = None) -> tuple[Any, None]:
         address = signin.client_address(request) if request is not None else ""
-        if signin.is_locked(username=userid, address=address):
-            raise exceptions.AuthenticationFailed(signin.LOCKED_MESSAGE)
+        wait = signin.attempt_wait(username=userid, address=address)
+        if wait:
+            raise SignInThrottled(wait=wait)
         try:
-            return super().authenticate_credentials(userid, password, request)
+            result = super().authenticate_credentials(userid, password, request)
         except exceptions.AuthenticationFailed:
             signin.record_failure(username=userid, address=address)
             raise
+        signin.record_success(username=userid, address=address)
+        return result

@@ -10,21 +10,23 @@ from security import signin
 
 
 class LockingFormMixin:
-    """Refuses a locked username or address before checking the password, and counts failures."""
+    """Refuses an attempt that must still wait (security.signin) before checking the password, and
+    counts failures; a success forgets the pair's failures."""
 
     request: Any
 
     def clean(self) -> dict[str, Any]:
         username = str(self.data.get("username", ""))  # type: ignore[attr-defined]
         address = signin.client_address(self.request)
-        if signin.is_locked(username=username, address=address):
-            raise forms.ValidationError(signin.LOCKED_MESSAGE, code="locked")
+        wait = signin.attempt_wait(username=username, address=address)
+        if wait:
+            raise forms.ValidationError(signin.throttled_message(wait), code="throttled")
         try:
             cleaned = super().clean()  # type: ignore[misc]
         except forms.ValidationError:
             signin.record_failure(username=username, address=address)
             raise
-        signin.clear_failures(username=username)
+        signin.record_success(username=username, address=address)
         return cleaned
 
 
@@ -33,7 +35,7 @@ class LockingAuthenticationForm(LockingFormMixin, AuthenticationForm):
 
 
 class LockingAdminAuthenticationForm(LockingFormMixin, AdminAuthenticationForm):
-    """The admin's sign-in form, under the same lock-out."""
+    """The admin's sign-in form, under the same throttle."""
 
 
 class ConfirmPasswordForm(forms.Form):
@@ -49,9 +51,11 @@ class ConfirmPasswordForm(forms.Form):
         password = self.cleaned_data["password"]
         user = self.request.user
         address = signin.client_address(self.request)
-        if signin.is_locked(username=user.get_username(), address=address):
-            raise forms.ValidationError(signin.LOCKED_MESSAGE, code="locked")
+        wait = signin.attempt_wait(username=user.get_username(), address=address)
+        if wait:
+            raise forms.ValidationError(signin.throttled_message(wait), code="throttled")
         if not user.check_password(password):
             signin.record_failure(username=user.get_username(), address=address)
             raise forms.ValidationError("That is not your password.", code="wrong_password")
+        signin.record_success(username=user.get_username(), address=address)
         return password

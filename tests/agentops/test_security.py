@@ -36,58 +36,91 @@ def _age(client, **seconds_ago):
     session.save()
 
 
-# Sign-in lock-out
+# Sign-in throttle (security.signin): growing waits per username and address, never a lock-out
 
 
-def test_it_locks_a_username_after_five_failures_with_the_same_answer_for_unknown_users(client, sofia):
-    for _ in range(5):
+@pytest.fixture
+def clock(monkeypatch):
+    class Clock:
+        now = 1_700_000_000.0
+
+        def __call__(self):
+            return self.now
+
+    fake = Clock()
+    monkeypatch.setattr(signin, "now", fake)
+    return fake
+
+
+def test_it_makes_a_username_wait_after_five_failures_from_one_address_with_the_same_answer_for_unknown_users(
+    client, sofia, clock
+):
+    for _ in range(6):
         assert _sign_in(client, password="wrong").status_code == 200
-    locked = _sign_in(client)  # the right password, too late
-    assert locked.status_code == 200 and signin.LOCKED_MESSAGE in locked.content.decode()
+    waiting = _sign_in(client)  # the right password, before the wait is over: not even checked
+    assert waiting.status_code == 200 and signin.throttled_message(1) in waiting.content.decode()
     assert "_auth_user_id" not in client.session
-    for _ in range(5):
+    for _ in range(6):
         _sign_in(client, username="nobody", password="wrong", address="10.0.0.2")
     unknown = _sign_in(client, username="nobody", address="10.0.0.2")
-    assert signin.LOCKED_MESSAGE in unknown.content.decode()
+    assert signin.throttled_message(1) in unknown.content.decode()
+    clock.now += 1
+    assert _sign_in(client).status_code == 302  # the wait is over
 
 
-def test_a_lock_on_one_username_leaves_others_alone_and_a_success_clears_failures(client, sofia):
+def test_a_wait_on_one_username_leaves_others_and_other_addresses_alone_and_a_success_clears_failures(
+    client, sofia, clock
+):
     UserFactory(username="liam")
     for _ in range(4):
         _sign_in(client, password="wrong")
     assert _sign_in(client).status_code == 302  # the 5th try succeeds and forgets the four failures
     client.logout()
-    for _ in range(4):
+    for _ in range(6):
         _sign_in(client, password="wrong")
-    assert _sign_in(client, username="liam", address="10.0.0.9").status_code == 302
+    assert _sign_in(client, username="liam").status_code == 302  # same address, another username
+    client.logout()
+    assert _sign_in(client, address="10.0.0.9").status_code == 302  # same username, another address
 
 
 @override_settings(LOGIN_MAX_FAILURES_PER_ADDRESS=3)
-def test_it_locks_an_address_that_guesses_across_usernames(client, sofia):
-    for name in ("a", "b", "c"):
+def test_it_makes_an_address_that_guesses_across_usernames_wait(client, sofia, clock):
+    for name in ("a", "b", "c", "d"):
         _sign_in(client, username=name, password="wrong", address="10.6.6.6")
-    assert signin.LOCKED_MESSAGE in _sign_in(client, address="10.6.6.6").content.decode()
+    assert signin.throttled_message(1) in _sign_in(client, address="10.6.6.6").content.decode()
     assert _sign_in(client, address="10.0.0.7").status_code == 302
 
 
-def test_basic_authentication_on_the_api_is_locked_out_too(sofia):
+def test_basic_authentication_on_the_api_waits_too_with_retry_after(sofia, clock):
     import base64
 
     def basic(password):
         token = base64.b64encode(f"sofia:{password}".encode()).decode()
         return Client().get("/api/v1/leads/", HTTP_AUTHORIZATION=f"Basic {token}", REMOTE_ADDR="10.1.1.1")
 
-    for _ in range(5):
+    for _ in range(6):
         assert basic("wrong").status_code == 401
-    assert basic(PASSWORD).status_code == 401
+    waiting = basic(PASSWORD)
+    assert waiting.status_code == 429 and waiting["Retry-After"] == "1"
+    assert waiting.json()["detail"] == signin.throttled_message(1)
 
 
-def test_the_admin_sign_in_is_locked_out_too(client):
+def test_the_admin_sign_in_waits_too(client, clock):
     UserFactory(username="root", is_staff=True, is_superuser=True)
-    for _ in range(5):
+    for _ in range(6):
         client.post("/admin/login/", {"username": "root", "password": "wrong"}, REMOTE_ADDR="10.2.2.2")
     page = client.post("/admin/login/", {"username": "root", "password": PASSWORD}, REMOTE_ADDR="10.2.2.2")
-    assert signin.LOCKED_MESSAGE in page.content.decode()
+    assert signin.throttled_message(1) in page.content.decode()
+
+
+def test_a_concurrent_attempt_when_a_wait_ends_is_not_checked_too(sofia, clock):
+    for _ in range(6):
+        signin.record_failure(username="sofia", address="10.3.3.3")
+    clock.now += 1
+    assert signin.attempt_wait(username="sofia", address="10.3.3.3") == 0  # takes the slot
+    assert signin.attempt_wait(username="sofia", address="10.3.3.3") == 1  # fired at the same moment
+    signin.record_failure(username="sofia", address="10.3.3.3")
+    assert signin.attempt_wait(username="sofia", address="10.3.3.3") == 2
 
 
 # Session timeouts
