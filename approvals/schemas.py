@@ -72,13 +72,16 @@ class Field:
 @dataclass(frozen=True)
 class KindSchema:
     """The payload of one action kind. ``one_of``: at least one of these (optional) fields must be set.
-    ``domain`` is the queue the kind belongs to when the proposal names no lead or ticket."""
+    ``domain`` is the queue the kind belongs to when the proposal names no lead or ticket.
+    ``proposed_only_by``: set for a kind AgentOps proposes itself (names the path that does); the
+    API, playbook rules and every other proposer refuse it (``RESERVED_KINDS``)."""
 
     kind: str
     domain: str
     fields: Mapping[str, Field]
     one_of: tuple[str, ...] = ()
     description: str = ""
+    proposed_only_by: str = ""
 
 
 def _s(required: bool = False, max_length: int = DEFAULT_MAX_LENGTH, **kw: Any) -> Field:
@@ -230,6 +233,9 @@ SCHEMAS: dict[str, KindSchema] = {
                 "risk_note": _s(required=True, max_length=2000, help="The proposer's note on the risk."),
             },
             description="Change a controlled configuration (needs a second person; applied by AgentOps).",
+            # An agent proposing config_change could rewrite any row with one approval: only the
+            # admin's change control (operations.change_control.change_propose) stores one.
+            proposed_only_by="change control in the admin",
         ),
         KindSchema(
             "account_lookup",
@@ -243,6 +249,23 @@ SCHEMAS: dict[str, KindSchema] = {
         ),
     )
 }
+
+
+#: Kinds only AgentOps itself proposes (``KindSchema.proposed_only_by``): never from an integration.
+RESERVED_KINDS = frozenset(s.kind for s in SCHEMAS.values() if s.proposed_only_by)
+#: Kinds an integration (API) or a playbook rule may propose.
+PROPOSABLE_KINDS = tuple(kind for kind in SCHEMAS if kind not in RESERVED_KINDS)
+
+
+def reserved_kind_refusal(kind: object) -> PayloadError | None:
+    """The refusal (on ``kind``) of a kind only AgentOps proposes, for proposers from outside."""
+    if not isinstance(kind, str) or kind not in RESERVED_KINDS:
+        return None
+    return PayloadError(
+        "kind",
+        f"{kind} is proposed only through {SCHEMAS[kind].proposed_only_by}, "
+        "never by an integration, an agent or a rule",
+    )
 
 
 def schema_for(kind: object) -> KindSchema:
@@ -399,9 +422,12 @@ def _num(value: float) -> str:
 
 
 def schemas_markdown() -> str:
-    """The schemas as a Markdown table, for docs/api.md (a test keeps the two in step)."""
+    """The schemas of the kinds an integration may propose as a Markdown table, for docs/api.md (a
+    test keeps the two in step)."""
     lines = ["| kind | domain | fields (* required) |", "|---|---|---|"]
     for schema in SCHEMAS.values():
+        if schema.proposed_only_by:
+            continue
         parts = []
         for name, spec in schema.fields.items():
             limits = [spec.type]

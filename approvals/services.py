@@ -39,7 +39,13 @@ from approvals.choices import (
 from approvals.models import ApprovalPolicy, Decision, EscalationStep, ProposedAction
 from approvals.policy import AUTO, BLOCK, ActionFacts, PolicyRule, evaluate_policy
 from approvals.risk import risk_with_floor
-from approvals.schemas import PayloadError, default_domain, validate_fields, validate_payload
+from approvals.schemas import (
+    PayloadError,
+    default_domain,
+    reserved_kind_refusal,
+    validate_fields,
+    validate_payload,
+)
 from approvals.states import ACTION_STATES
 from approvals.targets import LeadContact, TargetMismatch, target_check
 from audit.bulk import LogEntry, decision_log_append_many
@@ -558,6 +564,14 @@ def action_approve(
         if action.proposed_by_user_id is not None and action.proposed_by_user_id == user.pk:
             raise DecisionError("self_approval", "you proposed this action; someone else must approve it")
         original = dict(action.payload)
+        if edits and action.kind == ActionKind.CONFIG_CHANGE:
+            # Four-eyes: what applies must be what the proposer wrote; an edit would be a change only
+            # the approver saw (and could point it at another model or row).
+            raise DecisionError(
+                "invalid_edit",
+                "payload: a configuration change is approved or rejected as proposed; "
+                "reject it and propose the change you want in the admin",
+            )
         final = validate_edits(original, edits, kind=action.kind) if edits else original
         edited = final != original
         if edited:
@@ -939,6 +953,9 @@ def action_submit(
     A ``callback_url`` needs the ``api_key`` the proposal came with: the callback is signed with
     its integration's callback secret (``security.selectors.apikey_callback_secret``).
     """
+    reserved = reserved_kind_refusal(kind)
+    if reserved is not None:  # e.g. config_change: only the admin's change control proposes it
+        raise SubmissionRefused("invalid_kind", reserved.field, str(reserved))
     try:
         clean = validate_payload(kind, payload)
     except PayloadError as exc:
@@ -1092,10 +1109,15 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
     }
 
 
+#: How soon a callback held by a kill switch is looked at again.
+CALLBACK_HOLD_RECHECK = timedelta(minutes=1)
+
+
 def action_callback_deliver(*, action_id: int, attempt: int = 1) -> str:
     """POST the decided action, signed, to its callback URL; record the attempt on the action; after a
     failure schedule the next attempt with back-off (``approvals.callbacks.retry_delay``) until
-    ``AGENTOPS_CALLBACK_MAX_ATTEMPTS``. Returns ``delivered``, ``retrying``, ``gave_up`` or ``skipped``.
+    ``AGENTOPS_CALLBACK_MAX_ATTEMPTS``. Returns ``delivered``, ``retrying``, ``gave_up``, ``skipped``
+    or ``held`` (a kill switch holds callbacks: rescheduled, nothing sent or counted).
 
     Runs outside any transaction while the request is in flight, so no row lock is held on the network.
     Receivers must be idempotent: a retry after a lost acknowledgement repeats the same callback.
@@ -1103,6 +1125,17 @@ def action_callback_deliver(*, action_id: int, attempt: int = 1) -> str:
     action = ProposedAction.objects.filter(pk=action_id).first()
     if action is None or not action.callback_url or action.status not in CALLBACK_STATUSES:
         return "skipped"
+    from operations.selectors import kill_switch_hold
+
+    held = kill_switch_hold(activity="callbacks", agent=action.proposed_by)
+    if held:
+        # Held, not failed: nothing is sent, no attempt is counted, and the same attempt is tried
+        # again later, until the switch is released (``held`` is returned).
+        from approvals.tasks import schedule_callback_retry
+
+        logger.warning("callback for action #%s held: %s", action_id, held)
+        schedule_callback_retry(action_id, attempt, run_at=timezone.now() + CALLBACK_HOLD_RECHECK)
+        return "held"
     decisions = action.decisions.select_related("decided_by").order_by("created_at", "id")
     body = callback_body(
         action_id=action.pk,

@@ -66,6 +66,8 @@ class KillSwitchAdmin(SimpleHistoryAdmin):
 class QuotaAdmin(ChangeControlledAdmin, SimpleHistoryAdmin):
     list_display = ["name", "scope", "target", "window", "limit", "is_active", "updated_at"]
     list_filter = ["scope", "window", "is_active"]
+    # Authorship is a record, not a setting (and not a field change control may set).
+    readonly_fields = ["created_by"]
 
 
 @admin.register(AutoPauseRule)

@@ -13,29 +13,70 @@ page lists who proposed, who approved, what changed and when.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
 from approvals.choices import ActionKind, ActionStatus
 
 CONFIG_AGENT = "change-control"
+logger = logging.getLogger(__name__)
 
-#: What can be put under change control, with how each change is applied.
-CONTROLLED_MODELS = {
-    "sales.Playbook": "Playbooks",
-    "sales.PlaybookRule": "Playbook rules",
-    "approvals.ApprovalPolicy": "Approval policies",
-    "operations.AutoPauseRule": "Auto-pause rules",
-    "operations.Quota": "Quotas",
-    "scoring.ModelVersion": "Model promotions",
+
+@dataclass(frozen=True)
+class Controlled:
+    """A configuration that can be put under change control: its name on the pages, and the only
+    fields a change may set (the business settings its admin form edits)."""
+
+    name: str
+    fields: frozenset[str]
+
+
+#: What can be put under change control, and the fields a change may set on each. Never keys,
+#: timestamps, authorship or anything outside the model's admin form: ``change_propose`` and again
+#: ``config_changes_apply`` refuse any other model or field, whatever the payload says.
+CONTROLLED_MODELS: dict[str, Controlled] = {
+    "sales.Playbook": Controlled("Playbooks", frozenset("name description is_active control_share".split())),
+    "sales.PlaybookRule": Controlled(
+        "Playbook rules",
+        frozenset(
+            "playbook name priority is_active stop_processing conditions actions mode canary_of "
+            "canary_share".split()
+        ),
+    ),
+    "approvals.ApprovalPolicy": Controlled(
+        "Approval policies",
+        frozenset(
+            "name description is_active priority outcome kinds domains risk_at_least confidence_below "
+            "score_at_least deal_value_at_least account_value_at_least bulk_size_at_least "
+            "compliance_flags_any drift_states ownership_change approver_group sla_minutes "
+            "timeout_action confidence_sources".split()
+        ),
+    ),
+    "operations.AutoPauseRule": Controlled(
+        "Auto-pause rules",
+        frozenset(
+            "name metric action_kind window_minutes baseline_days threshold min_samples switch_scope "
+            "switch_target runbook_url is_active".split()
+        ),
+    ),
+    "operations.Quota": Controlled("Quotas", frozenset("name scope target window limit is_active".split())),
+    "scoring.ModelVersion": Controlled("Model promotions", frozenset({"status", "canary_share"})),
 }
+
+#: Apps whose rows change control never reaches, even if someone adds one of their models above:
+#: users, groups and permissions, API keys, the decision log, admin history and sessions.
+NEVER_CONTROLLED_APPS = frozenset({"auth", "contenttypes", "security", "audit", "admin", "sessions"})
+
+#: The only domain a configuration change is decided in (ops admins decide it, not sales or support).
+CONFIG_DOMAIN = "operations"
 
 
 class ChangeRefused(ValueError):
@@ -45,6 +86,26 @@ class ChangeRefused(ValueError):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {reason}")
+
+
+def controlled_change_check(*, model_label: object, fields: object) -> Controlled:
+    """What ``model_label`` is under change control; ``ChangeRefused`` naming the model or the first
+    field if it is not a controllable model, or ``fields`` are not all fields a change may set."""
+    if not isinstance(model_label, str) or model_label.partition(".")[0] in NEVER_CONTROLLED_APPS:
+        raise ChangeRefused("model", f"{model_label} can never be changed through change control")
+    controlled = CONTROLLED_MODELS.get(model_label)
+    if controlled is None:
+        raise ChangeRefused("model", f"{model_label} cannot be put under change control")
+    if not isinstance(fields, dict | list | tuple | set | frozenset):
+        raise ChangeRefused("changes", "must name the fields to change")
+    for name in sorted(map(str, fields)):
+        if name not in controlled.fields:
+            allowed = ", ".join(sorted(controlled.fields))
+            raise ChangeRefused(
+                f"changes.{name}",
+                f"not a field change control may set on {controlled.name.lower()} (allowed: {allowed})",
+            )
+    return controlled
 
 
 def is_controlled(model_label: str) -> bool:
@@ -98,8 +159,7 @@ def change_propose(
     """Propose a controlled change; it takes effect only when a second person approves it."""
     from approvals.services import action_propose, action_route, payload_sha256
 
-    if model_label not in CONTROLLED_MODELS:
-        raise ChangeRefused("model", f"{model_label} cannot be put under change control")
+    controlled = controlled_change_check(model_label=model_label, fields=after)
     if not risk_note.strip():
         raise ChangeRefused("risk_note", "describe the risk of this change for the person who approves it")
     changed = {k: v for k, v in after.items() if before.get(k) != v}
@@ -116,9 +176,9 @@ def change_propose(
     key = payload_sha256({**payload, "by": user.pk, "at": timezone.now().isoformat()})
     action = action_propose(
         kind=ActionKind.CONFIG_CHANGE,
-        domain="operations",
+        domain=CONFIG_DOMAIN,
         payload=payload,
-        rationale=f"{user.get_username()} proposes changing {CONTROLLED_MODELS[model_label].lower()} "
+        rationale=f"{user.get_username()} proposes changing {controlled.name.lower()} "
         f"{object_repr or '(new)'}: {', '.join(changed)}. Risk note: {risk_note.strip()}",
         confidence=1.0,
         confidence_source="rule",
@@ -134,22 +194,35 @@ def change_propose(
 def config_changes_apply(*, limit: int = 100) -> dict[str, int]:
     """Apply approved configuration changes, each validated like an admin save; a change that no
     longer validates (the object was deleted or edited meanwhile into a conflict) fails with the
-    reason. Safe to run twice: an action is applied once (its status moves on)."""
+    reason. Safe to run twice: an action is applied once (its status moves on).
+
+    Applied only as change control proposes them: a controlled model, only its allowed fields
+    (``CONTROLLED_MODELS``), decided in the operations domain by a person other than the proposer;
+    anything else fails with the reason and nothing is written. While a kill switch holds
+    configuration changes (global, configuration changes, or the ``config_change`` kind) nothing
+    is applied: approved changes stay approved (``{"held": n}``) and apply after the release."""
     from approvals.models import ProposedAction
     from approvals.services import Settled, actions_settle_many
+    from operations.selectors import kill_switch_hold
 
+    approved = ProposedAction.objects.filter(kind=ActionKind.CONFIG_CHANGE, status=ActionStatus.APPROVED)
+    held = kill_switch_hold(activity="config_changes")
+    if held:
+        waiting = approved.count()
+        if waiting:
+            logger.warning("%s approved configuration change(s) held: %s", waiting, held)
+        return {"held": waiting} if waiting else {}
     counts: dict[str, int] = {}
-    for action in ProposedAction.objects.filter(
-        kind=ActionKind.CONFIG_CHANGE, status=ActionStatus.APPROVED
-    ).prefetch_related("decisions__decided_by")[:limit]:
+    for action in approved.prefetch_related("decisions__decided_by")[:limit]:
         approver = next((d.decided_by for d in action.decisions.all() if d.decided_by is not None), None)
         try:
             with transaction.atomic():
+                _origin_check(action, approver)
                 detail = _apply(action.payload, approver)
                 result = actions_settle_many(
                     outcomes=[Settled(action.pk, ActionStatus.EXECUTED, detail)], actor=CONFIG_AGENT
                 )
-        except (ValidationError, LookupError, ValueError) as exc:
+        except (ValidationError, ObjectDoesNotExist, LookupError, ValueError) as exc:
             reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             result = actions_settle_many(
                 outcomes=[Settled(action.pk, ActionStatus.FAILED, f"not applied: {reason}")],
@@ -160,22 +233,47 @@ def config_changes_apply(*, limit: int = 100) -> dict[str, int]:
     return counts
 
 
-def _apply(payload: dict[str, Any], approver: Any) -> str:
-    label, object_id, after = payload["model"], payload.get("object_id"), payload["after"]
-    if label == "scoring.ModelVersion":
-        from scoring.services import model_version_promote
-
-        if not isinstance(object_id, int):
-            raise ValueError("a promotion names the model version")
-        version = model_version_promote(
-            version_id=object_id,
-            to=after["status"],
-            actor=f"user:{approver.get_username()}" if approver else CONFIG_AGENT,
-            reason="approved change",
-            canary_share=after.get("canary_share"),
+def _origin_check(action: Any, approver: Any) -> None:
+    """Refuse a change that did not come the change-control way: proposed by a person in the
+    admin, in the operations domain (decided by ops admins), approved by somebody else."""
+    if action.domain != CONFIG_DOMAIN:
+        raise ChangeRefused(
+            "domain", f"a configuration change is decided in the {CONFIG_DOMAIN} domain, not {action.domain}"
         )
+    if action.proposed_by_user_id is None or not action.proposed_by.startswith("user:"):
+        raise ChangeRefused("proposed_by", "a configuration change is proposed by a person in the admin")
+    if approver is None or approver.pk == action.proposed_by_user_id:
+        raise ChangeRefused(
+            "approval", "a configuration change is approved by a person other than its proposer"
+        )
+
+
+def _apply(payload: Any, approver: Any) -> str:
+    if not isinstance(payload, dict) or not isinstance(payload.get("after"), dict) or not payload["after"]:
+        raise ChangeRefused("after", "names no field to change")
+    label, object_id, after = payload.get("model"), payload.get("object_id"), payload["after"]
+    controlled_change_check(model_label=label, fields=after)
+    if object_id is not None and (not isinstance(object_id, int) or isinstance(object_id, bool)):
+        raise ChangeRefused("object_id", f"must be a row id, got {object_id!r}")
+    if label == "scoring.ModelVersion":
+        from scoring.services import GateFailed, model_version_promote
+
+        if object_id is None:
+            raise ValueError("a promotion names the model version")
+        try:
+            version = model_version_promote(
+                version_id=object_id,
+                to=after.get("status", ""),
+                actor=f"user:{approver.get_username()}" if approver else CONFIG_AGENT,
+                reason="approved change",
+                canary_share=after.get("canary_share"),
+            )
+        except GateFailed as exc:
+            raise ValueError(str(exc)) from None
         return f"model version {version} is now {version.status}"
-    model = apps.get_model(label)
+    model = apps.get_model(str(label))
+    if model._meta.app_label in NEVER_CONTROLLED_APPS or model._meta.label != label:
+        raise ChangeRefused("model", f"{label} can never be changed through change control")
     instance = model.objects.select_for_update().get(pk=object_id) if object_id else model()
     for name, value in after.items():
         field = model._meta.get_field(name)

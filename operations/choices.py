@@ -2,12 +2,20 @@ from django.db import models
 
 
 class SwitchScope(models.TextChoices):
-    """What a kill switch stops: everything, one connection, one action kind, or one agent."""
+    """What a kill switch stops: everything, one connection, one action kind, one agent (its
+    executions and the decision callbacks sent to it), every configuration change, or every
+    decision callback. The global, configuration-change and callback switches name no target."""
 
     GLOBAL = "global", "Everything"
     CONNECTOR = "connector", "One connection"
     ACTION_KIND = "action_kind", "One action kind"
     AGENT = "agent", "One agent"
+    CONFIG_CHANGES = "config_changes", "Configuration changes (change control)"
+    CALLBACKS = "callbacks", "Decision callbacks to integrations"
+
+
+#: The scopes whose one switch names no target (``operations.gate.UNTARGETED_SCOPES``).
+UNTARGETED_SWITCH_SCOPES = (SwitchScope.GLOBAL, SwitchScope.CONFIG_CHANGES, SwitchScope.CALLBACKS)
 
 
 class QuotaScope(models.TextChoices):

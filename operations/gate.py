@@ -1,4 +1,5 @@
-"""Whether one outbound action may start now: kill switches first, then quotas. Pure (no ORM).
+"""Whether one outbound action may start now: kill switches first, then quotas; and which switch
+holds applying configuration changes or sending decision callbacks. Pure (no ORM).
 
 ``operations.selectors.execution_admission`` gathers the switches and the counts, and the executor
 calls it at the moment of execution (not only when work is queued), so after a switch is engaged
@@ -16,6 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 GLOBAL, CONNECTOR, ACTION_KIND, AGENT = "global", "connector", "action_kind", "agent"
+CONFIG_CHANGES, CALLBACKS = "config_changes", "callbacks"
+#: Scopes whose one switch names no target: everything, every configuration change, every callback.
+UNTARGETED_SCOPES = frozenset({GLOBAL, CONFIG_CHANGES, CALLBACKS})
+CONFIG_CHANGE_KIND = "config_change"
 SDR = "sdr"
 WINDOWS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
@@ -79,6 +84,40 @@ def blocking_switch(switches: Iterable[Switch], work: Work) -> Switch | None:
     return None
 
 
+def config_change_hold(switches: Iterable[Switch]) -> Switch | None:
+    """The engaged switch that holds applying approved configuration changes: the global one, the
+    one on configuration changes, or the one on the ``config_change`` action kind."""
+    return next(
+        (
+            s
+            for s in switches
+            if s.scope in (GLOBAL, CONFIG_CHANGES)
+            or (s.scope == ACTION_KIND and s.target == CONFIG_CHANGE_KIND)
+        ),
+        None,
+    )
+
+
+def callback_hold(switches: Iterable[Switch], *, agent: str) -> Switch | None:
+    """The engaged switch that holds a decision callback to ``agent`` (the proposer): the global
+    one, the one on callbacks, or one on that agent (a stopped agent is sent nothing either)."""
+    return next(
+        (
+            s
+            for s in switches
+            if s.scope in (GLOBAL, CALLBACKS) or (s.scope == AGENT and s.target in agent_names(agent))
+        ),
+        None,
+    )
+
+
+def switch_reason(switch: Switch) -> str:
+    """``kill switch on (connector HubSpot prod): 429 storm``: the words a hold is shown with."""
+    where = f" {switch.target}" if switch.target else ""
+    because = f": {switch.reason}" if switch.reason else ""
+    return f"kill switch on ({switch.scope}{where}){because}"
+
+
 def quota_key(quota: Quota, work: Work) -> str | None:
     """The counter ``work`` draws on under ``quota``, or None when the quota does not cover it."""
     value = {ACTION_KIND: work.kind, CONNECTOR: work.connector, SDR: work.sdr}.get(quota.scope, "")
@@ -99,9 +138,7 @@ def admit(
     executions already counted in that quota's window (any order)."""
     switch = blocking_switch(switches, work)
     if switch is not None:
-        where = f" {switch.target}" if switch.target else ""
-        because = f": {switch.reason}" if switch.reason else ""
-        return Admission(False, f"kill switch on ({switch.scope}{where}){because}", "switch")
+        return Admission(False, switch_reason(switch), "switch")
     for quota in quotas:
         key = quota_key(quota, work)
         if key is None:

@@ -8,6 +8,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from operations.choices import (
+    UNTARGETED_SWITCH_SCOPES,
     AutoPauseMetric,
     IncidentStatus,
     QuotaScope,
@@ -16,10 +17,14 @@ from operations.choices import (
     TaskRunStatus,
 )
 
+# Plain values, so the constraints (and their migration) do not depend on the enum class.
+UNTARGETED = [str(scope) for scope in UNTARGETED_SWITCH_SCOPES]
+
 
 class KillSwitch(models.Model):
     """Stops automated execution in its scope while engaged: every outbound call checks it just
-    before it starts. Held work stays queued and visible and runs when the switch is released.
+    before it starts, and so do applying approved configuration changes and sending decision
+    callbacks. Held work stays queued and visible and runs when the switch is released.
 
     Change it through ``operations.services.kill_switch_set`` (admin, API), which records who and
     why in the decision log in the same transaction.
@@ -46,7 +51,7 @@ class KillSwitch(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["scope", "target"], name="kill_switch_unique_scope_target"),
             models.CheckConstraint(
-                condition=Q(scope="global", target="") | (~Q(scope="global") & ~Q(target="")),
+                condition=Q(scope__in=UNTARGETED, target="") | (~Q(scope__in=UNTARGETED) & ~Q(target="")),
                 name="kill_switch_target_iff_scoped",
             ),
         ]
@@ -118,8 +123,8 @@ class AutoPauseRule(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(threshold__gte=0), name="autopause_threshold_non_negative"),
             models.CheckConstraint(
-                condition=Q(switch_scope="global", switch_target="")
-                | (~Q(switch_scope="global") & ~Q(switch_target="")),
+                condition=Q(switch_scope__in=UNTARGETED, switch_target="")
+                | (~Q(switch_scope__in=UNTARGETED) & ~Q(switch_target="")),
                 name="autopause_switch_target_iff_scoped",
             ),
         ]

@@ -10,7 +10,20 @@ from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from operations.change_control import Diff, diff_rows
-from operations.gate import WINDOWS, Admission, Quota, Switch, Work, admit, quota_key
+from operations.gate import (
+    CALLBACKS,
+    CONFIG_CHANGES,
+    WINDOWS,
+    Admission,
+    Quota,
+    Switch,
+    Work,
+    admit,
+    callback_hold,
+    config_change_hold,
+    quota_key,
+    switch_reason,
+)
 from operations.kpi_series import KpiDef, Series
 from operations.kpis import Budget, Day, Point, Spark, flag_anomalies, slo_budget, sparkline
 from operations.models import KillSwitch, ServiceLevelObjective
@@ -26,6 +39,20 @@ def engaged_switches() -> list[Switch]:
             "scope", "target", "reason"
         )
     ]
+
+
+def kill_switch_hold(*, activity: str, agent: str = "") -> str:
+    """Why an engaged kill switch holds ``activity`` now (``"config_changes"``: applying approved
+    configuration changes; ``"callbacks"``: sending a decision callback to ``agent``), or "" when
+    nothing holds it. Read fresh, like the executor's check: held work waits, it is never dropped."""
+    switches = engaged_switches()
+    if activity == CONFIG_CHANGES:
+        switch = config_change_hold(switches)
+    elif activity == CALLBACKS:
+        switch = callback_hold(switches, agent=agent)
+    else:
+        raise ValueError(f"activity: {CONFIG_CHANGES} or {CALLBACKS}, got {activity!r}")
+    return switch_reason(switch) if switch is not None else ""
 
 
 def active_quotas() -> list[Quota]:

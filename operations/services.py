@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.choices import EventType
 from audit.services import decision_log_append
-from operations.choices import IncidentStatus, SwitchScope
+from operations.choices import UNTARGETED_SWITCH_SCOPES, IncidentStatus, SwitchScope
 from operations.models import AutoPauseRule, Incident, IncidentEvent, KillSwitch
 
 
@@ -26,13 +26,14 @@ class SwitchError(ValueError):
 def kill_switch_set(*, scope: str, target: str = "", engaged: bool, actor: str, reason: str) -> KillSwitch:
     """Engage or release the switch for ``scope``/``target`` (created on first use), recording who and
     why in the decision log in the same transaction. Engaging takes effect for the next call that
-    checks, on every worker: the executor reads the switches fresh before each outbound call."""
+    checks, on every worker: the executor reads the switches fresh before each outbound call, and
+    so do applying configuration changes and sending callbacks (``selectors.kill_switch_hold``)."""
     if scope not in SwitchScope.values:
         raise SwitchError("scope", f"must be one of {', '.join(SwitchScope.values)}, got {scope!r}")
     target = target.strip()
-    if scope == SwitchScope.GLOBAL and target:
-        raise SwitchError("target", "must be empty for the global switch")
-    if scope != SwitchScope.GLOBAL and not target:
+    if scope in UNTARGETED_SWITCH_SCOPES and target:
+        raise SwitchError("target", f"must be empty for the {SwitchScope(scope).label.lower()} switch")
+    if scope not in UNTARGETED_SWITCH_SCOPES and not target:
         raise SwitchError("target", f"names the {SwitchScope(scope).label.lower()} to switch")
     if not reason.strip():
         raise SwitchError("reason", "say why, for the people who read the log later")

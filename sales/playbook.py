@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from approvals.schemas import PayloadError, validate_payload
+from approvals.schemas import PayloadError, reserved_kind_refusal, validate_payload
 
 TIERS = ("hot", "warm", "cold")
 STATUSES = ("new", "contacted", "nurturing", "qualified", "converted", "disqualified")
@@ -263,6 +263,9 @@ def parse_actions(raw: object) -> tuple[ActionSpec, ...]:
                 f"{path}.{sorted(unknown)[0]}",
                 "unknown key (allowed: kind, payload, risk_level, confidence, rationale)",
             )
+        reserved = reserved_kind_refusal(item.get("kind"))
+        if reserved is not None:  # config_change: a rule's proposals would go to SDR managers
+            raise RuleSpecError(f"{path}.kind", reserved.reason)
         try:
             payload = validate_payload(item.get("kind"), item.get("payload", {}))
         except PayloadError as exc:

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from approvals.choices import ActionKind, Domain, RejectionReason, RiskLevel
 from approvals.models import Decision, ProposedAction
+from approvals.schemas import PROPOSABLE_KINDS
 from sales.models import Lead
 from scoring.models import ModelVersion
 from security.serializers import PersonalDataSerializerMixin
@@ -122,10 +123,16 @@ class TargetField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "string", "enum": list(PROPOSABLE_KINDS)})
+class ProposableKindField(serializers.ChoiceField):
+    """An action kind, documented as the kinds an integration may propose: a kind only AgentOps
+    proposes (``config_change``) passes here so that ``action_submit`` refuses it with its reason."""
+
+
 class ActionSubmitSerializer(serializers.Serializer):
     """A proposed tool call from an integration; ``payload`` is checked against ``kind``'s schema."""
 
-    kind = serializers.ChoiceField(choices=ActionKind.choices, help_text="An allow-listed action kind.")
+    kind = ProposableKindField(choices=ActionKind.choices, help_text="An allow-listed action kind.")
     payload = serializers.JSONField(
         help_text="The call's arguments; see the schema of the kind in docs/api.md."
     )

@@ -170,10 +170,21 @@ def test_it_derives_the_domain_from_the_target_then_the_kind(kind, has_lead, has
     assert default_domain(kind, has_lead=has_lead, has_ticket=has_ticket) == domain
 
 
-def test_it_renders_the_schemas_as_a_markdown_table_with_one_row_per_kind():
+def test_it_renders_the_schemas_as_a_markdown_table_with_one_row_per_kind_an_integration_may_propose():
     table = schemas_markdown().splitlines()
-    assert len(table) == 2 + len(SCHEMAS)
+    assert len(table) == 2 + len(SCHEMAS) - 1
     assert any(row.startswith("| `send_email` | sales | `to`* (str, email") for row in table)
+    assert not any("config_change" in row for row in table)  # only change control proposes it
+
+
+def test_only_change_control_proposes_a_config_change():
+    from approvals.schemas import PROPOSABLE_KINDS, RESERVED_KINDS, reserved_kind_refusal
+
+    assert RESERVED_KINDS == {"config_change"} and "config_change" not in PROPOSABLE_KINDS
+    refusal = reserved_kind_refusal("config_change")
+    assert refusal is not None and refusal.field == "kind"
+    assert "only through change control in the admin" in refusal.reason
+    assert reserved_kind_refusal("send_email") is None and reserved_kind_refusal(None) is None
 
 
 def test_the_api_docs_show_the_current_schemas():

@@ -53,6 +53,8 @@ def test_every_change_is_logged_with_who_and_why():
     [
         ({"scope": "planet", "target": ""}, "scope"),
         ({"scope": "global", "target": "x"}, "target"),
+        ({"scope": "config_changes", "target": "sales.PlaybookRule"}, "target"),
+        ({"scope": "callbacks", "target": "crm-bot"}, "target"),
         ({"scope": "agent", "target": " "}, "target"),
         ({"scope": "global", "target": "", "reason": ""}, "reason"),
     ],

@@ -216,6 +216,10 @@ def test_it_names_the_field_of_a_bad_condition(conditions, field):
         ([], "actions"),
         ({"kind": "create_task"}, "actions"),
         ([{"kind": "delete_everything", "payload": {}}], "actions[0].kind"),
+        (
+            [{"kind": "config_change", "payload": {"model": "auth.User", "after": {"is_staff": True}}}],
+            "actions[0].kind",
+        ),
         ([{"kind": "enrol_cadence", "payload": {"steps": 7}}], "actions[0].payload.cadence"),
         ([{"kind": "enrol_cadence", "payload": {"cadence": "c", "steps": 70}}], "actions[0].payload.steps"),
         (
