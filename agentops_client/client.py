@@ -68,6 +68,7 @@ class ActionResult:
     required_approvals: int = 1
     policy_reasons: list[str] = field(default_factory=list)
     approved_payload_sha256: str = ""
+    payload_sha256: str = ""  # of ``payload`` as read: what ``approve`` approves
     decided_at: str | None = None
     url: str = ""
     decisions: list[dict[str, Any]] = field(default_factory=list)
@@ -84,6 +85,7 @@ class ActionResult:
             required_approvals=int(data.get("required_approvals") or 1),
             policy_reasons=list(data.get("policy_reasons") or []),
             approved_payload_sha256=str(data.get("approved_payload_sha256") or ""),
+            payload_sha256=str(data.get("payload_sha256") or ""),
             decided_at=data.get("decided_at"),
             url=str(data.get("url") or ""),
             decisions=list(data.get("decisions") or []),
@@ -111,6 +113,23 @@ class ApprovalRejected(AgentOpsError):
         detail = f": {self.reason_code}" if self.reason_code else ""
         detail += f" ({self.comment})" if self.comment else ""
         super().__init__(f"action #{result.id} was {result.status}{detail}", code=result.status)
+
+
+class PayloadChanged(AgentOpsError):
+    """The approval was refused because the payload changed since it was read (another approver's
+    edit). ``changes`` is field → {"from", "to"}; ``payload_sha256`` the new content's hash. Show
+    the changes to whoever approves, read the action again (``get``), and approve that."""
+
+    def __init__(self, action_id: int, data: Mapping[str, Any]) -> None:
+        self.action_id = action_id
+        self.payload_sha256 = str(data.get("payload_sha256") or "")
+        self.changes = data.get("changes")
+        super().__init__(
+            f"action #{action_id}: {data.get('detail') or 'the payload changed'}",
+            status=409,
+            code="payload_changed",
+            body=dict(data),
+        )
 
 
 class ApprovalTimeout(AgentOpsError):
@@ -229,6 +248,24 @@ class AgentOpsClient:
     def get(self, action_id: int) -> ActionResult:
         """The action's current state."""
         status, data = self._request("GET", f"{ACTIONS_PATH}{int(action_id)}/")
+        if status != 200:
+            raise self._error(status, data)
+        return ActionResult.from_json(data, created=False)
+
+    def approve(
+        self, action: ActionResult, *, edits: Mapping[str, Any] | None = None, comment: str = ""
+    ) -> ActionResult:
+        """Approve ``action`` as it was read (``get``), optionally with ``edits``: the server approves
+        only the payload this result holds, by its ``payload_sha256``. Raises ``PayloadChanged`` if
+        someone edited it since. Needs a key with ``decide_actions`` of a user who may decide it."""
+        if not action.payload_sha256:
+            raise ValueError("action: read it with get() first; its payload_sha256 is what is approved")
+        body: dict[str, Any] = {"payload_sha256": action.payload_sha256, "comment": comment}
+        if edits:
+            body["edits"] = dict(edits)
+        status, data = self._request("POST", f"{ACTIONS_PATH}{int(action.id)}/approve/", body)
+        if status == 409 and data.get("code") == "payload_changed":
+            raise PayloadChanged(action.id, data)
         if status != 200:
             raise self._error(status, data)
         return ActionResult.from_json(data, created=False)

@@ -1,11 +1,32 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.models import ApprovalPolicy, Decision, EscalationStep, ProposedAction
 from operations.admin_mixins import ChangeControlledAdmin
+from security.admin_mixins import PersonalDataAdminMixin
+from security.scoping import scoped_object_or_404
+from security.selectors import actions_scoped
+
+
+class ScopedActionsAdminMixin:
+    """Lists and opens only what the approval queue would show the user (``security.selectors``):
+    an SDR manager sees the sales items of their teams here too. An id outside the scope answers
+    404 and the attempt is recorded, as on the pages and the API."""
+
+    def scoped(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return actions_scoped(user=request.user, queryset=queryset)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return self.scoped(request, super().get_queryset(request))  # type: ignore[misc]
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        if from_field is not None:
+            return super().get_object(request, object_id, from_field)  # type: ignore[misc]
+        return scoped_object_or_404(request=request, scoped=self.get_queryset(request), pk=object_id)
 
 
 class DecisionInline(admin.TabularInline):
@@ -20,8 +41,10 @@ class DecisionInline(admin.TabularInline):
 
 
 @admin.register(ProposedAction)
-class ProposedActionAdmin(admin.ModelAdmin):
-    """Read-mostly: decisions are taken in the approval UI and API, where the rules are enforced."""
+class ProposedActionAdmin(ScopedActionsAdminMixin, PersonalDataAdminMixin, admin.ModelAdmin):
+    """Read-only: decisions are taken in the approval UI and API, where the rules are enforced, and
+    nothing here may move what oversight rests on (approvals needed, approver group, SLA, status,
+    the approved hash …). A change form that saved any of it would bypass the policy and four-eyes."""
 
     list_display = ["id", "kind", "domain", "status", "risk_level", "confidence", "proposed_by", "created_at"]
     list_filter = ["status", "domain", "kind", "risk_level"]
@@ -34,18 +57,33 @@ class ProposedActionAdmin(admin.ModelAdmin):
         "created_at", "updated_at", "callback_url", "callback_attempts", "callback_delivered_at",
         "callback_last_error",
     ]  # fmt: skip
+    personal_fields = ["payload"]  # its "to" and names; staff without the permission see none of it
     inlines = [DecisionInline]
     show_full_result_count = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Every field, including any added later: none is edited here.
+        return [
+            *self.readonly_fields,
+            *(f.name for f in self.model._meta.fields if f.name not in self.readonly_fields),
+        ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ScopedActionsAdminMixin, PersonalDataAdminMixin, admin.ModelAdmin):
     list_display = ["action", "outcome", "decided_by", "reason_code", "created_at"]
     list_filter = ["outcome", "reason_code"]
     list_select_related = ["action", "decided_by"]
+    personal_fields = ["original_payload", "final_payload", "payload_diff"]
     readonly_fields = [
         "action",
         "outcome",
@@ -61,7 +99,13 @@ class DecisionAdmin(admin.ModelAdmin):
         "created_at",
     ]
 
+    def scoped(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(action__in=actions_scoped(user=request.user).values("pk"))
+
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from security.masking import mask_mapping
+
 # Payload field names that mean a differently named record field.
 RECORD_ALIASES = {"group": "assigned_group", "owner": "owner", "ticket_status": "status"}
 # Payload fields holding a map of record fields to new values (``update_crm_fields``).
@@ -72,3 +74,12 @@ def _same(current: Any, proposed: Any) -> bool:
         return True
     # Record values come from typed columns (decimals, dates); payloads are JSON. Compare as text.
     return current is not None and proposed is not None and str(current) == str(proposed)
+
+
+def payload_diff_masked(diff: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A payload diff (field → {"from", "to"}) with the values of personal fields masked, for
+    people who may not see personal data (``security.masking``)."""
+    return {
+        key: {side: mask_mapping({key: change.get(side)})[key] for side in ("from", "to")}
+        for key, change in diff.items()
+    }

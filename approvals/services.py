@@ -500,6 +500,26 @@ class DecisionError(Exception):
         super().__init__(message)
 
 
+class PayloadNotSeen(DecisionError):
+    """An approval of other content than the action holds now (``payload_changed``): someone edited
+    it after the approver read it. ``current_sha256`` is the hash to approve once the approver has
+    read the new content; ``changes`` is field → {"from", "to"} between what they saw and what is
+    there now, or None when no version of this action's payload has the hash they sent."""
+
+    def __init__(self, *, seen_sha256: str, current_sha256: str, changes: dict[str, Any] | None) -> None:
+        self.seen_sha256 = seen_sha256
+        self.current_sha256 = current_sha256
+        self.changes = changes
+        what = (
+            f"changed since you read it ({', '.join(changes)})"
+            if changes
+            else "not the one you read (it changed since, or the hash is of other content)"
+        )
+        super().__init__(
+            "payload_changed", f"payload_sha256: the payload {what}; read it again, then approve"
+        )
+
+
 def _locked_pending(action_id: int) -> ProposedAction:
     action = (
         ProposedAction.objects.select_for_update(of=("self",))
@@ -551,18 +571,34 @@ def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]
 
 
 def action_approve(
-    *, action_id: int, user: Any, edits: Mapping[str, Any] | None = None, comment: str = ""
+    *,
+    action_id: int,
+    user: Any,
+    seen_payload_sha256: str,
+    edits: Mapping[str, Any] | None = None,
+    comment: str = "",
 ) -> ProposedAction:
     """Approve (optionally editing the payload first). Four-eyes: nobody approves what they proposed,
     and a two-approval action needs two different people, neither of them its editor twice over.
 
+    ``seen_payload_sha256`` is the hash (``payload_sha256``) of the payload the approver read (and
+    edited, with ``edits``): if another approver's edit changed it since, nothing is written and
+    ``PayloadNotSeen`` (``payload_changed``) says what changed. An approval never counts for
+    content its approver did not see.
+
     Concurrency-safe: the action row is locked, so of two people deciding at once one wins and the
     other gets ``already_decided`` naming who decided.
     """
+    if not seen_payload_sha256:
+        raise DecisionError(
+            "payload_sha256_required",
+            "payload_sha256: the hash of the payload you approve is required (read the action first)",
+        )
     with transaction.atomic():
         action = _locked_pending(action_id)
         if action.proposed_by_user_id is not None and action.proposed_by_user_id == user.pk:
             raise DecisionError("self_approval", "you proposed this action; someone else must approve it")
+        _check_seen(action, seen_payload_sha256)
         original = dict(action.payload)
         if edits and action.kind == ActionKind.CONFIG_CHANGE:
             # Four-eyes: what applies must be what the proposer wrote; an edit would be a change only
@@ -623,6 +659,23 @@ def action_approve(
             },
         )
     return action
+
+
+def _check_seen(action: ProposedAction, seen: str) -> None:
+    """Raise ``PayloadNotSeen`` unless ``seen`` is the hash of the action's payload as it is now."""
+    current = payload_sha256(action.payload)
+    if seen == current:
+        return
+    # The payload's earlier versions are kept on its decisions: find the one the approver saw.
+    versions = action.decisions.order_by("created_at", "id").values_list("original_payload", "final_payload")
+    known = next(
+        (p for pair in versions for p in pair if isinstance(p, Mapping) and payload_sha256(p) == seen), None
+    )
+    raise PayloadNotSeen(
+        seen_sha256=seen,
+        current_sha256=current,
+        changes=_diff(known, action.payload) if known is not None else None,
+    )
 
 
 def _model_label(action: ProposedAction) -> str:
@@ -705,10 +758,14 @@ class BulkApproveOutcome:
 BULK_APPROVE_MAX = 200
 
 
-def actions_bulk_approve(*, action_ids: Sequence[int], user: Any) -> list[BulkApproveOutcome]:
+def actions_bulk_approve(
+    *, action_ids: Sequence[int], user: Any, seen_payload_sha256: Mapping[int, str]
+) -> list[BulkApproveOutcome]:
     """Approve several low-risk items, each on its own through ``action_approve`` (its own lock and
     transaction, four-eyes rules included), and say what happened to each.
 
+    ``seen_payload_sha256`` maps each id to the hash of the payload the approver was shown; an item
+    without one, or whose payload changed since, is refused like any other (``action_approve``).
     Only low-risk items the user may decide (``security.selectors.actions_decidable``) may be
     approved in bulk; anything else is refused item by item, so one refusal never blocks the rest.
     """
@@ -731,9 +788,12 @@ def actions_bulk_approve(*, action_ids: Sequence[int], user: Any) -> list[BulkAp
             )
             continue
         try:
-            action = action_approve(action_id=action_id, user=user)
+            action = action_approve(
+                action_id=action_id, user=user, seen_payload_sha256=seen_payload_sha256.get(action_id, "")
+            )
         except DecisionError as exc:
-            outcomes.append(BulkApproveOutcome(action_id, exc.code, str(exc)))
+            message = str(exc) if f"#{action_id} " in str(exc) else f"action #{action_id}: {exc}"
+            outcomes.append(BulkApproveOutcome(action_id, exc.code, message))
         else:
             outcomes.append(BulkApproveOutcome(action_id, status=action.status))
     return outcomes

@@ -24,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors, services
-from approvals.changes import edit_changes, payload_rows, proposed_changes
+from approvals.changes import edit_changes, payload_diff_masked, payload_rows, proposed_changes
 from approvals.choices import ActionStatus, DecisionOutcome, Domain, RiskLevel
 from approvals.forms import DeferForm, PayloadEditForm, RejectForm
 from approvals.models import ProposedAction
@@ -106,6 +106,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     page.object_list = selectors.actions_queue_slice(
         queue, offset=page.start_index() - 1 if paginator.count else 0, limit=QUEUE_PAGE_SIZE
     )
+    for item in page.object_list:
+        # What a row's Approve (or a bulk approval) approves: the payload as this page read it.
+        item.seen_payload_sha256 = services.payload_sha256(item.payload)  # type: ignore[attr-defined]
     query = request.GET.copy()
     query.pop("page", None)
     counts = facets.counts
@@ -173,6 +176,8 @@ def _render_detail(
     reject_form: RejectForm | None = None,
     edit_preview: list[Any] | None = None,
     open_panel: str = "",
+    changed_since_seen: dict[str, Any] | None = None,
+    seen_payload_sha256: str = "",
     status: int = 200,
 ) -> HttpResponse:
     history = selectors.action_record_history(action=action)
@@ -184,6 +189,8 @@ def _render_detail(
     payload = action.payload
     if not may_view_personal_data(request.user):
         record, payload = mask_mapping(record), mask_mapping(payload)
+        if changed_since_seen:
+            changed_since_seen = payload_diff_masked(changed_since_seen)
     pending = action.status == ActionStatus.PENDING_APPROVAL
     return render(
         request,
@@ -192,6 +199,10 @@ def _render_detail(
             "action": action,
             "pending": pending,
             "payload_rows": payload_rows(payload),
+            # Posted back by the decide forms: an approval approves the payload this page shows.
+            # A form shown again with the approver's input keeps the hash of what they first read.
+            "payload_sha256": seen_payload_sha256 or services.payload_sha256(action.payload),
+            "changed_since_seen": changed_since_seen,
             "changes": proposed_changes(record=record, payload=payload),
             "record_kind": record_kind,
             "record": sorted(record.items()),
@@ -245,6 +256,12 @@ def _next(request: HttpRequest) -> str:
     return reverse("approval-queue")
 
 
+def _seen_payload_sha256(request: HttpRequest, pk: int) -> str:
+    """The hash of the payload the approver was shown: the detail page's forms post it as
+    ``payload_sha256``, the queue's rows (one form for the whole page) as ``payload_sha256_<id>``."""
+    return request.POST.get("payload_sha256") or request.POST.get(f"payload_sha256_{pk}", "")
+
+
 def _approved_message(action: ProposedAction) -> str:
     if action.status == ActionStatus.APPROVED:
         return f"Approved #{action.pk} ({action.get_kind_display()})."
@@ -268,22 +285,51 @@ def approve(request: HttpRequest, pk: int) -> HttpResponse:
     comment = request.POST.get("comment", "")
     if request.POST.get("edit"):
         form = _edit_form(request, action, request.POST)
+        seen = _seen_payload_sha256(request, action.pk)
         if not form.is_valid():
             messages.error(request, "Some values could not be read; see the edit form.")
-            return _render_detail(request, action, edit_form=form, open_panel="edit", status=400)
+            return _render_detail(
+                request, action, edit_form=form, open_panel="edit", seen_payload_sha256=seen, status=400
+            )
         if "preview" in request.POST:
             preview = edit_changes(original=action.payload, edited=form.edited_payload())
-            return _render_detail(request, action, edit_form=form, edit_preview=preview, open_panel="edit")
+            return _render_detail(
+                request,
+                action,
+                edit_form=form,
+                edit_preview=preview,
+                open_panel="edit",
+                seen_payload_sha256=seen,
+            )
         edits = form.edits() or None
         comment = form.cleaned_data["comment"]
     try:
-        action = services.action_approve(action_id=action.pk, user=request.user, edits=edits, comment=comment)
+        action = services.action_approve(
+            action_id=action.pk,
+            user=request.user,
+            seen_payload_sha256=_seen_payload_sha256(request, action.pk),
+            edits=edits,
+            comment=comment,
+        )
+    except services.PayloadNotSeen as exc:
+        # Someone edited it since this approver's page was drawn: show them what changed, with the
+        # new content's hash in the forms, so approving again approves what they now see.
+        messages.error(request, "Not approved: the payload changed since you opened it; review the changes.")
+        action.refresh_from_db()
+        return _render_detail(request, action, changed_since_seen=exc.changes or {}, status=409)
     except services.DecisionError as exc:
         messages.error(request, f"Not approved: {exc}")
         if exc.code == "invalid_edit":
             form = _edit_form(request, action, request.POST)
             form.is_valid()
-            return _render_detail(request, action, edit_form=form, open_panel="edit", status=400)
+            return _render_detail(
+                request,
+                action,
+                edit_form=form,
+                open_panel="edit",
+                seen_payload_sha256=_seen_payload_sha256(request, action.pk),
+                status=400,
+            )
         return redirect("approval-detail", pk=action.pk)
     messages.success(request, _approved_message(action) + (" With your edits." if edits else ""))
     return HttpResponseRedirect(_next(request))
@@ -336,8 +382,9 @@ def bulk_approve(request: HttpRequest) -> HttpResponse:
     if not ids:
         messages.error(request, "Tick the low-risk items to approve first.")
         return HttpResponseRedirect(_next(request))
+    seen = {pk: request.POST.get(f"payload_sha256_{pk}", "") for pk in ids}
     try:
-        outcomes = services.actions_bulk_approve(action_ids=ids, user=request.user)
+        outcomes = services.actions_bulk_approve(action_ids=ids, user=request.user, seen_payload_sha256=seen)
     except services.DecisionError as exc:
         messages.error(request, str(exc))
         return HttpResponseRedirect(_next(request))

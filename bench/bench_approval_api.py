@@ -76,7 +76,18 @@ def _seed(actions: int, clients: int) -> tuple[list[int], list[str]]:
 def _calls(
     ids: list[int], keys: list[str], duplicate_share: float, seed: int
 ) -> tuple[list[list[Call]], int]:
-    """Each client's requests, in action order, so a duplicate reaches the server close to its twin."""
+    """Each client's requests, in action order, so a duplicate reaches the server close to its twin.
+
+    An approval names the payload it approves (``payload_sha256``): the approvers read the actions
+    once, here, as an approver reads the item before approving it, and send back what they read.
+    """
+    from approvals.models import ProposedAction
+    from approvals.services import payload_sha256
+
+    seen = {
+        pk: payload_sha256(p)
+        for pk, p in ProposedAction.objects.filter(pk__in=ids).values_list("pk", "payload")
+    }
     rng = random.Random(seed)
     shares: list[list[tuple[int, Call]]] = [[] for _ in keys]
     duplicates = 0
@@ -84,7 +95,8 @@ def _calls(
     def call(i: int, action_id: int, client: int) -> tuple[int, Call]:
         headers = {"Authorization": f"Bearer {keys[client]}", "Content-Type": "application/json"}
         if rng.random() < 0.8:
-            return i, Call("POST", f"/api/v1/actions/{action_id}/approve/", headers, b"{}", str(action_id))
+            body = json.dumps({"payload_sha256": seen[action_id]}).encode()
+            return i, Call("POST", f"/api/v1/actions/{action_id}/approve/", headers, body, str(action_id))
         body = json.dumps({"reason_code": "bad_timing"}).encode()
         return i, Call("POST", f"/api/v1/actions/{action_id}/reject/", headers, body, str(action_id))
 

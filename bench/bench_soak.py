@@ -270,7 +270,7 @@ class Traffic:
     repeats_other: int = 0
     # (key, the first answer's id, the repeat's status and id): evidence for the check's failure.
     repeats_other_seen: list[tuple[str, int, int, int]] = field(default_factory=list)
-    pending: list[int] = field(default_factory=list)
+    pending: list[tuple[int, str]] = field(default_factory=list)  # id, payload_sha256 as proposed
     approved: set[int] = field(default_factory=set)
     rejected: set[int] = field(default_factory=set)
     events: list[dict] = field(default_factory=list)
@@ -357,16 +357,17 @@ class Traffic:
             self.keys[key] = answer["id"]
             self._first_lead[key] = body["lead"]
             if answer["status"] == "pending_approval":
-                self.pending.append(answer["id"])
+                self.pending.append((answer["id"], answer["payload_sha256"]))
 
     def decide(self, rng: random.Random) -> None:
         with self.lock:
             if not self.pending:
                 return
-            action_id = self.pending.pop(rng.randrange(len(self.pending)))
+            action_id, seen = self.pending.pop(rng.randrange(len(self.pending)))
         approve = rng.random() < 0.8
         path = f"/api/v1/actions/{action_id}/{'approve' if approve else 'reject'}/"
-        body = {} if approve else {"reason_code": "bad_timing"}
+        # The decider approves the payload the proposal's answer showed (nobody edits in the soak).
+        body = {"payload_sha256": seen} if approve else {"reason_code": "bad_timing"}
         status, _ = self.send("decide", "POST", path, body, self.bearer(self.world.decider_key))
         if status == 200:
             with self.lock:

@@ -16,7 +16,7 @@ from django.db.models import Model, Q, QuerySet
 
 from security.masking import PERMISSION as PERSONAL_DATA_PERMISSION
 from security.masking import may_view_personal_data
-from security.roles import SALES, Access, access_for
+from security.roles import SALES, Access, access_for, api_only
 
 M = TypeVar("M", bound=Model)
 
@@ -160,6 +160,29 @@ def actions_decidable(*, user: Any, queryset: QuerySet[M] | None = None) -> Quer
     if not scope.access.decide_domains:
         return qs.none()
     return qs.filter(domain__in=sorted(scope.access.decide_domains))
+
+
+def actions_readable(*, user: Any, key: Any = None, queryset: QuerySet[M] | None = None) -> QuerySet[M]:
+    """The proposed actions ``user`` reads over the API, ``key`` being the request's API key (None
+    for a session or basic authentication): those in scope (``actions_scoped``), narrowed to the
+    ones the caller proposed itself when it reads as an agent polling its proposals.
+
+    An agent reads only what it proposed: a key with neither ``read_actions`` nor (for a role that
+    decides) ``decide_actions``, and an integration account (``security.roles.api_only``) without a
+    key of ``read_actions``. One agent never learns what another proposed, and to whom.
+    """
+    from security.choices import Scope as KeyScope
+    from security.models import ApiKey
+
+    qs = actions_scoped(user=user, queryset=queryset)
+    access = user_access(user=user)
+    if isinstance(key, ApiKey):
+        reads_all = key.has_scope(KeyScope.READ_ACTIONS) or (
+            key.has_scope(KeyScope.DECIDE_ACTIONS) and access.decides_anything
+        )
+    else:
+        reads_all = not api_only(access)
+    return qs if reads_all else qs.filter(proposed_by_user_id=user.pk)
 
 
 def action_may_decide(*, user: Any, action: Any) -> bool:

@@ -86,3 +86,13 @@ def user_in_role(group_name: str, **kwargs):
     user = UserFactory(**kwargs)
     user.groups.add(Group.objects.get_or_create(name=group_name)[0])
     return user
+
+
+def payload_seen(action) -> str:
+    """What an approver who reads ``action`` (or its id) now is shown: the hash of its payload as it
+    is, which ``action_approve(seen_payload_sha256=…)`` and the API's approve take back."""
+    from approvals.models import ProposedAction
+    from approvals.services import payload_sha256
+
+    action_id = action if isinstance(action, int) else action.pk
+    return payload_sha256(ProposedAction.objects.values_list("payload", flat=True).get(pk=action_id))

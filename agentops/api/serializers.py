@@ -8,6 +8,7 @@ from rest_framework import serializers
 from approvals.choices import ActionKind, Domain, RejectionReason, RiskLevel
 from approvals.models import Decision, ProposedAction
 from approvals.schemas import PROPOSABLE_KINDS
+from approvals.services import payload_sha256
 from sales.models import Lead
 from scoring.models import ModelVersion
 from security.serializers import PersonalDataSerializerMixin
@@ -50,6 +51,9 @@ class TicketSerializer(PersonalDataSerializerMixin, serializers.ModelSerializer)
 class ProposedActionSerializer(PersonalDataSerializerMixin, serializers.ModelSerializer):
     personal_json_fields = ("payload",)
     model_version = serializers.SerializerMethodField()
+    payload_sha256 = serializers.SerializerMethodField(
+        help_text="Hash of the payload as it is now; an approval sends back the one it read."
+    )
 
     class Meta:
         model = ProposedAction
@@ -58,12 +62,15 @@ class ProposedActionSerializer(PersonalDataSerializerMixin, serializers.ModelSer
             "confidence", "risk_level", "status", "idempotency_key", "correlation_id", "model_version",
             "proposed_by", "matched_rule", "sla_due_at", "decided_at", "executed_at", "created_at",
             "updated_at", "required_approvals", "policy_reasons", "approved_payload_sha256",
-            "confidence_source",
+            "payload_sha256", "confidence_source",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_model_version(self, obj: ProposedAction) -> str | None:
         return obj.model_version.label if obj.model_version else None
+
+    def get_payload_sha256(self, obj: ProposedAction) -> str:
+        return payload_sha256(obj.payload)
 
 
 class DecisionSummarySerializer(serializers.ModelSerializer):
@@ -163,6 +170,18 @@ class ActionSubmitSerializer(serializers.Serializer):
         max_length=500, required=False, allow_blank=True, help_text="http(s) URL for the signed decision."
     )
 
+    def to_internal_value(self, data: Any) -> Any:
+        # Fail closed on fields the server sets (status, approvals needed, who proposed, flags…): a
+        # proposal that carries one expects it to matter, and silently dropping it hides the attempt.
+        if isinstance(data, dict):
+            unknown = [name for name in data if name not in self.fields]
+            if unknown:
+                allowed = ", ".join(self.fields)
+                raise serializers.ValidationError(
+                    {unknown[0]: f"not a field of a proposal; the server sets it (allowed: {allowed})"}
+                )
+        return super().to_internal_value(data)
+
 
 SubmissionErrorSerializer = inline_serializer(
     name="SubmissionError",
@@ -219,6 +238,11 @@ BulkLeadErrorSerializer = inline_serializer(
 
 
 class ApproveRequestSerializer(serializers.Serializer):
+    payload_sha256 = serializers.RegexField(
+        r"^[0-9a-f]{64}$",
+        help_text="The `payload_sha256` of the action as you read it: the content you approve. If it "
+        "changed since (another approver's edit), the approval is refused with 409 `payload_changed`.",
+    )
     edits = serializers.DictField(required=False, help_text="New values for fields of the payload.")
     comment = serializers.CharField(required=False, allow_blank=True)
 

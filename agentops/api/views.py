@@ -14,9 +14,11 @@ from rest_framework.response import Response
 
 from agentops.api import serializers as s
 from agentops.api.scopes import ScopedViewSetMixin
+from approvals.changes import payload_diff_masked
 from approvals.models import Decision, ProposedAction
 from approvals.services import (
     DecisionError,
+    PayloadNotSeen,
     SubmissionRefused,
     action_approve,
     action_reject,
@@ -29,7 +31,14 @@ from security import signin
 from security.choices import Scope
 from security.models import ApiKey
 from security.scoping import scoped_object_or_404
-from security.selectors import actions_decidable, actions_scoped, leads_scoped, tickets_scoped, user_access
+from security.selectors import (
+    actions_decidable,
+    actions_readable,
+    leads_scoped,
+    tickets_scoped,
+    user_access,
+    user_sees_personal_data,
+)
 from support.models import Ticket
 
 
@@ -178,6 +187,8 @@ DECISION_ERROR_STATUS = {
     "duplicate_approval": status.HTTP_403_FORBIDDEN,
     "invalid_edit": status.HTTP_400_BAD_REQUEST,
     "reason_required": status.HTTP_400_BAD_REQUEST,
+    "payload_changed": status.HTTP_409_CONFLICT,
+    "payload_sha256_required": status.HTTP_400_BAD_REQUEST,
 }
 
 
@@ -235,7 +246,7 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
         return [*chosen, CanProposeActions()] if self.action == "create" else chosen
 
     def get_queryset(self) -> QuerySet[ProposedAction]:
-        return actions_scoped(user=self.request.user, queryset=self._unscoped())
+        return actions_readable(user=self.request.user, key=self.request.auth, queryset=self._unscoped())
 
     def _unscoped(self) -> QuerySet[ProposedAction]:
         queryset = ProposedAction.objects.select_related("model_version").order_by("-created_at", "-id")
@@ -320,6 +331,22 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
             action = decide()
         except ProposedAction.DoesNotExist:
             return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        except PayloadNotSeen as exc:
+            # What changed between the content the caller read and what it holds now, so the caller
+            # can show it to its approver before they approve the new hash.
+            changes = exc.changes
+            if changes and not user_sees_personal_data(user=request.user):
+                changes = payload_diff_masked(changes)
+            return Response(
+                {
+                    "code": exc.code,
+                    "field": "payload_sha256",
+                    "detail": str(exc),
+                    "payload_sha256": exc.current_sha256,
+                    "changes": changes,
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         except DecisionError as exc:
             return Response(
                 {"code": exc.code, "detail": str(exc)},
@@ -341,15 +368,23 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
         request=s.ApproveRequestSerializer,
         responses={200: s.ProposedActionSerializer},
         description=(
-            "Approve, optionally with edits to the payload's fields. 409 if already decided. From a "
-            "browser session, a high-risk item needs the password confirmed recently (403 `reauth_required`)."
+            "Approve the payload you read: send its `payload_sha256` (400 naming the field without it), "
+            "optionally with edits to the payload's fields. 409 `payload_changed` if someone edited it "
+            "since, with the new `payload_sha256` and the `changes` (field: from, to); 409 "
+            "`already_decided` if decided. From a browser session, a high-risk item needs the password "
+            "confirmed recently (403 `reauth_required`)."
         ),
     )
     @action(detail=True, methods=["post"], permission_classes=[CanDecideActions])
     def approve(self, request: Request, pk: str) -> Response:
         target = self._decidable_or_404(request, pk)
         body = s.ApproveRequestSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        if not body.is_valid():
+            field, message = _first_error(body.errors)
+            return Response(
+                {"code": "invalid", "field": field, "detail": f"{field}: {message}" if field else message},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         if isinstance(request.successful_authenticator, SessionAuthentication):
             if signin.needs_confirmation(request._request, risk_level=target.risk_level):
                 return Response(
@@ -364,6 +399,7 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
             lambda: action_approve(
                 action_id=int(pk),
                 user=request.user,
+                seen_payload_sha256=body.validated_data["payload_sha256"],
                 edits=body.validated_data.get("edits"),
                 comment=body.validated_data.get("comment", ""),
             ),

@@ -16,6 +16,7 @@ from agentops_client import (
     AgentOpsError,
     ApprovalRejected,
     ApprovalTimeout,
+    PayloadChanged,
     ProposalInvalid,
     idempotency_key_for,
     require_approval,
@@ -23,7 +24,7 @@ from agentops_client import (
 from approvals.models import ProposedAction
 from approvals.services import action_approve, action_reject
 from security.services import apikey_create
-from tests.factories import UserFactory, user_in_role
+from tests.factories import UserFactory, payload_seen, user_in_role
 
 # Same as tests/browser: the live server listens on the loopback address only.
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
@@ -135,7 +136,12 @@ def test_it_waits_while_pending_and_sees_the_approved_edited_payload(client, app
     time.sleep(0.2)  # the client polls at least once while the action is pending
     assert thread.is_alive()
     with DB_TURN:
-        action_approve(action_id=proposal.id, user=approver, edits={"subject": "Your demo"})
+        action_approve(
+            action_id=proposal.id,
+            user=approver,
+            seen_payload_sha256=payload_seen(proposal.id),
+            edits={"subject": "Your demo"},
+        )
     thread.join(10)
 
     decided = outcome["result"]
@@ -144,6 +150,34 @@ def test_it_waits_while_pending_and_sees_the_approved_edited_payload(client, app
         decided.approved_payload_sha256 == ProposedAction.objects.get(pk=proposal.id).approved_payload_sha256
     )
     assert decided.decisions[-1]["outcome"] == "edit_approve"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_approver_approves_what_it_read_and_is_told_when_it_changed(server, client, approver):
+    from approvals.models import ApprovalPolicy
+
+    ApprovalPolicy.objects.create(name="E-mails twice", outcome="two_approvals", kinds=["send_email"])
+    proposal = client.propose(kind="send_email", payload=EMAIL, rationale="r", confidence=0.8)
+    ana = user_in_role("SDR managers", username="ana")
+    reviewer = AgentOpsClient(
+        server.url, api_key=apikey_create(user=ana, name="ana", scopes=["decide_actions"]).plain, timeout=60
+    )
+    read = reviewer.get(proposal.id)
+    with DB_TURN:
+        action_approve(
+            action_id=proposal.id,
+            user=approver,
+            seen_payload_sha256=payload_seen(proposal.id),
+            edits={"subject": "Changed by Sofia"},
+        )
+
+    with pytest.raises(PayloadChanged) as refused:
+        reviewer.approve(read)
+
+    assert refused.value.changes == {"subject": {"from": "Quick question", "to": "Changed by Sofia"}}
+    assert ProposedAction.objects.get(pk=proposal.id).decisions.count() == 1
+    approved = reviewer.approve(reviewer.get(proposal.id))
+    assert approved.status == "approved" and approved.payload["subject"] == "Changed by Sofia"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -171,7 +205,12 @@ def test_the_decorator_runs_the_function_with_the_approved_edited_arguments(clie
     assert action.payload == EMAIL and action.rationale == "Reply to ada@example.com"
     assert sent == []  # nothing runs before the decision
     with DB_TURN:
-        action_approve(action_id=action.pk, user=approver, edits={"body": "Hi Ada, here is the deck."})
+        action_approve(
+            action_id=action.pk,
+            user=approver,
+            seen_payload_sha256=payload_seen(action.pk),
+            edits={"body": "Hi Ada, here is the deck."},
+        )
     thread.join(10)
 
     assert outcome == {"result": "sent"}

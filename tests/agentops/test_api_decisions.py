@@ -4,10 +4,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from approvals.models import ProposedAction
+from approvals.models import ApprovalPolicy, ProposedAction
 from approvals.services import action_defer, action_route
 from security.services import apikey_create
-from tests.factories import ProposedActionFactory, UserFactory, user_in_role
+from tests.factories import ProposedActionFactory, UserFactory, payload_seen, user_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,9 @@ def pending():
 
 def test_it_approves_with_edits_over_the_api(pending):
     response = _approver("sofia").post(
-        f"/api/v1/actions/{pending.pk}/approve/", {"edits": {"steps": 5}, "comment": "shorter"}, format="json"
+        f"/api/v1/actions/{pending.pk}/approve/",
+        {"payload_sha256": payload_seen(pending), "edits": {"steps": 5}, "comment": "shorter"},
+        format="json",
     )
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "approved" and response.json()["payload"]["steps"] == 5
@@ -38,7 +40,9 @@ def test_a_second_decision_gets_409_naming_who_decided(pending):
     _approver("sofia").post(
         f"/api/v1/actions/{pending.pk}/reject/", {"reason_code": "bad_timing"}, format="json"
     )
-    response = _approver("liam").post(f"/api/v1/actions/{pending.pk}/approve/", {}, format="json")
+    response = _approver("liam").post(
+        f"/api/v1/actions/{pending.pk}/approve/", {"payload_sha256": payload_seen(pending)}, format="json"
+    )
     assert response.status_code == 409
     assert response.json()["code"] == "already_decided" and "sofia" in response.json()["detail"]
 
@@ -51,7 +55,9 @@ def test_a_rejection_without_a_reason_is_400_naming_the_field(pending):
 
 def test_a_bad_edit_is_400_and_changes_nothing(pending):
     response = _approver("sofia").post(
-        f"/api/v1/actions/{pending.pk}/approve/", {"edits": {"owner": "me"}}, format="json"
+        f"/api/v1/actions/{pending.pk}/approve/",
+        {"payload_sha256": payload_seen(pending), "edits": {"owner": "me"}},
+        format="json",
     )
     assert response.status_code == 400 and response.json()["code"] == "invalid_edit"
     assert ProposedAction.objects.get(pk=pending.pk).payload == {"cadence": "Inbound hot", "steps": 7}
@@ -81,13 +87,18 @@ def _pending_actions(count):
 def test_it_decides_over_an_api_key_in_a_fixed_number_of_queries():
     first, approved, rejected = _pending_actions(3)
     client = _keyed_approver("ops")
-    client.post(f"/api/v1/actions/{first.pk}/approve/", {}, format="json")  # marks the key used
+    client.post(  # marks the key used
+        f"/api/v1/actions/{first.pk}/approve/", {"payload_sha256": payload_seen(first)}, format="json"
+    )
 
     # The key and its user, the user's groups, the scope check, then in one transaction the locked
     # row, earlier approvals, the decision, the action and its decision-log entry, then the decisions
     # for the answer and the personal-data permission. Nothing re-reads the action.
+    seen = payload_seen(approved)
     with CaptureQueriesContext(connection) as queries:
-        response = client.post(f"/api/v1/actions/{approved.pk}/approve/", {}, format="json")
+        response = client.post(
+            f"/api/v1/actions/{approved.pk}/approve/", {"payload_sha256": seen}, format="json"
+        )
     assert response.status_code == 200, response.json()
     assert _counted(queries) == 10, "\n".join(q["sql"] for q in queries.captured_queries)
 
@@ -110,7 +121,9 @@ def test_the_answer_to_a_decision_is_what_reading_the_action_answers():
     action_defer(action_id=action.pk, user=UserFactory(username="liam"), comment="later")
     client = _keyed_approver("ops")
     answer = client.post(
-        f"/api/v1/actions/{action.pk}/approve/", {"edits": {"steps": 5}, "comment": "shorter"}, format="json"
+        f"/api/v1/actions/{action.pk}/approve/",
+        {"payload_sha256": payload_seen(action), "edits": {"steps": 5}, "comment": "shorter"},
+        format="json",
     ).json()
 
     assert answer == client.get(f"/api/v1/actions/{action.pk}/").json()
@@ -128,6 +141,30 @@ def test_a_caller_without_the_personal_data_permission_gets_the_decision_masked(
     client = APIClient()
     client.force_authenticate(user)
 
-    answer = client.post(f"/api/v1/actions/{pending.pk}/approve/", {}, format="json").json()
+    answer = client.post(
+        f"/api/v1/actions/{pending.pk}/approve/", {"payload_sha256": payload_seen(pending)}, format="json"
+    ).json()
 
     assert answer["status"] == "approved" and answer["payload"]["to"] == "a***@e***.com"
+
+
+def test_a_stale_approval_is_409_with_what_changed_masked_for_a_caller_without_personal_data():
+    ApprovalPolicy.objects.create(name="Everything twice", outcome="two_approvals")
+    email = {"to": "ana@example.com", "subject": "Hello", "body": "Hi Ana"}
+    action = action_route(action_id=ProposedActionFactory(kind="send_email", payload=email).pk)
+    read = payload_seen(action)
+    _approver("sofia").post(
+        f"/api/v1/actions/{action.pk}/approve/",
+        {"payload_sha256": read, "edits": {"to": "bob@example.com"}},
+        format="json",
+    )
+    user = user_in_role("SDR managers", username="liam")
+    user.groups.get().permissions.remove(Permission.objects.get(codename="view_personal_data"))
+    client = APIClient()
+    client.force_authenticate(user)
+
+    response = client.post(f"/api/v1/actions/{action.pk}/approve/", {"payload_sha256": read}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["changes"] == {"to": {"from": "a***@e***.com", "to": "b***@e***.com"}}
+    assert response.json()["payload_sha256"] == payload_seen(action)

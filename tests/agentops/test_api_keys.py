@@ -101,9 +101,12 @@ def test_each_endpoint_needs_its_scope(integration, method, url, scope):
 
 
 def test_an_agent_polls_the_action_it_proposed_with_the_submit_scope(integration):
-    action = ProposedActionFactory()
+    action = ProposedActionFactory(proposed_by_user=integration)
+    someone_elses = ProposedActionFactory()
     client = _client(_key(integration, "submit_actions").plain, keyword="Api-Key")
     assert client.get(f"/api/v1/actions/{action.pk}/").status_code == 200
+    # Only what it proposed: reading more takes read_actions (or deciding).
+    assert client.get(f"/api/v1/actions/{someone_elses.pk}/").status_code == 404
     assert client.get("/api/v1/actions/").status_code == 403
 
 

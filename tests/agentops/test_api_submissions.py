@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from approvals.models import ApprovalPolicy, ProposedAction
 from audit.models import DecisionLogEntry
-from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, user_in_role
+from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, payload_seen, user_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +85,9 @@ def test_repeating_a_key_after_an_approver_edit_still_answers_with_the_action(in
     first = _submit(integrator).json()
     approver = _client("sofia", "change_proposedaction")
     edited = approver.post(
-        f"/api/v1/actions/{first['id']}/approve/", {"edits": {"subject": "Better subject"}}, format="json"
+        f"/api/v1/actions/{first['id']}/approve/",
+        {"payload_sha256": first["payload_sha256"], "edits": {"subject": "Better subject"}},
+        format="json",
     )
     assert edited.status_code == 200, edited.json()
     again = _submit(integrator)
@@ -197,16 +199,23 @@ def test_proposing_needs_the_add_permission():
 
 def test_the_proposer_cannot_approve_its_own_proposal():
     both = _client("bot", "add_proposedaction", "change_proposedaction")
-    action_id = _submit(both).json()["id"]
-    response = both.post(f"/api/v1/actions/{action_id}/approve/", {}, format="json")
+    action = _submit(both).json()
+    response = both.post(
+        f"/api/v1/actions/{action['id']}/approve/",
+        {"payload_sha256": action["payload_sha256"]},
+        format="json",
+    )
     assert response.status_code == 403 and response.json()["code"] == "self_approval"
 
 
 def test_an_edit_over_the_api_must_fit_the_schema(integrator):
     action_id = _submit(integrator).json()["id"]
     approver = _client("sofia", "change_proposedaction")
+    seen = approver.get(f"/api/v1/actions/{action_id}/").json()["payload_sha256"]
     too_long = approver.post(
-        f"/api/v1/actions/{action_id}/approve/", {"edits": {"body": "x" * 10_001}}, format="json"
+        f"/api/v1/actions/{action_id}/approve/",
+        {"payload_sha256": seen, "edits": {"body": "x" * 10_001}},
+        format="json",
     )
     assert too_long.status_code == 400
     assert too_long.json() == {
@@ -215,7 +224,7 @@ def test_an_edit_over_the_api_must_fit_the_schema(integrator):
     }
     ok = approver.post(
         f"/api/v1/actions/{action_id}/approve/",
-        {"edits": {"subject": "Re: your demo request"}, "comment": "warmer"},
+        {"payload_sha256": seen, "edits": {"subject": "Re: your demo request"}, "comment": "warmer"},
         format="json",
     )
     assert ok.status_code == 200
@@ -250,7 +259,9 @@ def test_one_action_with_its_decisions_is_read_in_constant_queries_whatever_the_
         reader.get(f"/api/v1/actions/{action_id}/")
     for approver in ("sofia", "liam"):
         _client(approver, "change_proposedaction").post(
-            f"/api/v1/actions/{action_id}/approve/", {}, format="json"
+            f"/api/v1/actions/{action_id}/approve/",
+            {"payload_sha256": payload_seen(action_id)},
+            format="json",
         )
     with CaptureQueriesContext(connection) as three:
         body = reader.get(f"/api/v1/actions/{action_id}/", {"status": "pending_approval"}).json()

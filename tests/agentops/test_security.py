@@ -12,7 +12,7 @@ from django.test import Client, override_settings
 
 from approvals.services import action_route
 from security import signin
-from tests.factories import ProposedActionFactory, UserFactory
+from tests.factories import ProposedActionFactory, UserFactory, payload_seen
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "pw-for-tests-1"
@@ -167,7 +167,7 @@ def test_approving_a_critical_item_needs_a_recent_password(client, sofia, critic
     settings.REAUTH_MINUTES = 10
     _sign_in(client)
     _age(client, **{signin.CONFIRMED_AT: 11 * 60})
-    response = client.post(f"/approvals/{critical.pk}/approve/")
+    response = client.post(f"/approvals/{critical.pk}/approve/", {"payload_sha256": payload_seen(critical)})
     assert response.status_code == 302
     assert response["Location"] == f"/account/confirm-password/?next=%2Fapprovals%2F{critical.pk}%2F"
     critical.refresh_from_db()
@@ -182,14 +182,19 @@ def test_approving_a_critical_item_needs_a_recent_password(client, sofia, critic
         "/account/confirm-password/", {"password": PASSWORD, "next": f"/approvals/{critical.pk}/"}
     )
     assert right.status_code == 302 and right["Location"] == f"/approvals/{critical.pk}/"
-    assert client.post(f"/approvals/{critical.pk}/approve/").status_code == 302
+    assert (
+        client.post(
+            f"/approvals/{critical.pk}/approve/", {"payload_sha256": payload_seen(critical)}
+        ).status_code
+        == 302
+    )
     critical.refresh_from_db()
     assert critical.status in ("approved", "pending_approval") and critical.decisions.count() == 1
 
 
 def test_a_fresh_sign_in_counts_as_a_recent_password(client, sofia, critical):
     _sign_in(client)
-    client.post(f"/approvals/{critical.pk}/approve/")
+    client.post(f"/approvals/{critical.pk}/approve/", {"payload_sha256": payload_seen(critical)})
     assert critical.decisions.count() == 1
 
 
@@ -198,8 +203,14 @@ def test_a_stale_password_proof_blocks_high_risk_approvals_but_not_medium(client
     _age(client, **{signin.CONFIRMED_AT: 3600})
     high = action_route(action_id=ProposedActionFactory(risk_level="high").pk)
     medium = action_route(action_id=ProposedActionFactory(risk_level="medium").pk)
-    assert "confirm-password" in client.post(f"/approvals/{high.pk}/approve/")["Location"]
-    assert client.post(f"/approvals/{medium.pk}/approve/")["Location"] == "/approvals/"
+    assert (
+        "confirm-password"
+        in client.post(f"/approvals/{high.pk}/approve/", {"payload_sha256": payload_seen(high)})["Location"]
+    )
+    assert (
+        client.post(f"/approvals/{medium.pk}/approve/", {"payload_sha256": payload_seen(medium)})["Location"]
+        == "/approvals/"
+    )
     assert (high.decisions.count(), medium.decisions.count()) == (0, 1)
 
 
@@ -209,7 +220,11 @@ def test_the_api_asks_a_browser_session_to_confirm_too(client, sofia, critical):
     sofia.user_permissions.add(Permission.objects.get(codename="change_proposedaction"))
     client.force_login(sofia)
     _age(client, **{signin.CONFIRMED_AT: 3600})
-    response = client.post(f"/api/v1/actions/{critical.pk}/approve/", {}, content_type="application/json")
+    response = client.post(
+        f"/api/v1/actions/{critical.pk}/approve/",
+        {"payload_sha256": payload_seen(critical)},
+        content_type="application/json",
+    )
     assert response.status_code == 403 and response.json()["code"] == "reauth_required"
 
 

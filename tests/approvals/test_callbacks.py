@@ -34,7 +34,7 @@ from approvals.services import (
     action_transition,
 )
 from security.services import apikey_create, apikey_revoke
-from tests.factories import ProposedActionFactory, UserFactory, user_in_role
+from tests.factories import ProposedActionFactory, UserFactory, payload_seen, user_in_role
 
 SECRET = "test-callback-secret-0123456789abcdef"
 PUBLIC = "93.184.216.34"
@@ -262,7 +262,13 @@ def _pending_with_callback(url, **overrides):
 def test_it_delivers_a_signed_callback_the_client_can_verify(receiver, callback_settings, integration):
     action = _pending_with_callback(receiver.url, payload={"cadence": "Inbound hot", "steps": 7})
     approver = UserFactory(username="sofia")
-    action_approve(action_id=action.pk, user=approver, edits={"steps": 5}, comment="shorter")
+    action_approve(
+        action_id=action.pk,
+        user=approver,
+        seen_payload_sha256=payload_seen(action.pk),
+        edits={"steps": 5},
+        comment="shorter",
+    )
 
     assert action_callback_deliver(action_id=action.pk) == "delivered"
 
@@ -379,7 +385,12 @@ def test_it_does_not_sign_for_an_action_proposed_without_a_key(receiver, callbac
 @pytest.mark.parametrize(
     ("decide", "status"),
     [
-        (lambda a: action_approve(action_id=a.pk, user=UserFactory()), "approved"),
+        (
+            lambda a: action_approve(
+                action_id=a.pk, user=UserFactory(), seen_payload_sha256=payload_seen(a.pk)
+            ),
+            "approved",
+        ),
         (lambda a: action_reject(action_id=a.pk, user=UserFactory(), reason_code="other"), "rejected"),
         (lambda a: action_transition(action_id=a.pk, to="expired", actor="sla"), "expired"),
         (lambda a: action_transition(action_id=a.pk, to="cancelled", actor="ops"), "cancelled"),
@@ -405,7 +416,9 @@ def test_a_decision_rolled_back_sends_nothing(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         try:
             with transaction.atomic():
-                action_approve(action_id=action.pk, user=UserFactory())
+                action_approve(
+                    action_id=action.pk, user=UserFactory(), seen_payload_sha256=payload_seen(action.pk)
+                )
                 raise RuntimeError("something later failed")
         except RuntimeError:
             pass

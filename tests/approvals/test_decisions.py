@@ -13,13 +13,14 @@ from approvals.models import ApprovalPolicy, Decision, ProposedAction
 from approvals.services import (
     DecisionError,
     PayloadChanged,
+    PayloadNotSeen,
     action_approve,
     action_check_approved_payload,
     action_reject,
     action_route,
 )
 from audit.models import DecisionLogEntry
-from tests.factories import LeadFactory, ProposedActionFactory, UserFactory
+from tests.factories import LeadFactory, ProposedActionFactory, UserFactory, payload_seen
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +72,7 @@ def test_nobody_approves_what_they_proposed():
     proposer = UserFactory()
     action = _pending(proposed_by_user=proposer)
     with pytest.raises(DecisionError, match="you proposed this action"):
-        action_approve(action_id=action.pk, user=proposer)
+        action_approve(action_id=action.pk, user=proposer, seen_payload_sha256=payload_seen(action.pk))
     assert ProposedAction.objects.get(pk=action.pk).status == "pending_approval"
 
 
@@ -79,10 +80,13 @@ def test_two_approvals_need_two_different_people():
     ApprovalPolicy.objects.create(name="Everything twice", outcome="two_approvals")
     action = _pending()
     first, second = UserFactory(), UserFactory()
-    assert action_approve(action_id=action.pk, user=first).status == "pending_approval"
+    assert (
+        action_approve(action_id=action.pk, user=first, seen_payload_sha256=payload_seen(action.pk)).status
+        == "pending_approval"
+    )
     with pytest.raises(DecisionError, match="already approved"):
-        action_approve(action_id=action.pk, user=first)
-    approved = action_approve(action_id=action.pk, user=second)
+        action_approve(action_id=action.pk, user=first, seen_payload_sha256=payload_seen(action.pk))
+    approved = action_approve(action_id=action.pk, user=second, seen_payload_sha256=payload_seen(action.pk))
     assert approved.status == "approved"
     assert (
         DecisionLogEntry.objects.filter(event_type="action.decided", subject_id=str(action.pk)).count() == 2
@@ -93,14 +97,16 @@ def test_an_edit_voids_earlier_approvals_and_the_editor_cannot_give_the_second_o
     ApprovalPolicy.objects.create(name="Everything twice", outcome="two_approvals")
     action = _pending(payload={"cadence": "Inbound hot", "steps": 7})
     alice, bob, carol = UserFactory(), UserFactory(), UserFactory()
-    action_approve(action_id=action.pk, user=alice)
-    edited = action_approve(action_id=action.pk, user=bob, edits={"steps": 5})
+    action_approve(action_id=action.pk, user=alice, seen_payload_sha256=payload_seen(action.pk))
+    edited = action_approve(
+        action_id=action.pk, user=bob, seen_payload_sha256=payload_seen(action.pk), edits={"steps": 5}
+    )
     assert edited.status == "pending_approval"  # alice approved other content
     decision = Decision.objects.filter(action=action, decided_by=bob).get()
     assert decision.outcome == "edit_approve" and decision.payload_diff == {"steps": {"from": 7, "to": 5}}
     with pytest.raises(DecisionError, match="already approved"):
-        action_approve(action_id=action.pk, user=bob)
-    final = action_approve(action_id=action.pk, user=carol)
+        action_approve(action_id=action.pk, user=bob, seen_payload_sha256=payload_seen(action.pk))
+    final = action_approve(action_id=action.pk, user=carol, seen_payload_sha256=payload_seen(action.pk))
     assert final.status == "approved" and final.payload["steps"] == 5
     action_check_approved_payload(action=final)
 
@@ -108,9 +114,19 @@ def test_an_edit_voids_earlier_approvals_and_the_editor_cannot_give_the_second_o
 def test_an_edit_may_not_add_fields_or_change_their_type():
     action = _pending(payload={"cadence": "Inbound hot", "steps": 7})
     with pytest.raises(DecisionError, match=r"payload.owner: not a field"):
-        action_approve(action_id=action.pk, user=UserFactory(), edits={"owner": "x"})
+        action_approve(
+            action_id=action.pk,
+            user=UserFactory(),
+            seen_payload_sha256=payload_seen(action.pk),
+            edits={"owner": "x"},
+        )
     with pytest.raises(DecisionError, match=r"payload.steps: must stay a int"):
-        action_approve(action_id=action.pk, user=UserFactory(), edits={"steps": "five"})
+        action_approve(
+            action_id=action.pk,
+            user=UserFactory(),
+            seen_payload_sha256=payload_seen(action.pk),
+            edits={"steps": "five"},
+        )
     assert ProposedAction.objects.get(pk=action.pk).payload["steps"] == 7
 
 
@@ -121,12 +137,14 @@ def test_a_rejection_needs_a_reason_and_is_final():
     decider = UserFactory(username="sofia")
     action_reject(action_id=action.pk, user=decider, reason_code="bad_timing", comment="after the holidays")
     with pytest.raises(DecisionError, match="already rejected \\(decided by sofia\\)"):
-        action_approve(action_id=action.pk, user=UserFactory())
+        action_approve(action_id=action.pk, user=UserFactory(), seen_payload_sha256=payload_seen(action.pk))
 
 
 def test_execution_refuses_a_payload_changed_after_approval():
     action = _pending()
-    approved = action_approve(action_id=action.pk, user=UserFactory())
+    approved = action_approve(
+        action_id=action.pk, user=UserFactory(), seen_payload_sha256=payload_seen(action.pk)
+    )
     ProposedAction.objects.filter(pk=action.pk).update(payload={"cadence": "Something else"})
     approved.refresh_from_db()
     with pytest.raises(PayloadChanged, match="differs from the approved one"):
@@ -145,7 +163,7 @@ def test_two_people_deciding_at_once_give_exactly_one_decision():
         barrier.wait()
         try:
             if approve:
-                action_approve(action_id=action.pk, user=user)
+                action_approve(action_id=action.pk, user=user, seen_payload_sha256=payload_seen(action.pk))
             else:
                 action_reject(action_id=action.pk, user=user, reason_code="other")
             outcomes.append("won")
@@ -161,3 +179,30 @@ def test_two_people_deciding_at_once_give_exactly_one_decision():
         t.join()
     assert sorted(outcomes) == ["already_decided", "won"]
     assert Decision.objects.filter(action=action).count() == 1
+
+
+def test_an_approval_of_content_edited_since_it_was_read_is_refused_and_writes_nothing():
+    ApprovalPolicy.objects.create(name="Everything twice", outcome="two_approvals")
+    action = _pending(payload={"cadence": "Inbound hot", "steps": 7})
+    read_by_carol = payload_seen(action)
+    action_approve(
+        action_id=action.pk, user=UserFactory(), seen_payload_sha256=read_by_carol, edits={"steps": 5}
+    )
+    written = Decision.objects.filter(action=action).count()
+
+    with pytest.raises(PayloadNotSeen) as refused:
+        action_approve(action_id=action.pk, user=UserFactory(), seen_payload_sha256=read_by_carol)
+
+    assert refused.value.code == "payload_changed"
+    assert refused.value.changes == {"steps": {"from": 7, "to": 5}}
+    assert refused.value.current_sha256 == payload_seen(action) != read_by_carol
+    assert Decision.objects.filter(action=action).count() == written
+    assert ProposedAction.objects.get(pk=action.pk).status == "pending_approval"
+
+
+def test_an_approval_must_say_what_it_approves():
+    action = _pending()
+    with pytest.raises(DecisionError) as refused:
+        action_approve(action_id=action.pk, user=UserFactory(), seen_payload_sha256="")
+    assert refused.value.code == "payload_sha256_required"
+    assert not Decision.objects.filter(action=action).exists()

@@ -9,7 +9,7 @@ from django.utils import timezone
 from approvals.models import ApprovalPolicy, EscalationStep, ProposedAction
 from approvals.services import action_approve, action_route, actions_escalate_overdue
 from audit.models import DecisionLogEntry
-from tests.factories import ProposedActionFactory, UserFactory
+from tests.factories import ProposedActionFactory, UserFactory, payload_seen
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_items_without_an_sla_or_already_decided_are_left_alone(ladder):
     assert no_sla.sla_due_at is None
     decided = action_route(action_id=ProposedActionFactory().pk)
     ProposedAction.objects.filter(pk=decided.pk).update(sla_due_at=timezone.now(), approver_group=ladder[0])
-    action_approve(action_id=decided.pk, user=UserFactory())
+    action_approve(action_id=decided.pk, user=UserFactory(), seen_payload_sha256=payload_seen(decided.pk))
     summary = actions_escalate_overdue(now=timezone.now() + timedelta(days=30))
     assert (summary.escalated, summary.expired, summary.rejected, summary.at_top) == (0, 0, 0, 0)
     assert ProposedAction.objects.get(pk=decided.pk).approver_group == ladder[0]

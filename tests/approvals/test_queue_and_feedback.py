@@ -13,7 +13,14 @@ from django.utils import timezone
 
 from approvals.selectors import actions_queue
 from approvals.services import action_approve, action_reject, action_route
-from tests.factories import AccountFactory, LeadFactory, ProposedActionFactory, UserFactory, user_in_role
+from tests.factories import (
+    AccountFactory,
+    LeadFactory,
+    ProposedActionFactory,
+    UserFactory,
+    payload_seen,
+    user_in_role,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -69,8 +76,15 @@ def test_export_feedback_labels_approvals_rejections_and_edits(tmp_path):
     edited = _pending(payload={"steps": 7})
     rejected = _pending(payload={"steps": 7})
     _pending(kind="account_lookup")  # decided by the policy: not a human label
-    action_approve(action_id=approved.pk, user=UserFactory(username="ana"))
-    action_approve(action_id=edited.pk, user=UserFactory(username="ben"), edits={"steps": 3})
+    action_approve(
+        action_id=approved.pk, user=UserFactory(username="ana"), seen_payload_sha256=payload_seen(approved.pk)
+    )
+    action_approve(
+        action_id=edited.pk,
+        user=UserFactory(username="ben"),
+        seen_payload_sha256=payload_seen(edited.pk),
+        edits={"steps": 3},
+    )
     action_reject(
         action_id=rejected.pk, user=UserFactory(username="cy"), reason_code="wrong_action", comment="nurture"
     )
@@ -186,7 +200,7 @@ def test_cached_queue_counts_are_reused_until_an_action_changes(settings):
     with CaptureQueriesContext(connection) as queries:
         assert actions_queue_facets_cached(user=manager).counts.total == 2
     assert len(queries) == 1  # the newest change (the user's scope is read once per user); no counting
-    action_approve(action_id=first.pk, user=other)
+    action_approve(action_id=first.pk, user=other, seen_payload_sha256=payload_seen(first.pk))
     assert actions_queue_facets_cached(user=manager).counts.total == 1
     settings.APPROVAL_QUEUE_FACETS_SECONDS = 0
     _pending()

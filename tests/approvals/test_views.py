@@ -30,6 +30,7 @@ from tests.factories import (
     ProposedActionFactory,
     TicketFactory,
     UserFactory,
+    payload_seen,
 )
 
 pytestmark = pytest.mark.django_db
@@ -209,7 +210,9 @@ def test_it_renders_the_queue_in_a_constant_number_of_queries(as_sofia, sofia, s
 def test_it_approves_from_the_queue_and_goes_back_to_it(as_sofia, sdr_managers):
     item = _pending(group=sdr_managers)
     response = as_sofia.post(
-        f"/approvals/{item.pk}/approve/", {"next": "/approvals/?risk=medium"}, follow=True
+        f"/approvals/{item.pk}/approve/",
+        {"next": "/approvals/?risk=medium", "payload_sha256": payload_seen(item)},
+        follow=True,
     )
     assert response.redirect_chain[-1][0] == "/approvals/?risk=medium"
     assert f"Approved #{item.pk}" in _messages(response)[0]
@@ -220,7 +223,10 @@ def test_it_approves_from_the_queue_and_goes_back_to_it(as_sofia, sdr_managers):
 
 def test_it_refuses_an_unsafe_next_address(as_sofia, sdr_managers):
     item = _pending(group=sdr_managers)
-    response = as_sofia.post(f"/approvals/{item.pk}/approve/", {"next": "https://evil.example/"})
+    response = as_sofia.post(
+        f"/approvals/{item.pk}/approve/",
+        {"next": "https://evil.example/", "payload_sha256": payload_seen(item)},
+    )
     assert response["Location"] == "/approvals/"
 
 
@@ -230,6 +236,7 @@ def test_it_edits_then_approves_with_the_edit_recorded(as_sofia, sdr_managers):
         f"/approvals/{item.pk}/approve/",
         {
             "edit": "1",
+            "payload_sha256": payload_seen(item),
             "p__cadence": "Inbound warm",
             "p__steps": "5",
             "p__queue": "Inbound",
@@ -299,7 +306,7 @@ def test_it_defers_an_item_which_stays_in_the_queue_marked_with_who_deferred(as_
 
 def test_defer_refuses_an_item_already_decided(sofia, bob, sdr_managers):
     item = _pending(group=sdr_managers)
-    action_approve(action_id=item.pk, user=bob)
+    action_approve(action_id=item.pk, user=bob, seen_payload_sha256=payload_seen(item.pk))
     with pytest.raises(DecisionError, match="decided by bob"):
         action_defer(action_id=item.pk, user=sofia)
 
@@ -307,7 +314,9 @@ def test_defer_refuses_an_item_already_decided(sofia, bob, sdr_managers):
 def test_the_second_of_two_deciders_is_told_who_decided_first(as_sofia, bob, sdr_managers):
     item = _pending(group=sdr_managers)
     action_reject(action_id=item.pk, user=bob, reason_code="duplicate")
-    response = as_sofia.post(f"/approvals/{item.pk}/approve/", follow=True)
+    response = as_sofia.post(
+        f"/approvals/{item.pk}/approve/", {"payload_sha256": payload_seen(item)}, follow=True
+    )
     assert response.status_code == 200
     assert "already rejected (decided by bob)" in _messages(response)[0]
     assert "Already rejected by <strong>bob</strong>" in response.content.decode()
@@ -320,9 +329,12 @@ def test_bulk_approval_approves_low_risk_items_and_refuses_the_others_item_by_it
     low = [_pending(group=sdr_managers, risk_level="low") for _ in range(3)]
     medium = _pending(group=sdr_managers, risk_level="medium")
     taken = _pending(group=sdr_managers, risk_level="low")
-    action_approve(action_id=taken.pk, user=bob)
+    action_approve(action_id=taken.pk, user=bob, seen_payload_sha256=payload_seen(taken.pk))
     ids = [a.pk for a in [*low, medium, taken]]
-    response = as_sofia.post("/approvals/bulk-approve/", {"ids": ids, "next": "/approvals/"}, follow=True)
+    shown = {f"payload_sha256_{pk}": payload_seen(pk) for pk in ids}
+    response = as_sofia.post(
+        "/approvals/bulk-approve/", {"ids": ids, "next": "/approvals/", **shown}, follow=True
+    )
     messages = _messages(response)
     assert messages[0] == "Approved 3, 2 not approved."
     assert f"action #{medium.pk} is medium risk; open it to decide" in messages
@@ -412,9 +424,11 @@ def test_the_feedback_page_shows_override_rate_and_top_rejection_reasons_per_rul
     def decided(rule, how, reason=""):
         item = _pending(group=sdr_managers, matched_rule=rule, model_version=version, payload={"steps": 7})
         if how == "approve":
-            action_approve(action_id=item.pk, user=bob)
+            action_approve(action_id=item.pk, user=bob, seen_payload_sha256=payload_seen(item.pk))
         elif how == "edit":
-            action_approve(action_id=item.pk, user=bob, edits={"steps": 3})
+            action_approve(
+                action_id=item.pk, user=bob, seen_payload_sha256=payload_seen(item.pk), edits={"steps": 3}
+            )
         elif how == "defer":
             action_defer(action_id=item.pk, user=bob)
         else:

@@ -16,7 +16,7 @@ from approvals.models import ApprovalPolicy, EscalationStep
 from approvals.services import action_approve, action_route, actions_escalate_overdue
 from notifications.models import Notification
 from notifications.services import notifications_send_pending
-from tests.factories import LeadFactory, ProposedActionFactory, UserFactory
+from tests.factories import LeadFactory, ProposedActionFactory, UserFactory, payload_seen
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def test_an_ordinary_item_is_not_announced_but_a_big_deal_is(team, config):
 
 def test_decided_items_are_not_announced(team, config):
     action = action_route(action_id=ProposedActionFactory(risk_level="high").pk)
-    action_approve(action_id=action.pk, user=UserFactory())
+    action_approve(action_id=action.pk, user=UserFactory(), seen_payload_sha256=payload_seen(action.pk))
     assert notifications_send_pending().sent == 0
 
 
@@ -153,7 +153,7 @@ def test_a_failure_is_given_up_after_three_attempts_or_once_the_item_is_decided(
 
     decided = action_route(action_id=ProposedActionFactory(risk_level="high", approver_group=team.group).pk)
     notifications_send_pending(now=now)
-    action_approve(action_id=decided.pk, user=team.outsider)
+    action_approve(action_id=decided.pk, user=team.outsider, seen_payload_sha256=payload_seen(decided.pk))
     assert notifications_send_pending(now=now + timedelta(minutes=5)).retried == 0
 
 

@@ -30,7 +30,7 @@ from support.selectors import tickets_with_requester_email
 from support.services import survey_response_record, ticket_bulk_upsert
 from tests.connectors.conftest import serve_sandbox, webhook_inbox  # noqa: F401 - fixtures
 from tests.connectors.inbound_support import call, make_connection, post_all, webhook_path
-from tests.factories import UserFactory
+from tests.factories import UserFactory, payload_seen
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +122,12 @@ def test_no_personal_value_is_stored_in_clear_anywhere(serve_sandbox, webhook_in
     )  # fmt: skip
     action = action_route(action_id=action.pk)
     assert action.status == "pending_approval", action.policy_reasons
-    action_approve(action_id=action.pk, user=approver, edits={"to": EDITED_TO})
+    action_approve(
+        action_id=action.pk,
+        user=approver,
+        seen_payload_sha256=payload_seen(action.pk),
+        edits={"to": EDITED_TO},
+    )
 
     # Everything went where it should, readable through the models.
     assert lead.phone == API_PHONE

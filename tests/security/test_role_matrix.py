@@ -100,8 +100,10 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("api/v1/tickets/<pk>/", "GET", "ticket"): R("401", "404", "ok", "ok", "ok", "ok"),
     ("api/v1/actions/", "GET", ""): API_ANY,
     ("api/v1/actions/", "POST", ""): R("401", "403", "403", "ok", "403", "ok"),  # add_proposedaction
-    ("api/v1/actions/<pk>/", "GET", "sales_action"): R("401", "ok", "404", "ok", "ok", "ok"),
-    ("api/v1/actions/<pk>/", "GET", "support_action"): R("401", "404", "ok", "ok", "ok", "ok"),
+    # An integration account reads only what it proposed (these it did not), unless its key has
+    # read_actions (tests/redteam/test_decisions_and_reads.py).
+    ("api/v1/actions/<pk>/", "GET", "sales_action"): R("401", "ok", "404", "ok", "ok", "404"),
+    ("api/v1/actions/<pk>/", "GET", "support_action"): R("401", "404", "ok", "ok", "ok", "404"),
     ("api/v1/actions/<pk>/approve/", "POST", "sales_action"): DECIDE_SALES_API,
     ("api/v1/actions/<pk>/approve/", "POST", "support_action"): DECIDE_SUPPORT_API,
     ("api/v1/actions/<pk>/reject/", "POST", "sales_action"): DECIDE_SALES_API,

@@ -18,6 +18,7 @@ from tests.factories import (
     ProposedActionFactory,
     TicketFactory,
     UserFactory,
+    payload_seen,
     user_in_role,
 )
 
@@ -123,8 +124,12 @@ def test_an_id_that_does_not_exist_is_404_without_a_record(sales_item):
 
 def test_the_same_rule_lets_the_right_role_decide_on_either_path(sales_item, support_item):
     sofia, liam = user_in_role("SDR managers", username="sofia"), user_in_role("Support leads")
-    assert _api(sofia).post(f"/api/v1/actions/{sales_item.pk}/approve/", {}, format="json").status_code == 200
-    assert _browser(liam).post(f"/approvals/{support_item.pk}/approve/").status_code == 302
+    seen = {"payload_sha256": payload_seen(sales_item)}
+    assert (
+        _api(sofia).post(f"/api/v1/actions/{sales_item.pk}/approve/", seen, format="json").status_code == 200
+    )
+    seen = {"payload_sha256": payload_seen(support_item)}
+    assert _browser(liam).post(f"/approvals/{support_item.pk}/approve/", seen).status_code == 302
     assert ProposedAction.objects.filter(status="approved").count() == 2
     assert not AccessDenial.objects.exists()
 
@@ -154,6 +159,9 @@ def test_an_integration_account_uses_the_api_and_no_page(sales_item):
     for path in ("/", "/approvals/", f"/approvals/{sales_item.pk}/", "/leads/", "/admin/"):
         response = page.get(path)
         assert response.status_code == 403 and b"integration account" in response.content, path
+    # Over the API it reads the actions it proposed (only those: tests/redteam/test_decisions_and_reads.py).
+    assert page.get(f"/api/v1/actions/{sales_item.pk}/").status_code == 404
+    ProposedAction.objects.filter(pk=sales_item.pk).update(proposed_by_user=bot)
     assert page.get(f"/api/v1/actions/{sales_item.pk}/").status_code == 200
     assert page.post("/logout/").status_code == 302
 
@@ -192,7 +200,10 @@ def test_with_teams_a_manager_sees_their_teams_sales_items_and_unassigned_ones(t
     assert _api(sofia).post(f"/api/v1/actions/{east.pk}/approve/", {}, format="json").status_code == 404
     assert AccessDenial.objects.filter(username="sofia", object_id=str(east.pk)).count() == 2
     assert (
-        _api(teams["bob"]).post(f"/api/v1/actions/{east.pk}/approve/", {}, format="json").status_code == 200
+        _api(teams["bob"])
+        .post(f"/api/v1/actions/{east.pk}/approve/", {"payload_sha256": payload_seen(east)}, format="json")
+        .status_code
+        == 200
     )
 
 

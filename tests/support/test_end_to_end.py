@@ -18,7 +18,7 @@ from approvals.services import action_approve
 from connectors.sandbox.server import FaultConfig
 from support.models import BotRun, Ticket
 from support.tasks import support_bot_run_task
-from tests.factories import UserFactory
+from tests.factories import UserFactory, payload_seen
 from tests.support.helpdesk_world import make_helpdesk
 from tests.support.test_bot_services import champion  # noqa: F401 - the trained model, once per session
 
@@ -89,7 +89,9 @@ def test_a_sensitive_ticket_gets_no_reply_and_writes_only_once_a_person_approves
     assert ticket.escalated_at is not None and ticket.resolved_by == ""
 
     lead = UserFactory(username="support-lead")
-    action_approve(action_id=actions["note"].pk, user=lead)
+    action_approve(
+        action_id=actions["note"].pk, user=lead, seen_payload_sha256=payload_seen(actions["note"].pk)
+    )
     helpdesk.execute()
     helpdesk.deliver()
     helpdesk.execute()

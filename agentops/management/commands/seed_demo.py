@@ -139,15 +139,21 @@ class Command(BaseCommand):
     def _approve_some_enrolments(self, count: int = 12) -> None:
         """The demo SDR manager approves a few cadence enrolments, so the cadence page has data."""
         from approvals.models import ProposedAction
-        from approvals.services import DecisionError, action_approve
+        from approvals.services import DecisionError, action_approve, payload_sha256
 
         manager = get_user_model().objects.get(username="sdr.manager")
         pending = ProposedAction.objects.filter(kind="enrol_cadence", status="pending_approval").order_by(
             "pk"
         )
-        for action_id in pending.values_list("pk", flat=True)[:count]:
+        # The seed approves each enrolment as it reads it here, like an approver with the page open.
+        for action_id, payload in pending.values_list("pk", "payload")[:count]:
             try:
-                action_approve(action_id=action_id, user=manager, comment="demo: approved by the seed")
+                action_approve(
+                    action_id=action_id,
+                    user=manager,
+                    seen_payload_sha256=payload_sha256(payload),
+                    comment="demo: approved by the seed",
+                )
             except DecisionError as exc:
                 self.stdout.write(f"  enrolment #{action_id} not approved: {exc}")
 
