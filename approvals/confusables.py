@@ -14,6 +14,10 @@ import unicodedata
 # Explicit direction embeddings, overrides and isolates (Trojan Source): they reorder what is shown.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
+# The embeddings, overrides and isolates alone: refused even in multi-line text (a body), where the
+# plain marks (U+200E, U+200F, U+061C) may be how right-to-left writing is meant to read.
+DIRECTION_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
 # Scripts whose letters pass for Latin ones; one word mixing two of them is a look-alike.
 _CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC")
 
@@ -38,6 +42,16 @@ def control_problem(value: str) -> str | None:
             return f"must not contain the invisible character {_describe(ch)}"
         if category == "Cc":
             return f"must not contain the control character {_describe(ch)}"
+    return None
+
+
+def override_problem(value: str) -> str | None:
+    """Why multi-line ``value`` (a message body) would read differently than it is, or None."""
+    for ch in value:
+        if ch in DIRECTION_OVERRIDES:
+            return (
+                f"must not contain the direction control {_describe(ch)}; it changes what the approver reads"
+            )
     return None
 
 

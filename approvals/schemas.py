@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from approvals.confusables import control_problem, name_problem, override_problem
+
 STR = "str"
 INT = "int"
 FLOAT = "float"
@@ -63,6 +65,7 @@ class Field:
     format: str = ""
     help: str = ""
     single_line: bool = False
+    is_name: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -93,6 +96,12 @@ def _line(required: bool = False, max_length: int = DEFAULT_MAX_LENGTH, **kw: An
     return Field(STR, required=required, max_length=max_length, single_line=True, **kw)
 
 
+def _name(required: bool = False, max_length: int = DEFAULT_MAX_LENGTH, **kw: Any) -> Field:
+    """A one-line name of a person, queue, cadence or group: look-alikes are refused too
+    (``approvals.confusables.name_problem``)."""
+    return Field(STR, required=required, max_length=max_length, single_line=True, is_name=True, **kw)
+
+
 # The support bot names the helpdesk ticket in the payload too (its external id), for the connector;
 # it must be the action's own ticket (``approvals.targets``).
 _TICKET = _line(max_length=100, help="Helpdesk ticket id (external); must be the action's ticket.")
@@ -104,8 +113,8 @@ SCHEMAS: dict[str, KindSchema] = {
             "assign_owner",
             "sales",
             {
-                "owner": _line(max_length=150, help="User name of the new owner."),
-                "queue": _line(max_length=200, help="SDR queue to route the lead to."),
+                "owner": _name(max_length=150, help="User name of the new owner."),
+                "queue": _name(max_length=200, help="SDR queue to route the lead to."),
             },
             one_of=("owner", "queue"),
             description="Assign the lead to an owner and/or an SDR queue.",
@@ -114,10 +123,10 @@ SCHEMAS: dict[str, KindSchema] = {
             "enrol_cadence",
             "sales",
             {
-                "cadence": _line(required=True, max_length=200, help="Cadence name."),
+                "cadence": _name(required=True, max_length=200, help="Cadence name."),
                 "start_at": _s(max_length=40, format=DATETIME, help="ISO 8601 with a timezone."),
                 "steps": Field(INT, minimum=1, maximum=50, help="Number of steps to run."),
-                "queue": _line(max_length=200, help="SDR queue working the cadence."),
+                "queue": _name(max_length=200, help="SDR queue working the cadence."),
             },
             description="Enrol the lead in an outreach cadence.",
         ),
@@ -125,8 +134,8 @@ SCHEMAS: dict[str, KindSchema] = {
             "add_to_nurture",
             "sales",
             {
-                "track": _line(required=True, max_length=200, help="Nurture track name."),
-                "content": _line(max_length=200, help="Content to lead with."),
+                "track": _name(required=True, max_length=200, help="Nurture track name."),
+                "content": _name(max_length=200, help="Content to lead with."),
             },
             description="Add the lead to a nurture track.",
         ),
@@ -202,7 +211,7 @@ SCHEMAS: dict[str, KindSchema] = {
             "support",
             {
                 "status": _s(required=True, choices=("open", "pending", "solved")),
-                "group": _line(max_length=200, help="Helpdesk group to move the ticket to."),
+                "group": _name(max_length=200, help="Helpdesk group to move the ticket to."),
                 "ticket": _TICKET,
             },
             description="Change the ticket's status and/or group.",
@@ -212,7 +221,7 @@ SCHEMAS: dict[str, KindSchema] = {
             "support",
             {
                 "summary": _s(required=True, max_length=2000, help="What the human needs to know."),
-                "queue": _line(max_length=200),
+                "queue": _name(max_length=200),
                 "ticket": _TICKET,
             },
             description="Hand the conversation to a person.",
@@ -393,6 +402,16 @@ def _check_str(path: str, value: object, max_length: int, spec: Field) -> None:
         raise PayloadError(path, "must not be blank")
     if spec.single_line and not LINE_BREAKS.isdisjoint(value):
         raise PayloadError(path, "must be a single line (no line breaks)")
+    # What the approver reads must be what is sent: no invisible or direction-changing characters in
+    # one-line fields, no look-alike names, no direction overrides in longer text.
+    if spec.is_name:
+        problem = name_problem(value)
+    elif spec.single_line:
+        problem = control_problem(value)
+    else:
+        problem = override_problem(value)
+    if problem:
+        raise PayloadError(path, problem)
     if len(value) > max_length:
         raise PayloadError(path, f"at most {max_length} characters, got {len(value)}")
     if spec.choices and value not in spec.choices:

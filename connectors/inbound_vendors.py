@@ -72,6 +72,8 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except ValueError:
         raise WebhookRefused("body is not JSON", status=400) from None
+    except RecursionError:
+        raise WebhookRefused("body is JSON nested too deeply", status=400) from None
 
 
 def _jsonable(fields: Mapping[str, Any]) -> dict[str, Any]:
