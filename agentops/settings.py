@@ -192,7 +192,9 @@ LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
 LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", default=20)
 LOGIN_MAX_FAILURES_PER_USERNAME = env.int("LOGIN_MAX_FAILURES_PER_USERNAME", default=50)
 LOGIN_FAILURE_WINDOW_MINUTES = env.int("LOGIN_FAILURE_WINDOW_MINUTES", default=15)
-LOGIN_MAX_DELAY_MINUTES = env.int("LOGIN_MAX_DELAY_MINUTES", default=env.int("LOGIN_LOCK_MINUTES", default=15))
+LOGIN_MAX_DELAY_MINUTES = env.int(
+    "LOGIN_MAX_DELAY_MINUTES", default=env.int("LOGIN_LOCK_MINUTES", default=15)
+)
 LOGIN_KNOWN_ADDRESS_DAYS = env.int("LOGIN_KNOWN_ADDRESS_DAYS", default=30)
 # Approving an item of these risk levels needs the password proved within the last REAUTH_MINUTES.
 REAUTH_RISK_LEVELS = env.list("REAUTH_RISK_LEVELS", default=["high", "critical"])
@@ -214,6 +216,12 @@ REST_FRAMEWORK = {
         "security.permissions.HasScope",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["security.throttling.ApiKeyRateThrottle"],
+    # DRF's defaults, with a JSON parser that answers 400 to a nesting bomb instead of crashing.
+    "DEFAULT_PARSER_CLASSES": [
+        "agentops.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "agentops.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -362,6 +370,7 @@ try:
         metrics_token=METRICS_TOKEN,
         callbacks=AGENTOPS_CALLBACKS,
         callback_hosts=AGENTOPS_CALLBACK_HOSTS,
+        audit_redaction_key=AGENTOPS_AUDIT_REDACTION_KEY,
     )
 except SettingsError as exc:
     raise ImproperlyConfigured(str(exc)) from exc

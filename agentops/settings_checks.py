@@ -78,6 +78,7 @@ def validate_production_secrets(
     metrics_token: str,
     callbacks: bool,
     callback_hosts: Sequence[str],
+    audit_redaction_key: str = "",
 ) -> None:
     """Raise SettingsError naming the variable when a process with DEBUG off would run on a key
     derived from SECRET_KEY, an open /metrics, or callbacks that may go anywhere.
@@ -110,6 +111,21 @@ def validate_production_secrets(
     if blind_index_key.strip() in keys:
         raise SettingsError(
             "AGENTOPS_BLIND_INDEX_KEY: must be a separate secret, not one of the encryption keys."
+        )
+    if not audit_redaction_key:
+        raise SettingsError(
+            "AGENTOPS_AUDIT_REDACTION_KEY: required when DEBUG is false (a key derived from SECRET_KEY "
+            "would let anyone holding it test addresses against the decision log); generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'."
+        )
+    if len(audit_redaction_key) < MIN_PRODUCTION_SECRET_LENGTH:
+        raise SettingsError(
+            f"AGENTOPS_AUDIT_REDACTION_KEY: must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters "
+            "when DEBUG is false."
+        )
+    if audit_redaction_key in (blind_index_key, *keys):
+        raise SettingsError(
+            "AGENTOPS_AUDIT_REDACTION_KEY: must be a separate secret, not the blind-index or an encryption key."
         )
     if not metrics_token:
         raise SettingsError(

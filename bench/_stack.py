@@ -91,6 +91,7 @@ def stack_environment(*, database_url: str, redis_url: str, secret_key: str) -> 
             _stack_secret(secret_key, "encryption")
         ).decode(),
         "AGENTOPS_BLIND_INDEX_KEY": _stack_secret(secret_key, "blind-index").hex(),
+        "AGENTOPS_AUDIT_REDACTION_KEY": _stack_secret(secret_key, "audit-redaction").hex(),
         "METRICS_TOKEN": _stack_secret(secret_key, "metrics").hex(),
         "AGENTOPS_CALLBACKS": "false",  # the benchmarks poll
     }

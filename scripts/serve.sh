@@ -38,6 +38,7 @@ keep_secret() {  # keep_secret NAME FILE PYTHON-EXPRESSION
 }
 keep_secret AGENTOPS_ENCRYPTION_KEYS var/serve-encryption-key "Fernet.generate_key().decode()"
 keep_secret AGENTOPS_BLIND_INDEX_KEY var/serve-blind-index-key "secrets.token_urlsafe(32)"
+keep_secret AGENTOPS_AUDIT_REDACTION_KEY var/serve-audit-redaction-key "secrets.token_urlsafe(32)"
 keep_secret METRICS_TOKEN var/serve-metrics-token "secrets.token_urlsafe(32)"
 # Callbacks need an allow-list of receivers when DEBUG is off; name them, or the stack polls only.
 if [ -z "${AGENTOPS_CALLBACK_HOSTS:-}" ]; then export AGENTOPS_CALLBACKS=${AGENTOPS_CALLBACKS:-false}; fi

@@ -17,10 +17,12 @@ GOOD_KEY = "k3y-" + "abcdefghij" * 6
 FERNET_KEY = "uGb1cD5rQ0V8m2nTqYh3sZkLpX7aW9eR4tJfNvB6oMc="
 INDEX_KEY = "blind-index-" + "0123456789abcdef" * 3
 METRICS = "scrape-" + "fedcba9876543210" * 3
+REDACTION_KEY = "audit-redaction-" + "0246813579acegik" * 3
 # Everything a DEBUG=false process needs besides SECRET_KEY and ALLOWED_HOSTS.
 PRODUCTION_SECRETS = {
     "AGENTOPS_ENCRYPTION_KEYS": FERNET_KEY,
     "AGENTOPS_BLIND_INDEX_KEY": INDEX_KEY,
+    "AGENTOPS_AUDIT_REDACTION_KEY": REDACTION_KEY,
     "METRICS_TOKEN": METRICS,
     "AGENTOPS_CALLBACK_HOSTS": "hooks.example.com",
 }
@@ -121,6 +123,7 @@ def _secrets(**changes):
     values = {
         "encryption_keys": [FERNET_KEY],
         "blind_index_key": INDEX_KEY,
+        "audit_redaction_key": REDACTION_KEY,
         "metrics_token": METRICS,
         "callbacks": True,
         "callback_hosts": ["hooks.example.com"],
@@ -153,6 +156,9 @@ def test_it_lets_the_demo_derive_its_keys_and_leave_metrics_open():
         ({"blind_index_key": ""}, "AGENTOPS_BLIND_INDEX_KEY: .*required"),
         ({"blind_index_key": "short"}, "AGENTOPS_BLIND_INDEX_KEY: .*at least 32"),
         ({"blind_index_key": FERNET_KEY}, "AGENTOPS_BLIND_INDEX_KEY: .*not one of the encryption keys"),
+        ({"audit_redaction_key": ""}, "AGENTOPS_AUDIT_REDACTION_KEY: .*required"),
+        ({"audit_redaction_key": "short"}, "AGENTOPS_AUDIT_REDACTION_KEY: .*at least 32"),
+        ({"audit_redaction_key": INDEX_KEY}, "AGENTOPS_AUDIT_REDACTION_KEY: .*separate secret"),
         ({"metrics_token": ""}, "METRICS_TOKEN: .*required"),
         ({"metrics_token": "abc"}, "METRICS_TOKEN: .*at least 32"),
         ({"callback_hosts": []}, "AGENTOPS_CALLBACK_HOSTS: .*required"),
@@ -179,7 +185,10 @@ def test_the_process_refuses_derived_keys_whenever_debug_is_off(environment):
     assert "ImproperlyConfigured: AGENTOPS_ENCRYPTION_KEYS" in result.stderr
 
 
-@pytest.mark.parametrize("missing", ["AGENTOPS_BLIND_INDEX_KEY", "METRICS_TOKEN", "AGENTOPS_CALLBACK_HOSTS"])
+@pytest.mark.parametrize(
+    "missing",
+    ["AGENTOPS_BLIND_INDEX_KEY", "AGENTOPS_AUDIT_REDACTION_KEY", "METRICS_TOKEN", "AGENTOPS_CALLBACK_HOSTS"],
+)
 def test_the_process_refuses_to_start_without_each_production_secret(missing):
     values = {k: v for k, v in PRODUCTION_SECRETS.items() if k != missing}
     result = _manage_check(DEBUG="false", ALLOWED_HOSTS="app.example.com", SECRET_KEY=GOOD_KEY, **values)
