@@ -134,18 +134,6 @@ def field_values(instance: models.Model, names: list[str]) -> dict[str, Any]:
     return values
 
 
-@dataclass(frozen=True)
-class Diff:
-    field: str
-    before: Any
-    after: Any
-
-
-def diff_rows(payload: dict[str, Any]) -> list[Diff]:
-    before, after = payload.get("before", {}), payload.get("after", {})
-    return [Diff(name, before.get(name), after[name]) for name in after]
-
-
 def change_propose(
     *,
     model_label: str,

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
-from operations.change_control import Diff, diff_rows
+from operations.config_diff import Diff, diff_rows
 from operations.gate import (
     CALLBACKS,
     CONFIG_CHANGES,
