@@ -22,6 +22,7 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 
 from audit.redaction import PERSONAL_KEYS, hash_value
+from security.masking import EMAIL_IN_TEXT, PHONE_IN_TEXT
 
 correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
 HEADER = "X-Correlation-ID"
@@ -47,19 +48,14 @@ class CorrelationIdFilter(logging.Filter):
         return True
 
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# A phone is an international number (+ and 7 or more digits, maybe grouped) or a grouped national
-# one (555-123-4567, (555) 123 4567); bare digit runs (ids, counts) and dates are left alone.
-_PHONE = re.compile(
-    r"(?<![\w+])\+\d[\d\s().-]{5,}\d(?!\w)|(?<![\w-])\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}(?![\w-])"
-)
-
-
 def redact_text(text: str) -> str:
     """``text`` with every email address and phone number replaced by its hash."""
     if not text:
         return text
-    return _PHONE.sub(lambda m: hash_value(m.group()), _EMAIL.sub(lambda m: hash_value(m.group()), text))
+    # The patterns masking uses for people: international or grouped national phones, never bare
+    # digit runs (ids, counts) or dates.
+    hashed = EMAIL_IN_TEXT.sub(lambda m: hash_value(m.group()), text)
+    return PHONE_IN_TEXT.sub(lambda m: hash_value(m.group()), hashed)
 
 
 def _redact_extra(key: str, value: object) -> object:

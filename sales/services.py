@@ -58,6 +58,12 @@ def _resolve_owners(rows: list[UpsertRow]) -> list[BatchRowError]:
     return errors
 
 
+def _without_refused(clean: list[Any], errors: list[Any], refused: list[Any]) -> tuple[list[Any], list[Any]]:
+    """The rows left once the ``refused`` ones are dropped, and every error so far in row order."""
+    bad = {e.index for e in refused}
+    return [row for row in clean if row.index not in bad], sorted([*errors, *refused], key=lambda e: e.index)
+
+
 def lead_bulk_upsert(
     *,
     rows: Sequence[Any],
@@ -94,20 +100,16 @@ def lead_bulk_upsert(
         return BatchOutcome(errors=errors)
     owner_errors = _resolve_owners(clean)
     if owner_errors:
-        errors = sorted([*errors, *owner_errors], key=lambda e: e.index)
+        clean, errors = _without_refused(clean, errors, owner_errors)
         if atomic:
             return BatchOutcome(errors=errors)
-        bad = {e.index for e in owner_errors}
-        clean = [row for row in clean if row.index not in bad]
     clean = _suppressed_arrive_opted_out(clean)
     with transaction.atomic():
         consent_errors = _consent_raises(clean)
         if consent_errors:
-            errors = sorted([*errors, *consent_errors], key=lambda e: e.index)
+            clean, errors = _without_refused(clean, errors, consent_errors)
             if atomic:
                 return BatchOutcome(errors=errors)
-            bad = {e.index for e in consent_errors}
-            clean = [row for row in clean if row.index not in bad]
         result = natural_key_upsert(
             model=Lead, rows=clean, writable_fields=WRITABLE_FIELDS, watched=OVERSIGHT_COLUMNS
         )
