@@ -23,6 +23,12 @@ PRODUCTION = {
     "SECRET_KEY": "k3y-" + "abcdefghij" * 6,
     "ALLOWED_HOSTS": "agentops.example.com",
     "AGENTOPS_BASE_URL": "https://agentops.example.com",
+    # DEBUG=false derives no key and leaves nothing open (agentops.settings_checks).
+    "AGENTOPS_ENCRYPTION_KEYS": "uGb1cD5rQ0V8m2nTqYh3sZkLpX7aW9eR4tJfNvB6oMc=",
+    "AGENTOPS_BLIND_INDEX_KEY": "blind-index-" + "0123456789abcdef" * 3,
+    "AGENTOPS_AUDIT_REDACTION_KEY": "audit-redaction-" + "0246813579acegik" * 3,
+    "METRICS_TOKEN": "scrape-" + "fedcba9876543210" * 3,
+    "AGENTOPS_CALLBACK_HOSTS": "hooks.example.com",
 }
 
 

@@ -10,7 +10,14 @@ from rest_framework.test import APIClient
 
 from approvals.services import action_route
 from sales.models import Lead
-from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, UserFactory, user_in_role
+from tests.factories import (
+    LeadFactory,
+    ProposedActionFactory,
+    TicketFactory,
+    UserFactory,
+    payload_seen,
+    user_in_role,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +108,12 @@ def test_an_approver_without_the_permission_edits_the_rest_and_the_recipient_sta
 
     response = client.post(
         reverse("approval-approve", args=[action.pk]),
-        {"edit": "1", "p__subject": "Hello again", "p__body": "Hi Grace"},
+        {
+            "edit": "1",
+            "p__subject": "Hello again",
+            "p__body": "Hi Grace",
+            "payload_sha256": payload_seen(action),
+        },
     )
 
     assert response.status_code == 302, response.content.decode()[:2000]

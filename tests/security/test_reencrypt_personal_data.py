@@ -15,9 +15,11 @@ from connectors.models import SyncConflict, WebhookEvent
 from sales.models import Lead
 from sales.selectors import leads_with_email
 from security.crypto import DecryptionError
+from security.models import ApiKey
+from security.services import apikey_create
 from support.models import Ticket
 from tests.connectors.inbound_support import make_connection
-from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory
+from tests.factories import LeadFactory, ProposedActionFactory, TicketFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +36,7 @@ def _snapshot() -> dict[str, list[tuple]]:
         "events": list(WebhookEvent.objects.order_by("pk").values_list("payload", "raw_body")),
         "conflicts": list(SyncConflict.objects.order_by("pk").values_list("ours", "theirs")),
         "actions": list(ProposedAction.objects.order_by("pk").values_list("payload")),
+        "callback secrets": list(ApiKey.objects.order_by("pk").values_list("callback_secret")),
     }
 
 
@@ -59,6 +62,7 @@ def test_it_re_encrypts_every_record_under_the_new_key_so_the_old_one_can_go():
             field_name="email", ours="person1@example.com", theirs="other@example.com", kept="ours",
         )  # fmt: skip
         ProposedActionFactory(kind="send_email", payload={"to": "person2@example.com", "body": "Hi"})
+        apikey_create(user=UserFactory(username="crm-agent"), name="CRM agent", scopes=["submit_actions"])
         before = _snapshot()
 
     out = StringIO()
@@ -69,7 +73,8 @@ def test_it_re_encrypts_every_record_under_the_new_key_so_the_old_one_can_go():
 
     assert "sales_lead: 2 rows read" in out.getvalue()  # progress per batch
     assert "sales_lead: done, 5 row(s) re-encrypted" in out.getvalue()  # the empty one needs nothing
-    assert "re-encrypted 9 row(s) in 7 table(s)" in out.getvalue()
+    assert "security_apikey: done, 1 row(s) re-encrypted" in out.getvalue()  # its callback secret
+    assert "re-encrypted 10 row(s) in 8 table(s)" in out.getvalue()
     assert "re-encrypted 0 row(s)" in again.getvalue()  # idempotent
     with override_settings(AGENTOPS_ENCRYPTION_KEYS=[KEY_B]):
         assert _snapshot() == before
