@@ -42,8 +42,11 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 ## test: install the test extras and chromium, and run the whole suite (DATABASE_URL picks the database)
+## on every core: each worker gets its own test database, and loadgroup keeps pytest-django's order
+## (transactional tests after the others) within a worker; PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 test: install-test chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 ## lint: ruff, mypy, Django's system checks and the migrations check
 lint: install-test
@@ -61,6 +64,7 @@ security: install-test
 		SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 		AGENTOPS_ENCRYPTION_KEYS=$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
 		AGENTOPS_BLIND_INDEX_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))') \
+		AGENTOPS_AUDIT_REDACTION_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))') \
 		METRICS_TOKEN=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))') \
 		AGENTOPS_CALLBACK_HOSTS=hooks.example.com \
 		$(PY) manage.py check --deploy --fail-level WARNING

@@ -48,6 +48,32 @@ def _flush_past_append_only_triggers():
     DatabaseOperations.execute_sql_flush = original
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Put the data migrations' rows back after every flush.
+
+    A transactional test ends with a flush, which empties every table, the rows the data
+    migrations seeded included (role groups, feature sets, field ownership, schedules…). Run in one
+    process, pytest-django orders transactional tests last, so nothing after them needed those rows;
+    spread over xdist workers (``make test``), a flushed worker goes on with other tests. So the
+    seeded rows are read once when the test database is made and written back after each flush.
+    """
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        seeded = connection.creation.serialize_db_to_string()
+    operations = type(connection.ops)
+    original = operations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        original(self, sql_list)
+        self.connection.creation.deserialize_db_from_string(seeded)
+
+    operations.execute_sql_flush = execute_sql_flush
+    yield
+    operations.execute_sql_flush = original
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache (the approval queue's counts are cached between requests)."""

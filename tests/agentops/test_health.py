@@ -3,7 +3,8 @@ from django.db import DatabaseError
 from django_q.brokers import get_broker
 from django_q.brokers.redis_broker import Redis
 
-pytestmark = pytest.mark.django_db
+# Redis database 15 is this file's: one xdist worker at a time.
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("redis-db-15")]
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

@@ -22,6 +22,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _stack import Stack, database_url, flush_redis, free_port, fresh_database  # noqa: E402
 
+# Fixed Redis databases, named PostgreSQL databases or child processes: one xdist worker at a time.
+pytestmark = pytest.mark.xdist_group("serve-stack")
 REDIS_URL = "redis://127.0.0.1:6379/4"
 BENCHES = ("bench_approval_api.py", "bench_webhook_ingest.py", "bench_pages_1m.py")
 

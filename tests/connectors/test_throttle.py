@@ -17,6 +17,8 @@ from connectors.sandbox.hubspot import HubSpotSandbox
 from connectors.sandbox.server import RateLimiter as SandboxRateLimiter
 from connectors.throttle import DatabaseStore, MemoryStore, RedisStore, Throttle
 
+# Fixed Redis databases, named PostgreSQL databases or child processes: one xdist worker at a time.
+pytestmark = pytest.mark.xdist_group("redis-db-0")
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

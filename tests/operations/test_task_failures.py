@@ -21,6 +21,8 @@ import pytest
 from django.db import connection as db_connection
 
 ROOT = Path(__file__).resolve().parents[2]
+# Fixed Redis databases, named PostgreSQL databases or child processes: one xdist worker at a time.
+pytestmark = pytest.mark.xdist_group("task-failures")
 REDIS_URL = os.environ.get("H8_REDIS_URL", "redis://127.0.0.1:6379/8")
 _TEMPLATE: list[Path] = []
 LEASE = 20
