@@ -4,9 +4,7 @@ rescheduled and goes out once the switch is released."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -16,39 +14,16 @@ from approvals.models import ProposedAction
 from approvals.services import action_callback_deliver, action_reject, action_route
 from operations.services import kill_switch_set
 from security.services import apikey_create
+from tests.callback_receiver import CallbackReceiver
 from tests.factories import ProposedActionFactory, UserFactory, user_in_role
 
 pytestmark = pytest.mark.django_db
 
 
-class Receiver:
-    """An HTTP server on 127.0.0.1 that counts what it is sent."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                receiver.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/agentops"
-
-
 @pytest.fixture
 def receiver():
-    server = Receiver()
-    threading.Thread(target=server.server.serve_forever, daemon=True).start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+    with CallbackReceiver() as server:
+        yield server
 
 
 @pytest.fixture

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from datetime import timedelta
-from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import transaction
@@ -34,6 +30,7 @@ from approvals.services import (
     action_transition,
 )
 from security.services import apikey_create, apikey_revoke
+from tests.callback_receiver import CallbackReceiver
 from tests.factories import ProposedActionFactory, UserFactory, payload_seen, user_in_role
 
 SECRET = "test-callback-secret-0123456789abcdef"
@@ -195,42 +192,10 @@ def test_it_builds_the_same_bytes_for_the_same_decision():
 # --- Delivery to a real receiver on 127.0.0.1 --------------------------------------------------
 
 
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records what it is sent and answers with ``status``."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[Message, bytes]] = []
-        self.status = 204
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append((self.headers, body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/agentops"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-
 @pytest.fixture
 def receiver():
-    server = Receiver()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+    with CallbackReceiver() as server:
+        yield server
 
 
 @pytest.fixture

@@ -16,10 +16,7 @@ AgentOps function; the receiver is a real HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -27,6 +24,7 @@ from agentops_client import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_callback
 from approvals.models import ProposedAction
 from approvals.services import action_callback_deliver, action_reject
 from security.services import apikey_rotate
+from tests.callback_receiver import CallbackReceiver
 
 pytestmark = pytest.mark.django_db
 
@@ -98,36 +96,10 @@ def _resolver(monkeypatch, answers):
     return asked
 
 
-class Receiver:
-    """A real HTTP server on 127.0.0.1 that counts what it is sent."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[Message, bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append((self.headers, body))
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-
 @pytest.fixture
 def receiver():
-    server = Receiver()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+    with CallbackReceiver() as server:
+        yield server
 
 
 @pytest.fixture
