@@ -1,17 +1,22 @@
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from audit import chain
 from audit.choices import EventType
 from audit.models import AuditSeal, DecisionLogEntry
 from audit.redaction import redact_context
+
+logger = logging.getLogger(__name__)
 
 # Any constant key works; it only has to be the same for every sealer of this database.
 SEAL_LOCK_KEY = 0x417564697453  # "AuditS"
@@ -76,11 +81,25 @@ def decision_log_append_outcome(
     )
 
 
-def seal_soon() -> None:
-    """Queue a sealer run (debounced); register it with ``transaction.on_commit`` after appending."""
-    from audit.tasks import enqueue_seal
+# While this key exists a sealer run is already queued, so further commits do not queue another.
+# The task deletes it when it starts; the timeout frees it if the worker never does (separate
+# caches per process without Redis), so a commit waits at most this long to queue a run.
+SEAL_QUEUED_KEY = "audit:seal-queued"
+SEAL_DEBOUNCE_SECONDS = 5
 
-    enqueue_seal()
+
+def seal_soon() -> None:
+    """Queue one sealer run soon, unless one is already queued; register it with
+    ``transaction.on_commit`` after appending.
+
+    Never raises: the entry is already committed, and the every-minute schedule seals it anyway.
+    The task is named by its path, so this module need not import the tasks that import it.
+    """
+    try:
+        if cache.add(SEAL_QUEUED_KEY, 1, timeout=SEAL_DEBOUNCE_SECONDS):
+            async_task("audit.tasks.seal_pending_task", task_name="seal the decision log")
+    except Exception:
+        logger.exception("could not queue the decision-log sealer; the schedule will seal the entry")
 
 
 def audit_seal_pending(*, batch_size: int = 2000) -> int:

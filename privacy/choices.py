@@ -76,3 +76,16 @@ CADENCE_CHANNEL_CONSENT = {
 }
 #: The message kinds the executor sends, and the channel each needs consent for.
 MESSAGE_KIND_CHANNEL = {"send_email": Channel.EMAIL, "send_sms": Channel.SMS}
+
+#: What each kind may do after its period. Leads are anonymised, never deleted: approvals,
+#: touches and the decision log refer to them. Tickets likewise.
+ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
+    DataKind.INACTIVE_LEADS: (RetentionAction.ANONYMISE.value,),
+    DataKind.LEAD_EVENTS: (RetentionAction.DELETE.value,),
+    DataKind.TICKETS: (RetentionAction.ANONYMISE.value,),
+    DataKind.WEBHOOK_EVENTS: (RetentionAction.DELETE.value,),
+    DataKind.EXECUTION_ATTEMPTS: (RetentionAction.DELETE.value,),
+    DataKind.BOT_RUNS: (RetentionAction.DELETE.value,),
+    DataKind.SURVEY_RESPONSES: (RetentionAction.ANONYMISE.value, RetentionAction.DELETE.value),
+    DataKind.SESSIONS: (RetentionAction.DELETE.value,),
+}

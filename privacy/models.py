@@ -9,6 +9,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from privacy.choices import (
+    ALLOWED_ACTIONS,
     Channel,
     ConsentStatus,
     DataKind,
@@ -107,8 +108,6 @@ class RetentionPolicy(models.Model):
         return f"{self.get_kind_display()}: {self.get_action_display()} after {self.days} days"
 
     def clean(self) -> None:
-        from privacy.retention import ALLOWED_ACTIONS
-
         allowed = ALLOWED_ACTIONS.get(self.kind, ())
         if self.kind and self.action and self.action not in allowed:
             raise ValidationError({"action": f"{self.get_kind_display()} can only be: {', '.join(allowed)}."})

@@ -32,26 +32,13 @@ from privacy.anonymise import (
     lead_is_blank_q,
     ticket_is_blank_q,
 )
-from privacy.choices import DataKind, RetentionAction
+from privacy.choices import ALLOWED_ACTIONS, DataKind, RetentionAction
 from privacy.models import RetentionPolicy
 from sales.models import Lead, LeadEvent
 from support.models import BotRun, SurveyResponse, Ticket
 
 ACTOR = "privacy:retention"
 DELETE, ANONYMISE = RetentionAction.DELETE.value, RetentionAction.ANONYMISE.value
-
-#: What each kind may do after its period. Leads are anonymised, never deleted: approvals,
-#: touches and the decision log refer to them. Tickets likewise.
-ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
-    DataKind.INACTIVE_LEADS: (ANONYMISE,),
-    DataKind.LEAD_EVENTS: (DELETE,),
-    DataKind.TICKETS: (ANONYMISE,),
-    DataKind.WEBHOOK_EVENTS: (DELETE,),
-    DataKind.EXECUTION_ATTEMPTS: (DELETE,),
-    DataKind.BOT_RUNS: (DELETE,),
-    DataKind.SURVEY_RESPONSES: (ANONYMISE, DELETE),
-    DataKind.SESSIONS: (DELETE,),
-}
 
 
 @dataclass(frozen=True)

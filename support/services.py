@@ -576,10 +576,8 @@ def tickets_helpdesk_events_apply(*, vendor: str, events: Sequence[Any], actor: 
             },
         )
     if summary.queued:
-        from support.tasks import enqueue_bot_run
-
         queued = list(summary.queued)
-        transaction.on_commit(lambda: enqueue_bot_run(queued))
+        transaction.on_commit(lambda: bot_run_enqueue(ticket_ids=queued))
     return summary
 
 
@@ -650,3 +648,18 @@ def survey_response_record(
             outcome={"score": score, "responded_at": responded_at.isoformat()},
         )
     return SurveyRecorded(response, created=held is None, changed=True)
+
+
+def bot_run_enqueue(*, ticket_ids: Sequence[int]) -> str:
+    """Queue the bot for tickets a helpdesk event just brought (a new ticket, an answer to its
+    questions), so it does not wait for the every-minute schedule. The task is named by its path,
+    so this module need not import the tasks that import it."""
+    from django_q.tasks import async_task
+
+    return str(
+        async_task(
+            "support.tasks.support_bot_run_task",
+            list(ticket_ids),
+            task_name=f"support bot for {len(ticket_ids)} tickets",
+        )
+    )

@@ -15,15 +15,3 @@ def support_bot_run_task(ticket_ids: Sequence[int] | None = None) -> dict[str, o
 
     summary = support_bot_run(ticket_ids=list(ticket_ids) if ticket_ids is not None else None)
     return {"model_version": summary.model_version, "tickets": summary.tickets, "outcomes": summary.outcomes}
-
-
-def enqueue_bot_run(ticket_ids: Sequence[int]) -> str:
-    """Queue the bot for tickets a helpdesk event just brought (a new ticket, an answer to its
-    questions), so it does not wait for the every-minute schedule."""
-    from django_q.tasks import async_task
-
-    return str(
-        async_task(
-            support_bot_run_task, list(ticket_ids), task_name=f"support bot for {len(ticket_ids)} tickets"
-        )
-    )
