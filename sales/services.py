@@ -6,11 +6,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agentops import events
 from agentops.bulk import insert_many
 from agentops.upsert import (
     BatchOutcome,
@@ -127,7 +127,7 @@ def lead_bulk_upsert(
                 action_taken={**summary, "rejected": len(errors)},
             )
         _log_oversight_changes(clean, result, actor=actor, producer=producer)
-    _rescore_after_commit(result)
+    _publish_changed(result)
     return BatchOutcome(errors=errors, result=result)
 
 
@@ -223,20 +223,14 @@ def _suppressed_arrive_opted_out(rows: list[UpsertRow]) -> list[UpsertRow]:
     ]
 
 
-def _rescore_after_commit(result: UpsertResult) -> None:
-    """Changed leads are re-scored by a task once the change is committed (if a champion exists)."""
-    if not settings.SCORING_AUTO_RESCORE:
-        return
+def _publish_changed(result: UpsertResult) -> None:
+    """Tell the other apps which leads were created or changed (scoring re-scores them) once the
+    change is committed."""
     changed = [
         pk for pk, st in zip(result.ids, result.statuses, strict=True) if pk and st in ("created", "updated")
     ]
-    if not changed:
-        return
-    from scoring.selectors import champion
-    from scoring.tasks import enqueue_rescore
-
-    if champion() is not None:
-        transaction.on_commit(lambda: enqueue_rescore(changed))
+    if changed:
+        events.publish("leads.changed", lead_ids=changed)
 
 
 ACCOUNT_FIELDS = (

@@ -28,6 +28,11 @@ def enqueue_playbooks(lead_ids: Sequence[int] | None, *, reason: str) -> str:
     )
 
 
+def playbooks_after_scoring(*, lead_ids: Sequence[int] | None) -> None:
+    """``leads.scored`` subscriber: new acting scores may make playbook rules fire."""
+    enqueue_playbooks(lead_ids, reason="after scoring")
+
+
 @ledgered
 def cadences_tick_task() -> dict[str, object]:
     """Every few minutes: start approved enrolments, then take due steps and exits (safe to overlap)."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from django.conf import settings
 from django_q.tasks import async_task
 
+from agentops import events
 from operations.task_runs import ledgered
 from scoring.models import FeatureSet
 
@@ -43,7 +45,6 @@ def train_intent_model_task(actor: str = "task:train_intent", promote: bool = Fa
 
 @ledgered
 def score_leads_task(lead_ids: Sequence[int] | None = None, actor: str = "task:score") -> dict[str, object]:
-    from sales.tasks import enqueue_playbooks
     from scoring.runner import NoChampion, leads_score
 
     try:
@@ -52,7 +53,7 @@ def score_leads_task(lead_ids: Sequence[int] | None = None, actor: str = "task:s
         return {"skipped": "no champion"}
     # New acting scores may make playbook rules fire; unchanged leads cannot, so skip them.
     if summary.written["champion"] or summary.written["canary"]:
-        enqueue_playbooks(lead_ids, reason="after scoring")
+        events.publish("leads.scored", lead_ids=list(lead_ids) if lead_ids is not None else None)
     return summary.as_dict()
 
 
@@ -77,3 +78,11 @@ def enqueue_rescore(lead_ids: Sequence[int]) -> str | None:
     if not lead_ids:
         return None
     return async_task(score_leads_task, list(lead_ids), "task:rescore", task_name="rescore changed leads")
+
+
+def rescore_changed_leads(*, lead_ids: Sequence[int]) -> None:
+    """``leads.changed`` subscriber: queue re-scoring, when it is on and a champion exists."""
+    from scoring.selectors import champion
+
+    if settings.SCORING_AUTO_RESCORE and champion() is not None:
+        enqueue_rescore(lead_ids)

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_q.models import OrmQ
 
 from approvals.models import ApprovalPolicy, Decision, ProposedAction
 from approvals.services import action_route, actions_route_many
@@ -268,17 +269,21 @@ def test_the_batched_router_decides_exactly_like_the_one_by_one_router(version):
     ("written", "queued"),
     [({"champion": 3, "canary": 0, "shadow": 0}, True), ({"champion": 0, "canary": 0, "shadow": 5}, False)],
 )
-def test_scoring_queues_playbooks_only_when_acting_scores_changed(monkeypatch, written, queued):
+def test_scoring_queues_playbooks_only_when_acting_scores_changed(
+    monkeypatch, django_capture_on_commit_callbacks, written, queued
+):
     from scoring import runner, tasks
     from scoring.runner import ScoringSummary
 
-    calls = []
     monkeypatch.setattr(runner, "leads_score", lambda **kw: ScoringSummary(leads=3, written=written))
-    monkeypatch.setattr("sales.tasks.enqueue_playbooks", lambda ids, reason: calls.append((ids, reason)))
 
-    tasks.score_leads_task([1, 2, 3])
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.score_leads_task([1, 2, 3])
 
-    assert calls == ([([1, 2, 3], "after scoring")] if queued else [])
+    # scoring publishes leads.scored; sales' subscriber queues the playbook run over those leads
+    assert [(q.task["func"].ledger_path, q.task["args"]) for q in OrmQ.objects.all()] == (
+        [("sales.tasks.playbooks_run_task", ([1, 2, 3], "task:playbooks (after scoring)"))] if queued else []
+    )
 
 
 def test_the_admin_change_form_shows_the_dry_run(leads, admin_client):
