@@ -8,6 +8,7 @@ class OperationsConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_execute_in_worker, pre_execute
 
+        from operations import checks  # noqa: F401  (registers the system checks)
         from operations.task_runs import forget_task_id, remember_task_id
 
         # The task-run ledger tells a redelivered copy of a finished task by its django-q id.

@@ -314,12 +314,20 @@ class TaskSettings(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        timeout = int(str(settings.Q_CLUSTER.get("timeout") or 0))
-        if self.lease_seconds is not None and self.lease_seconds <= timeout:
+        from operations.task_lease import LEASE_OUTLIVED, lease_refusal
+
+        timeout = settings.Q_CLUSTER.get("timeout")
+        # An unset timeout is reported by the system check and refused by every claim, whatever the lease.
+        if (
+            self.lease_seconds is not None
+            and isinstance(timeout, int)
+            and timeout > 0
+            and lease_refusal(timeout=timeout, lease_seconds=self.lease_seconds)
+        ):
             raise ValidationError(
                 {
-                    "lease_seconds": f"must be longer than the worker timeout ({timeout} s), or a slow task "
-                    "still running would be started a second time"
+                    "lease_seconds": f"must be longer than Q_TIMEOUT, the worker timeout ({timeout} s), "
+                    f"or {LEASE_OUTLIVED}"
                 }
             )
 

@@ -47,6 +47,25 @@ def claim_verdict(
     return Verdict.START
 
 
+#: Why a queue timeout not shorter than the lease is refused, and what to do about it.
+LEASE_OUTLIVED = "a task still running when its lease ends would be started a second time by the reaper"
+LEASE_REMEDY = "make the lease longer than Q_TIMEOUT (admin: Operations > Task settings) or lower Q_TIMEOUT"
+
+
+def lease_refusal(*, timeout: object, lease_seconds: int) -> str | None:
+    """What is wrong with running ledgered tasks under this queue timeout (``Q_CLUSTER["timeout"]``,
+    from Q_TIMEOUT) and this lease, or None. The timeout must end every attempt before its lease does:
+    otherwise a live slow task looks like a dead worker's, and the reaper starts it again beside it."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+        return "Q_TIMEOUT is not set"
+    if timeout >= lease_seconds:
+        return (
+            f"Q_TIMEOUT ({timeout} s) is not shorter than the task-run lease "
+            f"(task settings lease_seconds, {lease_seconds} s)"
+        )
+    return None
+
+
 def reap_verdict(*, attempts: int, requeues: int, max_attempts: int) -> Verdict:
     """What the reaper does with a run whose lease ran out (running: the worker died; retrying: the
     queued retry has not started in time, or an attempt failed and the next one is due)."""

@@ -30,10 +30,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from operations.task_lease import Verdict, arguments_key, claim_verdict, reap_verdict
+from operations.task_lease import (
+    LEASE_OUTLIVED,
+    LEASE_REMEDY,
+    Verdict,
+    arguments_key,
+    claim_verdict,
+    lease_refusal,
+    reap_verdict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +98,11 @@ def task_settings_get() -> Any:
     return TaskSettings.objects.get_or_create(singleton=True)[0]
 
 
+def worker_timeout() -> object:
+    """The queue's task timeout in seconds (``Q_CLUSTER["timeout"]``, from Q_TIMEOUT)."""
+    return settings.Q_CLUSTER.get("timeout")
+
+
 def _remember(ids: list[str], task_id: str) -> list[str]:
     return [*[i for i in ids if i != task_id], task_id][-TASK_IDS_KEPT:]
 
@@ -95,11 +110,15 @@ def _remember(ids: list[str], task_id: str) -> list[str]:
 def task_run_claim(
     *, func: str, args: list[Any], kwargs: dict[str, Any], task_id: str | None, now: datetime | None = None
 ) -> Claim | None:
-    """Take the run of ``func`` with these arguments for this worker, or return None to skip it."""
+    """Take the run of ``func`` with these arguments for this worker, or return None to skip it.
+    Raises ``ImproperlyConfigured`` (and takes nothing) when Q_TIMEOUT is not shorter than the lease."""
     from operations.choices import TaskRunStatus
     from operations.models import TaskRun
 
     conf = task_settings_get()
+    refusal = lease_refusal(timeout=worker_timeout(), lease_seconds=conf.lease_seconds)
+    if refusal:
+        raise ImproperlyConfigured(f"{refusal}: {LEASE_OUTLIVED}; {LEASE_REMEDY}")
     now = now or timezone.now()
     token = uuid.uuid4().hex
     task_id_is_real = bool(task_id)

@@ -28,9 +28,10 @@ _TEMPLATE: list[Path] = []
 LEASE = 20
 
 
-def child_env(tmp_path: Path) -> dict[str, str]:
+def child_env(tmp_path: Path, *, lease: int) -> dict[str, str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agentops.settings", "PYTHONPATH": str(ROOT)}
-    env.update({"Q_WORKERS": "2", "AUDIT_SEAL_ON_COMMIT": "false"})
+    # The worker timeout must be shorter than the lease, or the workers refuse every ledgered task.
+    env.update({"Q_WORKERS": "2", "AUDIT_SEAL_ON_COMMIT": "false", "Q_TIMEOUT": str(lease - 1)})
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     settings = db_connection.settings_dict
     if db_connection.vendor == "postgresql":
@@ -105,7 +106,7 @@ def clusters():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_task_is_retried_by_the_reaper_and_the_effect_happens_once(tmp_path, clusters):
-    env = child_env(tmp_path)
+    env = child_env(tmp_path, lease=LEASE)
     log = tmp_path / "qcluster.log"
     hold = tmp_path / "hold"
     hold.touch()
@@ -140,7 +141,7 @@ def test_a_worker_killed_mid_task_is_retried_by_the_reaper_and_the_effect_happen
 
 @pytest.mark.django_db(transaction=True)
 def test_a_task_failing_every_time_on_a_real_cluster_fails_after_3_attempts_and_stops(tmp_path, clusters):
-    env = child_env(tmp_path)
+    env = child_env(tmp_path, lease=3)
     log = tmp_path / "qcluster.log"
     child(env, "lease", "3", "3")
     clusters.append(start_cluster(env, log))

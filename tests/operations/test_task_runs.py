@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps as django_apps
-from django.core.exceptions import ValidationError
+from django.core import checks
+from django.core.checks import run_checks
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import close_old_connections
 from django.urls import reverse
 from django.utils import timezone
@@ -211,11 +213,96 @@ def test_the_settings_refuse_a_lease_shorter_than_the_worker_timeout():
     with pytest.raises(ValidationError) as caught:
         conf.full_clean()
     assert "lease_seconds" in caught.value.message_dict
-    assert "worker timeout" in caught.value.message_dict["lease_seconds"][0]
+    assert "Q_TIMEOUT, the worker timeout (600 s)" in caught.value.message_dict["lease_seconds"][0]
     conf.lease_seconds, conf.max_attempts = 900, 5
     conf.full_clean()
     conf.save()
     assert conf.history.first().max_attempts == 5  # edited in the admin, with history
+
+
+# --- A worker timeout not shorter than the lease ----------------------------------------------------
+# A task still running when its lease runs out looks like a dead worker's: the reaper would start a
+# second copy beside it. So the queue's timeout (Q_TIMEOUT) must end every attempt before its lease.
+
+
+@pytest.fixture
+def q_timeout(settings):
+    def set_timeout(seconds: int | None) -> None:
+        settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": seconds}
+
+    return set_timeout
+
+
+@pytest.mark.django_db
+def test_a_worker_refuses_to_start_a_ledgered_task_when_q_timeout_is_not_shorter_than_the_lease(q_timeout):
+    q_timeout(TaskSettings.objects.get().lease_seconds)  # 660 s, the default lease
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        effect_after_hold_task("t")
+
+    assert str(refused.value) == (
+        "Q_TIMEOUT (660 s) is not shorter than the task-run lease (task settings lease_seconds, 660 s): "
+        "a task still running when its lease ends would be started a second time by the reaper; "
+        "make the lease longer than Q_TIMEOUT (admin: Operations > Task settings) or lower Q_TIMEOUT"
+    )
+    assert effects("t", what="started") == 0 and not TaskRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_worker_refuses_to_start_a_ledgered_task_without_a_q_timeout(q_timeout):
+    q_timeout(None)
+    with pytest.raises(
+        ImproperlyConfigured, match=r"^Q_TIMEOUT is not set: a task still running when its lease ends"
+    ):
+        effect_after_hold_task("t")
+    assert effects("t", what="started") == 0
+
+
+@pytest.mark.django_db
+def test_a_worker_starts_a_ledgered_task_when_q_timeout_is_shorter_than_the_lease(q_timeout):
+    q_timeout(659)
+    effect_after_hold_task("t")
+    assert effects("t") == 1 and run_of(HOLD, "t", "").status == "succeeded"
+
+
+@pytest.mark.django_db
+def test_the_system_check_reports_a_q_timeout_not_shorter_than_the_stored_lease(q_timeout):
+    TaskSettings.objects.update(lease_seconds=900)
+    q_timeout(900)
+    [error] = [m for m in run_checks() if m.id == "operations.E001"]
+    assert error.level == checks.ERROR
+    assert error.msg.startswith("Q_TIMEOUT (900 s) is not shorter than the task-run lease (")
+    assert error.msg.endswith("900 s)")
+
+    q_timeout(899)
+    assert [m for m in run_checks() if m.id == "operations.E001"] == []
+
+
+@pytest.mark.django_db
+def test_the_system_check_reports_a_missing_q_timeout(q_timeout):
+    q_timeout(None)
+    assert [m.msg for m in run_checks() if m.id == "operations.E001"] == ["Q_TIMEOUT is not set"]
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_task_settings_with_a_lease_not_longer_than_q_timeout(client, q_timeout):
+    q_timeout(600)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    conf = TaskSettings.objects.get()
+    url = reverse("admin:operations_tasksettings_change", args=[conf.pk])
+
+    page = client.post(url, {"max_attempts": 3, "lease_seconds": 600, "keep_days": 7})
+
+    assert page.status_code == 200
+    assert page.context["adminform"].form.errors == {
+        "lease_seconds": [
+            "must be longer than Q_TIMEOUT, the worker timeout (600 s), or a task still running when its "
+            "lease ends would be started a second time by the reaper"
+        ]
+    }
+    assert TaskSettings.objects.get().lease_seconds == 660
+    assert client.post(url, {"max_attempts": 3, "lease_seconds": 601, "keep_days": 7}).status_code == 302
+    assert TaskSettings.objects.get().lease_seconds == 601
 
 
 # --- Concurrency ---------------------------------------------------------------------------------
