@@ -381,6 +381,7 @@ def loop_once(
     from django.db.models import Count
 
     import approvals.services
+    import approvals.services.proposals
     import sales.services
     from agentops.importing import run_import
     from approvals.choices import ActionStatus
@@ -394,7 +395,8 @@ def loop_once(
     restore = [
         timer.wrap(sales.services, "playbook_lead_facts", "playbook: load facts"),
         timer.wrap(approvals.services, "actions_propose_many", "proposals + policy"),
-        timer.wrap(approvals.services, "actions_route_many", "policy"),
+        # Wrapped where actions_propose_many looks it up (its own module), so the policy is timed.
+        timer.wrap(approvals.services.proposals, "actions_route_many", "policy"),
     ]
     effects_before = sum(sandbox_effects(sandbox_url).values())
     executed_before = ProposedAction.objects.filter(status=ActionStatus.EXECUTED).count()

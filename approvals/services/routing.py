@@ -1,0 +1,186 @@
+"""Routing proposed actions through the approval policy (``approvals.policy``, pure): auto-approve,
+queue for one or two approvals, or block."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from agentops.bulk import insert_many, update_many
+from approvals.choices import (
+    READ_ONLY_KINDS,
+    ActionKind,
+    ActionStatus,
+    DecisionOutcome,
+    Domain,
+    RejectionReason,
+)
+from approvals.models import ApprovalPolicy, Decision, ProposedAction
+from approvals.payload_hash import payload_sha256
+from approvals.policy import AUTO, BLOCK, ActionFacts, PolicyRule, evaluate_policy
+from approvals.services.settlement import _move
+from audit.bulk import LogEntry, decision_log_append_many
+from audit.choices import EventType
+
+
+def _policy_rules() -> list[PolicyRule]:
+    return [
+        PolicyRule(
+            name=p.name,
+            outcome=p.outcome,
+            kinds=frozenset(p.kinds or []),
+            domains=frozenset(p.domains or []),
+            risk_at_least=p.risk_at_least or None,
+            confidence_below=p.confidence_below,
+            confidence_sources=frozenset(p.confidence_sources or []),
+            score_at_least=p.score_at_least,
+            deal_value_at_least=p.deal_value_at_least,
+            account_value_at_least=p.account_value_at_least,
+            bulk_size_at_least=p.bulk_size_at_least,
+            compliance_flags_any=frozenset(p.compliance_flags_any or []),
+            drift_states=frozenset(p.drift_states or []),
+            ownership_change=p.ownership_change,
+            approver_group=p.approver_group.name if p.approver_group else "",
+            sla_minutes=p.sla_minutes,
+            timeout_action=p.timeout_action,
+            priority=p.priority,
+        )
+        for p in ApprovalPolicy.objects.filter(is_active=True).select_related("approver_group")
+    ]
+
+
+def _facts_with(action: ProposedAction, *, score: int | None, drift_state: str) -> ActionFacts:
+    """The policy's facts about an action, given its lead's acting score and the model's drift state."""
+    lead = action.lead
+    return ActionFacts(
+        kind=action.kind,
+        domain=action.domain,
+        risk_level=action.risk_level,
+        confidence=action.confidence,
+        confidence_source=action.confidence_source,
+        read_only=action.kind in READ_ONLY_KINDS,
+        score=score,
+        deal_value=lead.deal_value if lead else None,
+        account_value=lead.account.account_value if lead and lead.account else None,
+        bulk_size=action.bulk_size,
+        compliance_flags=frozenset(action.compliance_flags or []),
+        drift_state=drift_state if action.domain == Domain.SALES else "ok",
+        ownership_change=action.kind == ActionKind.ASSIGN_OWNER
+        and lead is not None
+        and lead.owner_id is not None,
+    )
+
+
+def action_route(*, action_id: int, actor: str = "policy") -> ProposedAction:
+    """Apply the approval policy to a proposed action: auto-approve, queue for one or two approvals, or block.
+
+    One action is a batch of one: ``actions_route_many`` holds the routing, so both give the same.
+    """
+    actions_route_many(action_ids=[action_id], actor=actor)
+    return ProposedAction.objects.select_related("lead__account", "model_version", "approver_group").get(
+        pk=action_id
+    )
+
+
+def actions_route_many(*, action_ids: Sequence[int], actor: str = "policy") -> dict[str, int]:
+    """Route many proposed actions at once, with the same outcome, fields, decisions and log entries
+    as ``action_route`` gives each, in a constant number of queries whatever their number: the
+    policies, drift state, acting scores and approver groups are read once, and the writes are one
+    statement each. Returns how many went to each status.
+    """
+    from scoring.monitoring import model_drift_state
+    from scoring.selectors import acting_score_values
+
+    if not action_ids:
+        return {}
+    rules = _policy_rules()
+    with transaction.atomic():
+        actions = list(
+            ProposedAction.objects.select_for_update(of=("self",))
+            .select_related("lead__account", "model_version")
+            .defer("model_version__artifact", "model_version__reference")
+            .filter(pk__in=list(action_ids))
+            .order_by("pk")
+        )
+        scores = acting_score_values([a.lead_id for a in actions if a.lead_id is not None])
+        drift = model_drift_state() if any(a.domain == Domain.SALES for a in actions) else "ok"
+        decided = [
+            (
+                action,
+                evaluate_policy(
+                    _facts_with(
+                        action,
+                        score=scores.get(action.lead_id) if action.lead_id else None,
+                        drift_state=drift,
+                    ),
+                    rules,
+                ),
+            )
+            for action in actions
+        ]
+        names = {decision.approver_group for _, decision in decided if decision.approver_group}
+        groups = {g.name: g for g in Group.objects.filter(name__in=names)} if names else {}
+        now = timezone.now()
+        decisions: list[Decision] = []
+        entries: list[LogEntry] = []
+        counts: dict[str, int] = {}
+        for action, decision in decided:
+            target = {AUTO: ActionStatus.APPROVED, BLOCK: ActionStatus.REJECTED}.get(
+                decision.outcome, ActionStatus.PENDING_APPROVAL
+            )
+            previous = action.status
+            _move(action, target, now)
+            action.required_approvals = decision.required_approvals
+            action.policy_reasons = list(decision.reasons)
+            action.timeout_action = decision.timeout_action
+            if decision.approver_group:
+                action.approver_group = groups.get(decision.approver_group)
+            if decision.sla_minutes and target == ActionStatus.PENDING_APPROVAL:
+                action.sla_due_at = now + timedelta(minutes=decision.sla_minutes)
+            label = action.model_version.label if action.model_version else ""
+            if target != ActionStatus.PENDING_APPROVAL:
+                decisions.append(
+                    Decision(
+                        action=action,
+                        outcome=DecisionOutcome.APPROVE
+                        if target == ActionStatus.APPROVED
+                        else DecisionOutcome.REJECT,
+                        reason_code="" if target == ActionStatus.APPROVED else RejectionReason.COMPLIANCE,
+                        comment="; ".join(decision.reasons),
+                        original_payload=action.payload,
+                        final_payload=action.payload,
+                        payload_sha256=payload_sha256(action.payload),
+                        model_version=label,
+                    )
+                )
+            entries.append(
+                LogEntry(
+                    event_type=EventType.ACTION_TRANSITIONED,
+                    actor=actor,
+                    subject_type="proposed_action",
+                    subject_id=action.pk,
+                    correlation_id=action.correlation_id,
+                    action_taken={"kind": action.kind, "from": previous, "to": target},
+                    approval={
+                        "policy": decision.outcome,
+                        "rules": list(decision.rules),
+                        "reasons": list(decision.reasons),
+                    },
+                )
+            )
+            counts[str(target)] = counts.get(str(target), 0) + 1
+        update_many(
+            ProposedAction,
+            actions,
+            [
+                "status", "decided_at", "approved_payload_sha256", "required_approvals", "policy_reasons",
+                "timeout_action", "approver_group", "sla_due_at", "updated_at",
+            ],
+        )  # fmt: skip
+        insert_many(Decision, decisions)
+        decision_log_append_many(entries=entries)
+    return counts

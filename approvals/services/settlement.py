@@ -1,0 +1,156 @@
+"""The life cycle's moves and ends: ``_move`` (every status change goes through the state machine
+here, with the timestamps and hash it implies, and queues the integration's callback), and the
+settling of actions that are carried out, fail or are withdrawn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from agentops.bulk import update_many
+from approvals.callbacks import CALLBACK_STATUSES
+from approvals.choices import ActionStatus
+from approvals.models import ProposedAction
+from approvals.payload_hash import payload_sha256
+from approvals.states import ACTION_STATES
+from audit.bulk import LogEntry, decision_log_append_many
+from audit.choices import EventType
+from audit.services import decision_log_append
+
+
+def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:
+    """Set a new status through the state machine, with the timestamps and approved-payload hash it
+    implies; return the fields to save. Raises ``IllegalTransition`` before changing anything."""
+    ACTION_STATES.check(action.status, target)
+    action.status = target
+    fields = ["status", "updated_at"]
+    if target in (ActionStatus.APPROVED, ActionStatus.REJECTED, ActionStatus.EXPIRED):
+        action.decided_at = now
+        fields.append("decided_at")
+    if target == ActionStatus.APPROVED:
+        action.approved_payload_sha256 = payload_sha256(action.payload)
+        fields.append("approved_payload_sha256")
+    if target == ActionStatus.EXECUTING:
+        action.execution_started_at = now
+        fields.append("execution_started_at")
+    if target == ActionStatus.EXECUTED:
+        action.executed_at = now
+        fields.append("executed_at")
+    if target in CALLBACK_STATUSES and action.callback_url:
+        # After commit, so the integration is never told about a decision that was rolled back.
+        action_id = action.pk
+        transaction.on_commit(lambda: _enqueue_callback(action_id))
+    return fields
+
+
+def _enqueue_callback(action_id: int) -> None:
+    from approvals.tasks import enqueue_callback
+
+    enqueue_callback(action_id)
+
+
+def action_transition(
+    *, action_id: int, to: ActionStatus | str, actor: str, reason: str = ""
+) -> ProposedAction:
+    """Move an action to ``to`` if the state machine allows it; log it in the same transaction.
+
+    Raises ``IllegalTransition`` (nothing written) otherwise. The row is locked so two workers
+    cannot both move the same action.
+    """
+    with transaction.atomic():
+        action = ProposedAction.objects.select_for_update().get(pk=action_id)
+        previous = action.status
+        action.save(update_fields=_move(action, str(to), timezone.now()))
+        decision_log_append(
+            event_type=EventType.ACTION_TRANSITIONED,
+            actor=actor,
+            subject_type="proposed_action",
+            subject_id=action.pk,
+            correlation_id=action.correlation_id,
+            action_taken={"kind": action.kind, "from": previous, "to": action.status, "reason": reason},
+        )
+    return action
+
+
+class PayloadChanged(Exception):
+    """The payload about to be executed is not the one that was approved."""
+
+
+def action_check_approved_payload(*, action: ProposedAction) -> None:
+    """Refuse execution unless the action is approved and its payload hashes to what was approved."""
+    if action.status != ActionStatus.APPROVED:
+        raise PayloadChanged(f"action #{action.pk} is {action.status}, not approved")
+    if payload_sha256(action.payload) != action.approved_payload_sha256:
+        raise PayloadChanged(f"action #{action.pk}: payload differs from the approved one; execution refused")
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How an action ended: ``to`` is executed, failed or cancelled; ``detail`` says what happened."""
+
+    action_id: int
+    to: str
+    detail: str = ""
+
+
+def execution_entry(
+    action: ProposedAction, *, previous: str, reason: str, actor: str, **extra: Any
+) -> LogEntry:
+    """The decision-log entry of an action's execution step (started, executed, failed, cancelled),
+    whoever carried it out: AgentOps itself or a connector."""
+    return LogEntry(
+        event_type=EventType.ACTION_EXECUTED
+        if action.status == ActionStatus.EXECUTED
+        else EventType.ACTION_TRANSITIONED,
+        actor=actor,
+        subject_type="proposed_action",
+        subject_id=action.pk,
+        correlation_id=action.correlation_id,
+        action_taken={
+            "kind": action.kind,
+            "from": previous,
+            "to": action.status,
+            "target_system": action.target_system or "agentops",
+            "reason": reason,
+            **extra,
+        },
+    )
+
+
+def actions_settle_many(*, outcomes: Sequence[Settled], actor: str) -> dict[str, int]:
+    """Record many actions' ends at once, through the state machine, each with its log entry.
+
+    For work AgentOps does itself (enrolling a lead in its own cadence) and for withdrawing queued
+    work (an opt-out cancels every message not yet sent). An executed or failed action passes
+    through ``executing``; an action no longer in a state that allows ``to`` is left as it is and
+    not counted, so running this twice changes nothing. One transaction, constant queries.
+    """
+    wanted = {o.action_id: o for o in outcomes}
+    if not wanted:
+        return {}
+    now = timezone.now()
+    counts: dict[str, int] = {}
+    with transaction.atomic():
+        actions = list(ProposedAction.objects.select_for_update().filter(pk__in=list(wanted)).order_by("pk"))
+        moved, entries = [], []
+        for action in actions:
+            outcome = wanted[action.pk]
+            path = (
+                [outcome.to] if outcome.to == ActionStatus.CANCELLED else [ActionStatus.EXECUTING, outcome.to]
+            )
+            previous = action.status
+            if not ACTION_STATES.can(previous, path[0]):
+                continue
+            for step in path:
+                _move(action, step, now)
+            moved.append(action)
+            counts[outcome.to] = counts.get(outcome.to, 0) + 1
+            entries.append(execution_entry(action, previous=previous, reason=outcome.detail, actor=actor))
+        update_many(ProposedAction, moved, ["status", "execution_started_at", "executed_at", "updated_at"])
+        decision_log_append_many(entries=entries)
+    return counts

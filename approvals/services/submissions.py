@@ -1,0 +1,214 @@
+"""Proposals from integrations (the REST API): the kind's schema, the target, consent and the callback
+URL are checked (fail closed) before the proposal is stored and routed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from approvals.callbacks import CallbackUrlRefused, callback_url_check
+from approvals.choices import ConfidenceSource, Domain, RiskLevel
+from approvals.models import ProposedAction
+from approvals.payload_hash import payload_sha256
+from approvals.risk import risk_with_floor
+from approvals.schemas import (
+    PayloadError,
+    default_domain,
+    reserved_kind_refusal,
+    validate_payload,
+)
+from approvals.services.proposals import DuplicateProposal, action_propose
+from approvals.services.routing import action_route
+from approvals.targets import LeadContact, TargetMismatch, target_check
+
+
+class SubmissionRefused(Exception):
+    """A submission that is not stored; ``field`` names the culprit, ``code`` the rule that refused it."""
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        self.code = code
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Submission:
+    action: ProposedAction
+    created: bool  # False when the idempotency key matched an earlier submission
+
+
+TargetRef = int | tuple[str, str]
+
+
+def action_submit(
+    *,
+    user: Any,
+    kind: str,
+    payload: Any,
+    rationale: str,
+    confidence: float,
+    idempotency_key: str,
+    domain: str = "",
+    risk_level: RiskLevel | str = RiskLevel.MEDIUM,
+    lead: TargetRef | None = None,
+    ticket: TargetRef | None = None,
+    target_system: str = "",
+    callback_url: str = "",
+    api_key: Any = None,
+) -> Submission:
+    """An integration's proposed tool call: check it against its kind's schema (fail closed), store it
+    once per idempotency key, and route it through the approval policy in the same transaction.
+
+    Repeating a key answers with the earlier action (``created`` False) if the same user proposed the
+    same kind and payload; otherwise ``SubmissionRefused("idempotency_conflict")``. ``lead`` and
+    ``ticket`` are ids or ``(source, external_id)`` pairs; the domain defaults to the target's, then
+    the kind's. The proposer is recorded, so four-eyes keeps them from approving it themselves.
+    A ``callback_url`` needs the ``api_key`` the proposal came with: the callback is signed with
+    its integration's callback secret (``security.selectors.apikey_callback_secret``).
+    """
+    reserved = reserved_kind_refusal(kind)
+    if reserved is not None:  # e.g. config_change: only the admin's change control proposes it
+        raise SubmissionRefused("invalid_kind", reserved.field, str(reserved))
+    try:
+        clean = validate_payload(kind, payload)
+    except PayloadError as exc:
+        raise SubmissionRefused("invalid_payload", exc.field, str(exc)) from None
+    if lead is not None and ticket is not None:
+        raise SubmissionRefused(
+            "invalid_target", "ticket", "ticket: an action targets a lead or a ticket, not both"
+        )
+    lead_id = _target_id("lead", lead)
+    ticket_id = _target_id("ticket", ticket)
+    _check_target(kind, clean, lead_id=lead_id, ticket_id=ticket_id)
+    _check_consent(kind, clean, lead_id)
+    if domain and domain not in Domain.values:
+        raise SubmissionRefused("invalid_domain", "domain", f"domain: one of {', '.join(Domain.values)}")
+    # The queue (and so who approves) follows the target, then the kind; the agent may only repeat it.
+    belongs = default_domain(kind, has_lead=lead_id is not None, has_ticket=ticket_id is not None)
+    if domain and domain != belongs:
+        raise SubmissionRefused(
+            "invalid_domain", "domain", f"domain: follows the target; this action belongs to {belongs}"
+        )
+    if callback_url:
+        _check_callback_url(callback_url, api_key=api_key)
+    try:
+        with transaction.atomic():
+            action = action_propose(
+                kind=kind,
+                domain=belongs,
+                payload=clean,
+                rationale=rationale,
+                confidence=confidence,
+                # Stored as the agent's own report: the policy does not take it at face value.
+                confidence_source=ConfidenceSource.AGENT,
+                idempotency_key=idempotency_key,
+                proposed_by=f"api:{user.get_username()}"[:100],
+                proposed_by_user_id=user.pk,
+                # The agent may raise the risk, never lower it below its kind's and payload's floor.
+                risk_level=risk_with_floor(str(risk_level), kind, clean),
+                lead_id=lead_id,
+                ticket_id=ticket_id,
+                target_system=target_system,
+                callback_url=callback_url,
+            )
+            action = action_route(action_id=action.pk, actor="policy")
+    except DuplicateProposal as duplicate:
+        existing = duplicate.existing
+        if (
+            existing.proposed_by_user_id != user.pk
+            or existing.kind != kind
+            or payload_sha256(_proposed_payload(existing)) != payload_sha256(clean)
+        ):
+            raise SubmissionRefused(
+                "idempotency_conflict",
+                "idempotency_key",
+                "idempotency_key: already used for a different proposal; use a new key",
+            ) from None
+        return Submission(existing, created=False)
+    return Submission(action, created=True)
+
+
+def _target_id(name: str, ref: TargetRef | None) -> int | None:
+    from sales.models import Lead
+    from support.models import Ticket
+
+    if ref is None:
+        return None
+    model = Lead if name == "lead" else Ticket
+    found = (
+        model.objects.filter(pk=ref)
+        if isinstance(ref, int)
+        else model.objects.filter(source=ref[0], external_id=ref[1])
+    ).values_list("pk", flat=True)
+    target = next(iter(found), None)
+    if target is None:
+        raise SubmissionRefused("invalid_target", name, f"{name}: no {name} {ref!r}")
+    return int(target)
+
+
+def _check_target(
+    kind: str, payload: Mapping[str, Any], *, lead_id: int | None, ticket_id: int | None
+) -> None:
+    """Refuse a proposal whose kind does not act on its kind of target, or whose payload names
+    another ticket or recipient than its target (``approvals.targets``)."""
+    from sales.models import Lead
+    from support.models import Ticket
+
+    contact = None
+    if lead_id is not None:
+        found = Lead.objects.only("email", "phone").get(pk=lead_id)
+        contact = LeadContact(email=found.email or "", phone=found.phone or "")
+    external_id = (
+        Ticket.objects.values_list("external_id", flat=True).get(pk=ticket_id)
+        if ticket_id is not None
+        else None
+    )
+    try:
+        target_check(kind, payload, lead=contact, ticket=external_id)
+    except TargetMismatch as exc:
+        raise SubmissionRefused("invalid_target", exc.field, str(exc)) from None
+
+
+def _check_consent(kind: str, payload: Mapping[str, Any], lead_id: int | None) -> None:
+    """A message to a contact who withdrew consent is refused when proposed, naming the recipient
+    (``lead``, ``payload.to``, ``payload.cc[1]``); the executor checks again before sending."""
+    from privacy.selectors import message_refusals
+
+    refusals = message_refusals(lead_id=lead_id, kind=kind, payload=payload)
+    if refusals:
+        first = refusals[0]
+        raise SubmissionRefused("consent_withdrawn", first.field, "; ".join(map(str, refusals)))
+
+
+def _check_callback_url(url: str, *, api_key: Any) -> None:
+    if not settings.AGENTOPS_CALLBACKS:
+        raise SubmissionRefused(
+            "callbacks_disabled",
+            "callback_url",
+            "callback_url: callbacks are not enabled on this server (AGENTOPS_CALLBACKS is off); poll instead",
+        )
+    try:
+        callback_url_check(
+            url,
+            allowed_hosts=settings.AGENTOPS_CALLBACK_HOSTS,
+            require_https=settings.AGENTOPS_CALLBACK_HTTPS_ONLY,
+        )
+    except CallbackUrlRefused as exc:
+        raise SubmissionRefused("invalid_callback_url", "callback_url", f"callback_url: {exc}") from None
+    if api_key is None:
+        raise SubmissionRefused(
+            "callback_needs_api_key",
+            "callback_url",
+            "callback_url: only a proposal made with an API key can have a callback (it is signed "
+            "with that key's callback secret); poll instead",
+        )
+
+
+def _proposed_payload(action: ProposedAction) -> Mapping[str, Any]:
+    """The payload as proposed: an approver's edit changes ``payload``, the first decision keeps the original."""
+    first = action.decisions.order_by("created_at", "id").first()
+    return first.original_payload if first is not None else action.payload
