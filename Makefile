@@ -48,11 +48,12 @@ PYTEST_WORKERS ?= auto
 test: install-test chromium
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-## lint: ruff, mypy, Django's system checks and the migrations check
+## lint: ruff, mypy, the import contracts (.importlinter), Django's system checks and the migrations check
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy agentops sales support scoring approvals audit connectors notifications agentops_client operations security privacy
+	$(BIN)/lint-imports
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
