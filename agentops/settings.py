@@ -226,6 +226,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
+    # Application errors (agentops.errors.AppError) answer with their code and status, in one place.
+    "EXCEPTION_HANDLER": "agentops.api.exceptions.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {

@@ -318,7 +318,7 @@ def approve(request: HttpRequest, pk: int) -> HttpResponse:
         action.refresh_from_db()
         return _render_detail(request, action, changed_since_seen=exc.changes or {}, status=409)
     except services.DecisionError as exc:
-        messages.error(request, f"Not approved: {exc}")
+        messages.error(request, f"Not approved: {exc.message}")
         if exc.code == "invalid_edit":
             form = _edit_form(request, action, request.POST)
             form.is_valid()
@@ -352,7 +352,7 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
             comment=form.cleaned_data["comment"],
         )
     except services.DecisionError as exc:
-        messages.error(request, f"Not rejected: {exc}")
+        messages.error(request, f"Not rejected: {exc.message}")
         return redirect("approval-detail", pk=action.pk)
     messages.success(request, f"Rejected #{action.pk} ({action.get_kind_display()}).")
     return HttpResponseRedirect(_next(request))
@@ -368,7 +368,7 @@ def defer(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.action_defer(action_id=action.pk, user=request.user, comment=comment)
     except services.DecisionError as exc:
-        messages.error(request, f"Not deferred: {exc}")
+        messages.error(request, f"Not deferred: {exc.message}")
         return redirect("approval-detail", pk=action.pk)
     messages.info(request, f"Deferred #{action.pk}; it stays in the queue.")
     return HttpResponseRedirect(_next(request))
@@ -386,7 +386,7 @@ def bulk_approve(request: HttpRequest) -> HttpResponse:
     try:
         outcomes = services.actions_bulk_approve(action_ids=ids, user=request.user, seen_payload_sha256=seen)
     except services.DecisionError as exc:
-        messages.error(request, str(exc))
+        messages.error(request, exc.message)
         return HttpResponseRedirect(_next(request))
     approved = [o for o in outcomes if o.approved]
     refused = [o for o in outcomes if not o.approved]

@@ -13,17 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agentops.api import serializers as s
+from agentops.api.exceptions import app_error_response
 from agentops.api.scopes import ScopedViewSetMixin
 from approvals.changes import payload_diff_masked
 from approvals.models import Decision, ProposedAction
-from approvals.services import (
-    DecisionError,
-    PayloadNotSeen,
-    SubmissionRefused,
-    action_approve,
-    action_reject,
-    action_submit,
-)
+from approvals.services import PayloadNotSeen, action_approve, action_reject, action_submit
 from sales.models import Lead
 from sales.services import BatchTooLarge, lead_bulk_upsert
 from scoring.models import ModelVersion
@@ -181,17 +175,6 @@ class CanDecideActions(permissions.BasePermission):
 
 
 # How each refusal of the decision services answers over HTTP.
-DECISION_ERROR_STATUS = {
-    "already_decided": status.HTTP_409_CONFLICT,
-    "self_approval": status.HTTP_403_FORBIDDEN,
-    "duplicate_approval": status.HTTP_403_FORBIDDEN,
-    "invalid_edit": status.HTTP_400_BAD_REQUEST,
-    "reason_required": status.HTTP_400_BAD_REQUEST,
-    "payload_changed": status.HTTP_409_CONFLICT,
-    "payload_sha256_required": status.HTTP_400_BAD_REQUEST,
-}
-
-
 class CanProposeActions(permissions.BasePermission):
     message = "Your account may not propose actions (needs approvals.add_proposedaction)."
 
@@ -293,30 +276,23 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
                 status=status.HTTP_400_BAD_REQUEST,
             )
         data = body.validated_data
-        try:
-            submission = action_submit(
-                user=request.user,
-                kind=data["kind"],
-                payload=data["payload"],
-                rationale=data["rationale"],
-                confidence=data["confidence"],
-                idempotency_key=data["idempotency_key"],
-                risk_level=data["risk_level"],
-                domain=data.get("domain", ""),
-                lead=data.get("lead"),
-                ticket=data.get("ticket"),
-                target_system=data.get("target_system", ""),
-                callback_url=data.get("callback_url", ""),
-                # The key the proposal came with (None for a session): it signs the callback.
-                api_key=request.auth if isinstance(request.auth, ApiKey) else None,
-            )
-        except SubmissionRefused as exc:
-            return Response(
-                {"code": exc.code, "field": exc.field, "detail": str(exc)},
-                status=status.HTTP_409_CONFLICT
-                if exc.code == "idempotency_conflict"
-                else status.HTTP_400_BAD_REQUEST,
-            )
+        # A refusal (SubmissionRefused) is answered by agentops.api.exceptions.
+        submission = action_submit(
+            user=request.user,
+            kind=data["kind"],
+            payload=data["payload"],
+            rationale=data["rationale"],
+            confidence=data["confidence"],
+            idempotency_key=data["idempotency_key"],
+            risk_level=data["risk_level"],
+            domain=data.get("domain", ""),
+            lead=data.get("lead"),
+            ticket=data.get("ticket"),
+            target_system=data.get("target_system", ""),
+            callback_url=data.get("callback_url", ""),
+            # The key the proposal came with (None for a session): it signs the callback.
+            api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+        )
         # The proposer reads back what it proposed, whatever its scope.
         action = self._unscoped().get(pk=submission.action.pk)
         payload = self.get_serializer(action).data
@@ -333,25 +309,11 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
             return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
         except PayloadNotSeen as exc:
             # What changed between the content the caller read and what it holds now, so the caller
-            # can show it to its approver before they approve the new hash.
-            changes = exc.changes
-            if changes and not user_sees_personal_data(user=request.user):
-                changes = payload_diff_masked(changes)
-            return Response(
-                {
-                    "code": exc.code,
-                    "field": "payload_sha256",
-                    "detail": str(exc),
-                    "payload_sha256": exc.current_sha256,
-                    "changes": changes,
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
-        except DecisionError as exc:
-            return Response(
-                {"code": exc.code, "detail": str(exc)},
-                status=DECISION_ERROR_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST),
-            )
+            # can show it to its approver before they approve the new hash; masked for a caller who
+            # may not read personal data. Other refusals (DecisionError) go to agentops.api.exceptions.
+            if exc.changes and not user_sees_personal_data(user=request.user):
+                return app_error_response(exc, changes=payload_diff_masked(exc.changes))
+            raise
         # The service hands back the row it locked and saved (with its model version): answer from
         # it, reading only the decisions, rather than reading the action again.
         prefetch_related_objects([action], self._decisions())

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from agentops.errors import CONFLICT, FORBIDDEN, AppError
 from approvals.choices import (
     ActionKind,
     ActionStatus,
@@ -27,12 +28,15 @@ from audit.choices import EventType
 from audit.services import decision_log_append
 
 
-class DecisionError(Exception):
+class DecisionError(AppError):
     """A decision that cannot be taken; ``code`` says which rule refused it."""
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
+    statuses = {
+        "already_decided": CONFLICT,
+        "payload_changed": CONFLICT,
+        "self_approval": FORBIDDEN,
+        "duplicate_approval": FORBIDDEN,
+    }
 
 
 class PayloadNotSeen(DecisionError):
@@ -51,8 +55,13 @@ class PayloadNotSeen(DecisionError):
             else "not the one you read (it changed since, or the hash is of other content)"
         )
         super().__init__(
-            "payload_changed", f"payload_sha256: the payload {what}; read it again, then approve"
+            "payload_changed",
+            f"payload_sha256: the payload {what}; read it again, then approve",
+            field="payload_sha256",
         )
+
+    def extra(self) -> dict[str, Any]:
+        return {"payload_sha256": self.current_sha256, "changes": self.changes}
 
 
 def _locked_pending(action_id: int) -> ProposedAction:

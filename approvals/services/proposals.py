@@ -11,6 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from agentops.bulk import insert_many
+from agentops.errors import CONFLICT, AppError
 from approvals.choices import (
     OUTBOUND_MESSAGE_KINDS,
     ActionKind,
@@ -26,12 +27,16 @@ from audit.choices import EventType
 from audit.services import decision_log_append
 
 
-class DuplicateProposal(Exception):
-    """A proposal with the same idempotency key exists already."""
+class DuplicateProposal(AppError):
+    """A proposal with the same idempotency key exists already (``existing``)."""
+
+    default_status = CONFLICT
 
     def __init__(self, existing: ProposedAction) -> None:
         self.existing = existing
-        super().__init__(f"proposal already exists as action #{existing.pk}")
+        super().__init__(
+            "duplicate_proposal", f"proposal already exists as action #{existing.pk}", field="idempotency_key"
+        )
 
 
 def action_propose(

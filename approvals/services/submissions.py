@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from agentops.errors import CONFLICT, AppError
 from approvals.callbacks import CallbackUrlRefused, callback_url_check
 from approvals.choices import ConfidenceSource, Domain, RiskLevel
 from approvals.models import ProposedAction
@@ -26,13 +27,10 @@ from approvals.services.routing import action_route
 from approvals.targets import LeadContact, TargetMismatch, target_check
 
 
-class SubmissionRefused(Exception):
+class SubmissionRefused(AppError):
     """A submission that is not stored; ``field`` names the culprit, ``code`` the rule that refused it."""
 
-    def __init__(self, code: str, field: str, message: str) -> None:
-        self.code = code
-        self.field = field
-        super().__init__(message)
+    statuses = {"idempotency_conflict": CONFLICT}
 
 
 @dataclass(frozen=True)
@@ -72,26 +70,28 @@ def action_submit(
     """
     reserved = reserved_kind_refusal(kind)
     if reserved is not None:  # e.g. config_change: only the admin's change control proposes it
-        raise SubmissionRefused("invalid_kind", reserved.field, str(reserved))
+        raise SubmissionRefused("invalid_kind", str(reserved), field=reserved.field)
     try:
         clean = validate_payload(kind, payload)
     except PayloadError as exc:
-        raise SubmissionRefused("invalid_payload", exc.field, str(exc)) from None
+        raise SubmissionRefused("invalid_payload", str(exc), field=exc.field) from None
     if lead is not None and ticket is not None:
         raise SubmissionRefused(
-            "invalid_target", "ticket", "ticket: an action targets a lead or a ticket, not both"
+            "invalid_target", "ticket: an action targets a lead or a ticket, not both", field="ticket"
         )
     lead_id = _target_id("lead", lead)
     ticket_id = _target_id("ticket", ticket)
     _check_target(kind, clean, lead_id=lead_id, ticket_id=ticket_id)
     _check_consent(kind, clean, lead_id)
     if domain and domain not in Domain.values:
-        raise SubmissionRefused("invalid_domain", "domain", f"domain: one of {', '.join(Domain.values)}")
+        raise SubmissionRefused(
+            "invalid_domain", f"domain: one of {', '.join(Domain.values)}", field="domain"
+        )
     # The queue (and so who approves) follows the target, then the kind; the agent may only repeat it.
     belongs = default_domain(kind, has_lead=lead_id is not None, has_ticket=ticket_id is not None)
     if domain and domain != belongs:
         raise SubmissionRefused(
-            "invalid_domain", "domain", f"domain: follows the target; this action belongs to {belongs}"
+            "invalid_domain", f"domain: follows the target; this action belongs to {belongs}", field="domain"
         )
     if callback_url:
         _check_callback_url(callback_url, api_key=api_key)
@@ -125,8 +125,8 @@ def action_submit(
         ):
             raise SubmissionRefused(
                 "idempotency_conflict",
-                "idempotency_key",
                 "idempotency_key: already used for a different proposal; use a new key",
+                field="idempotency_key",
             ) from None
         return Submission(existing, created=False)
     return Submission(action, created=True)
@@ -146,7 +146,7 @@ def _target_id(name: str, ref: TargetRef | None) -> int | None:
     ).values_list("pk", flat=True)
     target = next(iter(found), None)
     if target is None:
-        raise SubmissionRefused("invalid_target", name, f"{name}: no {name} {ref!r}")
+        raise SubmissionRefused("invalid_target", f"{name}: no {name} {ref!r}", field=name)
     return int(target)
 
 
@@ -170,7 +170,7 @@ def _check_target(
     try:
         target_check(kind, payload, lead=contact, ticket=external_id)
     except TargetMismatch as exc:
-        raise SubmissionRefused("invalid_target", exc.field, str(exc)) from None
+        raise SubmissionRefused("invalid_target", str(exc), field=exc.field) from None
 
 
 def _check_consent(kind: str, payload: Mapping[str, Any], lead_id: int | None) -> None:
@@ -181,15 +181,15 @@ def _check_consent(kind: str, payload: Mapping[str, Any], lead_id: int | None) -
     refusals = message_refusals(lead_id=lead_id, kind=kind, payload=payload)
     if refusals:
         first = refusals[0]
-        raise SubmissionRefused("consent_withdrawn", first.field, "; ".join(map(str, refusals)))
+        raise SubmissionRefused("consent_withdrawn", "; ".join(map(str, refusals)), field=first.field)
 
 
 def _check_callback_url(url: str, *, api_key: Any) -> None:
     if not settings.AGENTOPS_CALLBACKS:
         raise SubmissionRefused(
             "callbacks_disabled",
-            "callback_url",
             "callback_url: callbacks are not enabled on this server (AGENTOPS_CALLBACKS is off); poll instead",
+            field="callback_url",
         )
     try:
         callback_url_check(
@@ -198,13 +198,15 @@ def _check_callback_url(url: str, *, api_key: Any) -> None:
             require_https=settings.AGENTOPS_CALLBACK_HTTPS_ONLY,
         )
     except CallbackUrlRefused as exc:
-        raise SubmissionRefused("invalid_callback_url", "callback_url", f"callback_url: {exc}") from None
+        raise SubmissionRefused(
+            "invalid_callback_url", f"callback_url: {exc}", field="callback_url"
+        ) from None
     if api_key is None:
         raise SubmissionRefused(
             "callback_needs_api_key",
-            "callback_url",
             "callback_url: only a proposal made with an API key can have a callback (it is signed "
             "with that key's callback secret); poll instead",
+            field="callback_url",
         )
 
 
