@@ -108,3 +108,18 @@ EXIT_EVENT_KINDS: dict[str, str] = {
     LeadEventKind.EMAIL_BOUNCE: ExitReason.BOUNCED,
     LeadEventKind.SPAM_COMPLAINT: ExitReason.COMPLAINT,
 }
+
+
+class SourceSystem(models.TextChoices):
+    """Where a lead or ticket comes from (a connector's vendor, an import, the API); with its external id
+    it is the record's natural key. Kept here, the lowest app with such records, so support imports it
+    downwards instead of from connectors."""
+
+    SALESFORCE = "salesforce", "Salesforce"
+    HUBSPOT = "hubspot", "HubSpot"
+    ZENDESK = "zendesk", "Zendesk"
+    INTERCOM = "intercom", "Intercom"
+    BANK_MARKETING = "bank-marketing", "Bank Marketing import"
+    BANKING77 = "banking77", "BANKING77 import"
+    DEMO = "demo", "Demo data"
+    API = "api", "REST API"

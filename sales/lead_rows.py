@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from agentops import rowcheck as rc
-from connectors.choices import SourceSystem
-from sales.choices import ConsentState, LeadProducer, LeadStatus, Outcome
+from sales.choices import ConsentState, LeadProducer, LeadStatus, Outcome, SourceSystem
 
 KEY_FIELDS = ("source", "external_id")
 

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from connectors.choices import SourceSystem
+from sales.choices import SourceSystem
 from security.fields import BlindIndexField, EncryptedEmailField, EncryptedTextField, PersonalDataModel
 from support.choices import (
     ArticleStatus,

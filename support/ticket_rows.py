@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentops import rowcheck as rc
-from connectors.choices import SourceSystem
+from sales.choices import SourceSystem
 from support.choices import TicketChannel, TicketPriority, TicketStatus
 
 TICKET_FIELDS: dict[str, rc.Parser] = {

@@ -5,8 +5,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from connectors.choices import SourceSystem
-from sales.choices import CompanySizeBand, ConsentState, LeadEventKind, LeadStatus, Outcome
+from sales.choices import CompanySizeBand, ConsentState, LeadEventKind, LeadStatus, Outcome, SourceSystem
 from security.fields import BlindIndexField, EncryptedEmailField, EncryptedTextField, PersonalDataModel
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from connectors.choices import SourceSystem
+from sales.choices import SourceSystem
 
 
 class SurveyAnswerSerializer(serializers.Serializer):
