@@ -169,7 +169,7 @@ class ActionRouteForm(forms.ModelForm):
 @admin.register(ActionRoute)
 class ActionRouteAdmin(SimpleHistoryAdmin):
     """Which connection executes each action kind; the connection must also grant the kind's write
-    scope. Kinds AgentOps executes itself (``connectors.routing.INTERNAL_KINDS``) need no route."""
+    scope. Kinds AgentOps executes itself (``approvals.executors``) need no route."""
 
     form = ActionRouteForm
     list_display = ["kind", "domain", "connection", "is_active", "writes_allowed", "updated_at"]

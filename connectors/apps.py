@@ -8,6 +8,7 @@ class ConnectorsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from connectors.execution import register_outside_executor
         from connectors.models import Connection
         from connectors.webhook_targets import webhook_targets_forget
 
@@ -15,3 +16,5 @@ class ConnectorsConfig(AppConfig):
         # webhook endpoint's per-process copy a moment longer in this process.
         for signal in (post_save, post_delete):
             signal.connect(webhook_targets_forget, sender=Connection, dispatch_uid="webhook_targets_forget")
+        # Every kind that goes to a CRM, a helpdesk or mail leaves through this app's executor.
+        register_outside_executor()

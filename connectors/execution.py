@@ -40,15 +40,17 @@ from django.conf import settings as django_settings
 from django.core.mail import EmailMessage
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
+from agentops.bulk import update_many
 from approvals.choices import ActionKind, ActionStatus
+from approvals.executors import InDatabase, Outside, executed_kinds, executor_for, executor_register
+from approvals.lifecycle import Settlement, actions_settle, actions_start
 from approvals.models import ProposedAction
 from approvals.schemas import PayloadError, validate_payload
-from approvals.services import _move, execution_entry, payload_sha256
+from approvals.services import payload_sha256
 from approvals.targets import LeadContact, TargetMismatch, target_check
-from audit.bulk import decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
 from connectors.base import Connector, ConnectorError, WriteResult
@@ -56,10 +58,10 @@ from connectors.calls import CallContext, calls_logged
 from connectors.models import ActionExecution, AttemptOutcome, Connection, ExecutionAttempt
 from connectors.registry import connector_for
 from connectors.resilience import BreakerPolicy, RateLimitPolicy, RetryPolicy, retry_delay
-from connectors.routing import INTERNAL_KINDS, MAIL_CONNECTOR, MAIL_KINDS, RouteRefused, connection_for
+from connectors.routing import MAIL_CONNECTOR, MAIL_KINDS, RouteRefused, connection_for
 from connectors.throttle import Throttle, ThrottleStore, default_store
 from operations.gate import Work
-from operations.selectors import execution_admission
+from operations.selectors import execution_admissions, quotas_lock
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,20 @@ UNKNOWN_CODES = frozenset({"timeout", "connection", "server_error"})
 #: Error codes that mean the call never went out (our own breaker or rate limit refused it).
 NOT_SENT_CODES = frozenset({"circuit_open"})
 MESSAGE_KINDS = frozenset({ActionKind.SEND_EMAIL, ActionKind.SEND_SMS})
+#: The kinds that go to a system outside AgentOps: a CRM, a helpdesk, or mail.
+OUTSIDE_KINDS = frozenset(
+    {
+        ActionKind.CREATE_TASK,
+        ActionKind.UPDATE_CRM_FIELDS,
+        ActionKind.ASSIGN_OWNER,
+        ActionKind.ADD_TO_NURTURE,
+        ActionKind.POST_PUBLIC_REPLY,
+        ActionKind.ADD_INTERNAL_NOTE,
+        ActionKind.SET_TICKET_STATUS,
+        ActionKind.SEND_EMAIL,
+        ActionKind.SEND_SMS,
+    }
+)
 #: Records per batch upsert request (HubSpot's limit; Salesforce's collections take 200).
 BATCH_SIZE = 100
 
@@ -88,6 +104,10 @@ class ExecutionSettings:
     #: How long a worker waits for work coming due before ``actions_execute`` returns.
     idle_seconds: float = 1.0
     store: ThrottleStore | None = None
+    #: Only these kinds (None: every kind some executor carries out).
+    kinds: frozenset[str] | None = None
+    #: The time executors that work in our own database go by (a cadence's start, for one).
+    clock: Callable[[], datetime] = timezone.now
 
 
 # Vendor calls ---------------------------------------------------------------------------------------
@@ -321,13 +341,15 @@ def connection_breaker_phase(connection: Connection) -> str:
 
 
 # Queue and claims -------------------------------------------------------------------------------------
-def executions_enqueue(*, now: datetime | None = None) -> int:
-    """Give every approved action that goes out an execution row, due now; how many were added."""
+def executions_enqueue(*, now: datetime | None = None, kinds: frozenset[str] | None = None) -> int:
+    """Give every approved action some executor carries out (of ``kinds``, None: all) an execution
+    row, due now; how many were added."""
     now = now or timezone.now()
+    wanted = executed_kinds() if kinds is None else executed_kinds() & kinds
     ids = list(
-        ProposedAction.objects.filter(status=ActionStatus.APPROVED, execution__isnull=True)
-        .exclude(kind__in=list(INTERNAL_KINDS))
-        .values_list("pk", flat=True)[:10_000]
+        ProposedAction.objects.filter(
+            status=ActionStatus.APPROVED, execution__isnull=True, kind__in=sorted(wanted)
+        ).values_list("pk", flat=True)[:10_000]
     )
     ActionExecution.objects.bulk_create(
         [ActionExecution(action_id=pk, due_at=now) for pk in ids], ignore_conflicts=True, batch_size=500
@@ -340,20 +362,34 @@ def _claimable(now: datetime) -> Q:
 
 
 def executions_claim(
-    *, token: str, limit: int, lease_seconds: float, now: datetime | None = None
+    *,
+    token: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime | None = None,
+    kinds: frozenset[str] | None = None,
 ) -> list[int]:
-    """Lease up to ``limit`` due executions to the worker ``token``; their ids, oldest due first."""
+    """Lease up to ``limit`` due executions under ``token``; their ids, oldest due first.
+
+    ``token`` is the lease's fencing token: new for every claim, so a worker whose lease ran out
+    (and was claimed again by another) holds a token nothing answers to any more. Every write
+    after the claim checks it under the row's lock. On PostgreSQL concurrent claimers skip each
+    other's locked rows (``FOR UPDATE SKIP LOCKED``) and take disjoint batches; elsewhere a
+    conditional ``UPDATE`` per row makes one claimer win each row."""
     now = now or timezone.now()
     until = now + timedelta(seconds=lease_seconds)
     due = ActionExecution.objects.filter(_claimable(now)).order_by("due_at", "id")
+    if kinds is not None:
+        due = due.filter(action__kind__in=sorted(kinds))
     if db_connection.features.has_select_for_update_skip_locked:
         with transaction.atomic():
-            ids = list(due.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
+            ids = list(
+                due.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:limit]
+            )
             ActionExecution.objects.filter(pk__in=ids).update(lease_until=until, lease_token=token)
         return ids
     claimed = []
     for pk in due.values_list("pk", flat=True)[:limit]:
-        # Atomic test-and-set: only one worker's UPDATE still finds the row claimable.
         if ActionExecution.objects.filter(_claimable(now), pk=pk).update(
             lease_until=until, lease_token=token
         ):
@@ -368,42 +404,40 @@ def _release(execution: ActionExecution, *, due_at: datetime, **changes: Any) ->
     )
 
 
+def _ours(ids: Sequence[int], token: str) -> set[int]:
+    """Lock the executions ``ids`` and return those still leased under ``token`` (the fence)."""
+    return set(
+        ActionExecution.objects.select_for_update()
+        .filter(pk__in=list(ids), lease_token=token, done=False)
+        .values_list("pk", flat=True)
+    )
+
+
 # One attempt ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RunResult:
-    """What one run did: ``executed``, ``failed``, ``cancelled``, ``retry``, ``held`` or ``skipped``."""
+    """What one run did: ``executed``, ``failed``, ``cancelled``, ``retry``, ``held``, ``skipped``
+    or ``crashed``."""
 
     status: str
     detail: str = ""
 
 
-def _log(action: ProposedAction, previous: str, reason: str, **extra: Any) -> None:
-    decision_log_append_many(
-        entries=[execution_entry(action, previous=previous, reason=reason, actor=ACTOR, **extra)]
-    )
+LEASE_LOST = RunResult("skipped", "lease lost")
 
 
 def _settle(execution: ActionExecution, to: str, reason: str, **extra: Any) -> RunResult:
-    """End the action (executed, failed or cancelled) with its log entry, in one transaction."""
-    now = timezone.now()
+    """End the action (executed, failed or cancelled) with its log entry, in one transaction, only
+    while the lease is still ours: a call that outlived its lease settles nothing."""
     with transaction.atomic(savepoint=False):
-        action = ProposedAction.objects.select_for_update().get(pk=execution.action_id)
-        previous = action.status
-        if to == ActionStatus.CANCELLED and previous == ActionStatus.EXECUTING:
-            to = ActionStatus.FAILED  # the state machine cancels only what has not started
-        path = (
-            [to]
-            if previous == ActionStatus.EXECUTING or to == ActionStatus.CANCELLED
-            else [
-                ActionStatus.EXECUTING,
-                to,
-            ]
+        if not _ours([execution.pk], execution.lease_token):
+            return LEASE_LOST
+        counts = actions_settle(
+            settlements=[
+                Settlement(execution.action_id, to, reason, log={"attempts": execution.attempts, **extra})
+            ],
+            actor=ACTOR,
         )
-        fields: set[str] = set()
-        for step in path:
-            fields.update(_move(action, step, now))
-        action.save(update_fields=sorted(fields))
-        _log(action, previous, reason, attempts=execution.attempts, **extra)
         ActionExecution.objects.filter(pk=execution.pk).update(
             vendor_id=str(extra.get("vendor_id", ""))[:100],
             done=True,
@@ -411,60 +445,10 @@ def _settle(execution: ActionExecution, to: str, reason: str, **extra: Any) -> R
             lease_token="",
             hold_reason="",
             check_first=False,
-            updated_at=now,
+            updated_at=timezone.now(),
             **({"last_error": reason[:2000]} if to != ActionStatus.EXECUTED else {}),
         )
-    return RunResult(to, reason)
-
-
-def _start(
-    execution: ActionExecution, action: ProposedAction, target: str, operation: str, lease_seconds: float
-) -> ExecutionAttempt | str:
-    """approved (or failed, retried) → executing, logged, and the attempt's row written before the
-    call (a worker killed mid-call leaves it ``pending``); or why the action must wait instead.
-
-    The lease is renewed first, under the row's lock, for ``lease_seconds`` from now: longer than
-    the call can take (its timeouts), so no other worker can take the action over while the call is
-    out. ``LeaseLost`` when it is no longer ours (it expired and another worker claimed it)."""
-    with transaction.atomic(savepoint=False):
-        renewed = ActionExecution.objects.filter(
-            pk=execution.pk, lease_token=execution.lease_token, done=False
-        ).update(lease_until=timezone.now() + timedelta(seconds=lease_seconds))
-        if not renewed:
-            raise LeaseLost(f"execution {execution.pk}")
-        if action.ticket_id is not None:
-            # One write per ticket at a time (Intercom's locator is read, then written): lock the
-            # ticket so two workers cannot both start one.
-            from support.models import Ticket
-
-            Ticket.objects.select_for_update().filter(pk=action.ticket_id).first()
-            busy = (
-                ProposedAction.objects.filter(ticket_id=action.ticket_id, status=ActionStatus.EXECUTING)
-                .exclude(pk=action.pk)
-                .exists()
-            )
-            if busy:
-                return "another write to this ticket is in flight"
-        locked = ProposedAction.objects.select_for_update().get(pk=action.pk)
-        if locked.status != ActionStatus.EXECUTING:
-            previous = locked.status
-            fields = _move(locked, ActionStatus.EXECUTING, timezone.now())
-            locked.target_system = target[:20]
-            locked.save(update_fields=[*fields, "target_system"])
-            _log(locked, previous, "execution started", connection=target)
-            action.status, action.target_system = locked.status, locked.target_system
-        number = execution.attempts + 1
-        attempt = ExecutionAttempt.objects.create(
-            action_id=action.pk,
-            number=number,
-            connection_id=execution.connection_id,
-            operation=operation,
-            started_at=timezone.now(),
-            correlation_id=action.correlation_id,
-        )
-        ActionExecution.objects.filter(pk=execution.pk).update(attempts=number)
-    execution.attempts = number
-    return attempt
+    return RunResult(next(iter(counts), to), reason)
 
 
 def _finish_attempt(
@@ -482,28 +466,15 @@ def _finish_attempt(
         attempt.status_code = error.status
         attempt.error_code = error.code[:30]
         attempt.error = str(error)[:2000]
-    attempt.save(
-        update_fields=[
-            "outcome",
-            "finished_at",
-            "latency_ms",
-            "vendor_id",
-            "status_code",
-            "error_code",
-            "error",
-        ]
-    )
+    attempt.save(update_fields=ATTEMPT_FIELDS)
 
 
-def _admission(action: ProposedAction, target: str) -> tuple[bool, str, datetime | None]:
+ATTEMPT_FIELDS = ["outcome", "finished_at", "latency_ms", "vendor_id", "status_code", "error_code", "error"]
+
+
+def _work(action: ProposedAction, target: str) -> Work:
     sdr = action.lead.owner.username if action.lead is not None and action.lead.owner is not None else ""
-    work = Work(kind=action.kind, connector=target, agent=action.proposed_by, sdr=sdr)
-    admission = execution_admission(work)
-    if admission.allowed:
-        return True, "", None
-    if admission.hold == "quota" and action.status == ActionStatus.EXECUTING:
-        return True, "", None  # a retry: this execution already counts in the quota
-    return False, admission.reason, admission.retry_at
+    return Work(kind=action.kind, connector=target, agent=action.proposed_by, sdr=sdr)
 
 
 @dataclass
@@ -518,26 +489,66 @@ class _Prepared:
     call: Call
 
 
-def _prepare(execution_id: int, token: str) -> _Prepared | RunResult:
-    """Load a leased execution and check everything that does not need the vendor: the action's
-    status, payload (schema and approved hash), consent for messages, route and write scope."""
-    execution = ActionExecution.objects.select_related("action__lead__owner", "action__ticket").get(
-        pk=execution_id
-    )
-    if execution.lease_token != token or execution.done:
-        return RunResult("skipped", "lease lost")
+def _prepare_many(ids: Sequence[int], token: str) -> list[_Prepared | RunResult]:
+    """Load leased executions and check everything that does not need the vendor: each action's
+    status, payload (schema and approved hash), consent for messages, route and write scope.
+    Constant queries for the batch, plus one per refused or message action."""
+    executions = {
+        e.pk: e
+        for e in ActionExecution.objects.select_related("action__lead__owner", "action__ticket").filter(
+            pk__in=list(ids)
+        )
+    }
+    # A worker that died mid-call left its attempt pending: its outcome is unknown.
+    retried = [e.action_id for e in executions.values() if e.attempts and e.lease_token == token]
+    if retried:
+        pending = ExecutionAttempt.objects.filter(action_id__in=retried, outcome=AttemptOutcome.PENDING)
+        stale = set(pending.values_list("action_id", flat=True))
+        if stale:
+            pending.update(
+                outcome=AttemptOutcome.UNKNOWN, error="the worker stopped before the outcome was recorded"
+            )
+            for execution in executions.values():
+                execution.check_first = execution.check_first or execution.action_id in stale
+    routes: dict[tuple[str, str], Connection | RouteRefused] = {}
+    results: list[_Prepared | RunResult] = []
+    moved: dict[int, list[int]] = {}
+    for pk in ids:
+        execution = executions.get(pk)
+        if execution is None or execution.lease_token != token or execution.done:
+            results.append(LEASE_LOST)
+            continue
+        prepared = _prepare(execution, routes)
+        if isinstance(prepared, _Prepared) and prepared.connection is not None:
+            if execution.connection_id != prepared.connection.pk:
+                execution.connection_id = prepared.connection.pk
+                moved.setdefault(prepared.connection.pk, []).append(pk)
+        results.append(prepared)
+    for connection_id, pks in moved.items():
+        ActionExecution.objects.filter(pk__in=pks).update(connection_id=connection_id)
+    return results
+
+
+def _route(action: ProposedAction, routes: dict[tuple[str, str], Connection | RouteRefused]) -> Connection:
+    key = (action.kind, action.domain)
+    if key not in routes:
+        try:
+            routes[key] = connection_for(kind=action.kind, domain=action.domain)
+        except RouteRefused as refused:
+            routes[key] = refused
+    found = routes[key]
+    if isinstance(found, RouteRefused):
+        raise found
+    return found
+
+
+def _prepare(
+    execution: ActionExecution, routes: dict[tuple[str, str], Connection | RouteRefused]
+) -> _Prepared | RunResult:
     action = execution.action
     if action.status not in (ActionStatus.APPROVED, ActionStatus.EXECUTING, ActionStatus.FAILED):
         ActionExecution.objects.filter(pk=execution.pk).update(done=True, lease_until=None, lease_token="")
         return RunResult("skipped", f"action is {action.status}")
-
-    # A worker that died mid-call left its attempt pending: its outcome is unknown.
-    pending = ExecutionAttempt.objects.filter(action_id=action.pk, outcome=AttemptOutcome.PENDING)
-    if execution.attempts and pending.update(
-        outcome=AttemptOutcome.UNKNOWN, error="the worker stopped before the outcome was recorded"
-    ):
-        execution.check_first = True
-
     try:
         validate_payload(action.kind, action.payload)
         if payload_sha256(action.payload) != action.approved_payload_sha256:
@@ -556,7 +567,7 @@ def _prepare(execution_id: int, token: str) -> _Prepared | RunResult:
             connection, connector, target = None, None, MAIL_CONNECTOR
             call = _mail_call(action)
         else:
-            connection = connection_for(kind=action.kind, domain=action.domain)
+            connection = _route(action, routes)
             connector, target = _connector(connection), connection.name
             call = call_for(action, connection, connector)
     except (PayloadError, Refused, RouteRefused) as refused:
@@ -568,9 +579,6 @@ def _prepare(execution_id: int, token: str) -> _Prepared | RunResult:
             ActionStatus.FAILED,
             "an earlier attempt may have taken effect and cannot be checked, so it is not repeated",
         )
-    if connection is not None and execution.connection_id != connection.pk:
-        execution.connection_id = connection.pk
-        ActionExecution.objects.filter(pk=execution.pk).update(connection_id=connection.pk)
     return _Prepared(execution, action, connection, connector, target, call)
 
 
@@ -596,33 +604,106 @@ def _acquire(throttle: Throttle | None, held: list[_Prepared]) -> tuple[float | 
         return None, RunResult("held", hold)
 
 
-def _admit_and_start(prepared: _Prepared, settings: ExecutionSettings) -> ExecutionAttempt | RunResult:
-    """The kill switches and quotas, the last word before the call; then the start (see ``_start``)."""
-    execution, action, connection = prepared.execution, prepared.action, prepared.connection
-    allowed, reason, retry_at = _admission(action, prepared.target)
-    now = timezone.now()
-    if not allowed:
-        due = retry_at or now + timedelta(seconds=settings.hold_recheck_seconds)
-        _release(execution, due_at=due, hold_reason=reason[:500])
-        return RunResult("held", reason)
-    # Longer than the call and the check can take, whatever the settings say.
+def _lease_for(prepared: _Prepared, settings: ExecutionSettings) -> float:
+    """Longer than the call and the check can take, whatever the settings say."""
     timeout = (
-        connection.timeout_seconds if connection is not None else float(django_settings.EMAIL_TIMEOUT or 10)
+        prepared.connection.timeout_seconds
+        if prepared.connection is not None
+        else float(django_settings.EMAIL_TIMEOUT or 10)
     )
-    try:
-        attempt = _start(
-            execution,
-            action,
-            prepared.target,
-            prepared.call.operation,
-            max(settings.lease_seconds, 4 * timeout + 2),
+    return max(settings.lease_seconds, 4 * timeout + 2)
+
+
+def _ticket_busy(action: ProposedAction) -> bool:
+    """One write per ticket at a time (Intercom's locator is read, then written): lock the ticket
+    so two workers cannot both start one."""
+    if action.ticket_id is None:
+        return False
+    from support.models import Ticket
+
+    Ticket.objects.select_for_update().filter(pk=action.ticket_id).first()
+    return (
+        ProposedAction.objects.filter(ticket_id=action.ticket_id, status=ActionStatus.EXECUTING)
+        .exclude(pk=action.pk)
+        .exists()
+    )
+
+
+def _start_many(
+    group: Sequence[_Prepared], settings: ExecutionSettings
+) -> list[ExecutionAttempt | RunResult]:
+    """The last word before the calls, for a group of executions under one lease token, in one
+    transaction: the leases renewed (``LEASE_LOST`` where the fence no longer holds), the kill
+    switches and quotas read under the quotas' lock (so concurrent workers never overshoot), each
+    admitted action moved to executing and logged (``approvals.lifecycle``), and its attempt's row
+    written before the call (a worker killed mid-call leaves it ``pending``)."""
+    now = timezone.now()
+    results: dict[int, ExecutionAttempt | RunResult] = {}
+    with transaction.atomic(savepoint=False):
+        token = group[0].execution.lease_token
+        ours = _ours([p.execution.pk for p in group], token)
+        ActionExecution.objects.filter(pk__in=ours).update(
+            lease_until=now + timedelta(seconds=max(_lease_for(p, settings) for p in group))
         )
-    except LeaseLost:
-        return RunResult("skipped", "lease lost")
-    if isinstance(attempt, str):
-        _release(execution, due_at=now + timedelta(seconds=1), hold_reason=attempt)
-        return RunResult("held", attempt)
-    return attempt
+        live = []
+        for prepared in group:
+            if prepared.execution.pk not in ours:
+                results[prepared.execution.pk] = LEASE_LOST
+            elif _ticket_busy(prepared.action):
+                _release(
+                    prepared.execution,
+                    due_at=now + timedelta(seconds=1),
+                    hold_reason="another write to this ticket is in flight",
+                )
+                results[prepared.execution.pk] = RunResult(
+                    "held", "another write to this ticket is in flight"
+                )
+            else:
+                live.append(prepared)
+        quotas_lock()
+        admissions = execution_admissions(
+            [_work(p.action, p.target) for p in live],
+            now=now,
+            counted=[p.action.status == ActionStatus.EXECUTING for p in live],
+        )
+        admitted = []
+        for prepared, admission in zip(live, admissions, strict=True):
+            if admission.allowed:
+                admitted.append(prepared)
+                continue
+            due = admission.retry_at or now + timedelta(seconds=settings.hold_recheck_seconds)
+            _release(prepared.execution, due_at=due, hold_reason=admission.reason[:500])
+            results[prepared.execution.pk] = RunResult("held", admission.reason)
+        locked: dict[int, ProposedAction] = {}
+        for target in {p.target for p in admitted}:
+            ids = [p.action.pk for p in admitted if p.target == target]
+            locked.update(actions_start(action_ids=ids, target=target, actor=ACTOR))
+        attempts, owners = [], []
+        for prepared in admitted:
+            action = locked[prepared.action.pk]
+            if action.status != ActionStatus.EXECUTING:  # cancelled or decided again meanwhile
+                ActionExecution.objects.filter(pk=prepared.execution.pk).update(
+                    done=True, lease_until=None, lease_token=""
+                )
+                results[prepared.execution.pk] = RunResult("skipped", f"action is {action.status}")
+                continue
+            prepared.action.status, prepared.action.target_system = action.status, action.target_system
+            prepared.execution.attempts += 1
+            attempts.append(
+                ExecutionAttempt(
+                    action_id=action.pk,
+                    number=prepared.execution.attempts,
+                    connection_id=prepared.execution.connection_id,
+                    operation=prepared.call.operation,
+                    started_at=now,
+                    correlation_id=action.correlation_id,
+                )
+            )
+            owners.append(prepared.execution.pk)
+        ExecutionAttempt.objects.bulk_create(attempts)
+        ActionExecution.objects.filter(pk__in=owners).update(attempts=F("attempts") + 1)
+        results.update(zip(owners, attempts, strict=True))
+    return [results[p.execution.pk] for p in group]
 
 
 def _context(prepared: _Prepared, attempt: ExecutionAttempt | None) -> CallContext:
@@ -677,27 +758,82 @@ def _conclude(
     return RunResult("retry", message)
 
 
-def _held_by_switch_or_quota(prepared: _Prepared, settings: ExecutionSettings) -> RunResult | None:
+def _conclude_written(
+    done: Sequence[tuple[_Prepared, ExecutionAttempt]], started: float, vendor_ids: Mapping[int, str]
+) -> list[RunResult]:
+    """The batch's successful writes: attempts, settlements, log entries and executions in one
+    transaction, a constant number of statements; only the executions whose lease is still ours."""
+    now = timezone.now()
+    latency = int((time.perf_counter() - started) * 1000)
+    with transaction.atomic(savepoint=False):
+        ours = _ours([p.execution.pk for p, _ in done], done[0][0].execution.lease_token)
+        attempts, executions, settlements = [], [], []
+        for prepared, attempt in done:
+            if prepared.execution.pk not in ours:
+                continue
+            vendor_id = vendor_ids.get(prepared.execution.pk, "")[:100]
+            attempt.outcome, attempt.finished_at, attempt.latency_ms = AttemptOutcome.OK, now, latency
+            attempt.vendor_id = vendor_id
+            attempts.append(attempt)
+            execution = prepared.execution
+            execution.vendor_id, execution.done, execution.lease_until, execution.lease_token = (
+                vendor_id,
+                True,
+                None,
+                "",
+            )
+            execution.hold_reason, execution.check_first, execution.updated_at = "", False, now
+            executions.append(execution)
+            settlements.append(
+                Settlement(
+                    prepared.action.pk,
+                    ActionStatus.EXECUTED,
+                    f"{prepared.call.operation} done",
+                    log={"attempts": execution.attempts, "vendor_id": vendor_id},
+                )
+            )
+        update_many(ExecutionAttempt, attempts, ATTEMPT_FIELDS)
+        actions_settle(settlements=settlements, actor=ACTOR)
+        update_many(
+            ActionExecution,
+            executions,
+            ["vendor_id", "done", "lease_until", "lease_token", "hold_reason", "check_first", "updated_at"],
+        )
+    return [RunResult("executed" if p.execution.pk in ours else "skipped", "") for p, _ in done]
+
+
+def _held_by_switch_or_quota(
+    group: Sequence[_Prepared], settings: ExecutionSettings
+) -> list[RunResult | None]:
     """Admission before the throttle too: held work must not take the breaker's probe or a
-    rate-limit slot (a probe that never goes out keeps the breaker half-open)."""
-    allowed, reason, retry_at = _admission(prepared.action, prepared.target)
-    if allowed:
-        return None
-    due = retry_at or timezone.now() + timedelta(seconds=settings.hold_recheck_seconds)
-    _release(prepared.execution, due_at=due, hold_reason=reason[:500])
-    return RunResult("held", reason)
+    rate-limit slot (a probe that never goes out keeps the breaker half-open). Read once for the group."""
+    admissions = execution_admissions(
+        [_work(p.action, p.target) for p in group],
+        counted=[p.action.status == ActionStatus.EXECUTING for p in group],
+    )
+    results: list[RunResult | None] = []
+    for prepared, admission in zip(group, admissions, strict=True):
+        if admission.allowed:
+            results.append(None)
+            continue
+        due = admission.retry_at or timezone.now() + timedelta(seconds=settings.hold_recheck_seconds)
+        _release(prepared.execution, due_at=due, hold_reason=admission.reason[:500])
+        results.append(RunResult("held", admission.reason))
+    return results
 
 
 def _run_prepared(prepared: _Prepared, settings: ExecutionSettings) -> RunResult:
-    held = _held_by_switch_or_quota(prepared, settings)
+    [held] = _held_by_switch_or_quota([prepared], settings)
     if held is not None:
         return held
     throttle = _throttle_for(prepared, settings)
     sent_at, held = _acquire(throttle, [prepared])
     if held is not None:
         return held
-    attempt = _admit_and_start(prepared, settings)
+    [attempt] = _start_many([prepared], settings)
     if isinstance(attempt, RunResult):
+        if throttle is not None:
+            throttle.record(None, sent_at=sent_at)
         return attempt
     call, connector = prepared.call, prepared.connector
     started = time.perf_counter()
@@ -731,35 +867,32 @@ def _run_prepared(prepared: _Prepared, settings: ExecutionSettings) -> RunResult
 
 def execution_run(*, execution_id: int, token: str, settings: ExecutionSettings) -> RunResult:
     """One attempt at the leased execution ``execution_id`` (see the module docstring)."""
-    prepared = _prepare(execution_id, token)
+    [prepared] = _prepare_many([execution_id], token)
     return prepared if isinstance(prepared, RunResult) else _run_prepared(prepared, settings)
 
 
 def _run_batch(group: list[_Prepared], settings: ExecutionSettings) -> list[RunResult]:
     """Upserts for one connection in one request of the vendor's batch endpoint (repeatable, so an
-    unknown outcome is simply sent again). Each action still gets its admission, its start and its
-    attempt row; a batch the vendor refuses as a whole is retried one action at a time, so one bad
-    record fails alone."""
+    unknown outcome is simply sent again). Admission, start and conclusion each take one
+    transaction for the whole batch; a batch the vendor refuses as a whole is retried one action at
+    a time, so one bad record fails alone."""
     first = group[0]
     assert first.connector is not None and first.call.batch is not None
     results: list[RunResult] = []
     admitted = []
-    for prepared in group:
-        refused = _held_by_switch_or_quota(prepared, settings)
+    for prepared, refused in zip(group, _held_by_switch_or_quota(group, settings), strict=True):
         if refused is None:
             admitted.append(prepared)
         else:
             results.append(refused)
     if not admitted:
         return results
-    group = admitted
     throttle = _throttle_for(first, settings)
-    sent_at, held = _acquire(throttle, group)
+    sent_at, held = _acquire(throttle, admitted)
     if held is not None:
-        return [*results, *[held] * len(group)]
+        return [*results, *[held] * len(admitted)]
     started_ones: list[tuple[_Prepared, ExecutionAttempt]] = []
-    for prepared in group:
-        attempt = _admit_and_start(prepared, settings)
+    for prepared, attempt in zip(admitted, _start_many(admitted, settings), strict=True):
         if isinstance(attempt, RunResult):
             results.append(attempt)
         else:
@@ -781,49 +914,132 @@ def _run_batch(group: list[_Prepared], settings: ExecutionSettings) -> list[RunR
         error = exc
     if throttle is not None:
         throttle.record(error, sent_at=sent_at)
+
+    def key(prepared: _Prepared) -> str:
+        return str(prepared.call.batch[1][id_property]) if prepared.call.batch is not None else ""
+
+    if error is None:
+        vendor_ids = {p.execution.pk: written.get(key(p), "") for p, _ in started_ones}
+        return [*results, *_conclude_written(started_ones, started, vendor_ids)]
     for prepared, attempt in started_ones:
-        key = str(prepared.call.batch[1][id_property]) if prepared.call.batch is not None else ""
-        if error is not None and not error.retryable and len(started_ones) > 1:
+        if not error.retryable and len(started_ones) > 1:
             _finish_attempt(attempt, AttemptOutcome.ERROR, started, error)
             results.append(_run_prepared(prepared, settings))  # alone, so only a bad record fails
             continue
-        results.append(
-            _conclude(prepared, attempt, started, settings, error=error, vendor_id=written.get(key, ""))
-        )
+        results.append(_conclude(prepared, attempt, started, settings, error=error))
     return results
 
 
+def _crashed(ids: Sequence[int], token: str, exc: BaseException, settings: ExecutionSettings) -> RunResult:
+    """An error nobody expected (a secret that no longer decrypts, a bug): the executions go back
+    with the error and a pause, never due at once (a tight loop of the same failure)."""
+    logger.error(
+        "executions %s crashed; retried in %ss", list(ids), settings.hold_recheck_seconds, exc_info=exc
+    )
+    error = f"crashed: {type(exc).__name__}: {exc}"[:2000]
+    ActionExecution.objects.filter(pk__in=list(ids), lease_token=token, done=False).update(
+        due_at=timezone.now() + timedelta(seconds=settings.hold_recheck_seconds),
+        lease_until=None,
+        lease_token="",
+        last_error=error,
+        last_error_code="crashed",
+        updated_at=timezone.now(),
+    )
+    return RunResult("crashed", error)
+
+
 def executions_run(*, ids: Sequence[int], token: str, settings: ExecutionSettings) -> list[RunResult]:
-    """Run the leased executions ``ids``: batchable upserts together per connection (up to the
-    vendor's batch size, one per record), everything else one by one."""
+    """Run the leased executions ``ids`` that go to another system: batchable upserts together per
+    connection (up to the vendor's batch size, one per record), everything else one by one."""
     results: list[RunResult] = []
     batches: dict[int, list[_Prepared]] = {}
-    for pk in ids:
-        try:
-            prepared = _prepare(pk, token)
-            if isinstance(prepared, RunResult):
-                results.append(prepared)
-            elif prepared.call.batch is not None and prepared.connection is not None:
-                group = batches.setdefault(prepared.connection.pk, [])
-                keys = {str(p.call.batch[1].get(prepared.call.batch[0])) for p in group if p.call.batch}
-                if str(prepared.call.batch[1].get(prepared.call.batch[0])) in keys:
-                    # Two writes to one record: the vendor refuses duplicate ids in a batch.
-                    _release(prepared.execution, due_at=timezone.now())
-                    results.append(RunResult("skipped", "another write to this record is in the batch"))
-                else:
-                    group.append(prepared)
+    try:
+        prepared_all = _prepare_many(ids, token)
+    except Exception as exc:  # noqa: BLE001 (logged by _crashed, which backs off)
+        return [_crashed(ids, token, exc, settings)] * len(ids)
+    for pk, prepared in zip(ids, prepared_all, strict=True):
+        if isinstance(prepared, RunResult):
+            results.append(prepared)
+        elif prepared.call.batch is not None and prepared.connection is not None:
+            group = batches.setdefault(prepared.connection.pk, [])
+            keys = {str(p.call.batch[1].get(prepared.call.batch[0])) for p in group if p.call.batch}
+            if str(prepared.call.batch[1].get(prepared.call.batch[0])) in keys:
+                # Two writes to one record: the vendor refuses duplicate ids in a batch.
+                _release(prepared.execution, due_at=timezone.now())
+                results.append(RunResult("skipped", "another write to this record is in the batch"))
             else:
+                group.append(prepared)
+        else:
+            try:
                 results.append(_run_prepared(prepared, settings))
-        except Exception:
-            logger.exception("execution %s crashed; its lease will expire and it is retried", pk)
-            results.append(RunResult("crashed"))
+            except Exception as exc:  # noqa: BLE001 (logged by _crashed, which backs off)
+                results.append(_crashed([pk], token, exc, settings))
     for group in batches.values():
         for start in range(0, len(group), BATCH_SIZE):
+            chunk = group[start : start + BATCH_SIZE]
             try:
-                results += _run_batch(group[start : start + BATCH_SIZE], settings)
-            except Exception:
-                logger.exception("a batch crashed; its leases will expire and it is retried")
-                results.append(RunResult("crashed"))
+                results += _run_batch(chunk, settings)
+            except Exception as exc:  # noqa: BLE001 (logged by _crashed, which backs off)
+                results.append(_crashed([p.execution.pk for p in chunk], token, exc, settings))
+    return results
+
+
+def executions_run_in_database(
+    executor: InDatabase, *, ids: Sequence[int], token: str, settings: ExecutionSettings
+) -> list[RunResult]:
+    """Run the leased executions ``ids`` of an executor whose effect is our own rows: its work, the
+    settlements and the executions' ends commit together, and only under a lease still ours."""
+    try:
+        with transaction.atomic():
+            ours = _ours(ids, token)
+            executions = list(
+                ActionExecution.objects.filter(pk__in=ours).select_related("action__lead").order_by("pk")
+            )
+            live = [e for e in executions if e.action.status == ActionStatus.APPROVED]
+            gone = [e.pk for e in executions if e.action.status != ActionStatus.APPROVED]
+            outcomes = executor.execute([e.action for e in live], settings.clock()) if live else []
+            by_action = {e.action_id: e for e in live}
+            ends = [o for o in outcomes if not o.held]
+            counts = actions_settle(
+                settlements=[Settlement(o.action_id, o.status, o.detail) for o in ends], actor=executor.actor
+            )
+            now = timezone.now()
+            ActionExecution.objects.filter(pk__in=[*gone, *(by_action[o.action_id].pk for o in ends)]).update(
+                done=True, lease_until=None, lease_token="", hold_reason="", updated_at=now
+            )
+            for outcome in outcomes:
+                if outcome.held:
+                    _release(
+                        by_action[outcome.action_id],
+                        due_at=outcome.due_at or now + timedelta(seconds=settings.hold_recheck_seconds),
+                        hold_reason=outcome.detail[:500],
+                    )
+    except Exception as exc:  # noqa: BLE001 (logged by _crashed, which backs off)
+        return [_crashed(ids, token, exc, settings)]
+    results = [RunResult(status, "") for status, n in counts.items() for _ in range(n)]
+    results += [RunResult("held", o.detail) for o in outcomes if o.held]
+    results += [RunResult("skipped", "lease lost")] * (len(ids) - len(ours))
+    return results
+
+
+def outbox_run(*, ids: Sequence[int], token: str, settings: ExecutionSettings) -> list[RunResult]:
+    """Hand each leased execution to the executor registered for its action's kind."""
+    kinds = dict(ActionExecution.objects.filter(pk__in=list(ids)).values_list("pk", "action__kind"))
+    groups: dict[str, list[int]] = {}
+    results: list[RunResult] = []
+    for pk in ids:
+        executor = executor_for(kinds.get(pk, ""))
+        if executor is None:
+            results.append(_crashed([pk], token, LookupError(f"no executor for {kinds.get(pk)!r}"), settings))
+            continue
+        groups.setdefault(executor.name, []).append(pk)
+    for name, group in groups.items():
+        executor = executor_for(kinds[group[0]])
+        if isinstance(executor, InDatabase):
+            results += executions_run_in_database(executor, ids=group, token=token, settings=settings)
+        elif executor is not None:
+            results += executor.run(ids=group, token=token, settings=settings)
+        del name
     return results
 
 
@@ -840,15 +1056,21 @@ class ExecutionSummary:
 def _worker(
     settings: ExecutionSettings, summary: ExecutionSummary, lock: threading.Lock, stop: threading.Event
 ) -> None:
-    token = secrets.token_hex(16)
     try:
         while not stop.is_set():
+            token = secrets.token_hex(16)  # a new fencing token for every claim
             ids = executions_claim(
-                token=token, limit=settings.batch_size, lease_seconds=settings.lease_seconds
+                token=token,
+                limit=settings.batch_size,
+                lease_seconds=settings.lease_seconds,
+                kinds=settings.kinds,
             )
             if not ids:
-                executions_enqueue()
-                next_due = ActionExecution.objects.filter(done=False).aggregate(first=Min("due_at"))["first"]
+                executions_enqueue(kinds=settings.kinds)
+                waiting = ActionExecution.objects.filter(done=False)
+                if settings.kinds is not None:
+                    waiting = waiting.filter(action__kind__in=sorted(settings.kinds))
+                next_due = waiting.aggregate(first=Min("due_at"))["first"]
                 if next_due is None:
                     return
                 wait = (next_due - timezone.now()).total_seconds()
@@ -857,7 +1079,7 @@ def _worker(
                 # Due soon, or due but leased by another worker (or by one that died: it expires).
                 stop.wait(min(max(wait, 0.02), 0.2))
                 continue
-            for outcome in executions_run(ids=ids, token=token, settings=settings):
+            for outcome in outbox_run(ids=ids, token=token, settings=settings):
                 with lock:
                     summary.add(outcome.status)
             # What this worker claimed but did not reach (stopped) goes back at once.
@@ -870,13 +1092,14 @@ def _worker(
 def actions_execute(
     *, settings: ExecutionSettings | None = None, workers: int = 1, stop: threading.Event | None = None
 ) -> ExecutionSummary:
-    """Execute approved actions until nothing comes due within ``settings.idle_seconds`` (held work
-    waits for its next look) or ``stop`` is set. ``workers`` threads share the queue."""
+    """Execute approved actions of every kind until nothing comes due within
+    ``settings.idle_seconds`` (held work waits for its next look) or ``stop`` is set. ``workers``
+    threads share the queue (and so do other processes, on other machines: claims are disjoint)."""
     settings = settings or ExecutionSettings()
     stop = stop or threading.Event()
     summary, lock = ExecutionSummary(), threading.Lock()
     started = time.perf_counter()
-    executions_enqueue()
+    executions_enqueue(kinds=settings.kinds)
     if workers <= 1:
         _worker(settings, summary, lock, stop)
     else:
@@ -908,10 +1131,10 @@ def action_execution_retry(*, action_id: int, actor: str) -> ActionExecution:
             "",
         )
         execution.hold_reason = ""
-        execution.save()
         # A fresh budget of attempts, numbered after the earlier ones; an earlier unknown outcome
-        # still asks the vendor first (check_first is kept).
+        # still asks the vendor first (check_first is kept). Set before the save: it is saved.
         execution.budget_start = execution.attempts
+        execution.save()
         decision_log_append(
             event_type=EventType.ACTION_TRANSITIONED,
             actor=actor,
@@ -928,11 +1151,7 @@ def action_execution_retry(*, action_id: int, actor: str) -> ActionExecution:
     return execution
 
 
-def executions_summary() -> Mapping[str, int]:
-    """Not-done executions by what they wait for (for the admin and commands)."""
-    rows = ActionExecution.objects.filter(done=False)
-    return {
-        "held": rows.exclude(hold_reason="").count(),
-        "retrying": rows.filter(hold_reason="", attempts__gt=0).count(),
-        "queued": rows.filter(hold_reason="", attempts=0).count(),
-    }
+def register_outside_executor() -> None:
+    """Register this module as the executor of every kind that goes to another system (called
+    from ``ConnectorsConfig.ready``)."""
+    executor_register(Outside(name="connectors", kinds=OUTSIDE_KINDS, run=executions_run))

@@ -305,7 +305,7 @@ class ActionRoute(models.Model):
     Admin data with history. An action is routed by its kind and domain; a route without a domain
     covers every domain of its kind. The connection must also hold the kind in its write scopes,
     or the action fails with a clear reason: a route alone never grants a write.
-    Kinds AgentOps executes itself (``connectors.routing.INTERNAL_KINDS``) take no route.
+    Kinds AgentOps executes itself (``approvals.executors``) take no route.
     """
 
     # No choices here: a new action kind must not need a migration of this table (see ``clean``).

@@ -1,12 +1,8 @@
-"""Which way an approved action goes out: through a connection, AgentOps's own mail, or nowhere.
+"""Which way an approved action that goes to another system leaves: a connection, or AgentOps's own mail.
 
-The one place that says so:
+The one place that says so, for the connectors' executor (``connectors.execution``; the kinds AgentOps
+carries out itself have executors of their own in ``approvals.executors``'s registry):
 
-- ``INTERNAL_KINDS`` are executed inside AgentOps or only read, never sent to a connector:
-  ``enrol_cadence`` (``sales.cadence_services.enrolments_from_approved`` enrols the lead in our own
-  cadence, whose steps are proposed as messages and tasks of their own), ``flag_for_review`` and
-  ``handoff_to_human`` (they change our queues), ``account_lookup`` (a read). The executor never
-  picks them up.
 - ``MAIL_KINDS`` (``send_email``) are sent by AgentOps through Django's email backend
   (``EMAIL_BACKEND``), whatever the CRM: no connector sends email, and a CRM "email engagement" only
   logs one. The CRM learns of it from its own mailbox integration, as with a person's email.
@@ -21,14 +17,6 @@ from django.db.models import Q
 from approvals.choices import ActionKind
 from connectors.models import ActionRoute, Connection
 
-INTERNAL_KINDS: frozenset[str] = frozenset(
-    {
-        ActionKind.ENROL_CADENCE,
-        ActionKind.FLAG_FOR_REVIEW,
-        ActionKind.HANDOFF_TO_HUMAN,
-        ActionKind.ACCOUNT_LOOKUP,
-    }
-)
 MAIL_KINDS: frozenset[str] = frozenset({ActionKind.SEND_EMAIL})
 #: What the kill switches and quotas call AgentOps's own mail sender (its "connection" name).
 MAIL_CONNECTOR = "email"

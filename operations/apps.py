@@ -6,6 +6,18 @@ class OperationsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
+        from approvals.executors import InDatabase, executor_register
+        from operations.change_control import CONFIG_AGENT, config_changes_execute
+
+        # The outbox applies approved configuration changes.
+        executor_register(
+            InDatabase(
+                name="change control",
+                kinds=frozenset({"config_change"}),
+                execute=config_changes_execute,
+                actor=CONFIG_AGENT,
+            )
+        )
         from django_q.signals import post_execute_in_worker, pre_execute
 
         from operations import checks  # noqa: F401  (registers the system checks)

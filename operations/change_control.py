@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,6 +26,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from approvals.choices import ActionKind, ActionStatus
+from approvals.executors import Outcome
 
 CONFIG_AGENT = "change-control"
 logger = logging.getLogger(__name__)
@@ -179,46 +181,41 @@ def change_propose(
     return action_route(action_id=action.pk, actor="policy")
 
 
-def config_changes_apply(*, limit: int = 100) -> dict[str, int]:
-    """Apply approved configuration changes, each validated like an admin save; a change that no
-    longer validates (the object was deleted or edited meanwhile into a conflict) fails with the
-    reason. Safe to run twice: an action is applied once (its status moves on).
+def config_changes_execute(actions: Sequence[Any], now: datetime) -> list[Outcome]:
+    """The executor of approved configuration changes (registered in ``OperationsConfig.ready``;
+    the outbox runs it in its fenced transaction and settles the outcomes): each is validated like
+    an admin save; a change that no longer validates (the object was deleted or edited meanwhile
+    into a conflict) fails with the reason, and nothing of it is written.
 
     Applied only as change control proposes them: a controlled model, only its allowed fields
     (``CONTROLLED_MODELS``), decided in the operations domain by a person other than the proposer;
-    anything else fails with the reason and nothing is written. While a kill switch holds
-    configuration changes (global, configuration changes, or the ``config_change`` kind) nothing
-    is applied: approved changes stay approved (``{"held": n}``) and apply after the release."""
-    from approvals.models import ProposedAction
-    from approvals.services import Settled, actions_settle_many
+    anything else fails with the reason. While a kill switch holds configuration changes (global,
+    configuration changes, or the ``config_change`` kind) nothing is applied: the changes are held
+    and looked at again later, and apply after the release."""
+    from approvals.models import Decision
     from operations.selectors import kill_switch_hold
 
-    approved = ProposedAction.objects.filter(kind=ActionKind.CONFIG_CHANGE, status=ActionStatus.APPROVED)
     held = kill_switch_hold(activity="config_changes")
     if held:
-        waiting = approved.count()
-        if waiting:
-            logger.warning("%s approved configuration change(s) held: %s", waiting, held)
-        return {"held": waiting} if waiting else {}
-    counts: dict[str, int] = {}
-    for action in approved.prefetch_related("decisions__decided_by")[:limit]:
-        approver = next((d.decided_by for d in action.decisions.all() if d.decided_by is not None), None)
+        logger.warning("%s approved configuration change(s) held: %s", len(actions), held)
+        return [Outcome(a.pk, "held", held) for a in actions]
+    approvers = {
+        d.action_id: d.decided_by
+        for d in Decision.objects.filter(action_id__in=[a.pk for a in actions], decided_by__isnull=False)
+        .select_related("decided_by")
+        .order_by("-pk")
+    }
+    outcomes = []
+    for action in actions:
+        approver = approvers.get(action.pk)
         try:
             with transaction.atomic():
                 _origin_check(action, approver)
-                detail = _apply(action.payload, approver)
-                result = actions_settle_many(
-                    outcomes=[Settled(action.pk, ActionStatus.EXECUTED, detail)], actor=CONFIG_AGENT
-                )
+                outcomes.append(Outcome(action.pk, ActionStatus.EXECUTED, _apply(action.payload, approver)))
         except (ValidationError, ObjectDoesNotExist, LookupError, ValueError) as exc:
             reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            result = actions_settle_many(
-                outcomes=[Settled(action.pk, ActionStatus.FAILED, f"not applied: {reason}")],
-                actor=CONFIG_AGENT,
-            )
-        for status, n in result.items():
-            counts[status] = counts.get(status, 0) + n
-    return counts
+            outcomes.append(Outcome(action.pk, ActionStatus.FAILED, f"not applied: {reason}"))
+    return outcomes
 
 
 def _origin_check(action: Any, approver: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from operations.config_diff import Diff, diff_rows
 from operations.gate import (
+    ADMIT,
     CALLBACKS,
     CONFIG_CHANGES,
     WINDOWS,
@@ -65,18 +67,30 @@ def active_quotas() -> list[Quota]:
 
 
 def execution_admission(work: Work, *, now: datetime | None = None) -> Admission:
-    """Whether ``work`` may start now (kill switches, then quotas). Quotas count the automated
-    executions (``executing``, ``executed`` or ``failed`` actions, by the time they started) in their
-    window, so a held action is not counted until it runs."""
+    """Whether ``work`` may start now (kill switches, then quotas)."""
+    return execution_admissions([work], now=now)[0]
+
+
+def execution_admissions(
+    works: Sequence[Work], *, now: datetime | None = None, counted: Sequence[bool] = ()
+) -> list[Admission]:
+    """Whether each of ``works`` may start now, in order: each one admitted counts against the
+    quotas of those after it, so a batch never overshoots. Quotas count the automated executions
+    (``executing``, ``executed`` or ``failed`` actions, by the time they started) in their window,
+    so a held action is not counted until it runs. ``counted[i]`` true: work ``i`` has started
+    already (a retry) and counts in its quotas; only a kill switch holds it.
+
+    Read once for the whole batch; to make it the last word, call it in the transaction that starts
+    the work, after ``quotas_lock``."""
     now = now or timezone.now()
     switches = engaged_switches()
     quotas = active_quotas() if not switches else []
     used: dict[tuple[int, str], list[datetime]] = defaultdict(list)
-    covering = [(q, key) for q in quotas if (key := quota_key(q, work)) is not None]
-    if covering:
+    keys = {key for q in quotas for work in works if (key := quota_key(q, work)) is not None}
+    if keys:
         from approvals.models import ProposedAction
 
-        since = now - max(WINDOWS[q.window] for q, _ in covering)
+        since = now - max(WINDOWS[q.window] for q in quotas)
         rows = ProposedAction.objects.filter(
             execution_started_at__gte=since, status__in=["executing", "executed", "failed"]
         ).values_list("kind", "target_system", "proposed_by", "lead__owner__username", "execution_started_at")
@@ -84,10 +98,29 @@ def execution_admission(work: Work, *, now: datetime | None = None) -> Admission
             if started is None:
                 continue
             other = Work(kind=kind, connector=connector, agent=agent, sdr=sdr or "")
-            for quota, key in covering:
-                if quota_key(quota, other) == key:
+            for quota in quotas:
+                key = quota_key(quota, other)
+                if key is not None and key in keys:
                     used[(quota.id, key)].append(started)
-    return admit(work, switches=switches, quotas=quotas, used=used, now=now)
+    admissions = []
+    for n, work in enumerate(works):
+        admission = admit(work, switches=switches, quotas=quotas, used=used, now=now)
+        retry = n < len(counted) and counted[n]
+        if admission.hold == "quota" and retry:
+            admission = ADMIT
+        if admission.allowed and not retry:
+            for quota in quotas:
+                key = quota_key(quota, work)
+                if key is not None:
+                    used[(quota.id, key)].append(now)
+        admissions.append(admission)
+    return admissions
+
+
+def quotas_lock() -> None:
+    """Lock the active quotas' rows until the transaction ends: workers starting work one after
+    another see each other's starts when they count (PostgreSQL; SQLite writes one at a time)."""
+    list(QuotaRow.objects.select_for_update().filter(is_active=True).order_by("pk").values_list("pk"))
 
 
 # --- KPI dashboard -----------------------------------------------------------------------------

@@ -14,13 +14,6 @@ def autopause_task() -> dict[str, object]:
 
 
 @ledgered
-def config_changes_task() -> dict[str, int]:
-    from operations.change_control import config_changes_apply
-
-    return config_changes_apply()
-
-
-@ledgered
 def reap_task_runs_task() -> dict[str, int]:
     """Every minute: retry runs whose worker died or whose attempt failed; give up after the limit."""
     from operations.task_runs import task_runs_reap

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from agentops.bulk import insert_many, update_many
 from approvals.choices import ActionKind, ActionStatus
+from approvals.executors import Outcome
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from sales.cadence import DEFER, EXIT, SKIP, Pacing, QuietHours, StepFacts, decide_step, enrolment_day
@@ -74,50 +75,20 @@ def _rules(settings: SequencingSettings) -> tuple[QuietHours, Pacing]:
 # --- Enrolment ---------------------------------------------------------------------------------
 
 
-@dataclass
-class EnrolSummary:
-    enrolled: int = 0
-    already_enrolled: int = 0
-    held_for_later_days: int = 0
-    failed: int = 0
-    cancelled: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
-
-
-def enrolments_from_approved(*, now: datetime | None = None, limit: int = 1000) -> EnrolSummary:
-    """Carry out approved ``enrol_cadence`` actions: enrol each lead in the named cadence.
+def cadence_enrolments_execute(actions: Sequence[Any], now: datetime) -> list[Outcome]:
+    """The executor of approved ``enrol_cadence`` actions (registered in ``SalesConfig.ready``; the
+    outbox runs it in its fenced transaction and settles the outcomes): enrol each lead in the
+    named cadence.
 
     The cadence runs inside AgentOps, so the action is executed here. An SDR gets at most the
     configured number of new enrolments a day; the excess starts on the next days with room, it is
     never dropped. An unknown or switched-off cadence fails the action with the reason; an
-    opted-out lead cancels it. Safe to run twice: an action enrols once (``source_action`` is unique).
+    opted-out lead cancels it. An action enrols once (``source_action`` is unique).
     """
-    from approvals.models import ProposedAction
-
-    now = now or timezone.now()
-    settings = SequencingSettings.current()
-    with transaction.atomic():
-        query = ProposedAction.objects.filter(
-            kind=ActionKind.ENROL_CADENCE,
-            status=ActionStatus.APPROVED,
-            lead__isnull=False,
-            enrolment__isnull=True,
-        )
-        if connection.features.has_select_for_update_skip_locked:
-            # Another worker enrolling at the same time takes other actions, never the same ones.
-            query = query.select_for_update(skip_locked=True, of=("self",))
-        actions = list(query.select_related("lead").order_by("decided_at", "pk")[:limit])
-        return _enrol(actions, now=now, settings=settings)
-
-
-def _enrol(actions: list[Any], *, now: datetime, settings: SequencingSettings) -> EnrolSummary:
-    from approvals.services import Settled, actions_settle_many
-
-    summary = EnrolSummary()
+    outcomes: list[Outcome] = []
     if not actions:
-        return summary
+        return outcomes
+    settings = SequencingSettings.current()
     names = {a.payload.get("cadence", "") for a in actions}
     cadences = {c.name: c for c in Cadence.objects.filter(name__in=names).prefetch_related("steps")}
     open_pairs = set(
@@ -127,27 +98,25 @@ def _enrol(actions: list[Any], *, now: datetime, settings: SequencingSettings) -
     )
     owners = _owners_for(actions)
     booked = _enrolments_per_owner_day([o for o in owners.values() if o is not None], now.date())
-    settled: list[Settled] = []
     enrolments: list[Enrolment] = []
     entries: list[LogEntry] = []
     for action in actions:
         lead = action.lead
-        assert lead is not None  # filtered above
         cadence = cadences.get(action.payload.get("cadence", ""))
+        if lead is None:
+            outcomes.append(Outcome(action.pk, ActionStatus.FAILED, "enrol_cadence needs a lead"))
+            continue
         if lead.consent_state == ConsentState.OPTED_OUT:
-            settled.append(Settled(action.pk, ActionStatus.CANCELLED, "the contact has opted out"))
-            summary.cancelled += 1
+            outcomes.append(Outcome(action.pk, ActionStatus.CANCELLED, "the contact has opted out"))
             continue
         if cadence is None or not cadence.is_active or not cadence.steps.all():
             reason = "no such cadence" if cadence is None else "the cadence is switched off or has no steps"
-            settled.append(
-                Settled(action.pk, ActionStatus.FAILED, f"{reason}: {action.payload.get('cadence')!r}")
+            outcomes.append(
+                Outcome(action.pk, ActionStatus.FAILED, f"{reason}: {action.payload.get('cadence')!r}")
             )
-            summary.failed += 1
             continue
         if (lead.pk, cadence.pk) in open_pairs:
-            settled.append(Settled(action.pk, ActionStatus.EXECUTED, "already enrolled in this cadence"))
-            summary.already_enrolled += 1
+            outcomes.append(Outcome(action.pk, ActionStatus.EXECUTED, "already enrolled in this cadence"))
             continue
         owner_id = owners.get(action.pk)
         start = now
@@ -156,7 +125,6 @@ def _enrol(actions: list[Any], *, now: datetime, settings: SequencingSettings) -
             booked[owner_id][day] += 1
             if day != now.date():
                 start = datetime.combine(day, time(0, 0), tzinfo=now.tzinfo)
-                summary.held_for_later_days += 1
         first = min(cadence.steps.all(), key=lambda s: s.position)
         enrolments.append(
             Enrolment(
@@ -174,7 +142,8 @@ def _enrol(actions: list[Any], *, now: datetime, settings: SequencingSettings) -
             )
         )
         open_pairs.add((lead.pk, cadence.pk))
-        settled.append(Settled(action.pk, ActionStatus.EXECUTED, f"enrolled in {cadence.name}"))
+        later = "" if start == now else f" (the SDR's daily limit is reached: starts {start:%Y-%m-%d})"
+        outcomes.append(Outcome(action.pk, ActionStatus.EXECUTED, f"enrolled in {cadence.name}{later}"))
         entries.append(
             LogEntry(
                 event_type=EventType.CADENCE_ENROLLED,
@@ -185,11 +154,9 @@ def _enrol(actions: list[Any], *, now: datetime, settings: SequencingSettings) -
                 action_taken={"cadence": cadence.name, "owner_id": owner_id, "starts_at": start.isoformat()},
             )
         )
-        summary.enrolled += 1
     insert_many(Enrolment, enrolments)
     decision_log_append_many(entries=entries)
-    actions_settle_many(outcomes=settled, actor=CADENCE_AGENT)
-    return summary
+    return outcomes
 
 
 def _owners_for(actions: Sequence[Any]) -> dict[int, int | None]:

@@ -35,9 +35,8 @@ def playbooks_after_scoring(*, lead_ids: Sequence[int] | None) -> None:
 
 @ledgered
 def cadences_tick_task() -> dict[str, object]:
-    """Every few minutes: start approved enrolments, then take due steps and exits (safe to overlap)."""
-    from sales.cadence_services import cadences_advance, enrolments_from_approved
+    """Every few minutes: take due steps and exits (safe to overlap). Approved enrolments start in
+    the outbox, like every approved action."""
+    from sales.cadence_services import cadences_advance
 
-    enrolled = enrolments_from_approved()
-    advanced = cadences_advance()
-    return {"enrolments": enrolled.as_dict(), "steps": advanced.as_dict()}
+    return {"steps": cadences_advance().as_dict()}

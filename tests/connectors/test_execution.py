@@ -10,12 +10,12 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from approvals.executors import executor_for
 from approvals.models import ProposedAction
 from approvals.services import payload_sha256
 from audit.models import DecisionLogEntry
 from connectors.execution import action_execution_retry, actions_execute
 from connectors.models import ActionExecution, ActionRoute, ExecutionAttempt
-from connectors.routing import INTERNAL_KINDS
 from connectors.sandbox.server import FaultConfig
 from operations.metrics import CONNECTOR_CALLS
 from operations.models import Quota
@@ -83,18 +83,25 @@ def test_an_action_with_no_route_fails_saying_so():
     assert "no_route" in ActionExecution.objects.get(action=action).last_error
 
 
-def test_internal_kinds_are_never_picked_up():
+@pytest.mark.parametrize("kind", ["flag_for_review", "handoff_to_human", "account_lookup"])
+def test_kinds_no_executor_carries_out_are_never_picked_up(kind):
     action = ProposedActionFactory(
-        kind="enrol_cadence",
-        status="approved",
-        approved_payload_sha256=payload_sha256({"cadence": "Inbound hot"}),
+        kind=kind, status="approved", approved_payload_sha256=payload_sha256({"cadence": "Inbound hot"})
     )
-    assert "enrol_cadence" in INTERNAL_KINDS
+    assert executor_for(kind) is None
 
     actions_execute(settings=fast_settings())
 
     action.refresh_from_db()
     assert action.status == "approved" and not ActionExecution.objects.filter(action=action).exists()
+
+
+def test_every_kind_that_is_carried_out_has_exactly_one_executor():
+    assert executor_for("enrol_cadence").name == "cadences"
+    assert executor_for("config_change").name == "change control"
+    assert {executor_for(k).name for k in ("create_task", "send_email", "post_public_reply")} == {
+        "connectors"
+    }
 
 
 def test_a_timeout_after_the_effect_is_found_by_its_marker_and_not_created_again(serve_sandbox):

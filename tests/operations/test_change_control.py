@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from approvals.models import Decision, ProposedAction
 from approvals.services import DecisionError, action_approve, action_reject, payload_sha256
+from connectors.models import ActionExecution
 from operations.change_control import (
     CONTROLLED_MODELS,
     ChangeRefused,
     Controlled,
     change_propose,
-    config_changes_apply,
 )
 from operations.models import ChangeControl
 from operations.services import kill_switch_set
 from sales.demo_playbook import demo_playbook_ensure
 from sales.models import PlaybookRule
 from tests.factories import ProposedActionFactory, UserFactory, payload_seen
+from tests.outbox import outbox_run
 
 pytestmark = pytest.mark.django_db
 
@@ -86,11 +88,11 @@ def test_the_proposer_cannot_approve_and_a_second_person_applies_it(client, oliv
         action_approve(action_id=action.pk, user=olivia, seen_payload_sha256=payload_seen(action.pk))
     sofia = UserFactory(username="sofia")
     action_approve(action_id=action.pk, user=sofia, seen_payload_sha256=payload_seen(action.pk))
-    assert config_changes_apply() == {"executed": 1}
+    assert outbox_run() == {"executed": 1}
     controlled.refresh_from_db()
     assert controlled.priority == 5
     assert controlled.history.first().history_user == sofia
-    assert config_changes_apply() == {}  # applied once
+    assert outbox_run() == {}  # applied once
 
 
 def test_a_rejected_change_never_applies(olivia, controlled):
@@ -99,7 +101,7 @@ def test_a_rejected_change_never_applies(olivia, controlled):
         after={"priority": 1}, risk_note="x", user=olivia, object_repr=str(controlled),
     )  # fmt: skip
     action_reject(action_id=action.pk, user=UserFactory(username="sofia"), reason_code="wrong_action")
-    config_changes_apply()
+    outbox_run()
     controlled.refresh_from_db()
     assert controlled.priority != 1
 
@@ -112,7 +114,7 @@ def test_a_change_that_no_longer_validates_fails_with_the_reason(olivia, control
     action_approve(
         action_id=action.pk, user=UserFactory(username="sofia"), seen_payload_sha256=payload_seen(action.pk)
     )
-    assert config_changes_apply() == {"failed": 1}
+    assert outbox_run() == {"failed": 1}
     action.refresh_from_db()
     assert action.status == "failed"
 
@@ -150,7 +152,7 @@ def test_the_change_log_shows_who_what_and_when(client, olivia, controlled):
     action_approve(
         action_id=action.pk, user=UserFactory(username="sofia"), seen_payload_sha256=payload_seen(action.pk)
     )
-    config_changes_apply()
+    outbox_run()
     page = client.get(reverse("change-log")).content.decode()
     assert f'data-change="{action.pk}"' in page
     assert "olivia" in page and "Approved by sofia" in page
@@ -197,7 +199,7 @@ def _failure_reason(action) -> str:
 
 def _approved_then_rewritten(olivia, controlled, payload):
     """A genuine change, approved by a second person, whose stored payload is then something else
-    (as if stored by any other path): what ``config_changes_apply`` must refuse on its own."""
+    (as if stored by any other path): what ``config_changes_execute`` must refuse on its own."""
     action = change_propose(
         model_label="sales.PlaybookRule", object_id=controlled.pk, before={"priority": controlled.priority},
         after={"priority": 1}, risk_note="r", user=olivia, object_repr=str(controlled),
@@ -247,7 +249,7 @@ def test_an_approved_change_outside_the_allow_lists_fails_with_the_reason(
     counts = (Group.objects.count(), Permission.objects.count(), ApiKey.objects.count())
     action = _approved_then_rewritten(olivia, controlled, {"object_id": olivia.pk, **payload})
 
-    assert config_changes_apply() == {"failed": 1}
+    assert outbox_run() == {"failed": 1}
 
     action.refresh_from_db()
     assert action.status == "failed"
@@ -270,7 +272,7 @@ def test_a_config_change_stored_outside_change_control_is_never_applied(olivia):
         action=action, outcome="approve", decided_by=olivia, payload_sha256=payload_sha256(payload)
     )
 
-    assert config_changes_apply() == {"failed": 1}
+    assert outbox_run() == {"failed": 1}
 
     action.refresh_from_db()
     agent.refresh_from_db()
@@ -288,7 +290,7 @@ def test_a_config_change_stored_outside_change_control_is_never_applied(olivia):
 def test_a_change_not_proposed_by_a_person_in_the_admin_is_never_applied(olivia, controlled, changes, reason):
     action = _approved_then_rewritten(olivia, controlled, {})
     ProposedAction.objects.filter(pk=action.pk).update(**changes)
-    assert config_changes_apply() == {"failed": 1}
+    assert outbox_run() == {"failed": 1}
     assert reason in _failure_reason(action)
     controlled.refresh_from_db()
     assert controlled.priority != 1
@@ -297,7 +299,7 @@ def test_a_change_not_proposed_by_a_person_in_the_admin_is_never_applied(olivia,
 def test_a_change_approved_by_its_own_proposer_is_never_applied(olivia, controlled):
     action = _approved_then_rewritten(olivia, controlled, {})
     action.decisions.update(decided_by=olivia)
-    assert config_changes_apply() == {"failed": 1}
+    assert outbox_run() == {"failed": 1}
     assert "approved by a person other than its proposer" in _failure_reason(action)
 
 
@@ -318,7 +320,7 @@ def test_the_deny_list_wins_even_if_someone_adds_a_user_model_to_the_allow_list(
     action = _approved_then_rewritten(
         olivia, controlled, {"model": "auth.User", "object_id": victim.pk, "after": {"is_superuser": True}}
     )
-    assert config_changes_apply() == {"failed": 1}
+    assert outbox_run() == {"failed": 1}
     victim.refresh_from_db()
     assert not victim.is_superuser
     assert "can never be changed" in _failure_reason(action)
@@ -371,7 +373,7 @@ def test_an_engaged_kill_switch_holds_approved_changes_until_it_is_released(
     kill_switch_set(scope=scope, target=target, engaged=True, actor="olivia", reason="incident 7")
 
     with caplog.at_level("WARNING", logger="operations.change_control"):
-        assert config_changes_apply() == {"held": 1}
+        assert outbox_run() == {"held": 1}
 
     action.refresh_from_db()
     controlled.refresh_from_db()
@@ -380,7 +382,8 @@ def test_an_engaged_kill_switch_holds_approved_changes_until_it_is_released(
     assert "held: kill switch on" in caplog.text and "incident 7" in caplog.text
 
     kill_switch_set(scope=scope, target=target, engaged=False, actor="olivia", reason="resolved")
-    assert config_changes_apply() == {"executed": 1}
+    ActionExecution.objects.update(due_at=timezone.now())  # the held change's next look comes
+    assert outbox_run() == {"executed": 1}
     controlled.refresh_from_db()
     assert controlled.priority == 1
 
@@ -396,4 +399,4 @@ def test_a_switch_on_one_connection_or_another_kind_does_not_hold_config_changes
     kill_switch_set(scope="connector", target="HubSpot prod", engaged=True, actor="olivia", reason="429")
     kill_switch_set(scope="action_kind", target="send_email", engaged=True, actor="olivia", reason="bounces")
     kill_switch_set(scope="callbacks", engaged=True, actor="olivia", reason="receiver down")
-    assert config_changes_apply() == {"executed": 1}
+    assert outbox_run() == {"executed": 1}

@@ -16,9 +16,10 @@ from rest_framework.test import APIClient
 
 from approvals.models import ProposedAction
 from audit.models import DecisionLogEntry
-from operations.change_control import change_propose, config_changes_apply
+from operations.change_control import change_propose
 from security.models import ApiKey
 from tests.factories import payload_seen
+from tests.outbox import outbox_run
 from tests.redteam.conftest import Agent
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,7 @@ def carry_the_attack_through(approver: Any) -> None:
     attack taken as far as it goes, so a stored row would show up as the damage it does."""
     for action in ProposedAction.objects.filter(kind="config_change", status="pending_approval"):
         approve_over_http(approver, action.pk)
-    config_changes_apply()
+    outbox_run()
 
 
 def test_it_cannot_make_itself_superuser_with_one_sales_approval(agent, sdr_manager):
@@ -197,7 +198,7 @@ def test_an_approver_cannot_rewrite_a_change_into_another_one_while_approving(op
     assert refused.value.code == "invalid_edit"
     legit.refresh_from_db()
     assert legit.status == "pending_approval" and legit.payload["model"] == "sales.PlaybookRule"
-    config_changes_apply()
+    outbox_run()
     other_admin.refresh_from_db()
     assert not other_admin.is_superuser
 

@@ -17,7 +17,6 @@ from audit.models import DecisionLogEntry
 from sales.cadence_services import (
     cadences_advance,
     enrolment_set_paused,
-    enrolments_from_approved,
     lead_opt_out,
 )
 from sales.models import (
@@ -31,6 +30,7 @@ from sales.models import (
     Touch,
 )
 from tests.factories import LeadFactory, ProposedActionFactory, UserFactory
+from tests.outbox import outbox_run
 
 pytestmark = pytest.mark.django_db
 
@@ -89,8 +89,7 @@ def messages_to(the_lead):
 
 def test_an_approved_enrol_action_enrols_the_lead_and_is_executed(cadence):
     action = approved_enrolment_action(lead())
-    summary = enrolments_from_approved(now=NOW)
-    assert summary.enrolled == 1
+    assert outbox_run(now=NOW) == {"executed": 1}
     enrolment = Enrolment.objects.get()
     assert (enrolment.cadence, enrolment.source_action, enrolment.next_position) == (cadence, action, 1)
     action.refresh_from_db()
@@ -99,12 +98,13 @@ def test_an_approved_enrol_action_enrols_the_lead_and_is_executed(cadence):
         event_type="cadence.enrolled", subject_id=str(action.lead_id)
     ).exists()
     assert DecisionLogEntry.objects.filter(event_type="action.executed", subject_id=str(action.pk)).exists()
-    assert enrolments_from_approved(now=NOW).enrolled == 0  # safe to run twice
+    assert outbox_run(now=NOW) == {}  # executed once
+    assert Enrolment.objects.count() == 1
 
 
 def test_an_unknown_cadence_fails_the_action_with_the_reason(cadence):
     action = approved_enrolment_action(lead(), cadence="No such cadence")
-    assert enrolments_from_approved(now=NOW).failed == 1
+    assert outbox_run(now=NOW) == {"failed": 1}
     action.refresh_from_db()
     assert action.status == "failed"
     entry = DecisionLogEntry.objects.filter(
@@ -115,7 +115,7 @@ def test_an_unknown_cadence_fails_the_action_with_the_reason(cadence):
 
 def test_an_opted_out_lead_is_never_enrolled(cadence):
     action = approved_enrolment_action(lead(consent_state="opted_out"))
-    assert enrolments_from_approved(now=NOW).cancelled == 1
+    assert outbox_run(now=NOW) == {"cancelled": 1}
     action.refresh_from_db()
     assert action.status == "cancelled"
     assert not Enrolment.objects.exists()
@@ -126,8 +126,8 @@ def test_an_sdr_gets_at_most_the_daily_number_of_new_enrolments_and_the_rest_wai
     sdr = UserFactory(username="sam")
     for _ in range(3):
         approved_enrolment_action(lead(owner=sdr))
-    summary = enrolments_from_approved(now=NOW)
-    assert (summary.enrolled, summary.held_for_later_days) == (3, 1)
+    assert outbox_run(now=NOW) == {"executed": 3}
+    assert Enrolment.objects.exclude(wait_reason="").count() == 1
     starts = sorted(Enrolment.objects.values_list("next_step_at", flat=True))
     assert starts[:2] == [NOW, NOW]
     assert starts[2] == datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
@@ -139,7 +139,7 @@ def test_a_queue_spreads_enrolments_over_its_members(cadence):
     queue.members.set([one, two])
     for _ in range(4):
         approved_enrolment_action(lead(), queue="Inbound SDR queue")
-    enrolments_from_approved(now=NOW)
+    outbox_run(now=NOW)
     owners = sorted(Enrolment.objects.values_list("owner__username", flat=True))
     assert owners == ["one", "one", "two", "two"]
 

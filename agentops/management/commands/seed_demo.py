@@ -117,7 +117,8 @@ class Command(BaseCommand):
 
     def _playbook(self) -> None:
         """Install the demo playbook (the seed's three rules) and run it over the scored demo leads."""
-        from sales.cadence_services import cadences_advance, enrolments_from_approved
+        from connectors.execution import ExecutionSettings, actions_execute
+        from sales.cadence_services import cadences_advance
         from sales.demo_cadence import demo_cadence_ensure
         from sales.demo_playbook import demo_playbook_ensure
         from sales.services import playbooks_run
@@ -129,10 +130,12 @@ class Command(BaseCommand):
             f"demo playbook: {run.created} new proposals ({run.already_proposed} already proposed), routed {run.routed}"
         )
         self._approve_some_enrolments()
-        enrolled = enrolments_from_approved()
+        # Through the outbox, like every approved action (only the enrolments: the demo has no CRM).
+        settings = ExecutionSettings(kinds=frozenset({"enrol_cadence"}), idle_seconds=0.0)
+        enrolled = actions_execute(settings=settings).counts.get("executed", 0)
         steps = cadences_advance()
         self.stdout.write(
-            f"demo cadence: {enrolled.enrolled} enrolled; first steps: {steps.proposed} proposed, "
+            f"demo cadence: {enrolled} enrolled; first steps: {steps.proposed} proposed, "
             f"{steps.skipped} skipped (no consent), {steps.deferred} waiting for pacing or quiet hours"
         )
 

@@ -4,21 +4,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from sales.cadence_services import cadences_advance, enrolments_from_approved
+from sales.cadence_services import cadences_advance
 
 
 class Command(BaseCommand):
     help = (
-        "Start approved cadence enrolments, then take every due step and exit "
-        "(what the scheduled cadence tick does; safe to re-run)."
+        "Take every due cadence step and exit (what the scheduled cadence tick does; safe to re-run). "
+        "Approved enrolments start in the outbox: manage.py execute_actions."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        enrolled = enrolments_from_approved()
-        self.stdout.write(
-            f"enrolments: {enrolled.enrolled} new ({enrolled.held_for_later_days} start on later days), "
-            f"{enrolled.already_enrolled} already enrolled, {enrolled.failed} failed, {enrolled.cancelled} cancelled"
-        )
         steps = cadences_advance()
         exited = ", ".join(f"{reason} {n}" for reason, n in sorted(steps.exited.items())) or "none"
         self.stdout.write(

@@ -1,0 +1,100 @@
+"""The executors registry: which part of AgentOps carries out an approved action of each kind.
+
+Every approved action leaves the approval stage through one outbox (``connectors.execution``, the
+only poller): a worker leases a batch of due executions and hands each to the executor registered
+for its kind. Apps register in their ``AppConfig.ready()``; nothing else names them:
+
+- ``sales`` registers ``enrol_cadence`` (the lead joins one of our own cadences),
+- ``operations`` registers ``config_change`` (change control applies an approved change),
+- ``connectors`` registers every kind that goes to a system outside (CRM, helpdesk, mail).
+
+An executor is one of two shapes:
+
+``InDatabase``
+    Its whole effect is rows in our own database. ``execute(actions, now)`` runs inside the outbox's
+    transaction, after the outbox has locked the executions and checked they are still leased to
+    this worker, and returns one ``Outcome`` per action; the outbox settles them in that same
+    transaction. A worker whose lease ran out writes nothing: its transaction never commits the
+    effect without the settlement, or the other way round.
+
+``Outside``
+    Its effect is a call to another system, which cannot join our transaction.
+    ``run(executions, token)`` gets leased execution ids and carries them out itself through the
+    lifecycle services (``approvals.lifecycle``): it starts each action before the call and settles
+    it after, both fenced by the lease token.
+
+Kinds nobody registers (``flag_for_review``, ``handoff_to_human``, ``account_lookup``: they change
+our own queues or only read) are never given an execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an executor did with one action: ``status`` is executed, failed or cancelled (the
+    action ends), or ``held`` (it waits until ``due_at``, e.g. behind a kill switch)."""
+
+    action_id: int
+    status: str
+    detail: str = ""
+    due_at: datetime | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.status == "held"
+
+
+@dataclass(frozen=True)
+class InDatabase:
+    """An executor whose effect is our own rows; run inside the outbox's fenced transaction."""
+
+    name: str
+    kinds: frozenset[str]
+    execute: Callable[[Sequence[Any], datetime], list[Outcome]]
+    #: The decision-log actor of its settlements.
+    actor: str
+
+
+@dataclass(frozen=True)
+class Outside:
+    """An executor that calls another system; it starts and settles its actions itself."""
+
+    name: str
+    kinds: frozenset[str]
+    run: Callable[..., list[Any]]
+
+
+Executor = InDatabase | Outside
+
+_BY_KIND: dict[str, Executor] = {}
+
+
+def executor_register(executor: Executor) -> Executor:
+    """Make ``executor`` the one for its kinds; a kind another executor holds is a configuration error."""
+    for kind in executor.kinds:
+        held = _BY_KIND.get(kind)
+        if held is not None and held.name != executor.name:
+            raise ImproperlyConfigured(
+                f"{kind!r} is executed by {held.name!r}; {executor.name!r} cannot take it"
+            )
+    for kind in executor.kinds:
+        _BY_KIND[kind] = executor
+    return executor
+
+
+def executor_for(kind: str) -> Executor | None:
+    """The executor registered for ``kind``, or None: the kind is never executed."""
+    return _BY_KIND.get(kind)
+
+
+def executed_kinds() -> frozenset[str]:
+    """Every kind some executor carries out."""
+    return frozenset(_BY_KIND)
