@@ -508,16 +508,17 @@ def _prepare_many(ids: Sequence[int], token: str) -> list[_Prepared | RunResult]
             pending.update(
                 outcome=AttemptOutcome.UNKNOWN, error="the worker stopped before the outcome was recorded"
             )
-            for execution in executions.values():
-                execution.check_first = execution.check_first or execution.action_id in stale
+            for leased in executions.values():
+                leased.check_first = leased.check_first or leased.action_id in stale
     routes: dict[tuple[str, str], Connection | RouteRefused] = {}
     results: list[_Prepared | RunResult] = []
     moved: dict[int, list[int]] = {}
     for pk in ids:
-        execution = executions.get(pk)
-        if execution is None or execution.lease_token != token or execution.done:
+        found = executions.get(pk)
+        if found is None or found.lease_token != token or found.done:
             results.append(LEASE_LOST)
             continue
+        execution = found
         prepared = _prepare(execution, routes)
         if isinstance(prepared, _Prepared) and prepared.connection is not None:
             if execution.connection_id != prepared.connection.pk:
