@@ -289,16 +289,6 @@ def actions_queue_facets_cached(*, user: Any, now: datetime | None = None) -> Qu
     return facets
 
 
-def actions_queue_counts(*, user: Any, now: datetime | None = None) -> QueueCounts:
-    """Counts over the user's whole queue (filters ignored)."""
-    return actions_queue_facets(user=user, now=now).counts
-
-
-def actions_queue_filter_choices(*, user: Any) -> QueueFilterChoices:
-    """The matched rules and model versions present in the user's queue."""
-    return actions_queue_facets(user=user).choices
-
-
 def actions_escalated_from(*, user: Any, limit: int = 10) -> list[ProposedAction]:
     """Pending items escalated away from the user's groups up the ladder, to groups the user is not in.
 
@@ -315,11 +305,6 @@ def actions_escalated_from(*, user: Any, limit: int = 10) -> list[ProposedAction
         .select_related("lead", "ticket", "approver_group")
         .order_by("sla_due_at", "id")[:limit]
     )
-
-
-def action_for_user(*, action_id: int, user: Any) -> ProposedAction:
-    """One action with everything its detail page shows joined in; ``DoesNotExist`` if the user may not see it."""
-    return actions_for_detail(user=user).get(pk=action_id)
 
 
 def actions_for_detail(*, user: Any) -> QuerySet[ProposedAction]:

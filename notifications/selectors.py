@@ -16,7 +16,7 @@ from django.db.models import Q
 from approvals.models import ProposedAction
 from approvals.selectors import actions_queue
 from notifications.messages import ActionSummary
-from notifications.models import Notification, NotificationSettings
+from notifications.models import NotificationSettings
 from notifications.rules import NEW_WITHIN
 
 
@@ -80,13 +80,6 @@ def actions_to_notify(*, now: datetime, window_minutes: int) -> list[ActionSumma
 def pending_summaries(*, now: datetime) -> list[ActionSummary]:
     """Every pending item, most urgent first (the approval queue's order), in one query."""
     return [action_summary(a) for a in actions_queue(now=now)]
-
-
-def notification_keys_existing(*, keys: Iterable[str]) -> set[str]:
-    wanted = list(keys)
-    if not wanted:
-        return set()
-    return set(Notification.objects.filter(dedupe_key__in=wanted).values_list("dedupe_key", flat=True))
 
 
 def group_recipients(*, group_ids: Iterable[int]) -> dict[int, list[Recipient]]:

@@ -71,10 +71,6 @@ def leads_for_list(*, status: str = "", source: str = "", search: str = "") -> Q
     return queryset
 
 
-def lead_counts_by_status() -> dict[str, int]:
-    return dict(Lead.objects.order_by().values_list("status").annotate(n=Count("id")))
-
-
 def with_acting_score(leads: QuerySet[Lead]) -> QuerySet[Lead]:
     """Annotate each lead with its acting score and tier (newest champion/canary score), in the same query."""
     from scoring.models import LeadScore

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -123,12 +123,6 @@ def parse_spec(raw: Any) -> list[FeatureDef]:
             raise SpecError(f"{where}: missing 'category' only applies to categorical features")
         features.append(feature)
     return features
-
-
-def spec_to_json(features: Sequence[FeatureDef]) -> list[dict[str, Any]]:
-    return [
-        {k: v for k, v in asdict(f).items() if v not in (None, "", False) or k in ("name",)} for f in features
-    ]
 
 
 def raw_value(feature: FeatureDef, record: Record) -> Any:

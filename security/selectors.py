@@ -185,13 +185,6 @@ def actions_readable(*, user: Any, key: Any = None, queryset: QuerySet[M] | None
     return qs if reads_all else qs.filter(proposed_by_user_id=user.pk)
 
 
-def action_may_decide(*, user: Any, action: Any) -> bool:
-    """Whether ``user`` may decide ``action`` (one they can already see), without a query."""
-    scope = user_scope(user=user)
-    routed_to_mine = action.approver_group_id is None or action.approver_group_id in scope.group_ids
-    return scope.access.may_decide(domain=action.domain, routed_to_mine=routed_to_mine)
-
-
 def leads_scoped(*, user: Any, queryset: QuerySet[M] | None = None) -> QuerySet[M]:
     """The leads ``user`` may see: none without a lead-reading role; a team-scoped SDR manager's
     are those owned by a member of their SDR queues, or by nobody."""
