@@ -30,6 +30,8 @@ class ActionKind(models.TextChoices):
 
 # Kinds that only read; everything else writes to a system of record or contacts a person.
 READ_ONLY_KINDS = frozenset({ActionKind.ACCOUNT_LOOKUP, ActionKind.FLAG_FOR_REVIEW})
+# Kinds that send a message to a contact: what an opt-out or a consent withdrawal stops.
+MESSAGE_KINDS = frozenset({ActionKind.SEND_EMAIL, ActionKind.SEND_SMS})
 # Kinds whose text a person outside the company receives: compliance-scanned whoever proposed them.
 OUTBOUND_MESSAGE_KINDS = frozenset({ActionKind.SEND_EMAIL, ActionKind.SEND_SMS, ActionKind.POST_PUBLIC_REPLY})
 

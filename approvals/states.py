@@ -22,3 +22,6 @@ ACTION_STATES = StateMachine(
 
 # Statuses in which the item waits for a human in the approval queue.
 OPEN_STATUSES = frozenset({S.PROPOSED, S.PENDING_APPROVAL})
+
+# Statuses in which the work has not been carried out: withdrawing it (an opt-out) cancels it.
+UNSENT_STATUSES = frozenset({S.PROPOSED, S.PENDING_APPROVAL, S.APPROVED})

@@ -17,7 +17,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from approvals.choices import ActionStatus
 from approvals.models import Decision, ProposedAction
 from audit.choices import EventType
 from audit.services import decision_log_append
@@ -44,7 +43,7 @@ from privacy.choices import (
 from privacy.keys import email_key, normalise_email
 from privacy.models import ConsentRecord, DataSubjectRequest
 from privacy.selectors import consent_states
-from sales.cadence_services import UNSENT, lead_opt_out
+from sales.cadence_services import lead_opt_out
 from sales.choices import ConsentState, TouchStatus
 from sales.models import Enrolment, Lead, LeadEvent, Touch
 from sales.selectors import leads_with_email
@@ -313,23 +312,24 @@ def consent_withdrawals_add(
 
 def _cancel_channel_work(lead: Lead, channels: Sequence[str], actor: str) -> int:
     """Cancel the lead's unsent messages (and cadence tasks) on these channels; other channels go on."""
-    from approvals.services import Settled, actions_settle_many
+    from approvals.services import actions_cancel_unsent
 
     kinds = [kind for kind, channel in MESSAGE_KIND_CHANNEL.items() if channel in channels]
     cadence_channels = [c for c, channel in CADENCE_CHANNEL_CONSENT.items() if channel in channels]
-    direct = ProposedAction.objects.filter(lead=lead, kind__in=kinds, status__in=list(UNSENT))
-    from_cadence = Touch.objects.filter(
-        lead=lead, channel__in=cadence_channels, action__status__in=list(UNSENT)
-    ).values_list("action_id", flat=True)
-    ids = sorted({*direct.values_list("pk", flat=True), *(a for a in from_cadence if a is not None)})
     reason = f"the contact withdrew consent to {', '.join(channels)}"
-    counts = actions_settle_many(
-        outcomes=[Settled(pk, ActionStatus.CANCELLED, reason) for pk in ids], actor=actor
+    cancelled = actions_cancel_unsent(
+        reason=reason,
+        actor=actor,
+        lead_ids=[lead.pk],
+        kinds=kinds,
+        action_ids=Touch.objects.filter(lead=lead, channel__in=cadence_channels).values_list(
+            "action_id", flat=True
+        ),
     )
-    Touch.objects.filter(action_id__in=ids, action__status=ActionStatus.CANCELLED).exclude(
-        status=TouchStatus.CANCELLED
-    ).update(status=TouchStatus.CANCELLED, reason=reason[:500], updated_at=timezone.now())
-    return counts.get(ActionStatus.CANCELLED, 0)
+    Touch.objects.filter(action_id__in=cancelled).exclude(status=TouchStatus.CANCELLED).update(
+        status=TouchStatus.CANCELLED, reason=reason[:500], updated_at=timezone.now()
+    )
+    return len(cancelled)
 
 
 # --- Data-subject requests ------------------------------------------------------------------------

@@ -40,11 +40,9 @@ from approvals.services.proposals import (
 )
 from approvals.services.routing import action_route, actions_route_many
 from approvals.services.settlement import (
-    PayloadChanged,
     Settled,
     _move,
-    action_check_approved_payload,
-    action_transition,
+    actions_cancel_unsent,
     actions_settle_many,
     execution_entry,
 )
@@ -58,7 +56,6 @@ __all__ = [
     "DuplicateProposal",
     "EscalationSummary",
     "NewProposal",
-    "PayloadChanged",
     "PayloadNotSeen",
     "Settled",
     "Submission",
@@ -67,15 +64,14 @@ __all__ = [
     "_move",
     "action_approve",
     "action_callback_deliver",
-    "action_check_approved_payload",
     "action_defer",
     "action_model_label",
     "action_propose",
     "action_reject",
     "action_route",
     "action_submit",
-    "action_transition",
     "actions_bulk_approve",
+    "actions_cancel_unsent",
     "actions_escalate_overdue",
     "actions_propose_many",
     "actions_route_many",

@@ -4,23 +4,23 @@ settling of actions that are carried out, fail or are withdrawn."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agentops.bulk import update_many
 from approvals.callbacks import CALLBACK_STATUSES
-from approvals.choices import ActionStatus
+from approvals.choices import MESSAGE_KINDS, ActionStatus
 from approvals.models import ProposedAction
 from approvals.payload_hash import payload_sha256
-from approvals.states import ACTION_STATES
+from approvals.states import ACTION_STATES, UNSENT_STATUSES
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
-from audit.services import decision_log_append
 
 
 def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:
@@ -52,41 +52,6 @@ def _enqueue_callback(action_id: int) -> None:
     from approvals.tasks import enqueue_callback
 
     enqueue_callback(action_id)
-
-
-def action_transition(
-    *, action_id: int, to: ActionStatus | str, actor: str, reason: str = ""
-) -> ProposedAction:
-    """Move an action to ``to`` if the state machine allows it; log it in the same transaction.
-
-    Raises ``IllegalTransition`` (nothing written) otherwise. The row is locked so two workers
-    cannot both move the same action.
-    """
-    with transaction.atomic():
-        action = ProposedAction.objects.select_for_update().get(pk=action_id)
-        previous = action.status
-        action.save(update_fields=_move(action, str(to), timezone.now()))
-        decision_log_append(
-            event_type=EventType.ACTION_TRANSITIONED,
-            actor=actor,
-            subject_type="proposed_action",
-            subject_id=action.pk,
-            correlation_id=action.correlation_id,
-            action_taken={"kind": action.kind, "from": previous, "to": action.status, "reason": reason},
-        )
-    return action
-
-
-class PayloadChanged(Exception):
-    """The payload about to be executed is not the one that was approved."""
-
-
-def action_check_approved_payload(*, action: ProposedAction) -> None:
-    """Refuse execution unless the action is approved and its payload hashes to what was approved."""
-    if action.status != ActionStatus.APPROVED:
-        raise PayloadChanged(f"action #{action.pk} is {action.status}, not approved")
-    if payload_sha256(action.payload) != action.approved_payload_sha256:
-        raise PayloadChanged(f"action #{action.pk}: payload differs from the approved one; execution refused")
 
 
 @dataclass(frozen=True)
@@ -126,15 +91,22 @@ def actions_settle_many(*, outcomes: Sequence[Settled], actor: str) -> dict[str,
     """Record many actions' ends at once, through the state machine, each with its log entry.
 
     For work AgentOps does itself (enrolling a lead in its own cadence) and for withdrawing queued
-    work (an opt-out cancels every message not yet sent). An executed or failed action passes
-    through ``executing``; an action no longer in a state that allows ``to`` is left as it is and
-    not counted, so running this twice changes nothing. One transaction, constant queries.
+    work (``actions_cancel_unsent``). An executed or failed action passes through ``executing``; an
+    action no longer in a state that allows ``to`` is left as it is and not counted, so running this
+    twice changes nothing. One transaction, constant queries. Returns how many reached each end.
     """
     wanted = {o.action_id: o for o in outcomes}
-    if not wanted:
-        return {}
-    now = timezone.now()
     counts: dict[str, int] = {}
+    for action in _settle(wanted, actor=actor):
+        counts[wanted[action.pk].to] = counts.get(wanted[action.pk].to, 0) + 1
+    return counts
+
+
+def _settle(wanted: Mapping[int, Settled], *, actor: str) -> list[ProposedAction]:
+    """``actions_settle_many``'s work; returns the actions it moved."""
+    if not wanted:
+        return []
+    now = timezone.now()
     with transaction.atomic():
         actions = list(ProposedAction.objects.select_for_update().filter(pk__in=list(wanted)).order_by("pk"))
         moved, entries = [], []
@@ -149,8 +121,38 @@ def actions_settle_many(*, outcomes: Sequence[Settled], actor: str) -> dict[str,
             for step in path:
                 _move(action, step, now)
             moved.append(action)
-            counts[outcome.to] = counts.get(outcome.to, 0) + 1
             entries.append(execution_entry(action, previous=previous, reason=outcome.detail, actor=actor))
         update_many(ProposedAction, moved, ["status", "execution_started_at", "executed_at", "updated_at"])
         decision_log_append_many(entries=entries)
-    return counts
+    return moved
+
+
+def actions_cancel_unsent(
+    *,
+    reason: str,
+    actor: str,
+    action_ids: Iterable[int | None] = (),
+    lead_ids: Iterable[int] = (),
+    kinds: Iterable[str] = MESSAGE_KINDS,
+) -> list[int]:
+    """Withdraw work that has not been carried out yet: of the actions ``action_ids``, and of the
+    actions of ``kinds`` (a contact's messages, by default) on the leads ``lead_ids``, every one still
+    proposed, pending or approved is cancelled with ``reason``, each with its log entry (and its
+    integration's callback). Returns the ids cancelled, in order. What already went out, or was
+    decided otherwise, is left as it is, so running this twice cancels nothing more.
+
+    One service for every withdrawal (an opt-out, a consent withdrawal, an erasure, a cadence
+    stopped), so a message that must not go out is cancelled the same way whoever asks.
+    """
+    ids = [pk for pk in action_ids if pk is not None]
+    leads, kinds = list(lead_ids), list(kinds)
+    if not ids and not (leads and kinds):
+        return []
+    unsent = ProposedAction.objects.filter(status__in=list(UNSENT_STATUSES)).filter(
+        Q(pk__in=ids) | Q(lead_id__in=leads, kind__in=kinds)
+    )
+    cancelled = _settle(
+        {pk: Settled(pk, ActionStatus.CANCELLED, reason) for pk in unsent.values_list("pk", flat=True)},
+        actor=actor,
+    )
+    return sorted(action.pk for action in cancelled)

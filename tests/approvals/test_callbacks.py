@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import Schedule
 
@@ -27,7 +28,8 @@ from approvals.services import (
     action_callback_deliver,
     action_reject,
     action_route,
-    action_transition,
+    actions_cancel_unsent,
+    actions_escalate_overdue,
 )
 from security.services import apikey_create, apikey_revoke
 from tests.callback_receiver import CallbackReceiver
@@ -346,6 +348,14 @@ def test_it_does_not_sign_for_an_action_proposed_without_a_key(receiver, callbac
     assert receiver.requests == []
 
 
+def _expire(action):
+    """The SLA runs out on ``action`` and its policy expires undecided items."""
+    ProposedAction.objects.filter(pk=action.pk).update(
+        timeout_action="expire", sla_due_at=timezone.now() - timedelta(minutes=1)
+    )
+    actions_escalate_overdue(actor="sla")
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("decide", "status"),
@@ -357,8 +367,8 @@ def test_it_does_not_sign_for_an_action_proposed_without_a_key(receiver, callbac
             "approved",
         ),
         (lambda a: action_reject(action_id=a.pk, user=UserFactory(), reason_code="other"), "rejected"),
-        (lambda a: action_transition(action_id=a.pk, to="expired", actor="sla"), "expired"),
-        (lambda a: action_transition(action_id=a.pk, to="cancelled", actor="ops"), "cancelled"),
+        (lambda a: _expire(a), "expired"),
+        (lambda a: actions_cancel_unsent(reason="opted out", actor="ops", action_ids=[a.pk]), "cancelled"),
     ],
 )
 def test_each_decision_sends_its_callback_once_committed(
@@ -406,3 +416,4 @@ def test_the_policy_deciding_on_its_own_also_sends_the_callback(
     assert routed.status == "approved" and len(callbacks) == 1
     assert action_callback_deliver(action_id=action.pk) == "delivered"
     assert json.loads(receiver.requests[0][1])["decisions"][0]["decided_by"] is None
+
