@@ -36,6 +36,16 @@ MESSAGE_KINDS = frozenset({ActionKind.SEND_EMAIL, ActionKind.SEND_SMS})
 OUTBOUND_MESSAGE_KINDS = frozenset({ActionKind.SEND_EMAIL, ActionKind.SEND_SMS, ActionKind.POST_PUBLIC_REPLY})
 
 
+class PolicyOutcome(models.TextChoices):
+    """What an approval policy decides for the actions it matches (``approvals.policy``), from the
+    most lenient to the strictest: the strictest matching policy wins."""
+
+    AUTO = "auto", "Execute automatically"
+    ONE_APPROVAL = "one_approval", "Require one approval"
+    TWO_APPROVALS = "two_approvals", "Require two approvals (different people)"
+    BLOCK = "block", "Block"
+
+
 class ConfidenceSource(models.TextChoices):
     """Where a proposal's confidence came from: only AgentOps' own sources are taken at face value
     by the approval policy (``ApprovalPolicy.confidence_sources`` opts into the others)."""

@@ -14,6 +14,7 @@ from approvals.choices import (
     ConfidenceSource,
     DecisionOutcome,
     Domain,
+    PolicyOutcome,
     RejectionReason,
     RiskLevel,
     TimeoutAction,
@@ -223,19 +224,13 @@ class ApprovalPolicy(models.Model):
     every matching policy's reason is shown to the approver (see ``approvals.policy``).
     """
 
-    class Outcome(models.TextChoices):
-        AUTO = "auto", "Execute automatically"
-        ONE = "one_approval", "Require one approval"
-        TWO = "two_approvals", "Require two approvals (different people)"
-        BLOCK = "block", "Block"
-
     name = models.CharField(max_length=120, unique=True)
     description = models.TextField(blank=True)
     is_active = models.BooleanField(default=True)
     priority = models.PositiveIntegerField(
         default=100, help_text="Lower first; decides the order of reasons."
     )
-    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    outcome = models.CharField(max_length=20, choices=PolicyOutcome.choices)
     kinds = models.JSONField(default=list, blank=True, help_text="Action kinds; empty for all.")
     domains = models.JSONField(default=list, blank=True, help_text="Domains; empty for all.")
     risk_at_least = models.CharField(max_length=10, choices=RiskLevel.choices, blank=True)
@@ -282,7 +277,7 @@ class ApprovalPolicy(models.Model):
                 name="policy_confidence_range",
             ),
             models.CheckConstraint(
-                condition=Q(outcome__in=["auto", "one_approval", "two_approvals", "block"]),
+                condition=Q(outcome__in=PolicyOutcome.values),
                 name="policy_outcome_valid",
             ),
         ]

@@ -17,12 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-AUTO = "auto"
-ONE = "one_approval"
-TWO = "two_approvals"
-BLOCK = "block"
-OUTCOMES = (AUTO, ONE, TWO, BLOCK)
-STRICTNESS = {AUTO: 0, ONE: 1, TWO: 2, BLOCK: 3}
+from approvals.choices import PolicyOutcome
+
+# The strictest matching rule wins (PolicyOutcome lists its outcomes from the most lenient).
+STRICTNESS = {outcome: rank for rank, outcome in enumerate(PolicyOutcome)}
+REQUIRED_APPROVALS = {
+    PolicyOutcome.AUTO: 0,
+    PolicyOutcome.ONE_APPROVAL: 1,
+    PolicyOutcome.TWO_APPROVALS: 2,
+    PolicyOutcome.BLOCK: 0,
+}
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 #: Where a confidence comes from (``approvals.choices.ConfidenceSource``), and the ones a rule takes
 #: at face value unless it lists its own: AgentOps' own, never what an agent says about itself.
@@ -75,8 +79,10 @@ class PolicyRule:
     priority: int = 100
 
     def __post_init__(self) -> None:
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"policy '{self.name}': outcome must be one of {', '.join(OUTCOMES)}")
+        if self.outcome not in PolicyOutcome.values:
+            raise ValueError(
+                f"policy '{self.name}': outcome must be one of {', '.join(PolicyOutcome.values)}"
+            )
         if self.risk_at_least is not None and self.risk_at_least not in RISK_ORDER:
             raise ValueError(f"policy '{self.name}': risk_at_least must be one of {', '.join(RISK_ORDER)}")
         if not self.confidence_sources <= CONFIDENCE_SOURCES:
@@ -87,7 +93,7 @@ class PolicyRule:
 
 @dataclass(frozen=True)
 class PolicyDecision:
-    outcome: str
+    outcome: PolicyOutcome
     reasons: tuple[str, ...]
     rules: tuple[str, ...]
     approver_group: str = ""
@@ -96,7 +102,7 @@ class PolicyDecision:
 
     @property
     def required_approvals(self) -> int:
-        return {AUTO: 0, ONE: 1, TWO: 2, BLOCK: 0}[self.outcome]
+        return REQUIRED_APPROVALS[self.outcome]
 
 
 def _matches(rule: PolicyRule, facts: ActionFacts) -> list[str] | None:
@@ -118,7 +124,7 @@ def _matches(rule: PolicyRule, facts: ActionFacts) -> list[str] | None:
             if not facts.confidence < rule.confidence_below:
                 return None
             reasons.append(f"confidence {facts.confidence:.2f} below {rule.confidence_below:.2f}")
-        elif rule.outcome == AUTO:
+        elif rule.outcome == PolicyOutcome.AUTO:
             # An untrusted confidence never satisfies a rule that lets an action through.
             return None
         else:
@@ -171,7 +177,7 @@ ALWAYS_HUMAN_RISKS = frozenset({"critical"})
 def evaluate_policy(facts: ActionFacts, rules: Sequence[PolicyRule]) -> PolicyDecision:
     """The policy's decision, with the floor that some kinds and critical risk always need a person."""
     decision = _evaluate(facts, rules)
-    if decision.outcome == AUTO and (
+    if decision.outcome == PolicyOutcome.AUTO and (
         facts.kind in ALWAYS_HUMAN_KINDS or facts.risk_level in ALWAYS_HUMAN_RISKS
     ):
         why = (
@@ -180,7 +186,7 @@ def evaluate_policy(facts: ActionFacts, rules: Sequence[PolicyRule]) -> PolicyDe
             else "critical-risk actions always need a person"
         )
         return PolicyDecision(
-            ONE,
+            PolicyOutcome.ONE_APPROVAL,
             (*decision.reasons, why),
             decision.rules,
             decision.approver_group,
@@ -203,10 +209,14 @@ def _evaluate(facts: ActionFacts, rules: Sequence[PolicyRule]) -> PolicyDecision
             matched.append((rule, reasons))
     if not matched:
         if facts.read_only:
-            return PolicyDecision(AUTO, ("read-only action; no policy requires a human",), ())
-        return PolicyDecision(ONE, ("writes need an approval unless a policy allows them",), ())
-    strictest = max(STRICTNESS[rule.outcome] for rule, _ in matched)
-    winners = [(rule, reasons) for rule, reasons in matched if STRICTNESS[rule.outcome] == strictest]
+            return PolicyDecision(PolicyOutcome.AUTO, ("read-only action; no policy requires a human",), ())
+        return PolicyDecision(
+            PolicyOutcome.ONE_APPROVAL, ("writes need an approval unless a policy allows them",), ()
+        )
+    strictest = max(STRICTNESS[PolicyOutcome(rule.outcome)] for rule, _ in matched)
+    winners = [
+        (rule, reasons) for rule, reasons in matched if STRICTNESS[PolicyOutcome(rule.outcome)] == strictest
+    ]
     lead_rule = winners[0][0]
     all_reasons = tuple(
         f"{rule.name}: {'; '.join(reasons) if reasons else 'applies to every action'}"
@@ -214,7 +224,7 @@ def _evaluate(facts: ActionFacts, rules: Sequence[PolicyRule]) -> PolicyDecision
     )
     slas = [rule.sla_minutes for rule, _ in winners if rule.sla_minutes]
     return PolicyDecision(
-        outcome=lead_rule.outcome,
+        outcome=PolicyOutcome(lead_rule.outcome),
         reasons=all_reasons,
         rules=tuple(rule.name for rule, _ in matched),
         approver_group=next((rule.approver_group for rule, _ in winners if rule.approver_group), ""),

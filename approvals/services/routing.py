@@ -17,11 +17,12 @@ from approvals.choices import (
     ActionStatus,
     DecisionOutcome,
     Domain,
+    PolicyOutcome,
     RejectionReason,
 )
 from approvals.models import ApprovalPolicy, Decision, ProposedAction
 from approvals.payload_hash import payload_sha256
-from approvals.policy import AUTO, BLOCK, ActionFacts, PolicyRule, evaluate_policy
+from approvals.policy import ActionFacts, PolicyRule, evaluate_policy
 from approvals.services.settlement import _move
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
@@ -129,9 +130,10 @@ def actions_route_many(*, action_ids: Sequence[int], actor: str = "policy") -> d
         entries: list[LogEntry] = []
         counts: dict[str, int] = {}
         for action, decision in decided:
-            target = {AUTO: ActionStatus.APPROVED, BLOCK: ActionStatus.REJECTED}.get(
-                decision.outcome, ActionStatus.PENDING_APPROVAL
-            )
+            target = {
+                PolicyOutcome.AUTO: ActionStatus.APPROVED,
+                PolicyOutcome.BLOCK: ActionStatus.REJECTED,
+            }.get(decision.outcome, ActionStatus.PENDING_APPROVAL)
             previous = action.status
             _move(action, target, now)
             action.required_approvals = decision.required_approvals

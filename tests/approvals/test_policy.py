@@ -4,7 +4,15 @@ from decimal import Decimal
 
 import pytest
 
-from approvals.policy import AUTO, BLOCK, ONE, TWO, ActionFacts, PolicyRule, evaluate_policy
+from approvals.choices import PolicyOutcome
+from approvals.policy import ActionFacts, PolicyRule, evaluate_policy
+
+AUTO, ONE, TWO, BLOCK = (
+    PolicyOutcome.AUTO,
+    PolicyOutcome.ONE_APPROVAL,
+    PolicyOutcome.TWO_APPROVALS,
+    PolicyOutcome.BLOCK,
+)
 
 
 def facts(**overrides):
