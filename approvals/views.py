@@ -33,7 +33,7 @@ from scoring.selectors import acting_scores
 from security import signin
 from security.masking import PERSONAL_KEYS, mask_mapping, may_view_personal_data
 from security.scoping import scoped_object_or_404
-from security.selectors import actions_decidable, user_access
+from security.selectors import actions_decidable, user_access, user_signed_in
 from security.views import confirm_password_url
 
 QUEUE_PAGE_SIZE = 50
@@ -306,7 +306,7 @@ def approve(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         action = services.action_approve(
             action_id=action.pk,
-            user=request.user,
+            user=user_signed_in(request.user),
             seen_payload_sha256=_seen_payload_sha256(request, action.pk),
             edits=edits,
             comment=comment,
@@ -347,7 +347,7 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.action_reject(
             action_id=action.pk,
-            user=request.user,
+            user=user_signed_in(request.user),
             reason_code=form.cleaned_data["reason_code"],
             comment=form.cleaned_data["comment"],
         )
@@ -366,7 +366,7 @@ def defer(request: HttpRequest, pk: int) -> HttpResponse:
     form = DeferForm(request.POST)
     comment = form.cleaned_data["comment"] if form.is_valid() else ""
     try:
-        services.action_defer(action_id=action.pk, user=request.user, comment=comment)
+        services.action_defer(action_id=action.pk, user=user_signed_in(request.user), comment=comment)
     except services.DecisionError as exc:
         messages.error(request, f"Not deferred: {exc.message}")
         return redirect("approval-detail", pk=action.pk)
@@ -384,7 +384,9 @@ def bulk_approve(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(_next(request))
     seen = {pk: request.POST.get(f"payload_sha256_{pk}", "") for pk in ids}
     try:
-        outcomes = services.actions_bulk_approve(action_ids=ids, user=request.user, seen_payload_sha256=seen)
+        outcomes = services.actions_bulk_approve(
+            action_ids=ids, user=user_signed_in(request.user), seen_payload_sha256=seen
+        )
     except services.DecisionError as exc:
         messages.error(request, exc.message)
         return HttpResponseRedirect(_next(request))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, Q, QuerySet
 
 from security.masking import PERMISSION as PERSONAL_DATA_PERMISSION
@@ -183,6 +185,15 @@ def actions_readable(*, user: Any, key: Any = None, queryset: QuerySet[M] | None
     else:
         reads_all = not api_only(access)
     return qs if reads_all else qs.filter(proposed_by_user_id=user.pk)
+
+
+def user_signed_in(user: User | AnonymousUser) -> User:
+    """``user`` as the signed-in user it must be where a person decides or proposes; an anonymous
+    one is refused (``PermissionDenied``). The views that decide already require a signed-in user:
+    this lets the services' ``user: User`` say so, and fails closed if a view forgets."""
+    if not isinstance(user, User):
+        raise PermissionDenied("sign in first")
+    return user
 
 
 def leads_scoped(*, user: Any, queryset: QuerySet[M] | None = None) -> QuerySet[M]:

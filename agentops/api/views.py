@@ -32,6 +32,7 @@ from security.selectors import (
     tickets_scoped,
     user_access,
     user_sees_personal_data,
+    user_signed_in,
 )
 from support.models import Ticket
 
@@ -278,7 +279,7 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
         data = body.validated_data
         # A refusal (SubmissionRefused) is answered by agentops.api.exceptions.
         submission = action_submit(
-            user=request.user,
+            user=user_signed_in(request.user),
             kind=data["kind"],
             payload=data["payload"],
             rationale=data["rationale"],
@@ -360,7 +361,7 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
             request,
             lambda: action_approve(
                 action_id=int(pk),
-                user=request.user,
+                user=user_signed_in(request.user),
                 seen_payload_sha256=body.validated_data["payload_sha256"],
                 edits=body.validated_data.get("edits"),
                 comment=body.validated_data.get("comment", ""),
@@ -381,7 +382,7 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
             request,
             lambda: action_reject(
                 action_id=int(pk),
-                user=request.user,
+                user=user_signed_in(request.user),
                 reason_code=body.validated_data["reason_code"],
                 comment=body.validated_data.get("comment", ""),
             ),

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -117,7 +118,7 @@ def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]
 def action_approve(
     *,
     action_id: int,
-    user: Any,
+    user: User,
     seen_payload_sha256: str,
     edits: Mapping[str, Any] | None = None,
     comment: str = "",
@@ -223,7 +224,11 @@ def _check_seen(action: ProposedAction, seen: str) -> None:
 
 
 def _log_human_decision(
-    action: ProposedAction, user: Any, *, approval: dict[str, Any], action_taken: dict[str, Any] | None = None
+    action: ProposedAction,
+    user: User,
+    *,
+    approval: dict[str, Any],
+    action_taken: dict[str, Any] | None = None,
 ) -> None:
     """The decision-log entry of a person's decision on ``action`` (call inside its transaction)."""
     decision_log_append(
@@ -238,7 +243,7 @@ def _log_human_decision(
     )
 
 
-def action_reject(*, action_id: int, user: Any, reason_code: str, comment: str = "") -> ProposedAction:
+def action_reject(*, action_id: int, user: User, reason_code: str, comment: str = "") -> ProposedAction:
     """Reject with a reason code (required); the action is final and becomes a negative example."""
     if reason_code not in RejectionReason.values:
         raise DecisionError(
@@ -263,7 +268,7 @@ def action_reject(*, action_id: int, user: Any, reason_code: str, comment: str =
     return action
 
 
-def action_defer(*, action_id: int, user: Any, comment: str = "") -> ProposedAction:
+def action_defer(*, action_id: int, user: User, comment: str = "") -> ProposedAction:
     """Put an item aside without deciding it: it stays pending (its SLA keeps running), and the
     deferral is recorded as a decision and in the decision log, so the queue can say who deferred it."""
     with transaction.atomic():
@@ -299,7 +304,7 @@ BULK_APPROVE_MAX = 200
 
 
 def actions_bulk_approve(
-    *, action_ids: Sequence[int], user: Any, seen_payload_sha256: Mapping[int, str]
+    *, action_ids: Sequence[int], user: User, seen_payload_sha256: Mapping[int, str]
 ) -> list[BulkApproveOutcome]:
     """Approve several low-risk items, each on its own through ``action_approve`` (its own lock and
     transaction, four-eyes rules included), and say what happened to each.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from agentops.errors import CONFLICT, AppError
@@ -44,7 +45,7 @@ TargetRef = int | tuple[str, str]
 
 def action_submit(
     *,
-    user: Any,
+    user: User,
     kind: str,
     payload: Any,
     rationale: str,
