@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -11,18 +12,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class CallbackReceiver:
     """Answers every POST with ``status`` (204 unless a test changes it) and keeps its headers and body.
 
-    Use it as a context manager: it serves from entering to leaving.
+    Use it as a context manager: it serves from entering to leaving. ``on_request(body)``, when a
+    test sets it, runs after a request is kept and before it is answered (the sender is still waiting).
     """
 
     def __init__(self, status: int = 204) -> None:
         self.requests: list[tuple[Message, bytes]] = []
         self.status = status
+        self.on_request: Callable[[bytes], None] | None = None
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append((self.headers, body))
+                if receiver.on_request is not None:
+                    receiver.on_request(body)
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

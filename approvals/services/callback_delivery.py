@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -38,19 +38,48 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
 
 #: How soon a callback held by a kill switch is looked at again.
 CALLBACK_HOLD_RECHECK = timedelta(minutes=1)
+#: The task that delivers a callback, queued by its dotted path (the services do not import tasks).
+DELIVER_TASK = "approvals.tasks.callback_deliver_task"
 
 
-def action_callback_deliver(*, action_id: int, attempt: int = 1) -> str:
-    """POST the decided action, signed, to its callback URL; record the attempt on the action; after a
-    failure schedule the next attempt with back-off (``approvals.callbacks.retry_delay``) until
-    ``AGENTOPS_CALLBACK_MAX_ATTEMPTS``. Returns ``delivered``, ``retrying``, ``gave_up``, ``skipped``
-    or ``held`` (a kill switch holds callbacks: rescheduled, nothing sent or counted).
+def callback_enqueue(*, action_id: int, status: str) -> None:
+    """Queue the callback telling an action's integration that it reached ``status`` (call once that
+    change has committed). Each status an action reaches is a delivery of its own, keyed by it in the
+    task ledger: a cancellation while the approval's callback is still going out is told too."""
+    from django_q.tasks import async_task
+
+    async_task(DELIVER_TASK, action_id, 1, status, task_name=f"callback for action #{action_id}: {status}")
+
+
+def _schedule(action_id: int, attempt: int, status: str, *, run_at: datetime) -> None:
+    """Run delivery attempt ``attempt`` of the ``status`` callback at ``run_at`` (a one-off schedule,
+    deleted once it has run)."""
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    schedule(DELIVER_TASK, action_id, attempt, status, schedule_type=Schedule.ONCE, next_run=run_at)
+
+
+def action_callback_deliver(*, action_id: int, attempt: int = 1, status: str = "") -> str:
+    """POST the action, signed, to its callback URL, saying it reached ``status`` (its status now when
+    not given: a callback queued before the status was part of the task); record the attempt on the
+    action; after a failure schedule the next attempt with back-off (``approvals.callbacks.retry_delay``)
+    until ``AGENTOPS_CALLBACK_MAX_ATTEMPTS``. Returns ``delivered``, ``retrying``, ``gave_up``,
+    ``skipped`` or ``held`` (a kill switch holds callbacks: rescheduled, nothing sent or counted).
+
+    The body's ``status`` is the one this callback is about, even if the action has moved on since
+    (an approved action being executed, or cancelled): each is told once, in its own callback. A
+    callback that is retried may arrive after a later one; ``rejected``, ``expired`` and
+    ``cancelled`` are final, so a receiver keeps those over ``approved``.
 
     Runs outside any transaction while the request is in flight, so no row lock is held on the network.
     Receivers must be idempotent: a retry after a lost acknowledgement repeats the same callback.
     """
     action = ProposedAction.objects.filter(pk=action_id).first()
-    if action is None or not action.callback_url or action.status not in CALLBACK_STATUSES:
+    if action is None or not action.callback_url:
+        return "skipped"
+    status = status or action.status
+    if status not in CALLBACK_STATUSES:
         return "skipped"
     from operations.selectors import kill_switch_hold
 
@@ -58,16 +87,14 @@ def action_callback_deliver(*, action_id: int, attempt: int = 1) -> str:
     if held:
         # Held, not failed: nothing is sent, no attempt is counted, and the same attempt is tried
         # again later, until the switch is released (``held`` is returned).
-        from approvals.tasks import schedule_callback_retry
-
         logger.warning("callback for action #%s held: %s", action_id, held)
-        schedule_callback_retry(action_id, attempt, run_at=timezone.now() + CALLBACK_HOLD_RECHECK)
+        _schedule(action_id, attempt, status, run_at=timezone.now() + CALLBACK_HOLD_RECHECK)
         return "held"
     decisions = action.decisions.select_related("decided_by").order_by("created_at", "id")
     body = callback_body(
         action_id=action.pk,
         kind=action.kind,
-        status=action.status,
+        status=status,
         decided_at=action.decided_at.isoformat() if action.decided_at else None,
         approved_payload_sha256=action.approved_payload_sha256,
         payload=action.payload,
@@ -116,7 +143,5 @@ def action_callback_deliver(*, action_id: int, attempt: int = 1) -> str:
     logger.warning(
         "callback for action #%s failed (attempt %s), retrying in %.0fs: %s", action_id, attempt, delay, error
     )
-    from approvals.tasks import schedule_callback_retry
-
-    schedule_callback_retry(action_id, attempt + 1, run_at=now + timedelta(seconds=delay))
+    _schedule(action_id, attempt + 1, status, run_at=now + timedelta(seconds=delay))
     return "retrying"

@@ -18,6 +18,7 @@ from approvals.callbacks import CALLBACK_STATUSES
 from approvals.choices import MESSAGE_KINDS, ActionStatus
 from approvals.models import ProposedAction
 from approvals.payload_hash import payload_sha256
+from approvals.services.callback_delivery import callback_enqueue
 from approvals.states import ACTION_STATES, UNSENT_STATUSES
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
@@ -44,14 +45,8 @@ def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:
     if target in CALLBACK_STATUSES and action.callback_url:
         # After commit, so the integration is never told about a decision that was rolled back.
         action_id = action.pk
-        transaction.on_commit(lambda: _enqueue_callback(action_id))
+        transaction.on_commit(lambda: callback_enqueue(action_id=action_id, status=target))
     return fields
-
-
-def _enqueue_callback(action_id: int) -> None:
-    from approvals.tasks import enqueue_callback
-
-    enqueue_callback(action_id)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def test_an_engaged_switch_holds_the_callback_and_releasing_it_lets_it_go(
     held = ProposedAction.objects.get(pk=rejected.pk)
     assert (held.callback_attempts, held.callback_last_error, held.callback_delivered_at) == (0, "", None)
     again = Schedule.objects.get(func="approvals.tasks.callback_deliver_task")
-    assert again.args == f"({rejected.pk}, 2)"  # the same attempt, not counted as a failure
+    assert again.args == f"({rejected.pk}, 2, 'rejected')"  # the same attempt, not counted as a failure
     assert timedelta(seconds=50) < again.next_run - timezone.now() < timedelta(seconds=70)
     assert "held: kill switch on" in caplog.text and "incident 9" in caplog.text
 

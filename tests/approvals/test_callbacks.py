@@ -24,12 +24,14 @@ from approvals.callbacks import (
 )
 from approvals.models import ProposedAction
 from approvals.services import (
+    Settled,
     action_approve,
     action_callback_deliver,
     action_reject,
     action_route,
     actions_cancel_unsent,
     actions_escalate_overdue,
+    actions_settle_many,
 )
 from security.services import apikey_create, apikey_revoke
 from tests.callback_receiver import CallbackReceiver
@@ -268,7 +270,7 @@ def test_it_records_a_failed_attempt_and_schedules_a_retry_with_back_off(
     assert stored.callback_last_error == FAILED  # the agent reads this; the reason is logged
     assert "HTTP 500 from the receiver" in caplog.text
     retry = Schedule.objects.get(func="approvals.tasks.callback_deliver_task")
-    assert (retry.schedule_type, retry.args) == (Schedule.ONCE, f"({action.pk}, 2)")
+    assert (retry.schedule_type, retry.args) == (Schedule.ONCE, f"({action.pk}, 2, 'rejected')")
     assert timedelta(seconds=25) < retry.next_run - stored.updated_at < timedelta(seconds=40)
 
 
@@ -417,3 +419,40 @@ def test_the_policy_deciding_on_its_own_also_sends_the_callback(
     assert action_callback_deliver(action_id=action.pk) == "delivered"
     assert json.loads(receiver.requests[0][1])["decisions"][0]["decided_by"] is None
 
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancellation_while_the_approval_callback_is_in_flight_is_delivered_too(
+    receiver, callback_settings, integration, monkeypatch
+):
+    """Given an approved action whose callback is being delivered (through the task ledger, as
+    django-q runs it), when the action is cancelled before the receiver answers, then the agent is
+    told both: approved, then cancelled (the second callback is not a duplicate of the first)."""
+    monkeypatch.setattr(Conf, "SYNC", True)  # run the django-q tasks in-process, as Q_SYNC=true does
+    callback_settings.AGENTOPS_CALLBACK_TIMEOUT = 10.0
+    action = _pending_with_callback(receiver.url)
+
+    def cancel_once(body: bytes) -> None:
+        if json.loads(body)["status"] == "approved":
+            actions_cancel_unsent(reason="the contact opted out", actor="ops", action_ids=[action.pk])
+
+    receiver.on_request = cancel_once
+    action_approve(action_id=action.pk, user=UserFactory(), seen_payload_sha256=payload_seen(action.pk))
+    receiver.wait_for(2)
+
+    assert [json.loads(body)["status"] for body in receiver.bodies] == ["approved", "cancelled"]
+    assert ProposedAction.objects.get(pk=action.pk).callback_delivered_at is not None
+
+
+@pytest.mark.django_db
+def test_the_approval_is_told_even_when_the_action_is_executed_before_its_callback_runs(
+    receiver, callback_settings, integration, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(Conf, "SYNC", True)
+    action = _pending_with_callback(receiver.url)
+    with django_capture_on_commit_callbacks() as queued:  # held back until the action has moved on
+        action_approve(action_id=action.pk, user=UserFactory(), seen_payload_sha256=payload_seen(action.pk))
+    actions_settle_many(outcomes=[Settled(action.pk, "executed", "done")], actor="executor")
+    for callback in queued:
+        callback()
+    receiver.wait_for(1)
+    assert [json.loads(body)["status"] for body in receiver.bodies] == ["approved"]
