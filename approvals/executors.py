@@ -23,6 +23,11 @@ An executor is one of two shapes:
     lifecycle services (``approvals.lifecycle``): it starts each action before the call and settles
     it after, both fenced by the lease token.
 
+Before an execution starts, the outbox asks every registered **gate** (``gate_register``) whether it
+may start now, in the transaction that starts it: operations registers the kill switches and
+quotas. Before it prepares a message, it asks every **veto** (``veto_register``) whether it must
+not go out at all: privacy registers consent. The outbox knows neither.
+
 Kinds nobody registers (``flag_for_review``, ``handoff_to_human``, ``account_lookup``: they change
 our own queues or only read) are never given an execution.
 """
@@ -98,3 +103,55 @@ def executor_for(kind: str) -> Executor | None:
 def executed_kinds() -> frozenset[str]:
     """Every kind some executor carries out."""
     return frozenset(_BY_KIND)
+
+
+# Gates and vetoes ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Hold:
+    """Why an execution must wait, and until when (None: the outbox's next look)."""
+
+    reason: str
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A check every execution passes just before it starts. ``check(actions, targets, started,
+    now)`` answers, per action, None (go) or a ``Hold``; ``targets[i]`` is where action ``i`` goes
+    (a connection's name), ``started[i]`` whether it has started before (a retry). Run in the
+    transaction that starts the work, after ``lock()``, so concurrent workers see each other."""
+
+    name: str
+    check: Callable[[Sequence[Any], Sequence[str], Sequence[bool], datetime], list[Hold | None]]
+    lock: Callable[[], None] = lambda: None
+
+
+@dataclass(frozen=True)
+class Veto:
+    """A reason an approved action must not be carried out at all any more (``refusals(action)``:
+    each reason, none when it may go); the outbox cancels it with them."""
+
+    name: str
+    refusals: Callable[[Any], list[str]]
+
+
+_GATES: dict[str, Gate] = {}
+_VETOES: dict[str, Veto] = {}
+
+
+def gate_register(gate: Gate) -> Gate:
+    _GATES[gate.name] = gate
+    return gate
+
+
+def veto_register(veto: Veto) -> Veto:
+    _VETOES[veto.name] = veto
+    return veto
+
+
+def gates() -> list[Gate]:
+    return list(_GATES.values())
+
+
+def vetoes() -> list[Veto]:
+    return list(_VETOES.values())

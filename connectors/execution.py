@@ -1,18 +1,22 @@
-"""Outbound execution of approved actions: exactly once, whatever the network does.
+"""The outbox: the one poller that carries out approved actions of every kind, exactly once.
 
-The flow of one action (see docs/connectors.md, "Outbound execution"):
+The flow (see docs/architecture.md, "The action lifecycle and the outbox", and docs/connectors.md):
 
-1. ``executions_enqueue`` gives each approved action that goes out (``connectors.routing``) an
-   ``ActionExecution`` row: its lease, next try, hold and last error.
-2. ``executions_claim`` leases due rows to one worker (``SELECT … FOR UPDATE SKIP LOCKED`` on
-   PostgreSQL, a conditional ``UPDATE`` elsewhere); a worker killed mid-call leaves a lease that
-   expires, and the next worker takes over.
-3. ``execution_run`` makes one attempt: route and write scope, consent for messages (per channel,
-   read at that moment: ``privacy.selectors.message_refusal``), the payload against its kind's
-   schema and the approved hash, the circuit breaker and rate limit of the connection
-   (``Throttle``), then the kill switches and quotas (``execution_admission``) just
-   before the call; approved → executing; an ``ExecutionAttempt`` row before the call and its outcome
-   after it; executed or failed with the decision-log entry in the same transaction.
+1. ``executions_enqueue`` gives each approved action of a kind some executor carries out
+   (``approvals.executors``) an ``ActionExecution`` row: its lease, next try, hold and last error.
+2. ``executions_claim`` leases a batch of due rows under a new fencing token
+   (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL: concurrent workers on any number of
+   machines take disjoint batches; a conditional ``UPDATE`` elsewhere); a worker killed mid-call
+   leaves a lease that expires, and the next worker takes over. Every later write checks the token
+   under the row's lock: a worker whose lease ran out settles nothing.
+3. ``outbox_run`` hands each row to its kind's executor. Executors that write only our own rows run
+   in one fenced transaction (``executions_run_in_database``). This module is the executor of the
+   kinds that go outside (``executions_run``): the vetoes (consent, read at that moment), the
+   payload against its kind's schema and the approved hash, route and write scope, the circuit
+   breaker and rate limit of the connection (``Throttle``), then in the transaction that starts the
+   batch the gates (kill switches and quotas, under their lock); approved → executing
+   (``approvals.lifecycle``); an ``ExecutionAttempt`` row before the call and its outcome after
+   it; executed or failed with the decision-log entries in one transaction per batch.
 
 Exactly once: every write carries the action's idempotency key as its marker. After an attempt
 whose outcome is unknown (timeout, dropped connection, 5xx, or a worker that died mid-call), a
@@ -45,7 +49,16 @@ from django.utils import timezone
 
 from agentops.bulk import update_many
 from approvals.choices import ActionKind, ActionStatus
-from approvals.executors import InDatabase, Outside, executed_kinds, executor_for, executor_register
+from approvals.executors import (
+    Hold,
+    InDatabase,
+    Outside,
+    executed_kinds,
+    executor_for,
+    executor_register,
+    gates,
+    vetoes,
+)
 from approvals.lifecycle import Settlement, actions_settle, actions_start
 from approvals.models import ProposedAction
 from approvals.schemas import PayloadError, validate_payload
@@ -60,8 +73,6 @@ from connectors.registry import connector_for
 from connectors.resilience import BreakerPolicy, RateLimitPolicy, RetryPolicy, retry_delay
 from connectors.routing import MAIL_CONNECTOR, MAIL_KINDS, RouteRefused, connection_for
 from connectors.throttle import Throttle, ThrottleStore, default_store
-from operations.gate import Work
-from operations.selectors import execution_admissions, quotas_lock
 
 logger = logging.getLogger(__name__)
 
@@ -472,9 +483,19 @@ def _finish_attempt(
 ATTEMPT_FIELDS = ["outcome", "finished_at", "latency_ms", "vendor_id", "status_code", "error_code", "error"]
 
 
-def _work(action: ProposedAction, target: str) -> Work:
-    sdr = action.lead.owner.username if action.lead is not None and action.lead.owner is not None else ""
-    return Work(kind=action.kind, connector=target, agent=action.proposed_by, sdr=sdr)
+def _holds(group: Sequence[_Prepared], now: datetime, *, locked: bool) -> list[Hold | None]:
+    """Every registered gate's word on each execution of ``group`` (the first hold wins); with
+    ``locked``, each gate's lock is taken first (in the transaction that starts the work)."""
+    holds: list[Hold | None] = [None] * len(group)
+    actions = [p.action for p in group]
+    targets = [p.target for p in group]
+    started = [p.action.status == ActionStatus.EXECUTING for p in group]
+    for gate in gates():
+        if locked:
+            gate.lock()
+        for n, hold in enumerate(gate.check(actions, targets, started, now)):
+            holds[n] = holds[n] or hold
+    return holds
 
 
 @dataclass
@@ -554,15 +575,11 @@ def _prepare(
         validate_payload(action.kind, action.payload)
         if payload_sha256(action.payload) != action.approved_payload_sha256:
             raise Refused("payload_changed", "the payload differs from the approved one; execution refused")
-        if action.kind in MESSAGE_KINDS:
-            # Read now, not when it was approved: a withdrawal since then (of this channel, or an
-            # erasure's suppression of the address) cancels the message, with its log entry. Every
-            # recipient counts (to, cc, bcc), by address, with a lead or without one.
-            from privacy.selectors import message_refusals
-
-            refusals = message_refusals(lead=action.lead, kind=action.kind, payload=action.payload)
-            if refusals:
-                return _settle(execution, ActionStatus.CANCELLED, "; ".join(map(str, refusals)))
+        # Read now, not when it was approved: e.g. a withdrawal of consent since then (of this
+        # channel, or an erasure's suppression of an address) cancels a message, with its log entry.
+        refusals = [reason for veto in vetoes() for reason in veto.refusals(action)]
+        if refusals:
+            return _settle(execution, ActionStatus.CANCELLED, "; ".join(refusals))
         _check_target(action)
         if action.kind in MAIL_KINDS:
             connection, connector, target = None, None, MAIL_CONNECTOR
@@ -661,20 +678,14 @@ def _start_many(
                 )
             else:
                 live.append(prepared)
-        quotas_lock()
-        admissions = execution_admissions(
-            [_work(p.action, p.target) for p in live],
-            now=now,
-            counted=[p.action.status == ActionStatus.EXECUTING for p in live],
-        )
         admitted = []
-        for prepared, admission in zip(live, admissions, strict=True):
-            if admission.allowed:
+        for prepared, hold in zip(live, _holds(live, now, locked=True), strict=True):
+            if hold is None:
                 admitted.append(prepared)
                 continue
-            due = admission.retry_at or now + timedelta(seconds=settings.hold_recheck_seconds)
-            _release(prepared.execution, due_at=due, hold_reason=admission.reason[:500])
-            results[prepared.execution.pk] = RunResult("held", admission.reason)
+            due = hold.until or now + timedelta(seconds=settings.hold_recheck_seconds)
+            _release(prepared.execution, due_at=due, hold_reason=hold.reason[:500])
+            results[prepared.execution.pk] = RunResult("held", hold.reason)
         locked: dict[int, ProposedAction] = {}
         for target in {p.target for p in admitted}:
             ids = [p.action.pk for p in admitted if p.target == target]
@@ -808,18 +819,15 @@ def _held_by_switch_or_quota(
 ) -> list[RunResult | None]:
     """Admission before the throttle too: held work must not take the breaker's probe or a
     rate-limit slot (a probe that never goes out keeps the breaker half-open). Read once for the group."""
-    admissions = execution_admissions(
-        [_work(p.action, p.target) for p in group],
-        counted=[p.action.status == ActionStatus.EXECUTING for p in group],
-    )
+    now = timezone.now()
     results: list[RunResult | None] = []
-    for prepared, admission in zip(group, admissions, strict=True):
-        if admission.allowed:
+    for prepared, hold in zip(group, _holds(group, now, locked=False), strict=True):
+        if hold is None:
             results.append(None)
             continue
-        due = admission.retry_at or timezone.now() + timedelta(seconds=settings.hold_recheck_seconds)
-        _release(prepared.execution, due_at=due, hold_reason=admission.reason[:500])
-        results.append(RunResult("held", admission.reason))
+        due = hold.until or now + timedelta(seconds=settings.hold_recheck_seconds)
+        _release(prepared.execution, due_at=due, hold_reason=hold.reason[:500])
+        results.append(RunResult("held", hold.reason))
     return results
 
 

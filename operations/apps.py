@@ -6,8 +6,9 @@ class OperationsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from approvals.executors import InDatabase, executor_register
+        from approvals.executors import Gate, InDatabase, executor_register, gate_register
         from operations.change_control import CONFIG_AGENT, config_changes_execute
+        from operations.selectors import execution_holds, quotas_lock
 
         # The outbox applies approved configuration changes.
         executor_register(
@@ -18,6 +19,8 @@ class OperationsConfig(AppConfig):
                 actor=CONFIG_AGENT,
             )
         )
+        # Every execution waits while a kill switch holds it or its quota is used up.
+        gate_register(Gate(name="kill switches and quotas", check=execution_holds, lock=quotas_lock))
         from django_q.signals import post_execute_in_worker, pre_execute
 
         from operations import checks  # noqa: F401  (registers the system checks)

@@ -6,10 +6,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
+from approvals.executors import Hold
 from operations.config_diff import Diff, diff_rows
 from operations.gate import (
     ADMIT,
@@ -115,6 +117,26 @@ def execution_admissions(
                     used[(quota.id, key)].append(now)
         admissions.append(admission)
     return admissions
+
+
+def execution_holds(
+    actions: Sequence[Any], targets: Sequence[str], started: Sequence[bool], now: datetime
+) -> list[Hold | None]:
+    """The kill switches and quotas as the outbox's gate (``approvals.executors.Gate``): per action,
+    None or why it waits and until when."""
+    works = [
+        Work(
+            kind=a.kind,
+            connector=target,
+            agent=a.proposed_by,
+            sdr=a.lead.owner.username if a.lead is not None and a.lead.owner is not None else "",
+        )
+        for a, target in zip(actions, targets, strict=True)
+    ]
+    return [
+        None if admission.allowed else Hold(admission.reason, admission.retry_at)
+        for admission in execution_admissions(works, now=now, counted=started)
+    ]
 
 
 def quotas_lock() -> None:

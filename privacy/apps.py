@@ -6,3 +6,10 @@ class PrivacyConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "privacy"
+
+    def ready(self) -> None:
+        from approvals.executors import Veto, veto_register
+        from privacy.selectors import message_vetoes
+
+        # A message whose recipient opted out or withdrew consent since approval is never sent.
+        veto_register(Veto(name="consent", refusals=message_vetoes))
