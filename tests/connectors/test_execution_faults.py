@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,13 @@ from connectors.execution import actions_execute
 from connectors.models import ExecutionAttempt
 from connectors.sandbox.hubspot import HubSpotSandbox
 from connectors.sandbox.server import FaultConfig
-from tests.connectors.execution_world import approved_tasks, fast_settings, hubspot_world, sandbox_contacts
+from tests.connectors.execution_world import (
+    approved_tasks,
+    fast_settings,
+    hubspot_world,
+    sandbox_contacts,
+    seed_rows,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS = FaultConfig(
@@ -265,3 +272,102 @@ def test_a_kill_switch_flipped_mid_batch_stops_every_call_not_started_and_a_resu
     _run_executor(env)
 
     _assert_each_action_took_effect_once(sandbox, env, 300)
+
+
+class HeldHubSpot(HubSpotSandbox):
+    """Holds task creations while ``gate`` is clear and counts the calls it holds: the test knows
+    when calls of both executor processes are under way, and a killed one's call still takes effect
+    after it died (as a vendor finishes a request whose client has gone)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.held = 0
+        self._held_lock = threading.Lock()
+        super().__init__()
+
+    def create(self, request):
+        if request.params["object_type"] == "tasks" and not self.gate.is_set():
+            with self._held_lock:
+                self.held += 1
+            self.gate.wait(60)
+        return super().create(request)
+
+
+def _calls_by_action(log: Path) -> dict[int, list[float]]:
+    """When the process logging to ``log`` (LOG_FORMAT=json) called the vendor for each action (epoch
+    seconds): ExecutionAttempt has no worker column, and every connector call is logged with its
+    action by the process that made it. A killed process's last line may be cut short."""
+    calls: dict[int, list[float]] = {}
+    for line in log.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("logger") == "connectors.calls" and entry.get("action_id"):
+            moment = datetime.fromisoformat(entry["ts"]).timestamp()
+            calls.setdefault(int(entry["action_id"]), []).append(moment)
+    return calls
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_executor_processes_claim_disjoint_work_at_once_and_a_kill_9_of_one_loses_and_repeats_nothing(
+    serve_sandbox, tmp_path
+):
+    # Given 450 approved tasks (seeded here: the processes share the test database) and two
+    # executor processes started together on the same queue, six threads each; the client waits
+    # 2 s for an answer, so a lease lasts 10 s.
+    count, workers = 450, int(child_workers())
+    sandbox = serve_sandbox(HeldHubSpot())
+    sandbox.app.rate_limit = None
+    seed_rows(sandbox.url, sandbox_contacts(sandbox.url, count), timeout=2.0)
+    ids = approved_tasks(count)
+    env = {**_child_env(tmp_path), "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+    logs = [tmp_path / "first.log", tmp_path / "second.log", tmp_path / "restarted.log"]
+    first, second = _start_executor(env, logs[0]), _start_executor(env, logs[1])
+
+    # When a third of the tasks exist, the vendor holds the next creations; once more calls are
+    # held than one process has threads, each process has a call under way: the first is killed.
+    # The gate opens well before the client's 2 s are up, so no held call times out on its client.
+    _wait_for_effects(sandbox, first, logs[0], count // 3)
+    sandbox.app.gate.clear()
+    closed = time.monotonic()
+    while sandbox.app.held <= workers and time.monotonic() < closed + 1.2:
+        time.sleep(0.002)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    killed_at, held_for = time.time(), time.monotonic() - closed
+    sandbox.app.gate.set()  # the dead process's calls take effect now, unanswered
+    assert sandbox.app.held > workers, (sandbox.app.held, held_for)
+    restarted = _start_executor(env, logs[2])
+    assert second.wait(timeout=120) == 0 and restarted.wait(timeout=120) == 0, logs[1].read_text()[-3000:]
+
+    # Then both processes called the vendor while the other was running, never for the same action
+    # until the kill; afterwards only the killed one's unfinished actions were taken over.
+    by_first, by_second = _calls_by_action(logs[0]), _calls_by_action(logs[1])
+    before_kill = {a for a, moments in by_second.items() if min(moments) < killed_at}
+    assert by_first and before_kill
+    assert not set(by_first) & before_kill
+    first_moments = sorted(m for moments in by_first.values() for m in moments)
+    second_moments = sorted(m for moments in by_second.values() for m in moments if m < killed_at)
+    assert sum(second_moments[0] < m < second_moments[-1] for m in first_moments) > workers
+    assert sum(first_moments[0] < m < first_moments[-1] for m in second_moments) > workers
+    # And each action took effect exactly once: the killed process's calls under way were found by
+    # their marker when their leases were taken over, not repeated.
+    statuses = Counter(ProposedAction.objects.filter(pk__in=ids).values_list("status", flat=True))
+    assert statuses == {"executed": count}
+    assert sandbox.app.effects[("create", "tasks")] == count
+    assert set(markers(sandbox.app).values()) == {1}
+    outcomes = Counter(ExecutionAttempt.objects.values_list("outcome", flat=True))
+    assert outcomes["found"] >= 1, outcomes
+    stopped = set(
+        ExecutionAttempt.objects.filter(
+            error="the worker stopped before the outcome was recorded"
+        ).values_list("action_id", flat=True)
+    )
+    assert stopped and not stopped & before_kill  # the killed process's own calls, cut off mid-batch
+    print(
+        f"\n{len(by_first)} actions called by the killed process, {len(before_kill)} by the other before "
+        f"the kill; {sandbox.app.held} calls held for {held_for:.2f} s; attempts {dict(outcomes)}"
+    )
