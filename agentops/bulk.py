@@ -1,10 +1,16 @@
-"""Inserting many model instances in one statement on every database.
+"""Inserting and updating many model instances in one statement.
 
 ``bulk_create`` splits its INSERTs so that no statement has more than 999 parameters on SQLite
-(28 rows of a 35-column table), so the number of queries grows with the batch. Here one prepared
-INSERT is executed for all rows (``executemany``: one round of parsing and planning, and one query
-in Django's query log), on SQLite and PostgreSQL alike. Field defaults and ``auto_now`` values are
-applied as ``save`` would; no ids are returned, so callers read back what they need by a natural key.
+(28 rows of a 35-column table), and ``bulk_update`` builds a CASE per field, so the number of
+queries grows with the batch. Here:
+
+- on PostgreSQL one multi-row statement carries every row (``INSERT … VALUES (…), (…)`` and
+  ``UPDATE … FROM (VALUES …)``; chunked only past the protocol's 65,535 parameters): one round trip
+  and one plan, however many rows (``executemany`` would send a statement per row);
+- on SQLite, in process, one prepared statement is executed for all rows (``executemany``).
+
+Field defaults and ``auto_now`` values are applied as ``save`` would; no ids are returned, so
+callers read back what they need by a natural key.
 """
 
 from __future__ import annotations
@@ -12,6 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connection, models, transaction
+
+#: PostgreSQL's limit on the parameters of one statement.
+MAX_PARAMETERS = 65_535
+
+
+def _chunks(rows: list[list[object]], width: int) -> list[list[list[object]]]:
+    size = max(1, MAX_PARAMETERS // max(1, width))
+    return [rows[n : n + size] for n in range(0, len(rows), size)]
 
 
 def insert_many(model: type[models.Model], objs: Sequence[models.Model]) -> int:
@@ -24,10 +38,18 @@ def insert_many(model: type[models.Model], objs: Sequence[models.Model]) -> int:
     placeholders = ", ".join(["%s"] * len(fields))
     rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608 - names from the model
-            rows,
-        )
+        if connection.vendor != "postgresql":
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608 - names from the model
+                rows,
+            )
+            return len(objs)
+        for chunk in _chunks(rows, len(fields)):
+            values = ", ".join([f"({placeholders})"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {values}",  # noqa: S608 - names from the model
+                [value for row in chunk for value in row],
+            )
     return len(objs)
 
 
@@ -51,8 +73,26 @@ def update_many(model: type[models.Model], objs: Sequence[models.Model], fields:
         [*(f.get_db_prep_save(f.pre_save(obj, False), connection) for f in concrete), obj.pk] for obj in objs
     ]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s",  # noqa: S608 - names from the model
-            rows,
+        if connection.vendor != "postgresql":
+            cursor.executemany(
+                f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s",  # noqa: S608 - names from the model
+                rows,
+            )
+            return len(objs)
+        # Every value cast to its column's type: VALUES alone would take untyped parameters as text.
+        columns = [*(f.column for f in concrete), meta.pk.column]
+        types = [*(f.db_type(connection) for f in concrete), meta.pk.db_type(connection)]
+        row_sql = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+        names = ", ".join(connection.ops.quote_name(c) for c in columns)
+        sets = ", ".join(
+            f"{connection.ops.quote_name(f.column)} = v.{connection.ops.quote_name(f.column)}"
+            for f in concrete
         )
+        for chunk in _chunks(rows, len(columns)):
+            values = ", ".join([row_sql] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} SET {sets} FROM (VALUES {values}) AS v ({names}) "  # noqa: S608 - names from the model
+                f"WHERE {table}.{pk_column} = v.{pk_column}",
+                [value for row in chunk for value in row],
+            )
     return len(objs)

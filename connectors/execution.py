@@ -111,9 +111,11 @@ class ExecutionSettings:
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     #: When a held action (kill switch) is looked at again.
     hold_recheck_seconds: float = 30.0
-    batch_size: int = 50
-    #: How long a worker waits for work coming due before ``actions_execute`` returns.
-    idle_seconds: float = 1.0
+    #: Executions per claim: a full batch request of upserts (``BATCH_SIZE``).
+    batch_size: int = 100
+    #: How long a worker waits for work coming due before ``actions_execute`` returns: longer than
+    #: a vendor's rate-limit window (10 s), so a run does not end while its held batches wait for room.
+    idle_seconds: float = 12.0
     store: ThrottleStore | None = None
     #: Only these kinds (None: every kind some executor carries out).
     kinds: frozenset[str] | None = None
@@ -962,6 +964,7 @@ def executions_run(*, ids: Sequence[int], token: str, settings: ExecutionSetting
     connection (up to the vendor's batch size, one per record), everything else one by one."""
     results: list[RunResult] = []
     batches: dict[int, list[_Prepared]] = {}
+    batched_keys: dict[int, set[str]] = {}
     try:
         prepared_all = _prepare_many(ids, token)
     except Exception as exc:  # noqa: BLE001 (logged by _crashed, which backs off)
@@ -971,12 +974,14 @@ def executions_run(*, ids: Sequence[int], token: str, settings: ExecutionSetting
             results.append(prepared)
         elif prepared.call.batch is not None and prepared.connection is not None:
             group = batches.setdefault(prepared.connection.pk, [])
-            keys = {str(p.call.batch[1].get(prepared.call.batch[0])) for p in group if p.call.batch}
-            if str(prepared.call.batch[1].get(prepared.call.batch[0])) in keys:
+            keys = batched_keys.setdefault(prepared.connection.pk, set())
+            key = str(prepared.call.batch[1].get(prepared.call.batch[0]))
+            if key in keys:
                 # Two writes to one record: the vendor refuses duplicate ids in a batch.
                 _release(prepared.execution, due_at=timezone.now())
                 results.append(RunResult("skipped", "another write to this record is in the batch"))
             else:
+                keys.add(key)
                 group.append(prepared)
         else:
             try:
