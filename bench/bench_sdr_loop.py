@@ -332,14 +332,14 @@ def execute_on_workers(timeout: float) -> tuple[float, int]:
     from django_q.tasks import async_task, fetch
 
     from approvals.choices import ActionStatus
+    from approvals.executors import executed_kinds
     from approvals.models import ProposedAction
     from connectors.models import ActionExecution
-    from connectors.routing import INTERNAL_KINDS
 
     def remaining() -> int:
         waiting = (
             ProposedAction.objects.filter(status__in=[ActionStatus.APPROVED, ActionStatus.EXECUTING])
-            .exclude(kind__in=list(INTERNAL_KINDS))
+            .filter(kind__in=sorted(executed_kinds()))
             .count()
         )
         return waiting + ActionExecution.objects.filter(done=False).count()
