@@ -271,6 +271,10 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# How many outbox runs the scheduled executor task starts at once (each a task on a worker; their
+# claims are disjoint). 1 leaves the other task workers free for schedules; raise it with Q_WORKERS.
+AGENTOPS_EXECUTOR_SLOTS = env.int("AGENTOPS_EXECUTOR_SLOTS", default=1)
+
 # Queue a decision-log sealer run as soon as an entry commits (debounced to one per few seconds);
 # the every-minute schedule seals everything anyway, so turning this off only makes sealing lag more.
 AUDIT_SEAL_ON_COMMIT = env.bool("AUDIT_SEAL_ON_COMMIT", default=True)

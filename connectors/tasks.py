@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django_q.tasks import async_task
 
@@ -48,8 +49,14 @@ def sync_connections_task() -> dict[str, int]:
 
 
 @ledgered
-def execute_actions_task() -> dict[str, int]:
-    """The periodic outbound run: execute approved actions until nothing is due (``connectors.execution``)."""
+def execute_actions_task(slot: int = 0) -> dict[str, int]:
+    """The periodic outbound run: execute approved actions of every kind until nothing is due
+    (``connectors.execution``, the outbox). The scheduled run (slot 0) first queues slots 1 … n-1
+    (``AGENTOPS_EXECUTOR_SLOTS``): the ledger lets one run per slot at a time, and the slots' claims
+    are disjoint, so n task workers (on any number of machines) execute in parallel."""
     from connectors.execution import actions_execute
 
+    if slot == 0:
+        for other in range(1, max(1, int(django_settings.AGENTOPS_EXECUTOR_SLOTS))):
+            async_task(execute_actions_task, other, task_name=f"outbox slot {other}")
     return actions_execute().counts

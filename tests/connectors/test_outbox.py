@@ -198,3 +198,21 @@ def test_concurrent_workers_never_start_more_calls_than_the_quota_allows(serve_s
     started = ProposedAction.objects.filter(pk__in=[first, second], execution_started_at__isnull=False)
     assert started.count() == 1, outcomes
     assert sorted(outcomes.values()) == ["executed", "held"]
+
+
+def test_the_scheduled_executor_starts_one_outbox_run_per_slot(settings):
+    """Each slot is its own ledger run, so several task workers execute at once (disjoint claims)."""
+    from django_q.models import OrmQ
+
+    from connectors.tasks import execute_actions_task
+
+    settings.AGENTOPS_EXECUTOR_SLOTS = 3
+    execute_actions_task()
+
+    queued = sorted((q.task["func"].ledger_path, q.task["args"]) for q in OrmQ.objects.all())
+    assert queued == [
+        ("connectors.tasks.execute_actions_task", (1,)),
+        ("connectors.tasks.execute_actions_task", (2,)),
+    ]
+    execute_actions_task(1)  # a slot's run queues no more
+    assert OrmQ.objects.count() == 2
