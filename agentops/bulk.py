@@ -16,6 +16,7 @@ callers read back what they need by a natural key.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection, models, transaction
 
@@ -23,7 +24,7 @@ from django.db import connection, models, transaction
 MAX_PARAMETERS = 65_535
 
 
-def _chunks(rows: list[list[object]], width: int) -> list[list[list[object]]]:
+def _chunks(rows: list[list[Any]], width: int) -> list[list[list[Any]]]:
     size = max(1, MAX_PARAMETERS // max(1, width))
     return [rows[n : n + size] for n in range(0, len(rows), size)]
 

@@ -20,7 +20,7 @@ An executor is one of two shapes:
 ``Outside``
     Its effect is a call to another system, which cannot join our transaction.
     ``run(executions, token)`` gets leased execution ids and carries them out itself through the
-    lifecycle services (``approvals.lifecycle``): it starts each action before the call and settles
+    lifecycle services (``approvals.services.actions_start`` / ``actions_settle``): it starts each action before the call and settles
     it after, both fenced by the lease token.
 
 Before an execution starts, the outbox asks every registered **gate** (``gate_register``) whether it

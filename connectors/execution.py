@@ -15,7 +15,7 @@ The flow (see docs/architecture.md, "The action lifecycle and the outbox", and d
    payload against its kind's schema and the approved hash, route and write scope, the circuit
    breaker and rate limit of the connection (``Throttle``), then in the transaction that starts the
    batch the gates (kill switches and quotas, under their lock); approved → executing
-   (``approvals.lifecycle``); an ``ExecutionAttempt`` row before the call and its outcome after
+   (``approvals.services.settlement``); an ``ExecutionAttempt`` row before the call and its outcome after
    it; executed or failed with the decision-log entries in one transaction per batch.
 
 Exactly once: every write carries the action's idempotency key as its marker. After an attempt
@@ -59,10 +59,9 @@ from approvals.executors import (
     gates,
     vetoes,
 )
-from approvals.lifecycle import Settlement, actions_settle, actions_start
 from approvals.models import ProposedAction
 from approvals.schemas import PayloadError, validate_payload
-from approvals.services import payload_sha256
+from approvals.services import Settled, actions_settle, actions_start, payload_sha256
 from approvals.targets import LeadContact, TargetMismatch, target_check
 from audit.choices import EventType
 from audit.services import decision_log_append
@@ -446,8 +445,8 @@ def _settle(execution: ActionExecution, to: str, reason: str, **extra: Any) -> R
         if not _ours([execution.pk], execution.lease_token):
             return LEASE_LOST
         counts = actions_settle(
-            settlements=[
-                Settlement(execution.action_id, to, reason, log={"attempts": execution.attempts, **extra})
+            outcomes=[
+                Settled(execution.action_id, to, reason, log={"attempts": execution.attempts, **extra})
             ],
             actor=ACTOR,
         )
@@ -655,7 +654,7 @@ def _start_many(
     """The last word before the calls, for a group of executions under one lease token, in one
     transaction: the leases renewed (``LEASE_LOST`` where the fence no longer holds), the kill
     switches and quotas read under the quotas' lock (so concurrent workers never overshoot), each
-    admitted action moved to executing and logged (``approvals.lifecycle``), and its attempt's row
+    admitted action moved to executing and logged (``approvals.services.settlement``), and its attempt's row
     written before the call (a worker killed mid-call leaves it ``pending``)."""
     now = timezone.now()
     results: dict[int, ExecutionAttempt | RunResult] = {}
@@ -799,7 +798,7 @@ def _conclude_written(
             execution.hold_reason, execution.check_first, execution.updated_at = "", False, now
             executions.append(execution)
             settlements.append(
-                Settlement(
+                Settled(
                     prepared.action.pk,
                     ActionStatus.EXECUTED,
                     f"{prepared.call.operation} done",
@@ -807,7 +806,7 @@ def _conclude_written(
                 )
             )
         update_many(ExecutionAttempt, attempts, ATTEMPT_FIELDS)
-        actions_settle(settlements=settlements, actor=ACTOR)
+        actions_settle(outcomes=settlements, actor=ACTOR)
         update_many(
             ActionExecution,
             executions,
@@ -1015,7 +1014,7 @@ def executions_run_in_database(
             by_action = {e.action_id: e for e in live}
             ends = [o for o in outcomes if not o.held]
             counts = actions_settle(
-                settlements=[Settlement(o.action_id, o.status, o.detail) for o in ends], actor=executor.actor
+                outcomes=[Settled(o.action_id, o.status, o.detail) for o in ends], actor=executor.actor
             )
             now = timezone.now()
             ActionExecution.objects.filter(pk__in=[*gone, *(by_action[o.action_id].pk for o in ends)]).update(

@@ -631,21 +631,18 @@ def _merge_values(
 
 def _withdraw(enrolment_ids: Sequence[int], *, reason: str) -> int:
     """Cancel every proposed touch of these enrolments that has not gone out yet."""
-    from approvals.services import Settled, actions_settle_many
+    from approvals.services import actions_cancel_unsent
 
     if not enrolment_ids:
         return 0
-    action_ids = Touch.objects.filter(
-        enrolment_id__in=list(enrolment_ids), action__status__in=list(UNSENT)
-    ).values_list("action_id", flat=True)
-    counts = actions_settle_many(
-        outcomes=[Settled(a, ActionStatus.CANCELLED, reason) for a in action_ids if a is not None],
+    touches = Touch.objects.filter(enrolment_id__in=list(enrolment_ids))
+    cancelled = actions_cancel_unsent(
+        reason=reason,
         actor=CADENCE_AGENT,
+        action_ids=touches.filter(action__status__in=list(UNSENT)).values_list("action_id", flat=True),
     )
-    Touch.objects.filter(enrolment_id__in=list(enrolment_ids), action__status=ActionStatus.CANCELLED).exclude(
-        status=TouchStatus.CANCELLED
-    ).update(status=TouchStatus.CANCELLED, updated_at=timezone.now())
-    return counts.get(ActionStatus.CANCELLED, 0)
+    touches.filter(action_id__in=cancelled).update(status=TouchStatus.CANCELLED, updated_at=timezone.now())
+    return len(cancelled)
 
 
 # --- Consent and manual control ----------------------------------------------------------------
@@ -673,8 +670,7 @@ def lead_opt_out(
     channel is written to the consent registry (the proof, ``privacy.services.consent_withdrawals_add``),
     every open enrolment ends and every message to the lead that has not gone out (proposed, pending
     or approved, from a cadence or not) is cancelled, all in one transaction with its log entries."""
-    from approvals.models import ProposedAction
-    from approvals.services import Settled, actions_settle_many
+    from approvals.services import actions_cancel_unsent
     from privacy.services import consent_withdrawals_add
 
     now = now or timezone.now()
@@ -715,19 +711,8 @@ def lead_opt_out(
         )
         update_many(Touch, out.touched_outcomes, ["opted_out_at", "updated_at"])
         decision_log_append_many(entries=out.entries)
-        unsent = ProposedAction.objects.filter(
-            lead=lead, kind__in=list(MESSAGE_KINDS), status__in=list(UNSENT)
-        )
-        counts = actions_settle_many(
-            outcomes=[
-                Settled(pk, ActionStatus.CANCELLED, "the contact opted out")
-                for pk in unsent.values_list("pk", flat=True)
-            ],
-            actor=actor,
-        )
-        withdrawn = counts.get(ActionStatus.CANCELLED, 0) + _withdraw(
-            [e.pk for e in enrolments], reason="the contact opted out"
-        )
+        cancelled = actions_cancel_unsent(reason="the contact opted out", actor=actor, lead_ids=[lead.pk])
+        withdrawn = len(cancelled) + _withdraw([e.pk for e in enrolments], reason="the contact opted out")
     return OptOutResult(len(enrolments), withdrawn, already, records)
 
 

@@ -8,9 +8,9 @@
 - ``submissions``: proposals from integrations (the REST API), checked before they are stored;
 - ``callback_delivery``: telling an integration what became of its proposal.
 
-Import from here: the names below are the public services of approvals (``_move`` and
-``execution_entry`` are still used by the connectors' executor until approvals offers it
-``action_start``/``action_settle``).
+Import from here: the names below are the public services of approvals. Whoever carries an
+action out (the outbox and its executors) moves it only through ``actions_start`` and
+``actions_settle``; no other app sets a status.
 """
 
 from approvals.payload_hash import payload_sha256
@@ -41,10 +41,10 @@ from approvals.services.proposals import (
 from approvals.services.routing import action_route, actions_route_many
 from approvals.services.settlement import (
     Settled,
-    _move,
     actions_cancel_unsent,
+    actions_settle,
     actions_settle_many,
-    execution_entry,
+    actions_start,
 )
 from approvals.services.submissions import Submission, SubmissionRefused, TargetRef, action_submit
 
@@ -61,7 +61,6 @@ __all__ = [
     "Submission",
     "SubmissionRefused",
     "TargetRef",
-    "_move",
     "action_approve",
     "action_callback_deliver",
     "action_defer",
@@ -75,9 +74,10 @@ __all__ = [
     "actions_escalate_overdue",
     "actions_propose_many",
     "actions_route_many",
+    "actions_settle",
     "actions_settle_many",
+    "actions_start",
     "decision_summary",
-    "execution_entry",
     "payload_sha256",
     "validate_edits",
 ]

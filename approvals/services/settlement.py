@@ -5,7 +5,7 @@ settling of actions that are carried out, fail or are withdrawn."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -51,11 +51,13 @@ def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:
 
 @dataclass(frozen=True)
 class Settled:
-    """How an action ended: ``to`` is executed, failed or cancelled; ``detail`` says what happened."""
+    """How an action ended: ``to`` is executed, failed or cancelled; ``detail`` says what happened;
+    ``log`` adds to its decision-log entry (the attempts, the vendor's record id)."""
 
     action_id: int
     to: str
     detail: str = ""
+    log: Mapping[str, Any] = field(default_factory=dict)
 
 
 def execution_entry(
@@ -83,42 +85,94 @@ def execution_entry(
 
 
 def actions_settle_many(*, outcomes: Sequence[Settled], actor: str) -> dict[str, int]:
-    """Record many actions' ends at once, through the state machine, each with its log entry.
+    """Record many actions' ends at once, each with its log entry, in one transaction
+    (``actions_settle``); how many reached each end."""
+    with transaction.atomic():
+        return actions_settle(outcomes=outcomes, actor=actor)
 
-    For work AgentOps does itself (enrolling a lead in its own cadence) and for withdrawing queued
-    work (``actions_cancel_unsent``). An executed or failed action passes through ``executing``; an
-    action no longer in a state that allows ``to`` is left as it is and not counted, so running this
-    twice changes nothing. One transaction, constant queries. Returns how many reached each end.
-    """
-    wanted = {o.action_id: o for o in outcomes}
+
+START_FIELDS = ["status", "execution_started_at", "target_system", "updated_at"]
+SETTLE_FIELDS = ["status", "execution_started_at", "executed_at", "updated_at"]
+
+
+def actions_start(
+    *, action_ids: Sequence[int], target: str, actor: str, log: Mapping[str, Any] | None = None
+) -> dict[int, ProposedAction]:
+    """Lock ``action_ids`` and move those not yet executing to executing (``target`` is where they
+    go: a connection's name, or ``agentops``), each with its log entry; the locked actions by id.
+    Actions in any other state than approved, failed or executing are returned unchanged for the
+    caller to skip. In the caller's transaction (the outbox's, which has just checked its lease);
+    constant queries."""
+    now = timezone.now()
+    actions = {
+        a.pk: a
+        for a in ProposedAction.objects.select_for_update().filter(pk__in=list(action_ids)).order_by("pk")
+    }
+    moved, entries = [], []
+    for action in actions.values():
+        if action.status == ActionStatus.EXECUTING or not ACTION_STATES.can(
+            action.status, ActionStatus.EXECUTING
+        ):
+            continue
+        previous = action.status
+        _move(action, ActionStatus.EXECUTING, now)
+        action.target_system = target[:20]
+        moved.append(action)
+        entries.append(
+            execution_entry(
+                action,
+                previous=previous,
+                reason="execution started",
+                actor=actor,
+                connection=target,
+                **(log or {}),
+            )
+        )
+    update_many(ProposedAction, moved, START_FIELDS)
+    decision_log_append_many(entries=entries)
+    return actions
+
+
+def _path(previous: str, to: str) -> list[str]:
+    if previous == ActionStatus.EXECUTING:
+        # The state machine cancels only what has not started: a started action fails instead.
+        return [ActionStatus.FAILED if to == ActionStatus.CANCELLED else to]
+    if to == ActionStatus.CANCELLED:
+        return [to]
+    return [ActionStatus.EXECUTING, to]
+
+
+def actions_settle(*, outcomes: Sequence[Settled], actor: str) -> dict[str, int]:
+    """End each action as its outcome says (executed, failed or cancelled), through the state
+    machine, each with its log entry; how many reached each end. An action that has not started
+    passes through ``executing``; one already in a final state (or decided otherwise) is left alone
+    and not counted, so settling twice changes nothing. In the caller's transaction; constant queries."""
     counts: dict[str, int] = {}
-    for action in _settle(wanted, actor=actor):
-        counts[wanted[action.pk].to] = counts.get(wanted[action.pk].to, 0) + 1
+    for action in _settle({o.action_id: o for o in outcomes}, actor=actor):
+        counts[action.status] = counts.get(action.status, 0) + 1
     return counts
 
 
 def _settle(wanted: Mapping[int, Settled], *, actor: str) -> list[ProposedAction]:
-    """``actions_settle_many``'s work; returns the actions it moved."""
+    """``actions_settle``'s work; returns the actions it moved."""
     if not wanted:
         return []
     now = timezone.now()
-    with transaction.atomic():
-        actions = list(ProposedAction.objects.select_for_update().filter(pk__in=list(wanted)).order_by("pk"))
-        moved, entries = [], []
-        for action in actions:
-            outcome = wanted[action.pk]
-            path = (
-                [outcome.to] if outcome.to == ActionStatus.CANCELLED else [ActionStatus.EXECUTING, outcome.to]
-            )
-            previous = action.status
-            if not ACTION_STATES.can(previous, path[0]):
-                continue
-            for step in path:
-                _move(action, step, now)
-            moved.append(action)
-            entries.append(execution_entry(action, previous=previous, reason=outcome.detail, actor=actor))
-        update_many(ProposedAction, moved, ["status", "execution_started_at", "executed_at", "updated_at"])
-        decision_log_append_many(entries=entries)
+    moved, entries = [], []
+    for action in ProposedAction.objects.select_for_update().filter(pk__in=list(wanted)).order_by("pk"):
+        outcome = wanted[action.pk]
+        previous = action.status
+        path = _path(previous, outcome.to)
+        if not ACTION_STATES.can(previous, path[0]):
+            continue
+        for step in path:
+            _move(action, step, now)
+        moved.append(action)
+        entries.append(
+            execution_entry(action, previous=previous, reason=outcome.detail, actor=actor, **outcome.log)
+        )
+    update_many(ProposedAction, moved, SETTLE_FIELDS)
+    decision_log_append_many(entries=entries)
     return moved
 
 
@@ -146,8 +200,9 @@ def actions_cancel_unsent(
     unsent = ProposedAction.objects.filter(status__in=list(UNSENT_STATUSES)).filter(
         Q(pk__in=ids) | Q(lead_id__in=leads, kind__in=kinds)
     )
-    cancelled = _settle(
-        {pk: Settled(pk, ActionStatus.CANCELLED, reason) for pk in unsent.values_list("pk", flat=True)},
-        actor=actor,
-    )
+    with transaction.atomic():
+        cancelled = _settle(
+            {pk: Settled(pk, ActionStatus.CANCELLED, reason) for pk in unsent.values_list("pk", flat=True)},
+            actor=actor,
+        )
     return sorted(action.pk for action in cancelled)
