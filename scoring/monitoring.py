@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from audit.choices import EventType
 from audit.services import decision_log_append
@@ -130,9 +131,15 @@ def drift_check(
         )
         feature_set_id = version.feature_set_id
         if alerting and policy.retrain_on_drift and feature_set_id is not None:
-            from scoring.tasks import enqueue_training
-
-            transaction.on_commit(lambda: enqueue_training(feature_set_id, reason="drift alert"))
+            # Queued by its dotted path: the task module runs this check, so it is not imported here.
+            transaction.on_commit(
+                lambda: async_task(
+                    "scoring.tasks.train_lead_model_task",
+                    feature_set_id,
+                    "task:train (drift alert)",
+                    task_name=f"train {feature_set_id}",
+                )
+            )
     return report
 
 

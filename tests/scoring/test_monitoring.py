@@ -93,6 +93,7 @@ def test_a_drift_alert_queues_retraining_when_the_policy_says_so(
     with django_capture_on_commit_callbacks(execute=True):
         drift_check(actor="test")
     assert OrmQ.objects.count() == queued + 1
+    assert "scoring.tasks.train_lead_model_task" in [q.task["func"] for q in OrmQ.objects.all()]
 
 
 def test_score_leads_command_reports_throughput_and_skips_unchanged(champion):
