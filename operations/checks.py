@@ -1,4 +1,11 @@
-"""System checks of the operations app, run at startup (``qcluster``, ``runserver``, ``check``)."""
+"""System checks of the operations app.
+
+``task_lease_check`` runs at every startup (``qcluster``, ``runserver``, ``check``) and reads only
+settings: a check that opened a database connection in ``qcluster``'s parent process would hand that
+one connection to every forked worker and the monitor, which then read each other's answers.
+``task_lease_stored_check`` reads the lease an admin stored; it is a ``database`` check, run by
+``migrate`` and ``check --database default`` (the deployment runbook runs it), and every claim
+refuses a lease it would report anyway."""
 
 from __future__ import annotations
 
@@ -10,19 +17,37 @@ from django.db import DatabaseError
 from operations.task_lease import LEASE_OUTLIVED, LEASE_REMEDY, lease_refusal
 
 
-@checks.register()
-def task_lease_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Q_TIMEOUT must be shorter than the task-run lease (``operations.E001``); every claim refuses
-    otherwise, so a worker started with it would run no ledgered task at all."""
-    from operations.models import TaskSettings
+def _lease_errors(lease_seconds: float) -> list[checks.CheckMessage]:
     from operations.task_runs import worker_timeout
 
-    try:
-        row = TaskSettings.objects.filter(singleton=True).values_list("lease_seconds", flat=True).first()
-    except DatabaseError:  # not migrated yet (CI's `check`): the row will get the field's default
-        row = None
-    lease = row if row is not None else TaskSettings._meta.get_field("lease_seconds").default
-    refusal = lease_refusal(timeout=worker_timeout(), lease_seconds=lease)
+    refusal = lease_refusal(timeout=worker_timeout(), lease_seconds=lease_seconds)
     if refusal is None:
         return []
     return [checks.Error(refusal, hint=f"{LEASE_OUTLIVED}; {LEASE_REMEDY}", id="operations.E001")]
+
+
+@checks.register()
+def task_lease_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Q_TIMEOUT must be shorter than the default task-run lease (``operations.E001``); every claim
+    refuses otherwise, so a worker started with it would run no ledgered task at all."""
+    from operations.models import TaskSettings
+
+    if kwargs.get("databases"):
+        return []  # ``task_lease_stored_check`` checks the lease actually stored
+    return _lease_errors(TaskSettings._meta.get_field("lease_seconds").default)
+
+
+@checks.register(checks.Tags.database)
+def task_lease_stored_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The same against the lease stored in the task settings (``operations.E001``)."""
+    from operations.models import TaskSettings
+
+    if not kwargs.get("databases"):
+        return []  # only when asked to read the database (``migrate``, ``check --database``)
+    try:
+        stored = TaskSettings.objects.filter(singleton=True).values_list("lease_seconds", flat=True).first()
+    except DatabaseError:  # not migrated yet: the row will get the field's default
+        stored = None
+    return _lease_errors(
+        stored if stored is not None else TaskSettings._meta.get_field("lease_seconds").default
+    )

@@ -269,13 +269,23 @@ def test_a_worker_starts_a_ledgered_task_when_q_timeout_is_shorter_than_the_leas
 def test_the_system_check_reports_a_q_timeout_not_shorter_than_the_stored_lease(q_timeout):
     TaskSettings.objects.update(lease_seconds=900)
     q_timeout(900)
-    [error] = [m for m in run_checks() if m.id == "operations.E001"]
+    [error] = [m for m in run_checks(databases=["default"]) if m.id == "operations.E001"]
     assert error.level == checks.ERROR
     assert error.msg.startswith("Q_TIMEOUT (900 s) is not shorter than the task-run lease (")
     assert error.msg.endswith("900 s)")
 
     q_timeout(899)
-    assert [m for m in run_checks() if m.id == "operations.E001"] == []
+    assert [m for m in run_checks(databases=["default"]) if m.id == "operations.E001"] == []
+
+
+@pytest.mark.django_db
+def test_the_startup_checks_read_no_database(q_timeout, django_assert_num_queries):
+    """qcluster runs them in its parent process: a connection opened there is shared by every
+    forked worker (the serve stack's workers read each other's answers and stalled)."""
+    TaskSettings.objects.update(lease_seconds=600)
+    q_timeout(650)  # shorter than the default lease, not than the stored one
+    with django_assert_num_queries(0):
+        assert [m for m in run_checks() if m.id == "operations.E001"] == []
 
 
 @pytest.mark.django_db
