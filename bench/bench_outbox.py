@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from _databases import ROOT, bench_databases, fresh_database
+from _hubspot import crm_write_connection
 
 DEFAULT_DATABASE_URL = bench_databases("outbox")["postgres"]
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
@@ -133,22 +134,9 @@ def seed(records: int, sandbox_url: str) -> None:
     from approvals.choices import ActionStatus
     from approvals.models import ProposedAction
     from approvals.services import payload_sha256
-    from connectors.models import ActionRoute, Connection
-    from connectors.sandbox.hubspot import HubSpotSandbox
     from sales.models import Lead
 
-    max_requests, window = HubSpotSandbox.DEFAULT_LIMIT
-    connection = Connection(
-        name="hubspot-sandbox",
-        vendor="hubspot",
-        base_url=sandbox_url,
-        timeout_seconds=10.0,
-        write_scopes=["update_crm_fields"],
-        options={"rate_limit": {"max_requests": max_requests, "window_seconds": window}},
-    )
-    connection.set_credentials({"access_token": "sandbox-token"})
-    connection.save()
-    ActionRoute.objects.create(kind="update_crm_fields", connection=connection)
+    crm_write_connection(sandbox_url)
     Lead.objects.bulk_create(
         [
             Lead(source="bench", external_id=f"lead-{n:06d}", last_name=f"Lead {n}", country="PT")

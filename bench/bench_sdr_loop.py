@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from _databases import ROOT, bench_databases, fresh_database
+from _hubspot import crm_write_connection
 
 DEFAULT_DATABASE_URL = bench_databases("sdr_loop")["postgres"]
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -179,8 +180,6 @@ def setup_world(sandbox_url: str) -> None:
     from django.contrib.auth.models import Group
 
     from approvals.models import ApprovalPolicy
-    from connectors.models import ActionRoute, Connection
-    from connectors.sandbox.hubspot import HubSpotSandbox
     from sales.demo_playbook import demo_playbook_ensure
     from sales.importers.bank_marketing import parse_bank_marketing
     from sales.models import Lead, PlaybookRule
@@ -257,18 +256,7 @@ def setup_world(sandbox_url: str) -> None:
     rule.full_clean()
     rule.save()
 
-    max_requests, window = HubSpotSandbox.DEFAULT_LIMIT
-    connection = Connection(
-        name="hubspot-sandbox",
-        vendor="hubspot",
-        base_url=sandbox_url,
-        timeout_seconds=10.0,
-        write_scopes=["update_crm_fields"],
-        options={"rate_limit": {"max_requests": max_requests, "window_seconds": window}},
-    )
-    connection.set_credentials({"access_token": "sandbox-token"})
-    connection.save()
-    ActionRoute.objects.create(kind="update_crm_fields", connection=connection)
+    crm_write_connection(sandbox_url)
 
 
 def warm_up(timeout: float) -> None:
