@@ -17,7 +17,7 @@ from django.db import DatabaseError
 from operations.task_lease import LEASE_OUTLIVED, LEASE_REMEDY, lease_refusal
 
 
-def _lease_errors(lease_seconds: float) -> list[checks.CheckMessage]:
+def _lease_errors(lease_seconds: int) -> list[checks.CheckMessage]:
     from operations.task_runs import worker_timeout
 
     refusal = lease_refusal(timeout=worker_timeout(), lease_seconds=lease_seconds)
