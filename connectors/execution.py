@@ -69,9 +69,9 @@ from connectors.base import Connector, ConnectorError, WriteResult
 from connectors.calls import CallContext, calls_logged
 from connectors.models import ActionExecution, AttemptOutcome, Connection, ExecutionAttempt
 from connectors.registry import connector_for
-from connectors.resilience import BreakerPolicy, RateLimitPolicy, RetryPolicy, retry_delay
+from connectors.resilience import BreakerPolicy, RetryPolicy, retry_delay
 from connectors.routing import MAIL_CONNECTOR, MAIL_KINDS, RouteRefused, connection_for
-from connectors.throttle import Throttle, ThrottleStore, default_store
+from connectors.throttle import Throttle, ThrottleStore, connection_throttle
 
 logger = logging.getLogger(__name__)
 
@@ -321,35 +321,6 @@ def _connector(connection: Connection) -> Connector:
         held = (connection.updated_at, connector_for(connection.config()))
         cache[connection.pk] = held
     return held[1]
-
-
-def connection_throttle(
-    connection: Connection, settings: ExecutionSettings | None = None, *, max_wait_seconds: float = 5.0
-) -> Throttle:
-    """The connection's breaker and rate limit (``options["rate_limit"]``: max_requests, window_seconds)."""
-    settings = settings or ExecutionSettings()
-    limit = (connection.options or {}).get("rate_limit") or None
-    rate = (
-        RateLimitPolicy(
-            max_requests=int(limit["max_requests"]),
-            window_seconds=float(limit["window_seconds"]),
-            utilisation=float(limit.get("utilisation", 0.9)),
-        )
-        if limit
-        else None
-    )
-    return Throttle(
-        settings.store or default_store(),
-        f"connection:{connection.pk}",
-        breaker=settings.breaker,
-        rate=rate,
-        max_wait_seconds=max_wait_seconds,
-    )
-
-
-def connection_breaker_phase(connection: Connection) -> str:
-    """``closed``, ``half_open`` or ``open``: the connection's breaker as every worker sees it."""
-    return connection_throttle(connection).breaker_state().phase.value
 
 
 # Queue and claims -------------------------------------------------------------------------------------
@@ -605,7 +576,10 @@ def _throttle_for(prepared: _Prepared, settings: ExecutionSettings) -> Throttle 
     if prepared.connection is None:
         return None
     return connection_throttle(
-        prepared.connection, settings, max_wait_seconds=min(5.0, settings.lease_seconds / 4)
+        prepared.connection,
+        breaker=settings.breaker,
+        store=settings.store,
+        max_wait_seconds=min(5.0, settings.lease_seconds / 4),
     )
 
 

@@ -79,7 +79,7 @@ def guarded_call(connection: Connection, call: Callable[[], T]) -> T:
     """``call()`` (a read from the connection's vendor) behind the connection's circuit breaker and
     rate limit, shared with the outbound executor, so reads and writes share the vendor's allowance.
     Raises ``ConnectorError`` (retryable) when the breaker is open or the limit leaves no room."""
-    from connectors.execution import connection_throttle
+    from connectors.throttle import connection_throttle
 
     throttle = connection_throttle(connection)
     sent_at = throttle.acquire()

@@ -228,3 +228,36 @@ class Throttle:
             return window_observe(state, observed, now, rate).to_json(), None
 
         self.store.update(self._window_key, follow)
+
+
+def connection_throttle(
+    connection: Any,
+    *,
+    breaker: BreakerPolicy | None = None,
+    store: ThrottleStore | None = None,
+    max_wait_seconds: float = 5.0,
+) -> Throttle:
+    """A connection's breaker and rate limit (``options["rate_limit"]``: max_requests,
+    window_seconds, utilisation), kept in the store every worker shares."""
+    limit = (connection.options or {}).get("rate_limit") or None
+    rate = (
+        RateLimitPolicy(
+            max_requests=int(limit["max_requests"]),
+            window_seconds=float(limit["window_seconds"]),
+            utilisation=float(limit.get("utilisation", 0.9)),
+        )
+        if limit
+        else None
+    )
+    return Throttle(
+        store or default_store(),
+        f"connection:{connection.pk}",
+        breaker=breaker,
+        rate=rate,
+        max_wait_seconds=max_wait_seconds,
+    )
+
+
+def connection_breaker_phase(connection: Any) -> str:
+    """``closed``, ``half_open`` or ``open``: the connection's breaker as every worker sees it."""
+    return connection_throttle(connection).breaker_state().phase.value

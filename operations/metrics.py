@@ -188,8 +188,8 @@ class StateCollector(Collector):
 
 def _breaker_states() -> Metric:
     """Each active connection's circuit breaker, read from the store every worker shares."""
-    from connectors.execution import connection_breaker_phase
     from connectors.models import Connection
+    from connectors.throttle import connection_breaker_phase
 
     breakers = GaugeMetricFamily(
         "agentops_circuit_breaker_state",
