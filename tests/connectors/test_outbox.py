@@ -133,14 +133,18 @@ def test_a_call_that_outlived_its_lease_cannot_settle_the_action(serve_sandbox):
         finally:
             connections.close_all()
 
+    requests_before = world.app.request_count
     thread = threading.Thread(target=worker_a)
     thread.start()
     # Worker A is paused mid-call for longer than its lease (a stalled machine): the lease runs out
-    # and worker B takes the execution over and carries it out.
+    # and worker B takes the execution over and carries it out. The wait watches the vendor, not the
+    # database: on SQLite's shared in-memory database a read during A's start transaction is refused
+    # ("table is locked") instead of waiting for it.
     deadline = time.monotonic() + 5
-    while not ExecutionAttempt.objects.filter(action_id=action_id).exists():
+    while world.app.request_count == requests_before:
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    assert ExecutionAttempt.objects.filter(action_id=action_id).exists()
     ActionExecution.objects.filter(pk=execution_id).update(lease_until=timezone.now() - timedelta(seconds=1))
     [taken] = executions_claim(token="worker-b", limit=1, lease_seconds=5)
     world.app.faults.configure(FaultConfig())
