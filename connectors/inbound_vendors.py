@@ -36,7 +36,8 @@ class WebhookRefused(Exception):
 
 @dataclass(frozen=True)
 class IncomingRequest:
-    """A webhook delivery as the vendor sent it (``uri``: the full URL it called)."""
+    """A webhook delivery as the vendor sent it (``uri``: the full public URL it called, not the one a
+    proxy in front of us forwarded to)."""
 
     method: str
     uri: str

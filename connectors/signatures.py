@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from datetime import datetime
 
 #: HubSpot rejects v3 requests older than five minutes; we apply the same window to Zendesk.
@@ -93,9 +94,36 @@ def intercom_verify(*, client_secret: str, body: bytes, signature: str) -> bool:
 
 
 # HubSpot ------------------------------------------------------------------------------------------
+#: The percent-encodings HubSpot decodes in the URI before it signs (its "validating requests" guide);
+#: every other one (``%20``, ``%26``, ``%3D``, ``%2B``, ``%23``, ``%25`` …) stays as sent.
+HUBSPOT_DECODED = {
+    "%3A": ":",
+    "%2F": "/",
+    "%3F": "?",
+    "%40": "@",
+    "%21": "!",
+    "%24": "$",
+    "%27": "'",
+    "%28": "(",
+    "%29": ")",
+    "%2A": "*",
+    "%2C": ",",
+    "%3B": ";",
+}
+_HUBSPOT_ENCODED = re.compile("|".join(HUBSPOT_DECODED), re.IGNORECASE)
+
+
+def hubspot_decoded_uri(uri: str) -> str:
+    """``uri`` as HubSpot signs it: the characters it lists decoded (either hex case), in one pass,
+    so a decoded ``%`` never starts another escape."""
+    return _HUBSPOT_ENCODED.sub(lambda match: HUBSPOT_DECODED[match.group().upper()], uri)
+
+
 def hubspot_sign_v3(*, client_secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
-    """HubSpot's v3 signature: base64 HMAC-SHA256 of method + full URI + body + timestamp (milliseconds)."""
-    return _b64_hmac_sha256(client_secret, f"{method.upper()}{uri}".encode() + body + timestamp.encode())
+    """HubSpot's v3 signature: base64 HMAC-SHA256 of method + full URI (``hubspot_decoded_uri``) +
+    body + timestamp (milliseconds). ``uri`` is the public URL HubSpot called, scheme and host included."""
+    message = f"{method.upper()}{hubspot_decoded_uri(uri)}".encode() + body + timestamp.encode()
+    return _b64_hmac_sha256(client_secret, message)
 
 
 def hubspot_verify_v3(

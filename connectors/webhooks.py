@@ -5,6 +5,9 @@ Each delivery is checked with the vendor's signature scheme and the connection's
 ``connectors.webhook_targets``), stored raw and deduplicated by event id, and answered at once;
 applying it is a task's job (``connectors.inbound``). A refused delivery gets a
 bare 401 or 400, never a reason (the reason goes to our log), and leaves nothing stored.
+
+A vendor that signs the URL it called (HubSpot) called our public address, which a TLS-terminating
+proxy does not pass on: the URI checked is ``AGENTOPS_BASE_URL`` plus the path and query received.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -22,6 +26,13 @@ from connectors.inbound_vendors import INBOUND, IncomingRequest, WebhookRefused
 from connectors.webhook_targets import webhook_target
 
 logger = logging.getLogger(__name__)
+
+
+def public_uri(request: HttpRequest) -> str:
+    """The URL the vendor called: the configured public address (which may end in the path prefix
+    the proxy strips) followed by the path within the app and the query exactly as received.
+    Never the scheme and host of the request, which behind a proxy are the proxy's own."""
+    return f"{settings.AGENTOPS_BASE_URL.rstrip('/')}{request.get_full_path_info()}"
 
 
 def _refused(status: int) -> HttpResponse:
@@ -47,7 +58,7 @@ def receive(request: HttpRequest, vendor: str, connection: str) -> HttpResponse:
         return _refused(401)
     incoming = IncomingRequest(
         method=request.method or "POST",
-        uri=request.build_absolute_uri(),
+        uri=public_uri(request),
         headers=request.headers,
         query=request.GET.dict(),
         body=request.body,

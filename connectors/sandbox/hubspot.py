@@ -131,6 +131,9 @@ class HubSpotSandbox(SandboxApp):
         self.client_secret = "sandbox-client-secret"  # noqa: S105 - the sandbox's, known to tests
         #: HubSpot's search returns at most 10,000 results per query (lower it in tests).
         self.search_result_limit = 10_000
+        #: The target URL the app gave HubSpot, when deliveries reach ``webhooks.url`` through a
+        #: proxy (TLS termination): HubSpot signs the URL it was given, not the one behind the proxy.
+        self.public_webhook_url: str | None = None
         super().__init__()
         self.rate_limit = RateLimiter(*self.DEFAULT_LIMIT)
 
@@ -283,7 +286,7 @@ class HubSpotSandbox(SandboxApp):
         signature = signatures.hubspot_sign_v3(
             client_secret=self.client_secret,
             method="POST",
-            uri=self.webhooks.url or "",
+            uri=self.public_webhook_url or self.webhooks.url or "",
             body=body,
             timestamp=timestamp,
         )
