@@ -13,6 +13,7 @@ from connectors.models import (
     Connection,
     ExecutionAttempt,
     FieldOwnership,
+    OutcomeMapping,
     SyncConflict,
     SyncCursor,
     ThrottleState,
@@ -131,6 +132,22 @@ class FieldOwnershipAdmin(SimpleHistoryAdmin):
     list_display = ["record_kind", "field_name", "owner", "rule", "updated_at"]
     list_filter = ["record_kind", "owner", "rule"]
     search_fields = ["field_name"]
+
+
+@admin.register(OutcomeMapping)
+class OutcomeMappingAdmin(SimpleHistoryAdmin):
+    """Which CRM values mean converted or lost, and the deal value field: the lead model's labels
+    come from here, so every change is kept in the history (who, when, before and after)."""
+
+    list_display = ["__str__", "vendor", "connection", "converted_field", "lost_field", "deal_value_field"]
+    list_filter = ["vendor"]
+    list_select_related = ["connection"]
+    fieldsets = [
+        (None, {"fields": ["vendor", "connection", "notes"]}),
+        ("Converted", {"fields": ["converted_field", "converted_values", "converted_time_field"]}),
+        ("Lost", {"fields": ["lost_field", "lost_values", "lost_time_field"]}),
+        ("Deal value", {"fields": ["deal_value_field"]}),
+    ]
 
 
 @admin.register(SyncConflict)

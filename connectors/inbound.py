@@ -17,6 +17,10 @@ a periodic sweep, so both paths agree. Applying a batch:
 
 HubSpot's events only name what changed, so its records are read from HubSpot before the batch
 (once per record, and not at all when the event is older than what we hold).
+
+A lead's outcome (the lead model's label), its time and its deal value are read from the CRM record
+by the connection's ``OutcomeMapping`` (``connectors.outcomes``) and written by the CRM-sync upsert,
+the one producer allowed to set them; an outcome the lead already has keeps its first time.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -36,7 +40,7 @@ from django.utils import timezone
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.redaction import redact_context
-from connectors.base import ConnectorError
+from connectors.base import ConnectionConfig, ConnectorError
 from connectors.inbound_vendors import INBOUND, ParsedEvent, VendorInbound, _jsonable
 from connectors.models import (
     Connection,
@@ -44,10 +48,12 @@ from connectors.models import (
     FieldOwnership,
     InboundChannel,
     InboundStatus,
+    OutcomeMapping,
     OwnershipRule,
     SyncConflict,
     WebhookEvent,
 )
+from connectors.outcomes import CONVERTED, OutcomeRules, outcome_reading
 from connectors.registry import connector_for
 
 logger = logging.getLogger(__name__)
@@ -90,6 +96,30 @@ def guarded_call(connection: Connection, call: Callable[[], T]) -> T:
         raise
     throttle.record(None, sent_at=sent_at)
     return result
+
+
+def outcome_rules_for(connection: Connection) -> OutcomeRules | None:
+    """The connection's outcome mapping, else its vendor's default; None when neither exists."""
+    mappings = {
+        m.connection_id: m
+        for m in OutcomeMapping.objects.filter(
+            models.Q(connection=connection) | models.Q(connection=None, vendor=connection.vendor)
+        )
+    }
+    mapping = mappings.get(connection.pk) or mappings.get(None)
+    return mapping.rules() if mapping is not None else None
+
+
+def inbound_config(connection: Connection, rules: OutcomeRules | None = None) -> ConnectionConfig:
+    """The connection's config for reading records in: the lead fields the outcome mapping needs are
+    read besides the configured ones (``options.extra_fields``)."""
+    config = connection.config()
+    needed = rules.fields() if rules is not None else []
+    if not needed:
+        return config
+    extra = dict(config.options.get("extra_fields") or {})
+    extra["lead"] = list(dict.fromkeys([*extra.get("lead", ()), *needed]))
+    return replace(config, options={**config.options, "extra_fields": extra})
 
 
 def inbound_events_store(
@@ -283,6 +313,8 @@ class _Batch:
         #: Events given the record read from the vendor (their payload is stored with them).
         self.read: set[int] = set()
         self.conflicts: list[SyncConflict] = []
+        #: The CRM's outcome mapping (read once per batch; only lead records use it).
+        self.outcome_rules = outcome_rules_for(connection) if "lead" in vendor.kinds else None
 
     def settle(self, event: WebhookEvent, status: str, error: str = "") -> None:
         event.status = status
@@ -310,7 +342,7 @@ class _Batch:
         }
         ready = [e for e in events if e.payload]
         records: dict[tuple[str, str], Any] = {}
-        connector = connector_for(self.connection.config()) if thin else None
+        connector = connector_for(inbound_config(self.connection, self.outcome_rules)) if thin else None
         for event in thin:
             ours = held[event.entity_kind].get(event.entity_id)
             if ours is not None and event.source_modified_at is not None and event.source_modified_at <= ours:
@@ -365,6 +397,8 @@ class _Batch:
                 self.settle(event, InboundStatus.IGNORED_STALE)
                 continue
             values = self.vendor.values(kind, event.payload)
+            if kind == "lead" and self.outcome_rules is not None:
+                values.update(_outcome_values(self.outcome_rules, event, record))
             if record is not None:
                 values, opted_out = self._owned(kind, values, record, ownership, event)
                 if opted_out:
@@ -512,6 +546,24 @@ class _Batch:
             )
         read = [e for e in self.settled.values() if e.pk in self.read]
         WebhookEvent.objects.bulk_update(read, ["payload", "source_modified_at"], batch_size=500)
+
+
+def _outcome_values(rules: OutcomeRules, event: WebhookEvent, lead: Any) -> dict[str, Any]:
+    """The lead fields the CRM record states by the outcome mapping: its deal value, and its outcome
+    with the outcome's time unless the lead has that outcome already (its first time is kept)."""
+    from sales.choices import Outcome
+
+    reading = outcome_reading(rules, event.payload, modified_at=event.source_modified_at)
+    values: dict[str, Any] = {}
+    if reading.deal_value:
+        values["deal_value"] = reading.deal_value
+    if reading.outcome:
+        outcome = Outcome.CONVERTED if reading.outcome == CONVERTED else Outcome.NOT_CONVERTED
+        if lead is None or lead.outcome != outcome:
+            values["outcome"] = outcome
+            if reading.at is not None:
+                values["outcome_at"] = reading.at
+    return values
 
 
 def _redacted_values(field_name: str, ours: Any, theirs: Any) -> dict[str, Any]:

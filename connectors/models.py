@@ -15,6 +15,7 @@ from approvals.choices import ActionKind
 from connectors import crypto
 from connectors.base import ConnectionConfig
 from connectors.choices import Vendor
+from connectors.outcomes import OutcomeRules
 from security.fields import EncryptedJSONField, EncryptedTextField
 
 MIN_TIMEOUT_SECONDS = 0.1
@@ -296,6 +297,107 @@ class SyncCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection.name} {self.kind} since {self.since}"
+
+
+def _text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+class OutcomeMapping(models.Model):
+    """Which CRM field and values mean a lead converted or was lost, and which field is its deal value.
+
+    Admin data with history, read by the inbound path (webhooks and the incremental sync) for every
+    CRM lead record it applies: a lead's outcome (the lead model's training label), its time and its
+    deal value come from the CRM this way, never from an agent. A row without a connection is its
+    vendor's default (seeded by a migration); a connection's own row replaces it for that connection.
+    """
+
+    vendor = models.CharField(max_length=20, choices=Vendor.choices)
+    connection = models.OneToOneField(
+        Connection,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="outcome_mapping",
+        help_text="Empty: the default for every connection of the vendor without a mapping of its own.",
+    )
+    converted_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="CRM field that says converted, e.g. IsConverted or lifecyclestage.",
+    )
+    converted_values = models.JSONField(
+        default=list, blank=True, help_text='Its values meaning converted, e.g. ["true"] or ["customer"].'
+    )
+    converted_time_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="CRM field holding when it converted (ConvertedDate …); empty: the record's modification time.",
+    )
+    lost_field = models.CharField(
+        max_length=100, blank=True, help_text="CRM field that says lost, e.g. Status."
+    )
+    lost_values = models.JSONField(
+        default=list, blank=True, help_text='Its values meaning lost, e.g. ["Closed - Not Converted"].'
+    )
+    lost_time_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="CRM field holding when it was lost; empty: the modification time.",
+    )
+    deal_value_field = models.CharField(
+        max_length=100, blank=True, help_text="CRM field holding the deal value (an amount); empty: none."
+    )
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["vendor", "connection__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor"],
+                condition=models.Q(connection__isnull=True),
+                name="outcome_mapping_one_default_per_vendor",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(vendor__in=[Vendor.SALESFORCE, Vendor.HUBSPOT]),
+                name="outcome_mapping_vendor_is_a_crm",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        whose = self.connection.name if self.connection else f"{self.get_vendor_display()} default"
+        return f"Outcome mapping: {whose}"
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, str] = {}
+        if self.vendor not in (Vendor.SALESFORCE, Vendor.HUBSPOT):
+            errors["vendor"] = "Outcomes are mapped for CRMs only (Salesforce, HubSpot)."
+        connection = self.connection if self.connection_id else None
+        if connection is not None and connection.vendor != self.vendor:
+            errors["connection"] = f"The connection is a {connection.vendor} one, not {self.vendor}."
+        for field, values in (("converted", self.converted_values), ("lost", self.lost_values)):
+            if not _text_list(values):
+                errors[f"{field}_values"] = 'A JSON list of non-empty strings, e.g. ["customer"].'
+            elif bool(getattr(self, f"{field}_field")) != bool(values):
+                errors[f"{field}_values"] = f"Give both the {field} field and its values, or neither."
+        if errors:
+            raise ValidationError(errors)
+
+    def rules(self) -> OutcomeRules:
+        """The mapping as the pure rules ``connectors.outcomes`` applies."""
+        return OutcomeRules(
+            converted_field=self.converted_field,
+            converted_values=tuple(self.converted_values if _text_list(self.converted_values) else ()),
+            converted_time_field=self.converted_time_field,
+            lost_field=self.lost_field,
+            lost_values=tuple(self.lost_values if _text_list(self.lost_values) else ()),
+            lost_time_field=self.lost_time_field,
+            deal_value_field=self.deal_value_field,
+        )
 
 
 # Outbound execution: routes, the execution state of each action, and its attempts -----------------

@@ -25,8 +25,10 @@ from connectors.inbound import (
     Counts,
     ProcessSummary,
     guarded_call,
+    inbound_config,
     inbound_events_store,
     inbound_process_pending,
+    outcome_rules_for,
 )
 from connectors.inbound_vendors import INBOUND
 from connectors.models import Connection, InboundChannel, SyncCursor
@@ -64,7 +66,9 @@ def sync_run(*, connection: Connection, kind: str, max_pages: int = MAX_PAGES) -
     if kind not in sync_kinds(connection):
         raise ValueError(f"{connection.vendor} records of kind {kind!r} are not synced")
     state, _ = SyncCursor.objects.get_or_create(connection=connection, kind=kind)
-    connector = connector_for(connection.config())
+    # The lead fields the outcome mapping reads are read too (e.g. Salesforce's IsConverted).
+    rules = outcome_rules_for(connection) if kind == "lead" else None
+    connector = connector_for(inbound_config(connection, rules))
     summary = SyncSummary()
     since, cursor = state.since, state.cursor or None
     newest = since

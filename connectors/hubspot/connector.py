@@ -5,7 +5,8 @@ the sandbox's ``http://127.0.0.1:PORT``); ``credentials["access_token"]`` a priv
 token. ``options`` may set ``external_id_property`` (the unique property ``find_by_marker`` reads
 leads, contacts and companies by; default ``agentops_external_id``), ``marker_property`` (the task
 property carrying our idempotency key; default ``agentops_marker``), ``properties``
-(``{kind: [name, …]}`` to read) and ``search_result_limit`` (HubSpot's 10,000 per search).
+(``{kind: [name, …]}`` to read), ``extra_fields`` (``{kind: [name, …]}`` read besides those: what
+the outcome mapping needs) and ``search_result_limit`` (HubSpot's 10,000 per search).
 
 Where our idempotency key lives: batch upserts key on ``idProperty`` (repeatable by nature); a
 task stores it in ``marker_property``, found again with the search API; an owner change is a plain
@@ -186,7 +187,9 @@ class HubSpotConnector(Connector):
         configured = self.config.options.get("properties", {}).get(kind)
         names = list(configured or self.DEFAULT_PROPERTIES[object_type])
         extra = self.marker_property if object_type == "tasks" else self.external_id_property
-        return names + [name for name in (extra, MODIFIED_PROPERTY[object_type]) if name not in names]
+        also = self.config.options.get("extra_fields", {}).get(kind, ())
+        wanted = [extra, MODIFIED_PROPERTY[object_type], *also]
+        return names + [name for name in dict.fromkeys(wanted) if name not in names]
 
     def _record(self, kind: str, obj: Any) -> Record:
         properties = dict(obj.properties or {})

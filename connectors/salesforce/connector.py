@@ -5,7 +5,8 @@ or the sandbox's ``http://127.0.0.1:PORT``); ``credentials["access_token"]`` an 
 (Salesforce's session id). ``options`` may set ``api_version`` (default 59.0),
 ``external_id_field`` (the External ID field upserts key on, default ``AgentOps_External_Id__c``),
 ``marker_field`` (the custom Task field carrying our idempotency key, default
-``AgentOps_Marker__c``) and ``fields`` (``{kind: [field, …]}`` read by ``changed_since``).
+``AgentOps_Marker__c``), ``fields`` (``{kind: [field, …]}`` read by ``changed_since``) and
+``extra_fields`` (``{kind: [field, …]}`` read besides those: what the outcome mapping needs).
 
 Where our idempotency key lives: an upsert keys on the External ID field (repeatable by nature); a
 task stores the key in ``marker_field``, so ``find_by_marker("task", key)`` finds an earlier
@@ -139,7 +140,8 @@ class SalesforceConnector(Connector):
         configured = self.config.options.get("fields", {}).get(kind)
         names = list(configured or self.DEFAULT_FIELDS[kind])
         extra = self.marker_field if kind == "task" else self.external_id_field
-        return names + [name for name in (extra, "SystemModstamp") if name not in names]
+        wanted = [extra, "SystemModstamp", *self.config.options.get("extra_fields", {}).get(kind, ())]
+        return names + [name for name in dict.fromkeys(wanted) if name not in names]
 
     def _record(self, kind: str, data: Mapping[str, Any]) -> Record:
         fields = {k: v for k, v in data.items() if k != "attributes"}

@@ -8,7 +8,8 @@ Sequences v4 enrolment (``/automation/v4/sequences/enrollments``).
 
 As HubSpot does: properties are strings and unknown ones are refused; errors are
 ``{"status": "error", "message", "correlationId", "category"}``; every answer carries
-``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` (and the daily pair); over the limit
+``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` (and the daily pair); a contact
+reaching the ``customer`` lifecycle stage gets ``hs_lifecyclestage_customer_date``; over the limit
 (default the Professional tier's 190 requests per rolling 10 seconds) it answers 429 with
 ``Retry-After``; an upsert is repeatable, a create sent twice creates two records; a contact in a
 sequence cannot be enrolled again. Requests need ``Authorization: Bearer <access token>``.
@@ -47,6 +48,8 @@ PROPERTIES: dict[str, set[str]] = {
         "phone",
         "jobtitle",
         "lifecyclestage",
+        "hs_lifecyclestage_customer_date",
+        "recent_deal_amount",
         "hs_lead_status",
         "hubspot_owner_id",
         "agentops_external_id",
@@ -88,9 +91,25 @@ TASK_ASSOCIATIONS = {204: "contacts", 192: "companies"}
 WEBHOOK_SUBJECTS = {"contacts": "contact", "companies": "company"}
 
 
+#: "Became a Customer Date": HubSpot stamps it when a contact's lifecycle stage becomes customer.
+CUSTOMER_DATE = "hs_lifecyclestage_customer_date"
+
+
 def hs_datetime(moment: datetime) -> str:
     """HubSpot's timestamp format: ``2024-05-01T12:00:00.123Z``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _with_stage_dates(
+    object_type: str, stored: dict[str, Any], clean: dict[str, str], now: str
+) -> dict[str, str]:
+    """``clean`` plus what HubSpot sets itself when a contact first reaches the customer lifecycle
+    stage: "Became a Customer Date" (``hs_lifecyclestage_customer_date``), unless given or held."""
+    reaches_customer = clean.get("lifecyclestage") == "customer"
+    dated = clean.get(CUSTOMER_DATE) or stored.get(CUSTOMER_DATE)
+    if object_type == "contacts" and reaches_customer and not dated:
+        return {**clean, CUSTOMER_DATE: now}
+    return clean
 
 
 def _millis(value: str) -> float:
@@ -236,6 +255,7 @@ class HubSpotSandbox(SandboxApp):
                 400, f"Missing required properties: {', '.join(missing)}", code="VALIDATION_ERROR"
             )
         now = hs_datetime(datetime.now(UTC))
+        clean = _with_stage_dates(object_type, {}, clean, now)
         record_id = str(self.next_id(object_type) + 5000)
         record = {
             "id": record_id,
@@ -252,11 +272,14 @@ class HubSpotSandbox(SandboxApp):
         return record
 
     def _update(self, object_type: str, record: dict[str, Any], properties: dict[str, Any]) -> None:
-        clean = self._check_properties(object_type, properties)
+        now = hs_datetime(datetime.now(UTC))
+        clean = _with_stage_dates(
+            object_type, record["properties"], self._check_properties(object_type, properties), now
+        )
         changed = {k: v for k, v in clean.items() if record["properties"].get(k) != v}
         record["properties"].update(clean)
         self._index(object_type, record)
-        self._stamp(object_type, record, hs_datetime(datetime.now(UTC)))
+        self._stamp(object_type, record, now)
         self.effect("update", object_type)
         for name, value in changed.items():
             self._notify(object_type, record["id"], "propertyChange", propertyName=name, propertyValue=value)

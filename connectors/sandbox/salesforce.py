@@ -12,7 +12,9 @@ As Salesforce does: errors are a list of ``{"message", "errorCode"}``; every ans
 (Salesforce sends no 429 and no Retry-After); an upsert by external id is repeatable, a create sent
 twice creates two records. Requests need ``Authorization: Bearer <session id>``. Changes to leads,
 contacts and accounts are sent as workflow outbound messages (SOAP ``notifications`` carrying the
-``OrganizationId`` and the sObject) to the configured webhook URL.
+``OrganizationId`` and the sObject) to the configured webhook URL. ``convert_lead`` converts a Lead
+as convertLead does (``IsConverted``, ``ConvertedDate``, the new Account, Contact and Opportunity
+ids; those fields are read-only and a converted Lead cannot be updated).
 """
 
 from __future__ import annotations
@@ -60,6 +62,16 @@ STANDARD_FIELDS: dict[str, set[str]] = {
     "ActionCadenceTracker": {"ActionCadenceId", "TargetId", "State"},
 }
 SYSTEM_FIELDS = {"Id", "OwnerId", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted"}
+#: Fields Salesforce sets itself and refuses in a create or update (a Lead's are set by converting it).
+READ_ONLY_FIELDS: dict[str, set[str]] = {
+    "Lead": {
+        "IsConverted",
+        "ConvertedDate",
+        "ConvertedAccountId",
+        "ConvertedContactId",
+        "ConvertedOpportunityId",
+    },
+}
 REQUIRED_FIELDS = {"Lead": ("LastName", "Company"), "Contact": ("LastName",), "Account": ("Name",)}
 ID_PREFIXES = {
     "Lead": "00Q",
@@ -102,6 +114,11 @@ _CONDITION = re.compile(
 
 
 _UNESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+
+
+def _soap_text(value: Any) -> str:
+    """A field's value as an outbound message writes it (booleans as xsd:boolean: ``true``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _malformed(message: str) -> SandboxError:
@@ -222,7 +239,7 @@ class SalesforceSandbox(SandboxApp):
         """Salesforce's outbound message: a SOAP ``notifications`` envelope holding the sObject."""
         sobject, record = event["sobject"], event["record"]
         fields = "".join(
-            f"<sf:{name}>{escape(str(value))}</sf:{name}>"
+            f"<sf:{name}>{escape(_soap_text(value))}</sf:{name}>"
             for name, value in record.items()
             if value is not None
         )
@@ -249,6 +266,37 @@ class SalesforceSandbox(SandboxApp):
         with self.lock:
             return self._insert(sobject, fields)
 
+    def convert_lead(self, lead_id: str, *, status: str = "Closed - Converted") -> dict[str, Any]:
+        """Convert a Lead as Salesforce's convertLead does (the SOAP call or a user in the UI; REST has
+        no endpoint for it): an Account, a Contact and an Opportunity are created, the Lead becomes
+        read-only with ``IsConverted`` true, ``ConvertedDate`` today (a date, no time), the new
+        records' ids and ``status``; its outbound message is sent."""
+        with self.lock:
+            lead = self._get("Lead", lead_id)
+            if lead.get("IsConverted"):
+                raise SandboxError(
+                    400, "This lead was already converted.", code="CANNOT_UPDATE_CONVERTED_LEAD"
+                )
+            account = self._insert("Account", {"Name": lead.get("Company") or lead["LastName"]})
+            contact = self._insert(
+                "Contact", {"LastName": lead["LastName"], "FirstName": lead.get("FirstName") or ""}
+            )
+            opportunity_id = f"006{self.next_id('Opportunity'):012d}AAA"
+            now = datetime.now(UTC)
+            lead.update(
+                IsConverted=True,
+                ConvertedDate=now.date().isoformat(),
+                ConvertedAccountId=account["Id"],
+                ConvertedContactId=contact["Id"],
+                ConvertedOpportunityId=opportunity_id,
+                Status=status,
+                LastModifiedDate=sf_datetime(now),
+                SystemModstamp=sf_datetime(now),
+            )
+            self.effect("convert", "Lead")
+        self._notify("Lead", lead)
+        return lead
+
     def _check_object(self, sobject: str) -> None:
         if sobject not in STANDARD_FIELDS:
             raise SandboxError(404, f"The requested resource does not exist: {sobject}", code="NOT_FOUND")
@@ -256,6 +304,10 @@ class SalesforceSandbox(SandboxApp):
     def _check_fields(self, sobject: str, fields: dict[str, Any]) -> None:
         allowed = STANDARD_FIELDS[sobject] | self.CUSTOM_FIELDS.get(sobject, set()) | {"OwnerId"}
         for name in fields:
+            if name in READ_ONLY_FIELDS.get(sobject, set()):
+                raise SandboxError(
+                    400, f"Unable to create/update fields: {name}.", code="INVALID_FIELD_FOR_INSERT_UPDATE"
+                )
             if name not in allowed:
                 raise SandboxError(
                     400, f"No such column '{name}' on sobject of type {sobject}", code="INVALID_FIELD"
@@ -278,12 +330,15 @@ class SalesforceSandbox(SandboxApp):
             "LastModifiedDate": now,
             "SystemModstamp": now,
             "IsDeleted": False,
+            **({"IsConverted": False} if sobject == "Lead" else {}),
             **fields,
         }
         self.tables[sobject][record_id] = record
         return record
 
     def _update(self, sobject: str, record: dict[str, Any], fields: dict[str, Any]) -> None:
+        if sobject == "Lead" and record.get("IsConverted"):
+            raise SandboxError(400, "cannot reference converted lead", code="CANNOT_UPDATE_CONVERTED_LEAD")
         self._check_fields(sobject, fields)
         now = sf_datetime(datetime.now(UTC))
         record.update(fields, LastModifiedDate=now, SystemModstamp=now)
@@ -433,7 +488,12 @@ class SalesforceSandbox(SandboxApp):
         sobject = query["object"]
         if sobject not in STANDARD_FIELDS:
             raise SandboxError(400, f"sObject type '{sobject}' is not supported.", code="INVALID_TYPE")
-        known = STANDARD_FIELDS[sobject] | self.CUSTOM_FIELDS.get(sobject, set()) | SYSTEM_FIELDS
+        known = (
+            STANDARD_FIELDS[sobject]
+            | self.CUSTOM_FIELDS.get(sobject, set())
+            | SYSTEM_FIELDS
+            | READ_ONLY_FIELDS.get(sobject, set())
+        )
         names = query["fields"] + [c[0] for c in query["conditions"]] + [o[0] for o in query["order"]]
         for name in names:
             if name not in known:
