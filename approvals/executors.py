@@ -128,11 +128,15 @@ class Gate:
 
 @dataclass(frozen=True)
 class Veto:
-    """A reason an approved action must not be carried out at all any more (``refusals(action)``:
-    each reason, none when it may go); the outbox cancels it with them."""
+    """A reason an action must not be carried out at all (``refusals(action)``: each reason, none
+    when it may go; a reason's text is ``str(reason)``, and its ``field``, if it has one, names the
+    part of the proposal it is about). Asked twice: when the action is proposed (an unsaved action;
+    the proposal is refused with ``code``) and again by the outbox just before it goes out (the
+    action is cancelled with the reasons): what held at proposal time may not hold any more."""
 
     name: str
-    refusals: Callable[[Any], list[str]]
+    refusals: Callable[[Any], Sequence[Any]]
+    code: str = "vetoed"
 
 
 _GATES: dict[str, Gate] = {}

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -14,6 +14,7 @@ from django.db.models import (
     DecimalField,
     F,
     Max,
+    Model,
     OuterRef,
     Prefetch,
     Q,
@@ -28,7 +29,6 @@ from django.utils import timezone
 from approvals.choices import ActionStatus, DecisionOutcome, Domain, RejectionReason, RiskLevel
 from approvals.models import Decision, EscalationStep, ProposedAction
 from approvals.states import OPEN_STATUSES
-from scoring.models import ModelVersion
 from security.selectors import actions_scoped, user_scope
 
 
@@ -253,9 +253,11 @@ def actions_queue_facets(*, user: Any, now: datetime | None = None) -> QueueFace
         )
     )
     version_ids = {r["model_version_id"] for r in rows if r["model_version_id"] is not None}
+    # The model registry is scoring's; approvals reads the labels through the action's relation to it.
+    versions_of = cast("type[Model]", ProposedAction._meta.get_field("model_version").related_model)
     versions = {
         pk: f"{kind}:{name}:v{number}"
-        for pk, kind, name, number in ModelVersion.objects.filter(pk__in=version_ids).values_list(
+        for pk, kind, name, number in versions_of._default_manager.filter(pk__in=version_ids).values_list(
             "pk", "kind", "name", "version"
         )
     }

@@ -28,8 +28,7 @@ from approvals.changes import edit_changes, payload_diff_masked, payload_rows, p
 from approvals.choices import ActionStatus, DecisionOutcome, Domain, RiskLevel
 from approvals.forms import DeferForm, PayloadEditForm, RejectForm
 from approvals.models import ProposedAction
-from scoring.charts import shap_bar_chart
-from scoring.selectors import acting_scores
+from approvals.subjects import Subject, panels_render, subject_of
 from security import signin
 from security.masking import PERSONAL_KEYS, mask_mapping, may_view_personal_data
 from security.scoping import scoped_object_or_404
@@ -133,39 +132,12 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _record(action: ProposedAction) -> tuple[str, dict[str, Any]]:
-    """The CRM or helpdesk record as it is now, as field → value (attributes after the columns)."""
-    if action.lead is not None:
-        lead = action.lead
-        columns: dict[str, Any] = {
-            "name": f"{lead.first_name} {lead.last_name}".strip(),
-            "company_name": lead.company_name,
-            "account": lead.account.name if lead.account else None,
-            "email": lead.email,
-            "title": lead.title,
-            "country": lead.country,
-            "status": lead.status,
-            "owner": lead.owner.get_username() if lead.owner else None,
-            "consent_state": lead.consent_state,
-            "has_open_opportunity": lead.has_open_opportunity,
-            "deal_value": lead.deal_value,
-        }
-        return "Lead", {**(lead.attributes or {}), **columns}
-    if action.ticket is not None:
-        ticket = action.ticket
-        columns = {
-            "ticket": ticket.external_id,
-            "subject": ticket.subject,
-            "requester_email": ticket.requester_email,
-            "account": ticket.account.name if ticket.account else None,
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "channel": ticket.channel,
-            "assigned_group": ticket.assigned_group,
-            "intent_label": ticket.intent_label,
-        }
-        return "Ticket", {**(ticket.attributes or {}), **columns}
-    return "", {}
+def _record(action: ProposedAction) -> tuple[Subject | None, dict[str, Any]]:
+    """The action's subject and its record as it is now, as field → value (``approvals.subjects``)."""
+    subject = subject_of(action)
+    if subject is None:
+        return None, {}
+    return subject, subject.fields(subject.record_of(action))
 
 
 def _render_detail(
@@ -184,8 +156,7 @@ def _render_detail(
     current = next((a for a in history if a.pk == action.pk), None)
     decisions = list(current.decisions.all()) if current else []
     final = next((d for d in reversed(decisions) if d.outcome != DecisionOutcome.DEFER), None)
-    acting = acting_scores([action.lead_id]).get(action.lead_id) if action.lead_id else None
-    record_kind, record = _record(action)
+    subject, record = _record(action)
     payload = action.payload
     if not may_view_personal_data(request.user):
         record, payload = mask_mapping(record), mask_mapping(payload)
@@ -203,11 +174,12 @@ def _render_detail(
             # A form shown again with the approver's input keeps the hash of what they first read.
             "payload_sha256": seen_payload_sha256 or services.payload_sha256(action.payload),
             "changed_since_seen": changed_since_seen,
-            "changes": proposed_changes(record=record, payload=payload),
-            "record_kind": record_kind,
+            "changes": subject.changes(record, payload)
+            if subject
+            else proposed_changes(record={}, payload=payload),
+            "record_kind": subject.title if subject else "",
             "record": sorted(record.items()),
-            "acting": acting,
-            "chart": shap_bar_chart(acting.reasons) if acting and acting.reasons else None,
+            "panels": panels_render(action),
             "decisions": decisions,
             "approvals_so_far": sum(
                 1 for d in decisions if d.outcome in (DecisionOutcome.APPROVE, DecisionOutcome.EDIT_APPROVE)

@@ -103,6 +103,8 @@ class Connector(abc.ABC):
     vendor: ClassVar[str]
     #: Our record kinds this vendor holds, e.g. ``("lead", "contact", "account")``.
     kinds: ClassVar[tuple[str, ...]] = ()
+    #: Whether an admin configures it as a ``Connection`` (a vendor account); False for AgentOps's own mail.
+    configured: ClassVar[bool] = True
 
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config
@@ -152,3 +154,8 @@ class Connector(abc.ABC):
         self, *, ticket_id: str, status: str | None = None, group_id: str | None = None, marker: str
     ) -> WriteResult:
         raise self._unsupported("set ticket status")
+
+    def send_email(self, *, to: str, cc: Sequence[str], subject: str, body: str, marker: str) -> WriteResult:
+        """Send one message; ``marker`` identifies it (a mail server cannot be asked whether an
+        earlier attempt arrived, so a sender never repeats one whose outcome is unknown)."""
+        raise self._unsupported("send email")

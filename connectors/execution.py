@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import smtplib
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,7 +39,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings as django_settings
-from django.core.mail import EmailMessage
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F, Min, Q
@@ -62,10 +59,11 @@ from approvals.executors import (
 from approvals.models import ProposedAction
 from approvals.schemas import PayloadError, validate_payload
 from approvals.services import Settled, actions_settle, actions_start, payload_sha256
-from approvals.targets import LeadContact, TargetMismatch, target_check
+from approvals.subjects import subject_of
+from approvals.targets import TargetMismatch, target_check
 from audit.choices import EventType
 from audit.services import decision_log_append
-from connectors.base import Connector, ConnectorError, WriteResult
+from connectors.base import ConnectionConfig, Connector, ConnectorError, WriteResult
 from connectors.calls import CallContext, calls_logged
 from connectors.models import ActionExecution, AttemptOutcome, Connection, ExecutionAttempt
 from connectors.registry import connector_for
@@ -178,16 +176,14 @@ def _ticket_id(action: ProposedAction) -> str:
 
 def _check_target(action: ProposedAction) -> None:
     """Refuse (``wrong_target``) a payload naming another ticket or recipient than the action's
-    target, checked again here since an approver's edit may have changed it (``approvals.targets``)."""
-    lead = action.lead
-    contact = LeadContact(email=lead.email or "", phone=lead.phone or "") if lead is not None else None
+    target, checked again here since an approver's edit may have changed it (``approvals.targets``,
+    through the record's subject in ``approvals.subjects``)."""
+    subject = subject_of(action)
     try:
-        target_check(
-            action.kind,
-            action.payload,
-            lead=contact,
-            ticket=action.ticket.external_id if action.ticket is not None else None,
-        )
+        if subject is None:
+            target_check(action.kind, action.payload, lead=None, ticket=None)
+        elif subject.check is not None:
+            subject.check(action.kind, action.payload, subject.record_of(action))
     except TargetMismatch as exc:
         raise Refused("wrong_target", str(exc)) from None
 
@@ -282,31 +278,21 @@ def call_for(action: ProposedAction, connection: Connection, connector: Connecto
 
 
 def _mail_call(action: ProposedAction) -> Call:
-    """``send_email`` through Django's email backend, the idempotency key in its Message-ID."""
-    payload = action.payload
-
-    def send() -> WriteResult:
-        message = EmailMessage(
+    """``send_email`` through AgentOps's own mail connector (``connectors.mail``), the idempotency
+    key as its marker; it goes out whatever the CRM, so no connection routes it."""
+    payload, key = action.payload, action.idempotency_key
+    sender = connector_for(ConnectionConfig(vendor=MAIL_CONNECTOR, base_url=""))
+    return Call(
+        "send_email",
+        lambda: sender.send_email(
+            to=payload["to"],
+            cc=list(payload.get("cc") or []),
             subject=payload["subject"],
             body=payload["body"],
-            to=[payload["to"]],
-            cc=list(payload.get("cc") or []),
-            headers={"Message-ID": f"<{action.idempotency_key}@agentops>"},
-        )
-        try:
-            message.send(fail_silently=False)
-        except (smtplib.SMTPConnectError, ConnectionRefusedError, socket.gaierror) as exc:
-            raise ConnectorError(
-                f"mail server unreachable: {exc}", retryable=True, code="unreachable"
-            ) from exc
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-            raise ConnectorError(f"mail refused: {exc}", retryable=False, code="invalid") from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            # Mid-conversation: the message may be on its way. It cannot be checked, so never resent.
-            raise ConnectorError(f"mail outcome unknown: {exc}", retryable=True, code="connection") from exc
-        return WriteResult(vendor_id=action.idempotency_key, created=True, marker=action.idempotency_key)
-
-    return Call("send_email", send, action.idempotency_key)
+            marker=key,
+        ),
+        key,
+    )
 
 
 _local = threading.local()
@@ -549,7 +535,7 @@ def _prepare(
             raise Refused("payload_changed", "the payload differs from the approved one; execution refused")
         # Read now, not when it was approved: e.g. a withdrawal of consent since then (of this
         # channel, or an erasure's suppression of an address) cancels a message, with its log entry.
-        refusals = [reason for veto in vetoes() for reason in veto.refusals(action)]
+        refusals = [str(reason) for veto in vetoes() for reason in veto.refusals(action)]
         if refusals:
             return _settle(execution, ActionStatus.CANCELLED, "; ".join(refusals))
         _check_target(action)

@@ -14,6 +14,7 @@ VENDOR_MODULES = (
     "connectors.hubspot.connector",
     "connectors.zendesk.connector",
     "connectors.intercom.connector",
+    "connectors.mail.connector",
 )
 
 
@@ -37,9 +38,10 @@ def _load_vendors() -> None:
 
 
 def vendors() -> list[str]:
-    """The names of every registered vendor, sorted."""
+    """The names of every registered vendor a connection names (``Connector.configured``), sorted;
+    AgentOps's own mail sender needs none."""
     _load_vendors()
-    return sorted(_REGISTRY)
+    return sorted(name for name, cls in _REGISTRY.items() if cls.configured)
 
 
 def connector_for(config: ConnectionConfig) -> Connector:

@@ -3,9 +3,10 @@
 The one place that says so, for the connectors' executor (``connectors.execution``; the kinds AgentOps
 carries out itself have executors of their own in ``approvals.executors``'s registry):
 
-- ``MAIL_KINDS`` (``send_email``) are sent by AgentOps through Django's email backend
-  (``EMAIL_BACKEND``), whatever the CRM: no connector sends email, and a CRM "email engagement" only
-  logs one. The CRM learns of it from its own mailbox integration, as with a person's email.
+- ``MAIL_KINDS`` (``send_email``) are sent by AgentOps's own mail connector (``connectors.mail``,
+  through Django's email backend), whatever the CRM: no CRM sends our email, and a CRM "email
+  engagement" only logs one. The CRM learns of it from its own mailbox integration, as with a
+  person's email.
 - Every other kind goes through the connection its ``ActionRoute`` names (kind and domain, else
   kind alone), and only when that connection holds the kind in its write scopes.
 """
@@ -18,7 +19,7 @@ from approvals.choices import ActionKind
 from connectors.models import ActionRoute, Connection
 
 MAIL_KINDS: frozenset[str] = frozenset({ActionKind.SEND_EMAIL})
-#: What the kill switches and quotas call AgentOps's own mail sender (its "connection" name).
+#: The mail connector's vendor, and what kill switches and quotas call it (its "connection" name).
 MAIL_CONNECTOR = "email"
 
 

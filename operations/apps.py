@@ -7,7 +7,8 @@ class OperationsConfig(AppConfig):
 
     def ready(self) -> None:
         from approvals.executors import Gate, InDatabase, executor_register, gate_register
-        from operations.change_control import CONFIG_AGENT, config_changes_execute
+        from approvals.subjects import subject_register
+        from operations.change_control import CONFIG_AGENT, CONFIGURATION, config_changes_execute
         from operations.selectors import execution_holds, quotas_lock
 
         # The outbox applies approved configuration changes.
@@ -19,6 +20,8 @@ class OperationsConfig(AppConfig):
                 actor=CONFIG_AGENT,
             )
         )
+        # A configuration change acts on a controlled setting: the approval page shows it as it is now.
+        subject_register(CONFIGURATION)
         # Every execution waits while a kill switch holds it or its quota is used up.
         gate_register(Gate(name="kill switches and quotas", check=execution_holds, lock=quotas_lock))
         from django_q.signals import post_execute_in_worker, pre_execute

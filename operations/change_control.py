@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,8 +25,10 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from approvals.changes import FieldChange, proposed_changes
 from approvals.choices import ActionKind, ActionStatus
 from approvals.executors import Outcome
+from approvals.subjects import Subject
 
 CONFIG_AGENT = "change-control"
 logger = logging.getLogger(__name__)
@@ -272,3 +274,42 @@ def _apply(payload: Any, approver: Any) -> str:
         instance._history_user = approver
     instance.save()
     return f"applied to {label} #{instance.pk}: {json.dumps(sorted(after))}"
+
+
+# The configuration as a subject of actions (approvals.subjects) ------------------------------------
+def _configuration_holds(action: Any) -> bool:
+    return action.kind == ActionKind.CONFIG_CHANGE
+
+
+def configuration_record(action: Any) -> models.Model | None:
+    """The controlled row a change would edit, as it is now; None for a new row or one that is gone
+    (and for anything change control could never apply)."""
+    payload = action.payload if isinstance(action.payload, dict) else {}
+    label, object_id = payload.get("model"), payload.get("object_id")
+    if label not in CONTROLLED_MODELS or not isinstance(object_id, int) or isinstance(object_id, bool):
+        return None
+    return apps.get_model(str(label)).objects.filter(pk=object_id).first()
+
+
+def configuration_fields(instance: models.Model | None) -> dict[str, Any]:
+    """The fields change control may set on ``instance``, as they are now."""
+    if instance is None:
+        return {}
+    return field_values(instance, sorted(CONTROLLED_MODELS[instance._meta.label].fields))
+
+
+def configuration_changes(record: Mapping[str, Any], payload: Mapping[str, Any]) -> list[FieldChange]:
+    """The change's ``after`` values against the row as it is now (not the ``before`` it was
+    proposed against: an approver sees an edit made meanwhile)."""
+    after = payload.get("after") if isinstance(payload, dict) else None
+    return proposed_changes(record=record, payload=after if isinstance(after, dict) else {})
+
+
+CONFIGURATION = Subject(
+    name="configuration",
+    title="Configuration",
+    holds=_configuration_holds,
+    record_of=configuration_record,
+    fields=configuration_fields,
+    changes=configuration_changes,
+)

@@ -11,5 +11,6 @@ class PrivacyConfig(AppConfig):
         from approvals.executors import Veto, veto_register
         from privacy.selectors import message_vetoes
 
-        # A message whose recipient opted out or withdrew consent since approval is never sent.
-        veto_register(Veto(name="consent", refusals=message_vetoes))
+        # A message to a recipient who opted out or withdrew consent is refused when proposed, and
+        # never sent if that happened after approval.
+        veto_register(Veto(name="consent", refusals=message_vetoes, code="consent_withdrawn"))

@@ -134,10 +134,10 @@ def email_address_refusals(*, addresses: Iterable[str]) -> dict[str, str]:
     return refusals
 
 
-def message_vetoes(action: Any) -> list[str]:
-    """Consent as the outbox's veto (``approvals.executors.Veto``): read at execution time, not
-    when the message was approved."""
-    return [str(r) for r in message_refusals(lead=action.lead, kind=action.kind, payload=action.payload)]
+def message_vetoes(action: Any) -> list[Refusal]:
+    """Consent as a veto (``approvals.executors.Veto``): read when a message is proposed, and again
+    at execution time, not when the message was approved."""
+    return message_refusals(lead=action.lead, kind=action.kind, payload=action.payload)
 
 
 def message_refusals(

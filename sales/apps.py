@@ -18,6 +18,18 @@ class SalesConfig(AppConfig):
                 actor=CADENCE_AGENT,
             )
         )
+        # Actions act on leads: approvals finds, checks and shows them through the subjects registry.
+        from approvals.subjects import subject_register
+        from sales.subjects import LEAD
+
+        subject_register(LEAD)
+
+        # Every outbound message is scanned with the admin's compliance patterns when proposed.
+        from approvals.scanners import Scanner, scanner_register
+        from sales.selectors import compliance_scanner
+
+        scanner_register(Scanner(name="compliance patterns", prepare=compliance_scanner))
+
         from agentops import events
         from sales.tasks import playbooks_after_scoring
 

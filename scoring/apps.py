@@ -7,6 +7,13 @@ class ScoringConfig(AppConfig):
 
     def ready(self) -> None:
         from agentops import events
+        from approvals.subjects import fact_source_register, panel_register
+        from scoring.subjects import SCORE_PANEL, SCORES
+
+        # The policy reads a lead's acting score and the model's drift; the approval page shows the
+        # score's reasons.
+        fact_source_register(SCORES)
+        panel_register(SCORE_PANEL)
         from scoring.tasks import rescore_changed_leads
 
         events.subscribe("leads.changed", rescore_changed_leads)

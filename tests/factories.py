@@ -88,6 +88,19 @@ def user_in_role(group_name: str, **kwargs):
     return user
 
 
+def approved_action(kind: str, payload: dict, **fields):
+    """An action approved as it stands (its payload hash is the approved one), for the outbox."""
+    from approvals.payload_hash import payload_sha256
+
+    return ProposedActionFactory(
+        kind=kind,
+        payload=payload,
+        status="approved",
+        approved_payload_sha256=payload_sha256(payload),
+        **fields,
+    )
+
+
 def payload_seen(action) -> str:
     """What an approver who reads ``action`` (or its id) now is shown: the hash of its payload as it
     is, which ``action_approve(seen_payload_sha256=…)`` and the API's approve take back."""

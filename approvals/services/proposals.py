@@ -13,7 +13,6 @@ from django.db import IntegrityError, transaction
 from agentops.bulk import insert_many
 from agentops.errors import CONFLICT, AppError
 from approvals.choices import (
-    OUTBOUND_MESSAGE_KINDS,
     ActionKind,
     ActionStatus,
     ConfidenceSource,
@@ -21,6 +20,7 @@ from approvals.choices import (
     RiskLevel,
 )
 from approvals.models import ProposedAction
+from approvals.scanners import outbound_flags
 from approvals.services.routing import actions_route_many
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
@@ -70,7 +70,7 @@ def action_propose(
     if existing is not None:
         raise DuplicateProposal(existing)
     if compliance_flags is None:
-        compliance_flags = _outbound_flags([(str(kind), payload)])[0]
+        compliance_flags = outbound_flags([(str(kind), payload)])[0]
     try:
         with transaction.atomic():
             action = ProposedAction.objects.create(
@@ -164,7 +164,7 @@ def actions_propose_many(
             return {}, {}
         unscanned = [key for key, p in new.items() if p.compliance_flags is None]
         scanned = dict(
-            zip(unscanned, _outbound_flags([(new[k].kind, new[k].payload) for k in unscanned]), strict=True)
+            zip(unscanned, outbound_flags([(new[k].kind, new[k].payload) for k in unscanned]), strict=True)
         )
         insert_many(
             ProposedAction,
@@ -221,28 +221,6 @@ def actions_propose_many(
         ids = {key: action_id for key, action_id, _ in stored}
         routed = actions_route_many(action_ids=list(ids.values()), actor=actor)
     return ids, routed
-
-
-def _outbound_flags(items: Sequence[tuple[str, Mapping[str, Any]]]) -> list[list[str]]:
-    """The compliance flags of each (kind, payload): every text a person outside receives is scanned
-    (``sales.selectors.compliance_scanner``: the admin's patterns, read once per call); other kinds
-    get none. Whoever proposed it, an agent cannot choose its flags."""
-    if not any(kind in OUTBOUND_MESSAGE_KINDS for kind, _ in items):
-        return [[] for _ in items]
-    from sales.selectors import compliance_scanner
-
-    scan = compliance_scanner()
-    channels = {ActionKind.SEND_EMAIL: "email", ActionKind.SEND_SMS: "sms"}
-    return [
-        scan(
-            subject=str(payload.get("subject", "")),
-            body=str(payload.get("body", "")),
-            channel=channels.get(ActionKind(kind), "reply"),
-        )
-        if kind in OUTBOUND_MESSAGE_KINDS
-        else []
-        for kind, payload in items
-    ]
 
 
 def action_model_label(action: ProposedAction) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -13,10 +14,8 @@ from django.utils import timezone
 from agentops.bulk import insert_many, update_many
 from approvals.choices import (
     READ_ONLY_KINDS,
-    ActionKind,
     ActionStatus,
     DecisionOutcome,
-    Domain,
     PolicyOutcome,
     RejectionReason,
 )
@@ -24,6 +23,7 @@ from approvals.models import ApprovalPolicy, Decision, ProposedAction
 from approvals.payload_hash import payload_sha256
 from approvals.policy import ActionFacts, PolicyRule, evaluate_policy
 from approvals.services.settlement import _move
+from approvals.subjects import policy_facts
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 
@@ -54,9 +54,10 @@ def _policy_rules() -> list[PolicyRule]:
     ]
 
 
-def _facts_with(action: ProposedAction, *, score: int | None, drift_state: str) -> ActionFacts:
-    """The policy's facts about an action, given its lead's acting score and the model's drift state."""
-    lead = action.lead
+def _facts_with(action: ProposedAction, record_facts: dict[str, Any]) -> ActionFacts:
+    """The policy's facts about an action: its own, and what its record's subject and the fact
+    sources know (``approvals.subjects.policy_facts``: a lead's score, deal and account value, the
+    model's drift state, an ownership change)."""
     return ActionFacts(
         kind=action.kind,
         domain=action.domain,
@@ -64,15 +65,9 @@ def _facts_with(action: ProposedAction, *, score: int | None, drift_state: str) 
         confidence=action.confidence,
         confidence_source=action.confidence_source,
         read_only=action.kind in READ_ONLY_KINDS,
-        score=score,
-        deal_value=lead.deal_value if lead else None,
-        account_value=lead.account.account_value if lead and lead.account else None,
         bulk_size=action.bulk_size,
         compliance_flags=frozenset(action.compliance_flags or []),
-        drift_state=drift_state if action.domain == Domain.SALES else "ok",
-        ownership_change=action.kind == ActionKind.ASSIGN_OWNER
-        and lead is not None
-        and lead.owner_id is not None,
+        **record_facts,
     )
 
 
@@ -93,35 +88,20 @@ def actions_route_many(*, action_ids: Sequence[int], actor: str = "policy") -> d
     policies, drift state, acting scores and approver groups are read once, and the writes are one
     statement each. Returns how many went to each status.
     """
-    from scoring.monitoring import model_drift_state
-    from scoring.selectors import acting_score_values
-
     if not action_ids:
         return {}
     rules = _policy_rules()
     with transaction.atomic():
         actions = list(
             ProposedAction.objects.select_for_update(of=("self",))
-            .select_related("lead__account", "model_version")
+            .select_related("model_version")
             .defer("model_version__artifact", "model_version__reference")
             .filter(pk__in=list(action_ids))
             .order_by("pk")
         )
-        scores = acting_score_values([a.lead_id for a in actions if a.lead_id is not None])
-        drift = model_drift_state() if any(a.domain == Domain.SALES for a in actions) else "ok"
+        facts = policy_facts(actions)
         decided = [
-            (
-                action,
-                evaluate_policy(
-                    _facts_with(
-                        action,
-                        score=scores.get(action.lead_id) if action.lead_id else None,
-                        drift_state=drift,
-                    ),
-                    rules,
-                ),
-            )
-            for action in actions
+            (action, evaluate_policy(_facts_with(action, facts[action.pk]), rules)) for action in actions
         ]
         names = {decision.approver_group for _, decision in decided if decision.approver_group}
         groups = {g.name: g for g in Group.objects.filter(name__in=names)} if names else {}

@@ -14,6 +14,7 @@ from django.db import transaction
 from agentops.errors import CONFLICT, AppError
 from approvals.callbacks import CallbackUrlRefused, callback_url_check
 from approvals.choices import ConfidenceSource, Domain, RiskLevel
+from approvals.executors import vetoes
 from approvals.models import ProposedAction
 from approvals.payload_hash import payload_sha256
 from approvals.risk import risk_with_floor
@@ -25,7 +26,8 @@ from approvals.schemas import (
 )
 from approvals.services.proposals import DuplicateProposal, action_propose
 from approvals.services.routing import action_route
-from approvals.targets import LeadContact, TargetMismatch, target_check
+from approvals.subjects import TargetRef, subject_named
+from approvals.targets import TargetMismatch, target_check
 
 
 class SubmissionRefused(AppError):
@@ -38,9 +40,6 @@ class SubmissionRefused(AppError):
 class Submission:
     action: ProposedAction
     created: bool  # False when the idempotency key matched an earlier submission
-
-
-TargetRef = int | tuple[str, str]
 
 
 def action_submit(
@@ -80,10 +79,11 @@ def action_submit(
         raise SubmissionRefused(
             "invalid_target", "ticket: an action targets a lead or a ticket, not both", field="ticket"
         )
-    lead_id = _target_id("lead", lead)
-    ticket_id = _target_id("ticket", ticket)
-    _check_target(kind, clean, lead_id=lead_id, ticket_id=ticket_id)
-    _check_consent(kind, clean, lead_id)
+    lead_id = _check_target(kind, clean, "lead", lead)
+    ticket_id = _check_target(kind, clean, "ticket", ticket)
+    if lead is None and ticket is None:
+        _check_target(kind, clean, "", None)
+    _check_vetoes(kind, clean, lead_id)
     if domain and domain not in Domain.values:
         raise SubmissionRefused(
             "invalid_domain", f"domain: one of {', '.join(Domain.values)}", field="domain"
@@ -133,56 +133,38 @@ def action_submit(
     return Submission(action, created=True)
 
 
-def _target_id(name: str, ref: TargetRef | None) -> int | None:
-    from sales.models import Lead
-    from support.models import Ticket
-
-    if ref is None:
-        return None
-    model = Lead if name == "lead" else Ticket
-    found = (
-        model.objects.filter(pk=ref)
-        if isinstance(ref, int)
-        else model.objects.filter(source=ref[0], external_id=ref[1])
-    ).values_list("pk", flat=True)
-    target = next(iter(found), None)
-    if target is None:
-        raise SubmissionRefused("invalid_target", f"{name}: no {name} {ref!r}", field=name)
-    return int(target)
-
-
-def _check_target(
-    kind: str, payload: Mapping[str, Any], *, lead_id: int | None, ticket_id: int | None
-) -> None:
-    """Refuse a proposal whose kind does not act on its kind of target, or whose payload names
-    another ticket or recipient than its target (``approvals.targets``)."""
-    from sales.models import Lead
-    from support.models import Ticket
-
-    contact = None
-    if lead_id is not None:
-        found = Lead.objects.only("email", "phone").get(pk=lead_id)
-        contact = LeadContact(email=found.email or "", phone=found.phone or "")
-    external_id = (
-        Ticket.objects.values_list("external_id", flat=True).get(pk=ticket_id)
-        if ticket_id is not None
-        else None
-    )
+def _check_target(kind: str, payload: Mapping[str, Any], name: str, ref: TargetRef | None) -> int | None:
+    """The id of the ``name`` record (a lead, a ticket) that ``ref`` names, found by its subject
+    (``approvals.subjects``); None when ``ref`` is. Refuses a record that does not exist, a kind
+    that does not act on that kind of record, and a payload that names another ticket or recipient
+    than it (``approvals.targets``). With no name, checks the payload of an action on no record."""
     try:
-        target_check(kind, payload, lead=contact, ticket=external_id)
+        if not name:
+            target_check(kind, payload, lead=None, ticket=None)
+            return None
+        if ref is None:
+            return None
+        subject = subject_named(name)
+        record = subject.find(ref) if subject.find is not None else None
+        if record is None:
+            raise SubmissionRefused("invalid_target", f"{name}: no {name} {ref!r}", field=name)
+        if subject.check is not None:
+            subject.check(kind, payload, record)
     except TargetMismatch as exc:
         raise SubmissionRefused("invalid_target", str(exc), field=exc.field) from None
+    return int(record.pk)
 
 
-def _check_consent(kind: str, payload: Mapping[str, Any], lead_id: int | None) -> None:
-    """A message to a contact who withdrew consent is refused when proposed, naming the recipient
-    (``lead``, ``payload.to``, ``payload.cc[1]``); the executor checks again before sending."""
-    from privacy.selectors import message_refusals
-
-    refusals = message_refusals(lead_id=lead_id, kind=kind, payload=payload)
-    if refusals:
-        first = refusals[0]
-        raise SubmissionRefused("consent_withdrawn", "; ".join(map(str, refusals)), field=first.field)
+def _check_vetoes(kind: str, payload: Mapping[str, Any], lead_id: int | None) -> None:
+    """A proposal a veto refuses (``approvals.executors.Veto``: privacy's consent, e.g. a message to
+    a contact who withdrew it) is refused now, with the veto's code and naming the field (``lead``,
+    ``payload.to``, ``payload.cc[1]``); the outbox asks again before it goes out."""
+    proposed = ProposedAction(kind=kind, payload=payload, lead_id=lead_id)
+    for veto in vetoes():
+        refusals = veto.refusals(proposed)
+        if refusals:
+            field = str(getattr(refusals[0], "field", "") or "")
+            raise SubmissionRefused(veto.code, "; ".join(map(str, refusals)), field=field)
 
 
 def _check_callback_url(url: str, *, api_key: Any) -> None:

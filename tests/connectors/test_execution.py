@@ -22,7 +22,7 @@ from operations.models import Quota
 from sales.choices import ConsentState
 from sales.models import Lead
 from tests.connectors.execution_world import approved_tasks, fast_settings, hubspot_world
-from tests.factories import LeadFactory, ProposedActionFactory
+from tests.factories import LeadFactory, ProposedActionFactory, approved_action
 
 pytestmark = pytest.mark.django_db
 
@@ -164,14 +164,7 @@ def test_a_payload_changed_after_approval_is_refused(serve_sandbox):
 
 def _email(lead, key):
     payload = {"to": lead.email, "subject": "Hello", "body": "Hi Ada"}
-    return ProposedActionFactory(
-        kind="send_email",
-        lead=lead,
-        payload=payload,
-        status="approved",
-        approved_payload_sha256=payload_sha256(payload),
-        idempotency_key=key,
-    )
+    return approved_action("send_email", payload, lead=lead, idempotency_key=key)
 
 
 def test_an_email_goes_out_once_through_the_mail_backend_and_an_opted_out_leads_is_cancelled():

@@ -1,0 +1,1 @@
+"""AgentOps's own mail, as a connector (connectors.mail.connector)."""
