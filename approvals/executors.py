@@ -6,7 +6,8 @@ for its kind. Apps register in their ``AppConfig.ready()``; nothing else names t
 
 - ``sales`` registers ``enrol_cadence`` (the lead joins one of our own cadences),
 - ``operations`` registers ``config_change`` (change control applies an approved change),
-- ``connectors`` registers every kind that goes to a system outside (CRM, helpdesk, mail).
+- ``connectors`` registers every kind that goes to a system outside (CRM, helpdesk, mail), the
+  handoff (a group change and a note in the helpdesk) among them.
 
 An executor is one of two shapes:
 
@@ -28,7 +29,7 @@ may start now, in the transaction that starts it: operations registers the kill 
 quotas. Before it prepares a message, it asks every **veto** (``veto_register``) whether it must
 not go out at all: privacy registers consent. The outbox knows neither.
 
-Kinds nobody registers (``flag_for_review``, ``handoff_to_human``, ``account_lookup``: they change
+Kinds nobody registers (``flag_for_review``, ``account_lookup``: they change
 our own queues or only read) are never given an execution.
 """
 

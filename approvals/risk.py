@@ -28,11 +28,15 @@ KIND_FLOORS: dict[str, str] = {
     ActionKind.ADD_TO_NURTURE: RiskLevel.MEDIUM,
     ActionKind.CREATE_TASK: RiskLevel.MEDIUM,
     ActionKind.UPDATE_CRM_FIELDS: RiskLevel.MEDIUM,
-    ActionKind.ADD_INTERNAL_NOTE: RiskLevel.MEDIUM,
+    # Only the agents see a note: low by default, as is a handoff (a group change and a note).
+    ActionKind.ADD_INTERNAL_NOTE: RiskLevel.LOW,
     ActionKind.SET_TICKET_STATUS: RiskLevel.MEDIUM,
-    ActionKind.HANDOFF_TO_HUMAN: RiskLevel.MEDIUM,
+    ActionKind.HANDOFF_TO_HUMAN: RiskLevel.LOW,
     ActionKind.CONFIG_CHANGE: RiskLevel.HIGH,
 }
+#: Kinds whose text only our own agents read (a note, a handoff's summary): money talk in them
+#: promises the customer nothing, so it does not raise their risk.
+AGENTS_ONLY_KINDS = frozenset({ActionKind.ADD_INTERNAL_NOTE, ActionKind.HANDOFF_TO_HUMAN})
 
 #: Words (whole words, any case, with their usual endings) that put money in a text.
 MONEY_WORDS = (
@@ -63,9 +67,10 @@ def money_words(text: str) -> list[str]:
 
 
 def risk_floor(kind: str, payload: Mapping[str, Any]) -> str:
-    """The lowest risk ``kind`` may carry with ``payload``; a write or a message that talks money is high."""
+    """The lowest risk ``kind`` may carry with ``payload``; a write or a message that talks money is
+    high, unless only our agents read it."""
     floor = KIND_FLOORS.get(kind, RiskLevel.HIGH)
-    if kind in READ_ONLY_KINDS or floor == RiskLevel.HIGH:
+    if kind in READ_ONLY_KINDS or kind in AGENTS_ONLY_KINDS or floor == RiskLevel.HIGH:
         return str(floor)
     if any(money_words(text) for text in _texts(kind, payload)):
         return RiskLevel.HIGH

@@ -221,7 +221,13 @@ SCHEMAS: dict[str, KindSchema] = {
             "support",
             {
                 "summary": _s(required=True, max_length=2000, help="What the human needs to know."),
-                "queue": _name(max_length=200),
+                "queue": _name(max_length=200, help="The queue (helpdesk group) by name, as people know it."),
+                "group": _line(
+                    max_length=40,
+                    help="Helpdesk group (Zendesk) or team (Intercom) id to assign the ticket to.",
+                ),
+                "priority": _s(choices=("low", "normal", "high", "urgent")),
+                "tags": Field(STR_LIST, max_items=10, max_length=60, single_line=True, help="Tags to add."),
                 "ticket": _TICKET,
             },
             description="Hand the conversation to a person.",

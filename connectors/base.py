@@ -155,6 +155,21 @@ class Connector(abc.ABC):
     ) -> WriteResult:
         raise self._unsupported("set ticket status")
 
+    def hand_off(
+        self,
+        *,
+        ticket_id: str,
+        group_id: str | None,
+        note: str,
+        priority: str | None = None,
+        tags: Sequence[str] = (),
+        marker: str,
+    ) -> WriteResult:
+        """Give the ticket to people: assign it to ``group_id`` (a helpdesk group or team; None
+        keeps its group) with ``priority`` and ``tags`` where the helpdesk has them, and add
+        ``note``, which only agents see, carrying ``marker`` (checkable by ``find_by_marker``)."""
+        raise self._unsupported("hand off")
+
     def send_email(self, *, to: str, cc: Sequence[str], subject: str, body: str, marker: str) -> WriteResult:
         """Send one message; ``marker`` identifies it (a mail server cannot be asked whether an
         earlier attempt arrived, so a sender never repeats one whose outcome is unknown)."""

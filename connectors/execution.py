@@ -89,6 +89,7 @@ OUTSIDE_KINDS = frozenset(
         ActionKind.POST_PUBLIC_REPLY,
         ActionKind.ADD_INTERNAL_NOTE,
         ActionKind.SET_TICKET_STATUS,
+        ActionKind.HANDOFF_TO_HUMAN,
         ActionKind.SEND_EMAIL,
         ActionKind.SEND_SMS,
     }
@@ -261,6 +262,23 @@ def call_for(action: ProposedAction, connection: Connection, connector: Connecto
             lambda: method(ticket_id=ticket, body=body, marker=key),
             key,
             check_kind="ticket",
+            check_delay=lag,
+        )
+    if kind == ActionKind.HANDOFF_TO_HUMAN:
+        # The group the support bot's handoff route chose, else the connection's default handoff group.
+        ticket, group = _ticket_id(action), payload.get("group") or options.get("handoff_group_id")
+        return Call(
+            "hand_off",
+            lambda: connector.hand_off(
+                ticket_id=ticket,
+                group_id=str(group) if group else None,
+                note=str(payload["summary"]),
+                priority=payload.get("priority") or None,
+                tags=list(payload.get("tags") or []),
+                marker=key,
+            ),
+            key,
+            check_kind="ticket",  # the note carries the marker
             check_delay=lag,
         )
     if kind == ActionKind.SET_TICKET_STATUS:

@@ -11,6 +11,7 @@ from support.choices import ArticleStatus, ResolvedBy
 from support.models import (
     Article,
     BotRun,
+    HandoffRoute,
     IntentPolicy,
     ReplyFragment,
     SupportSettings,
@@ -137,6 +138,18 @@ class SurveyResponseAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
     list_filter = ["score"]
     raw_id_fields = ["ticket"]
     search_fields = ["=ticket__external_id"]
+
+
+@admin.register(HandoffRoute)
+class HandoffRouteAdmin(SimpleHistoryAdmin):
+    """Where the support bot hands tickets off to, per intent and helpdesk; every change is kept
+    in the history. The most specific active route wins (``support.handoff``)."""
+
+    list_display = ["name", "intent", "source", "group", "queue", "priority", "order", "is_active"]
+    list_editable = ["order", "is_active"]
+    list_filter = ["source", "is_active", "priority"]
+    search_fields = ["name", "intent", "queue", "group"]
+    readonly_fields = ["created_at", "updated_at"]
 
 
 @admin.register(SupportSettings)

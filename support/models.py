@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from approvals.schemas import PayloadError, validate_payload
 from sales.choices import SourceSystem
 from security.fields import BlindIndexField, EncryptedEmailField, EncryptedTextField, PersonalDataModel
 from support.choices import (
@@ -255,6 +257,62 @@ class SurveyResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id}: {self.score}"
+
+
+class HandoffRoute(models.Model):
+    """Where the support bot hands a ticket off to in the helpdesk, edited by support leads in the
+    admin (with history). The most specific active route wins (``support.handoff.handoff_route``):
+    intent and helpdesk, then intent, then helpdesk, then the catch-all; its group (a Zendesk group
+    id, an Intercom team id) takes the ticket with the priority and tags given here. Without a
+    route, the handoff goes to the connection's ``handoff_group_id`` option, if any, and the ticket
+    keeps its group otherwise; the summary note goes to the ticket either way."""
+
+    name = models.CharField(max_length=120, unique=True)
+    intent = models.CharField(max_length=80, blank=True, help_text="The predicted intent; empty for any.")
+    source = models.CharField(
+        max_length=20,
+        choices=SourceSystem.choices,
+        blank=True,
+        help_text="The helpdesk the ticket comes from; empty for any.",
+    )
+    group = models.CharField(
+        max_length=40, help_text="The helpdesk's id of the group (Zendesk) or team (Intercom) that takes it."
+    )
+    queue = models.CharField(
+        max_length=200, blank=True, help_text="The group's name as people know it (shown on the handoff)."
+    )
+    priority = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[(p, p.title()) for p in ("low", "normal", "high", "urgent")],
+        help_text="Set on the ticket where the helpdesk has priorities (Zendesk); empty keeps it.",
+    )
+    tags = models.JSONField(default=list, blank=True, help_text='Tags to add (Zendesk), e.g. ["refund"].')
+    order = models.PositiveIntegerField(default=100, help_text="Among equally specific routes, lower first.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not isinstance(self.tags, list) or not all(isinstance(t, str) for t in self.tags):
+            raise ValidationError({"tags": 'a list of tags, e.g. ["refund"]'})
+        try:  # what a handoff will carry must pass the handoff's schema
+            validate_payload(
+                "handoff_to_human",
+                {"summary": "-", "group": self.group, "queue": self.queue or "-", "tags": self.tags},
+            )
+        except PayloadError as exc:
+            name = exc.field.removeprefix("payload.").split("[")[0]
+            raise ValidationError(
+                {name if name in ("group", "queue", "tags") else "group": exc.reason}
+            ) from None
 
 
 class SupportSettings(models.Model):

@@ -14,6 +14,7 @@ from django.utils import timezone
 from scoring.choices import ModelKind, ModelStatus
 from scoring.models import ModelVersion
 from support.choices import ArticleStatus
+from support.handoff import HandoffRule
 from support.metrics import (
     Figures,
     MetricRow,
@@ -24,7 +25,7 @@ from support.metrics import (
     metric_rows,
     total,
 )
-from support.models import Article, IntentPolicy, SupportSettings, Ticket
+from support.models import Article, HandoffRoute, IntentPolicy, SupportSettings, Ticket
 
 
 def intent_version_holdout() -> ModelVersion | None:
@@ -63,21 +64,21 @@ def account_lookup_read(*, account_id: int) -> dict[str, str]:
     return found
 
 
-def helpdesk_notes_routed(*, source: str) -> bool:
-    """Whether internal notes on ``source``'s tickets reach that helpdesk: an active route sends
-    ``add_internal_note`` (support) to an active connection of that vendor allowed to write it."""
-    from approvals.choices import ActionKind, Domain
-    from connectors.models import ActionRoute
-
-    routes = ActionRoute.objects.filter(
-        Q(domain=Domain.SUPPORT) | Q(domain=""), kind=ActionKind.ADD_INTERNAL_NOTE, is_active=True
-    ).select_related("connection")
-    route = routes.order_by("-domain").first()  # the route naming the domain wins, as in routing
-    return (
-        route is not None
-        and route.connection.vendor == source
-        and route.connection.may_write(ActionKind.ADD_INTERNAL_NOTE)
-    )
+def handoff_rules() -> list[HandoffRule]:
+    """The active handoff routes (``support.handoff``), read once per bot run."""
+    return [
+        HandoffRule(
+            name=r.name,
+            group=r.group,
+            queue=r.queue,
+            intent=r.intent,
+            source=r.source,
+            priority=r.priority,
+            tags=tuple(str(t) for t in r.tags or []),
+            order=r.order,
+        )
+        for r in HandoffRoute.objects.filter(is_active=True)
+    ]
 
 
 def published_articles(intents: list[str]) -> dict[str, Article]:

@@ -34,6 +34,7 @@ from support.bot import (
     HANDOFF,
     LOOKUP,
     MERGE_FIELDS,
+    SUMMARY_LIMIT,
     ArticleView,
     BotDecision,
     BotInput,
@@ -46,9 +47,10 @@ from support.bot import (
 )
 from support.choices import ArticleStatus, BotOutcome, FragmentKey, ResolvedBy, TicketStatus
 from support.diagnostics import read_answers
+from support.handoff import HandoffRule, handoff_route
 from support.helpdesk_events import CREATED, REQUESTER_MESSAGE, RESOLVED, TicketEvent, classify
 from support.models import Article, BotRun, IntentPolicy, SupportSettings, SurveyResponse, Ticket
-from support.selectors import account_lookup_read, helpdesk_notes_routed, published_articles
+from support.selectors import account_lookup_read, handoff_rules, published_articles
 from support.ticket_rows import TICKET_FIELDS, WRITABLE_FIELDS
 
 
@@ -149,6 +151,7 @@ def support_bot_run(*, ticket_ids: Sequence[int] | None = None, limit: int | Non
     policies = {p.intent: p for p in IntentPolicy.objects.filter(intent__in=intents)}
     articles = published_articles(intents)
     settings_row = SupportSettings.current()
+    routes = handoff_rules()
     for position, ticket in enumerate(batch):
         prediction = predictions[position] if predictions else None
         run = _ticket_handle(
@@ -159,6 +162,7 @@ def support_bot_run(*, ticket_ids: Sequence[int] | None = None, limit: int | Non
             policy=policies.get(prediction.intent) if prediction else None,
             article=articles.get(prediction.intent) if prediction else None,
             queue=settings_row.handoff_queue,
+            routes=routes,
         )
         if run is not None:
             summary.tickets += 1
@@ -196,6 +200,18 @@ def _merge_values(ticket: Ticket, given: BotInput) -> dict[str, object]:
     }
 
 
+def _route_fields(route: HandoffRule | None) -> dict[str, Any]:
+    """The handoff payload's group, priority and tags from its route (none without one)."""
+    if route is None:
+        return {}
+    fields: dict[str, Any] = {"group": route.group}
+    if route.priority:
+        fields["priority"] = route.priority
+    if route.tags:
+        fields["tags"] = list(route.tags)
+    return fields
+
+
 def _ticket_handle(
     *,
     ticket_id: int,
@@ -205,6 +221,7 @@ def _ticket_handle(
     policy: IntentPolicy | None,
     article: Article | None,
     queue: str,
+    routes: Sequence[HandoffRule] = (),
 ) -> BotRun | None:
     """Decide and propose for one ticket, in one transaction with the ticket locked; None if another
     run handled it first."""
@@ -275,26 +292,23 @@ def _ticket_handle(
             outcome = BotOutcome.ASKED
         else:
             text = summary_text(summary)
+            route = handoff_route(routes, intent=given.intent, source=ticket.source)
+            queue = route.queue if route is not None and route.queue else queue
+            # One action moves the ticket to its group and leaves the summary as a note only the
+            # agents see, so whoever picks it up in the helpdesk reads it at once. It writes nothing
+            # the customer sees: low risk, even for a human-only intent (its reply is what waits).
             propose(
                 ActionKind.HANDOFF_TO_HUMAN,
                 "handoff",
-                {"ticket": ticket.external_id, "summary": text, "queue": queue},
+                {
+                    "ticket": ticket.external_id,
+                    "summary": f"Handed off to {queue} by the support bot.\n{text}"[:SUMMARY_LIMIT],
+                    "queue": queue,
+                    **_route_fields(route),
+                },
                 f"Handoff to {queue}.\n{text}",
-                # Critical: no approval policy may let anything on a human-only intent through alone.
-                RiskLevel.CRITICAL if decision.sensitive else RiskLevel.MEDIUM,
+                RiskLevel.LOW,
             )
-            if helpdesk_notes_routed(source=ticket.source):
-                # The agents work in the helpdesk: the summary goes there too, as a note only they see.
-                propose(
-                    ActionKind.ADD_INTERNAL_NOTE,
-                    "note",
-                    {
-                        "ticket": ticket.external_id,
-                        "body": f"Handed off to {queue} by the support bot.\n{text}",
-                    },
-                    f"Handoff summary for the agents in {ticket.source}.",
-                    RiskLevel.CRITICAL if decision.sensitive else RiskLevel.MEDIUM,
-                )
             ticket.escalated_at = ticket.escalated_at or now
             ticket.assigned_group = queue[:100]
             outcome = BotOutcome.HANDED_OFF

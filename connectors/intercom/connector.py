@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -194,6 +194,27 @@ class IntercomConnector(Connector):
 
     def add_internal_note(self, *, ticket_id: str, body: str, marker: str) -> WriteResult:
         return self._reply(ticket_id, "note", body, marker)
+
+    def hand_off(
+        self,
+        *,
+        ticket_id: str,
+        group_id: str | None,
+        note: str,
+        priority: str | None = None,
+        tags: Sequence[str] = (),
+        marker: str,
+    ) -> WriteResult:
+        """Assign the conversation to the team ``group_id``, then add the note carrying the marker.
+        The assignment goes first: repeating it is harmless, and the note (checked by its marker)
+        exists only once both took effect. Intercom's priority and tags are not set: a priority is
+        a flag there, and a tag must exist in the workspace first."""
+        if group_id:
+            assignment = ConversationsManageRequestBody_Assignment(
+                type="team", admin_id=self._admin(), assignee_id=str(group_id)
+            )
+            self._call(lambda: self.client.conversations.manage(ticket_id, request=assignment))
+        return self._reply(ticket_id, "note", note, marker)
 
     def set_ticket_status(
         self, *, ticket_id: str, status: str | None = None, group_id: str | None = None, marker: str

@@ -19,7 +19,7 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -39,6 +39,8 @@ T = TypeVar("T")
 _ENV_LOCK = threading.Lock()
 _FORCE_VARS = ("ZENPY_FORCE_SCHEME", "ZENPY_FORCE_NETLOC")
 _TAG_PREFIX = "agentops-"
+#: Zendesk's ticket priorities.
+ZENDESK_PRIORITIES = ("low", "normal", "high", "urgent")
 _SAFE_MARKER = re.compile(r"[a-z0-9_-]{1,64}")
 
 
@@ -151,12 +153,12 @@ class ZendeskConnector(Connector):
         if kind not in self.kinds:
             raise self._unsupported(f"{operation} {kind}")
 
-    def _update(self, ticket_id: str, marker: str, **changes: Any) -> None:
+    def _update(self, ticket_id: str, marker: str, tags: Sequence[str] = (), **changes: Any) -> None:
         ticket = Ticket(id=_numeric_id(ticket_id))
         for name, value in changes.items():
             setattr(ticket, name, value)
         # Added in the same request as the change, so the marker exists exactly when the write does.
-        ticket.additional_tags = [marker_tag(marker)]
+        ticket.additional_tags = [*tags, marker_tag(marker)]
         self._call(lambda: self.client.tickets.update(ticket))
 
     # Reads ----------------------------------------------------------------------------------------
@@ -203,6 +205,32 @@ class ZendeskConnector(Connector):
     def add_internal_note(self, *, ticket_id: str, body: str, marker: str) -> WriteResult:
         self._update(ticket_id, marker, comment=Comment(body=body, public=False))
         return WriteResult(vendor_id=ticket_id, created=True, marker=marker)
+
+    def hand_off(
+        self,
+        *,
+        ticket_id: str,
+        group_id: str | None,
+        note: str,
+        priority: str | None = None,
+        tags: Sequence[str] = (),
+        marker: str,
+    ) -> WriteResult:
+        """One ticket update: the private note, the group, the priority and the tags together, so the
+        agent who picks the ticket up finds the summary at once (and the marker proves all of it)."""
+        changes: dict[str, Any] = {"comment": Comment(body=note, public=False)}
+        if group_id:
+            changes["group_id"] = _numeric_id(group_id)
+        if priority:
+            if priority not in ZENDESK_PRIORITIES:
+                raise ConnectorError(
+                    f"Zendesk has no priority {priority!r} ({', '.join(ZENDESK_PRIORITIES)})",
+                    retryable=False,
+                    code="invalid",
+                )
+            changes["priority"] = priority
+        self._update(ticket_id, marker, tags=tags, **changes)
+        return WriteResult(vendor_id=ticket_id, created=False, marker=marker)
 
     def set_ticket_status(
         self, *, ticket_id: str, status: str | None = None, group_id: str | None = None, marker: str

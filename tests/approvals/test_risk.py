@@ -19,9 +19,10 @@ KIND_FLOORS = [
     ("add_to_nurture", {"track": "Mid-funnel nurture"}, "medium"),
     ("create_task", {"subject": "Call back"}, "medium"),
     ("update_crm_fields", {"fields": {"title": "CTO"}}, "medium"),
-    ("add_internal_note", {"body": "Customer called back."}, "medium"),
     ("set_ticket_status", {"status": "solved"}, "medium"),
-    ("handoff_to_human", {"summary": "Wants to talk to a person"}, "medium"),
+    # Only our agents read them (issue 20): a note, and a handoff (a group change with a note).
+    ("add_internal_note", {"body": "Customer called back."}, "low"),
+    ("handoff_to_human", {"summary": "Wants to talk to a person"}, "low"),
     # Messages people receive.
     ("send_email", {"to": "ada@example.com", "subject": "Hi", "body": "Hello Ada"}, "medium"),
     ("send_sms", {"to": "+4930123456", "body": "Hello Ada"}, "medium"),
@@ -78,8 +79,6 @@ def test_the_list_of_money_words_is_documented_data():
         ("send_email", {"to": "ada@example.com", "subject": "Hi", "body": "That is €50."}),
         ("send_sms", {"to": "+4930123456", "body": "Free upgrade today"}),
         ("post_public_reply", {"body": "We waived the fee."}),
-        ("add_internal_note", {"body": "Promised a credit."}),
-        ("handoff_to_human", {"summary": "Asks for a refund"}),
         ("update_crm_fields", {"fields": {"discount_pct": 20}}),
         ("update_crm_fields", {"fields": {"note": "price agreed: 100 EUR"}}),
         ("create_task", {"subject": "Call back", "description": "About the invoice"}),
@@ -88,6 +87,18 @@ def test_the_list_of_money_words_is_documented_data():
 )
 def test_money_words_in_any_text_raise_a_write_or_message_to_high(kind, payload):
     assert risk_floor(kind, payload) == "high"
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [
+        ("add_internal_note", {"body": "Promised a credit."}),
+        ("handoff_to_human", {"summary": "Customer asked: I want a refund of 50 EUR"}),
+    ],
+)
+def test_money_words_do_not_raise_what_only_our_agents_read(kind, payload):
+    # The customer sees neither: the reply that talks money is what needs a person.
+    assert risk_floor(kind, payload) == "low"
 
 
 def test_money_words_do_not_raise_a_read_only_kind():

@@ -133,6 +133,25 @@ class Helpdesk:
             admin = self.app.default_admin["id"]
             self.http("POST", f"/conversations/{ticket}/parts", {"message_type": "close", "admin_id": admin})
 
+    def add_group(self, name: str) -> str:
+        """A group (Zendesk) or team (Intercom) of agents; returns its id in the helpdesk."""
+        made = self.app.add_group(name=name) if self.vendor == "zendesk" else self.app.add_team(name=name)
+        return str(made["id"])
+
+    def assignment(self, ticket: str) -> dict[str, Any]:
+        """The ticket's group, priority and tags as the helpdesk's API shows them (Intercom has a
+        team and neither of the others)."""
+        if self.vendor == "zendesk":
+            found = self.http("GET", f"/api/v2/tickets/{ticket}.json")["ticket"]
+            group = found["group_id"]
+            return {
+                "group": str(group) if group else None,
+                "priority": found["priority"],
+                "tags": found["tags"],
+            }
+        found = self.http("GET", f"/conversations/{ticket}")
+        return {"group": found["team_assignee_id"]}
+
     def messages(self, ticket: str) -> list[dict[str, Any]]:
         """What the helpdesk holds after the customer's first message, read through its API, as
         ``{"public": bool, "body": str}`` oldest first."""
@@ -234,10 +253,14 @@ def make_helpdesk(vendor: str, capture: Any, servers: list[RunningSandbox]) -> H
         vendor=vendor,
         base_url=server.url,
         options=options,
-        write_scopes=[ActionKind.POST_PUBLIC_REPLY, ActionKind.ADD_INTERNAL_NOTE],
+        write_scopes=[
+            ActionKind.POST_PUBLIC_REPLY,
+            ActionKind.ADD_INTERNAL_NOTE,
+            ActionKind.HANDOFF_TO_HUMAN,
+        ],
     )
     connection.set_credentials(credentials)
     connection.save()
-    for kind in (ActionKind.POST_PUBLIC_REPLY, ActionKind.ADD_INTERNAL_NOTE):
+    for kind in (ActionKind.POST_PUBLIC_REPLY, ActionKind.ADD_INTERNAL_NOTE, ActionKind.HANDOFF_TO_HUMAN):
         ActionRoute.objects.create(kind=kind, domain="support", connection=connection)
     return Helpdesk(vendor, app, server, inbox, connection, capture)

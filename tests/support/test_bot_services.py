@@ -18,7 +18,7 @@ from approvals.models import ApprovalPolicy, ProposedAction
 from scoring import intent_services
 from scoring.intent_services import IntentGatePolicy, intent_model_train
 from scoring.services import model_version_promote
-from support.models import Article, BotRun, IntentPolicy, ReplyFragment, Ticket
+from support.models import Article, BotRun, HandoffRoute, IntentPolicy, ReplyFragment, Ticket
 from support.services import ArticleError, article_publish, support_bot_run
 from tests.factories import AccountFactory, TicketFactory
 
@@ -103,15 +103,45 @@ def test_a_low_confidence_ticket_is_handed_off_with_its_summary(champion):
     assert ticket.escalated_at is not None and ticket.assigned_group == "Support leads"
 
 
-def test_a_sensitive_intent_never_auto_sends_and_never_writes_without_approval(champion):
-    # Even with a policy that would let every support action out on its own, and a confident model.
+def test_a_handoff_goes_to_the_most_specific_route_with_its_group_priority_and_tags(champion):
+    HandoffRoute.objects.create(name="Anything", group="100", queue="Tier 1")
+    HandoffRoute.objects.create(name="Demo helpdesk", source="demo", group="200", queue="Demo desk", order=1)
+    HandoffRoute.objects.create(
+        name="Refunds",
+        intent="request_refund",
+        group="300",
+        queue="Refunds",
+        priority="urgent",
+        tags=["refund"],
+    )
+    HandoffRoute.objects.create(
+        name="Refunds (off)", intent="request_refund", group="400", is_active=False, order=0
+    )
+    refund = TicketFactory(body="I want a refund for my purchase", status="new")
+    other = TicketFactory(body="hello", status="new")
+
+    support_bot_run()
+
+    (to_refunds,) = _actions(refund)
+    (to_desk,) = _actions(other)
+    assert {k: to_refunds.payload[k] for k in ("group", "queue", "priority", "tags")} == {
+        "group": "300", "queue": "Refunds", "priority": "urgent", "tags": ["refund"],
+    }  # fmt: skip
+    assert to_refunds.payload["summary"].startswith("Handed off to Refunds by the support bot.")
+    assert (to_desk.payload["group"], to_desk.payload["queue"]) == ("200", "Demo desk")
+    assert "priority" not in to_desk.payload and "tags" not in to_desk.payload
+
+
+def test_a_sensitive_intent_is_never_answered_and_is_handed_off_at_once(champion):
+    # Even with a policy that would let every support action out on its own, and a confident model,
+    # no reply is proposed. The handoff only gives the ticket to people, with a note only agents
+    # read: low risk, so that policy lets it go at once (issue 20; it used to wait as critical).
     _auto_send_support_replies()
     ticket = TicketFactory(body="I want a refund for my purchase", status="new")
     support_bot_run()
     (handoff,) = _actions(ticket)
-    assert handoff.kind == "handoff_to_human" and handoff.risk_level == "critical"
-    assert handoff.status == "pending_approval" and handoff.required_approvals == 1
-    assert "critical-risk actions always need a person" in handoff.policy_reasons
+    assert handoff.kind == "handoff_to_human" and handoff.risk_level == "low"
+    assert handoff.status == "approved"
     run = BotRun.objects.get(ticket=ticket)
     assert run.intent == "request_refund" and run.confidence > 0.93 and run.summary["sensitive"]
     ticket.refresh_from_db()

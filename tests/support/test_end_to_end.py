@@ -15,8 +15,9 @@ import pytest
 
 from approvals.models import ApprovalPolicy, ProposedAction
 from approvals.services import action_approve
+from connectors.models import ExecutionAttempt
 from connectors.sandbox.server import FaultConfig
-from support.models import BotRun, Ticket
+from support.models import BotRun, HandoffRoute, Ticket
 from support.tasks import support_bot_run_task
 from tests.factories import UserFactory, payload_seen
 from tests.support.helpdesk_world import make_helpdesk
@@ -76,30 +77,76 @@ def test_it_answers_a_safe_confident_ticket_once_in_the_helpdesk_whatever_repeat
 
 
 @pytest.mark.parametrize("helpdesk", VENDORS, indirect=True)
-def test_a_sensitive_ticket_gets_no_reply_and_writes_only_once_a_person_approves(helpdesk):
+def test_a_sensitive_ticket_is_handed_off_in_the_helpdesk_at_once_and_never_answered(helpdesk):
+    """Before, the handoff stayed approved forever and its summary note waited for a support lead
+    (critical): the agent who picked the ticket up in the helpdesk saw nothing. Now one low-risk
+    handoff moves the ticket to its route's group, with the summary as a private note, at once;
+    only a reply to the customer would need a person."""
+    refunds = helpdesk.add_group("Refunds")
+    HandoffRoute.objects.create(
+        name="Refunds",
+        intent="request_refund",
+        group=refunds,
+        queue="Refunds team",
+        priority="high",
+        tags=["refund"],
+    )
+    HandoffRoute.objects.create(name="Everything else", group=helpdesk.add_group("General"), order=1)
     external_id = helpdesk.open_ticket("I want a refund for my purchase")
 
     helpdesk.round_trip()
 
-    assert helpdesk.ours(external_id) == []  # no reply, and not even the note without a person
-    ticket = _ticket(helpdesk, external_id)
-    actions = _actions(ticket)
-    assert set(actions) == {"handoff", "note"}  # never a reply
-    assert all(a.status == "pending_approval" and a.risk_level == "critical" for a in actions.values())
-    assert ticket.escalated_at is not None and ticket.resolved_by == ""
-
-    lead = UserFactory(username="support-lead")
-    action_approve(
-        action_id=actions["note"].pk, user=lead, seen_payload_sha256=payload_seen(actions["note"].pk)
-    )
-    helpdesk.execute()
-    helpdesk.deliver()
-    helpdesk.execute()
-
     (note,) = helpdesk.ours(external_id)
     assert not note["public"]
-    assert "Intent: request_refund" in note["body"] and "always handled by a person" in note["body"]
-    assert ProposedAction.objects.get(pk=actions["note"].pk).status == "executed"
+    for part in (
+        "Handed off to Refunds team by the support bot.",
+        "Intent: request_refund",
+        "always handled by a person",
+    ):
+        assert part in note["body"]
+    moved = helpdesk.assignment(external_id)
+    assert moved["group"] == refunds
+    if helpdesk.vendor == "zendesk":
+        assert moved["priority"] == "high" and "refund" in moved["tags"]
+    ticket = _ticket(helpdesk, external_id)
+    actions = _actions(ticket)
+    assert set(actions) == {"handoff"}  # never a reply, and no second action for the note
+    handoff = actions["handoff"]
+    assert (handoff.status, handoff.risk_level) == ("executed", "low")
+    assert handoff.payload["group"] == refunds and handoff.payload["queue"] == "Refunds team"
+    attempt = ExecutionAttempt.objects.get(action=handoff)
+    assert (attempt.operation, attempt.outcome, attempt.connection_id) == (
+        "hand_off",
+        "ok",
+        helpdesk.connection.pk,
+    )
+    assert ticket.escalated_at is not None and ticket.resolved_by == ""
+
+
+@pytest.mark.parametrize("helpdesk", VENDORS, indirect=True)
+def test_an_approved_handoff_is_settled_never_left_approved(helpdesk):
+    """Where a policy makes support leads approve handoffs, the approved one goes out and settles."""
+    ApprovalPolicy.objects.filter(outcome="auto").delete()
+    ApprovalPolicy.objects.create(
+        name="Support leads see every handoff", outcome="one_approval", kinds=["handoff_to_human"]
+    )
+    external_id = helpdesk.open_ticket("hello")
+    helpdesk.round_trip()
+    handoff = _actions(_ticket(helpdesk, external_id))["handoff"]
+    assert handoff.status == "pending_approval" and helpdesk.ours(external_id) == []
+
+    action_approve(
+        action_id=handoff.pk,
+        user=UserFactory(username="support-lead"),
+        seen_payload_sha256=payload_seen(handoff.pk),
+    )
+    helpdesk.execute()
+
+    handoff.refresh_from_db()
+    assert handoff.status == "executed"
+    (note,) = helpdesk.ours(external_id)
+    assert not note["public"] and "Handed off to Support leads by the support bot." in note["body"]
+    assert helpdesk.assignment(external_id)["group"] is None  # no route and no default group: kept
 
 
 @pytest.mark.parametrize("helpdesk", VENDORS, indirect=True)
