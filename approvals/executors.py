@@ -128,6 +128,17 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """One reason a veto gives: ``field`` names the part of the proposal (``payload.fields.x``)."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Veto:
     """A reason an action must not be carried out at all (``refusals(action)``: each reason, none
     when it may go; a reason's text is ``str(reason)``, and its ``field``, if it has one, names the

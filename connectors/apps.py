@@ -18,3 +18,9 @@ class ConnectorsConfig(AppConfig):
             signal.connect(webhook_targets_forget, sender=Connection, dispatch_uid="webhook_targets_forget")
         # Every kind that goes to a CRM, a helpdesk or mail leaves through this app's executor.
         register_outside_executor()
+
+        from approvals.executors import Veto, veto_register
+        from connectors.outcome_guard import outcome_field_refusals
+
+        # A lead's outcome comes from the CRM alone: no agent writes a field it is read from.
+        veto_register(Veto(name="outcome fields", refusals=outcome_field_refusals, code="outcome_field"))

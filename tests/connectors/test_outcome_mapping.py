@@ -14,9 +14,10 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from approvals.models import ProposedAction
 from audit.models import DecisionLogEntry
 from connectors.inbound import inbound_process_pending
-from connectors.models import OutcomeMapping
+from connectors.models import ActionExecution, OutcomeMapping
 from connectors.sandbox.hubspot import HubSpotSandbox
 from connectors.sandbox.salesforce import SalesforceSandbox
 from connectors.sync import sync_run
@@ -25,6 +26,8 @@ from scoring.features import parse_spec
 from scoring.models import FeatureSet
 from scoring.selectors import lead_rows, training_leads
 from tests.connectors.inbound_support import call, make_connection, post_all, webhook_path
+from tests.factories import LeadFactory, approved_action
+from tests.outbox import outbox_run
 
 pytestmark = pytest.mark.django_db
 
@@ -294,6 +297,59 @@ def test_an_agent_cannot_propose_a_lead_outcome(lead_for_agent):
     lead.refresh_from_db()
     assert (lead.outcome, lead.outcome_at) == ("unknown", None)
     # (The bulk API's refusal of outcome and outcome_at: tests/redteam/test_leads_and_consent.py.)
+
+
+@pytest.mark.parametrize(
+    ("fields", "refused"),
+    [
+        ({"lifecyclestage": "customer"}, "lifecyclestage"),  # HubSpot's default mapping reads it
+        ({"jobtitle": "CTO", "LifecycleStage": "customer"}, "LifecycleStage"),  # any case
+        ({"IsConverted": True}, "IsConverted"),  # Salesforce's
+        ({"recent_deal_amount": "90000"}, "recent_deal_amount"),  # the deal value's field
+        ({"outcome": "converted"}, "outcome"),  # our own label's name
+    ],
+)
+def test_an_agent_cannot_write_a_field_a_leads_outcome_is_read_from(lead_for_agent, fields, refused):
+    """Before, ``update_crm_fields`` {"lifecyclestage": "customer"} was accepted (201): once a person
+    approved a routine-looking field update, the sync brought the conversion back as the label."""
+    agent, lead = lead_for_agent
+    answer = agent.post(
+        "/api/v1/actions/",
+        {
+            "kind": "update_crm_fields", "lead": lead.pk, "payload": {"fields": fields},
+            "rationale": "Closed it on the call.", "confidence": 0.9, "idempotency_key": f"agent:{refused}",
+        },
+        format="json",
+    )  # fmt: skip
+
+    assert answer.status_code == 400, answer.content
+    assert (answer.json()["code"], answer.json()["field"]) == ("outcome_field", f"payload.fields.{refused}")
+    assert "only the CRM's own records" in answer.json()["detail"]
+    assert not ProposedAction.objects.filter(idempotency_key=f"agent:{refused}").exists()
+
+
+def test_an_approver_edit_adding_an_outcome_field_is_cancelled_before_it_goes_out():
+    lead = LeadFactory(hubspot_id="7")
+    action = approved_action("update_crm_fields", {"fields": {"lifecyclestage": "customer"}}, lead=lead)
+
+    outbox_run()
+
+    action.refresh_from_db()
+    assert action.status == "cancelled"
+    assert "payload.fields.lifecyclestage" in ActionExecution.objects.get(action=action).last_error
+
+
+def test_other_crm_fields_are_not_refused(lead_for_agent):
+    agent, lead = lead_for_agent
+    answer = agent.post(
+        "/api/v1/actions/",
+        {
+            "kind": "update_crm_fields", "lead": lead.pk, "payload": {"fields": {"jobtitle": "CTO"}},
+            "rationale": "Title changed.", "confidence": 0.9, "idempotency_key": "agent:title",
+        },
+        format="json",
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.content
 
 
 @pytest.fixture
