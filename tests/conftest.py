@@ -74,6 +74,17 @@ def django_db_setup(django_db_setup, django_db_blocker):
     operations.execute_sql_flush = original
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Users made by the tests get an MD5 hash instead of PBKDF2's million rounds (~0.2 s a user,
+    more on a busy machine): the tests need a password, not a strong hash. Sign-in and its backoff
+    still check the password through the same hasher machinery."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache (the approval queue's counts are cached between requests)."""

@@ -54,12 +54,6 @@ def slack() -> Iterator[FakeSlack]:
         server.server_close()
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The factories' users need a password, not a strong hash; PBKDF2 made each test take seconds.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def config(db) -> NotificationSettings:
     """The settings row (made by the migration; recreated for transactional tests that flushed it)."""

@@ -92,12 +92,6 @@ def test_an_erasure_leaves_no_address_nor_hash_of_it_in_the_stored_log(ops_admin
 # --- Sign-in -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Dozens of sign-ins per test: a slow hasher would only measure the hasher.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1_700_000_000.0
