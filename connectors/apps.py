@@ -20,7 +20,10 @@ class ConnectorsConfig(AppConfig):
         register_outside_executor()
 
         from approvals.executors import Veto, veto_register
-        from connectors.outcome_guard import outcome_field_refusals
+        from connectors.models import OutcomeMapping
+        from connectors.outcome_guard import guarded_fields_forget, outcome_field_refusals
 
         # A lead's outcome comes from the CRM alone: no agent writes a field it is read from.
         veto_register(Veto(name="outcome fields", refusals=outcome_field_refusals, code="outcome_field"))
+        for signal in (post_save, post_delete):
+            signal.connect(guarded_fields_forget, sender=OutcomeMapping, dispatch_uid="guarded_fields_forget")

@@ -64,6 +64,27 @@ def _matches(payload: Mapping[str, Any], field: str, values: tuple[str, ...]) ->
     return any(given == value.strip().lower() for value in values)
 
 
+def outcome_writes(rules: OutcomeRules, fields: Mapping[str, Any]) -> list[str]:
+    """The names in ``fields`` (a CRM write) that would make these rules read an outcome: the
+    converted or lost field set to one of its values, a time field, or the deal-value field. Field
+    names compare case-blind (Salesforce's are). Setting a mapped field to another value (HubSpot's
+    lifecycle stage to ``salesqualifiedlead``) is ordinary CRM work and not listed."""
+    by_name = {name.casefold(): name for name in fields}
+    found: list[str] = []
+    for field, values in (
+        (rules.converted_field, rules.converted_values),
+        (rules.lost_field, rules.lost_values),
+    ):
+        name = by_name.get(field.casefold()) if field else None
+        if name is not None and _matches({field: fields[name]}, field, values):
+            found.append(name)
+    for field in (rules.converted_time_field, rules.lost_time_field, rules.deal_value_field):
+        name = by_name.get(field.casefold()) if field else None
+        if name is not None:
+            found.append(name)
+    return list(dict.fromkeys(found))
+
+
 def outcome_time(value: Any, modified_at: datetime | None) -> datetime | None:
     """The moment a time field names, in UTC. A date without a time (Salesforce's ``ConvertedDate``)
     is the record's modification time when that fell on the same day (the conversion is what changed

@@ -305,6 +305,8 @@ def test_an_agent_cannot_propose_a_lead_outcome(lead_for_agent):
         ({"lifecyclestage": "customer"}, "lifecyclestage"),  # HubSpot's default mapping reads it
         ({"jobtitle": "CTO", "LifecycleStage": "customer"}, "LifecycleStage"),  # any case
         ({"IsConverted": True}, "IsConverted"),  # Salesforce's
+        ({"Status": "Closed - Not Converted"}, "Status"),  # Salesforce's lost
+        ({"hs_lifecyclestage_customer_date": "2026-12-01"}, "hs_lifecyclestage_customer_date"),
         ({"recent_deal_amount": "90000"}, "recent_deal_amount"),  # the deal value's field
         ({"outcome": "converted"}, "outcome"),  # our own label's name
     ],
@@ -339,12 +341,14 @@ def test_an_approver_edit_adding_an_outcome_field_is_cancelled_before_it_goes_ou
     assert "payload.fields.lifecyclestage" in ActionExecution.objects.get(action=action).last_error
 
 
-def test_other_crm_fields_are_not_refused(lead_for_agent):
+def test_ordinary_crm_work_on_the_same_fields_is_not_refused(lead_for_agent):
+    # Moving a contact along its lifecycle is an SDR's daily work; only "customer" says converted.
     agent, lead = lead_for_agent
+    fields = {"jobtitle": "CTO", "lifecyclestage": "salesqualifiedlead", "Status": "Working - Contacted"}
     answer = agent.post(
         "/api/v1/actions/",
         {
-            "kind": "update_crm_fields", "lead": lead.pk, "payload": {"fields": {"jobtitle": "CTO"}},
+            "kind": "update_crm_fields", "lead": lead.pk, "payload": {"fields": fields},
             "rationale": "Title changed.", "confidence": 0.9, "idempotency_key": "agent:title",
         },
         format="json",

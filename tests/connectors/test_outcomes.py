@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.outcomes import CONVERTED, LOST, OutcomeRules, outcome_reading, outcome_time
+from connectors.outcomes import CONVERTED, LOST, OutcomeRules, outcome_reading, outcome_time, outcome_writes
 
 RULES = OutcomeRules(
     converted_field="IsConverted",
@@ -58,3 +58,22 @@ def test_the_fields_to_read_are_each_named_once():
     )
 
     assert rules.fields() == ["lifecyclestage"]
+
+
+def test_a_write_is_listed_only_where_it_would_say_an_outcome_a_time_or_a_deal_value():
+    rules = OutcomeRules(
+        converted_field="lifecyclestage",
+        converted_values=("customer",),
+        converted_time_field="hs_lifecyclestage_customer_date",
+        lost_field="hs_lead_status",
+        lost_values=("UNQUALIFIED",),
+        deal_value_field="recent_deal_amount",
+    )
+    assert outcome_writes(rules, {"LifecycleStage": " Customer ", "jobtitle": "CTO"}) == ["LifecycleStage"]
+    assert outcome_writes(rules, {"hs_lead_status": "unqualified"}) == ["hs_lead_status"]
+    assert outcome_writes(rules, {"recent_deal_amount": 1, "hs_lifecyclestage_customer_date": None}) == [
+        "hs_lifecyclestage_customer_date",
+        "recent_deal_amount",
+    ]
+    assert outcome_writes(rules, {"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "OPEN"}) == []
+    assert outcome_writes(OutcomeRules(), {"lifecyclestage": "customer"}) == []
