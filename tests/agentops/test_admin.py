@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from audit.services import decision_log_append
+from support.models import HandoffRoute
 from tests.factories import (
     AccountFactory,
     LeadFactory,
@@ -42,6 +43,7 @@ def one_of_each():
         lead=action.lead, kind="web_visit", occurred_at=action.created_at, external_id="e1"
     )
     SdrQueue.objects.create(name="Inbound")
+    HandoffRoute.objects.create(name="Refunds", intent="request_refund", group="360001", tags=["refund"])
     from approvals.models import ApprovalPolicy
 
     ApprovalPolicy.objects.create(name="Big deals", outcome="two_approvals", score_at_least=90)
