@@ -98,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "agentops.context_processors.environment",
+                "agentops.context_processors.navigation",
             ],
         },
     },
@@ -336,6 +337,20 @@ try:
     AGENTOPS_BASE_URL = validate_base_url(env.str("AGENTOPS_BASE_URL", default="http://127.0.0.1:8000"))
 except SettingsError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
+
+# AgentOps's own mail answers back (connectors/mail/, docs/connectors.md "Our own mail"): each message's
+# Reply-To is reply+<token>@AGENTOPS_REPLY_DOMAIN (the domain your inbound mail provider or MTA posts
+# to /webhooks/mail/inbound/), its List-Unsubscribe mailto unsubscribe+<token>@ that domain. Tokens are
+# HMACs keyed with AGENTOPS_MAIL_SECRET (empty: derived from SECRET_KEY). Inbound deliveries are signed
+# with HMAC-SHA256 of the body keyed with AGENTOPS_INBOUND_MAIL_SECRET; empty refuses every delivery.
+# An unsubscribe link works for AGENTOPS_UNSUBSCRIBE_MAX_AGE_DAYS after the message was sent.
+AGENTOPS_REPLY_DOMAIN = env.str("AGENTOPS_REPLY_DOMAIN", default="reply.agentops.localhost")
+AGENTOPS_MAIL_SECRET = env.str("AGENTOPS_MAIL_SECRET", default="")
+AGENTOPS_INBOUND_MAIL_SECRET = env.str("AGENTOPS_INBOUND_MAIL_SECRET", default="")
+AGENTOPS_UNSUBSCRIBE_MAX_AGE_DAYS = env.int("AGENTOPS_UNSUBSCRIBE_MAX_AGE_DAYS", default=365)
+if AGENTOPS_UNSUBSCRIBE_MAX_AGE_DAYS < 30:
+    # CAN-SPAM: an unsubscribe mechanism must work for at least 30 days after the message was sent.
+    raise ImproperlyConfigured("AGENTOPS_UNSUBSCRIBE_MAX_AGE_DAYS must be at least 30")
 
 # LOG_FORMAT=json for production: one JSON object per line with the correlation id.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")

@@ -39,7 +39,9 @@ urlpatterns = [
     path("webhooks/", include("connectors.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/audit/export/", DecisionLogExportView.as_view(), name="audit-export"),
-    path("api/v1/", include("agentops.api.urls")),
+    # Its own namespace: the router's names ("lead-list", "action-list") are the pages' names too,
+    # and without one "Leads" and "Actions" in the top bar opened the API's JSON.
+    path("api/v1/", include(("agentops.api.urls", "api"), namespace="api")),
     # Public in the demo only; with DEBUG off, for signed-in users and API keys (SchemaAccess).
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[SchemaAccess]), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP forbids inline script.

@@ -87,7 +87,7 @@ class DecisionSummarySerializer(serializers.ModelSerializer):
 class ProposedActionDetailSerializer(ProposedActionSerializer):
     """One action with its decisions and where to poll it (what integrations wait on)."""
 
-    url = serializers.HyperlinkedIdentityField(view_name="action-detail", help_text="Poll this URL.")
+    url = serializers.HyperlinkedIdentityField(view_name="api:action-detail", help_text="Poll this URL.")
     decisions = DecisionSummarySerializer(many=True, read_only=True)
 
     class Meta(ProposedActionSerializer.Meta):
