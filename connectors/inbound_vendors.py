@@ -23,6 +23,7 @@ from xml.parsers import expat
 
 from connectors import signatures
 from connectors.base import Record
+from support.helpdesk_events import ZENDESK_SATISFACTION
 
 
 class WebhookRefused(Exception):
@@ -124,7 +125,8 @@ class VendorInbound(abc.ABC):
     kinds: ClassVar[tuple[str, ...]] = ()
     #: Our ``Lead`` column holding this vendor's id, if any (``salesforce_id`` …).
     lead_id_column: ClassVar[str | None] = None
-    #: Events carry no record: ``inbound`` reads it from the vendor before applying (HubSpot).
+    #: Some events carry no record (all of HubSpot's, Zendesk's satisfaction trigger): ``inbound``
+    #: reads the record of an event with an empty payload from the vendor before applying it.
     needs_read: ClassVar[bool] = False
 
     @abc.abstractmethod
@@ -355,8 +357,14 @@ def _ticket_status(value: Any, mapping: Mapping[str, str]) -> str:
 
 
 class ZendeskInbound(VendorInbound):
+    """Zendesk's event subscriptions carry the ticket in ``detail``. A satisfaction rating has no
+    event subscription: the admin's "Satisfaction is Changed" trigger notifies a webhook with the
+    body docs/connectors-helpdesk.md gives (``type`` ``ZENDESK_SATISFACTION``, the ticket's id and time), and
+    the ticket, with its ``satisfaction_rating``, is read from Zendesk before it is applied."""
+
     vendor = "zendesk"
     kinds = ("ticket",)
+    needs_read = True
 
     def accept(
         self, request: IncomingRequest, *, secret: str, options: Mapping[str, Any], now: float
@@ -374,6 +382,21 @@ class ZendeskInbound(VendorInbound):
         data = _json(request.body)
         if not isinstance(data, dict) or not data.get("id"):
             raise WebhookRefused("not an event", status=400)
+        if data.get("type") == ZENDESK_SATISFACTION:
+            ticket_id = _text(data.get("ticket_id"))
+            if not ticket_id.isdigit():
+                raise WebhookRefused("a satisfaction trigger without a ticket_id", status=400)
+            # No time: the ticket read gives it, so a rating the same second as the last change
+            # we hold is never taken for stale.
+            return [
+                ParsedEvent(
+                    event_id=_text(data["id"]),
+                    topic=ZENDESK_SATISFACTION,
+                    entity_kind="ticket",
+                    entity_id=ticket_id,
+                    modified_at=None,
+                )
+            ]
         detail = _dict(data.get("detail"))
         is_ticket = _text(data.get("type")).startswith("zen:event-type:ticket.") and "id" in detail
         return [

@@ -11,6 +11,11 @@ the bot and the metrics need to know:
   questions, or a follow-up after the resolution (which spoils first-contact resolution);
 - **resolved**: the ticket was solved or closed (Zendesk ``status_changed`` to ``solved`` or
   ``closed``, Intercom ``conversation.admin.closed``): the end of its handle time;
+- **rated**: the customer rated the ticket (CSAT): a Zendesk satisfaction rating (``good`` counts as
+  5 and ``bad`` as 1 on our 1–5 scale), an Intercom conversation rating (1–5 as given), read from the
+  ticket or conversation that the rating's webhook (Zendesk: the "Satisfaction is Changed" trigger,
+  ``ZENDESK_SATISFACTION``; Intercom: ``conversation.rating.added``) or the incremental sync brought.
+  Its time is the vendor's: the rating's own ``updated_at`` when known, else the trigger's time;
 - anything else (our own replies and notes coming back, tags, assignments): nothing to do.
 
 Zendesk's event-subscription deliveries carry the ticket in ``detail`` (the stored payload) and the
@@ -22,15 +27,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 CREATED = "created"
 REQUESTER_MESSAGE = "requester_message"
 RESOLVED = "resolved"
+RATED = "rated"
 
 ZENDESK_PREFIX = "zen:event-type:ticket."
 CUSTOMER_AUTHORS = frozenset({"user", "lead", "contact"})  # Intercom's authors who are the customer
+#: The ``type`` of the body the Zendesk satisfaction trigger sends (Zendesk has no event subscription
+#: for ratings; the admin writes the trigger's body as docs/connectors-helpdesk.md shows).
+ZENDESK_SATISFACTION = "agentops:ticket.satisfaction_changed"
+#: Zendesk's two scores on our 1–5 CSAT scale (4 or more counts as satisfied).
+ZENDESK_SCORES = {"good": 5, "bad": 1}
+INTERCOM_RATED = "conversation.rating.added"
+SYNC = "sync"
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,9 @@ class TicketEvent:
 
     kind: str
     at: datetime | None = None
-    text: str = ""
+    text: str = ""  # the customer's message, or the comment given with a rating
+    score: int | None = None  # a rating on our 1–5 scale
+    ref: str = ""  # the vendor's id of the rating (the same rating changed keeps it)
 
 
 NOTHING = TicketEvent("")
@@ -69,9 +84,36 @@ def classify(
     return NOTHING
 
 
+def _moment(value: Any) -> datetime | None:
+    """A vendor time (ISO 8601 or Unix seconds) in UTC; None when absent or unreadable."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            return None
+    return None
+
+
+def _zendesk_rating(
+    ticket: Mapping[str, Any], delivery: Mapping[str, Any], at: datetime | None
+) -> TicketEvent:
+    rating = _dict(ticket.get("satisfaction_rating"))
+    score = ZENDESK_SCORES.get(str(rating.get("score")))
+    if score is None or rating.get("id") is None:
+        return NOTHING  # offered, unoffered, or no rating at all
+    when = _moment(rating.get("updated_at")) or _moment(delivery.get("updated_at")) or at
+    return TicketEvent(
+        RATED, when, str(rating.get("comment") or "").strip(), score, f"zendesk:{rating['id']}"
+    )
+
+
 def _zendesk(
     topic: str, ticket: Mapping[str, Any], delivery: Mapping[str, Any], at: datetime | None
 ) -> TicketEvent:
+    if topic in (ZENDESK_SATISFACTION, SYNC):
+        return _zendesk_rating(ticket, delivery, at)
     name = topic.removeprefix(ZENDESK_PREFIX)
     if name == "created":
         return TicketEvent(CREATED, at)
@@ -87,6 +129,14 @@ def _zendesk(
 
 
 def _intercom(topic: str, conversation: Mapping[str, Any], at: datetime | None) -> TicketEvent:
+    if topic in (INTERCOM_RATED, SYNC):
+        rating = _dict(conversation.get("conversation_rating"))
+        score = rating.get("rating")
+        if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+            return NOTHING
+        when = _moment(rating.get("updated_at")) or _moment(rating.get("created_at")) or at
+        remark = str(rating.get("remark") or "").strip()
+        return TicketEvent(RATED, when, remark, score, f"intercom:{conversation.get('id')}")
     if topic == "conversation.user.created":
         return TicketEvent(CREATED, at)
     if topic == "conversation.admin.closed":

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -48,10 +49,12 @@ from support.bot import (
 from support.choices import ArticleStatus, BotOutcome, FragmentKey, ResolvedBy, TicketStatus
 from support.diagnostics import read_answers
 from support.handoff import HandoffRule, handoff_route
-from support.helpdesk_events import CREATED, REQUESTER_MESSAGE, RESOLVED, TicketEvent, classify
+from support.helpdesk_events import CREATED, RATED, REQUESTER_MESSAGE, RESOLVED, TicketEvent, classify
 from support.models import Article, BotRun, IntentPolicy, SupportSettings, SurveyResponse, Ticket
 from support.selectors import account_lookup_read, handoff_rules, published_articles
 from support.ticket_rows import TICKET_FIELDS, WRITABLE_FIELDS
+
+logger = logging.getLogger(__name__)
 
 
 def ticket_bulk_upsert(*, rows: Sequence[Any], actor: str, atomic: bool = True) -> BatchOutcome:
@@ -487,6 +490,7 @@ class HelpdeskEventsSummary:
     answers: int = 0
     followups: int = 0
     resolved: int = 0
+    rated: int = 0
     queued: list[int] = field(default_factory=list)
 
 
@@ -509,8 +513,9 @@ def tickets_helpdesk_events_apply(*, vendor: str, events: Sequence[Any], actor: 
     to the bot's diagnostic questions is read into ``attributes.diagnostics`` and queues the second
     pass; a later reply after the resolution sets ``followup_at`` (first-contact resolution); a
     solved or closed ticket gets ``resolved_at`` (handle time) and ``resolved_by`` — the bot when
-    its answer was the resolution and nobody was handed the ticket, else a person. The bot runs
-    after the commit.
+    its answer was the resolution and nobody was handed the ticket, else a person; the customer's
+    rating (Zendesk satisfaction, Intercom conversation rating) becomes the ticket's CSAT answer
+    (``helpdesk_rating_record``). The bot runs after the commit.
     """
     summary = HelpdeskEventsSummary()
     meaning: dict[str, list[tuple[Any, TicketEvent]]] = {}
@@ -574,7 +579,19 @@ def tickets_helpdesk_events_apply(*, vendor: str, events: Sequence[Any], actor: 
         if changed:
             ticket.save(update_fields=[*sorted(changed), "updated_at"])
             changes.append({"ticket": ticket.pk, "fields": sorted(changed)})
-    if changes or summary.queued:
+        # After the ticket's own changes: recording a rating writes the ticket's attributes.
+        for _, read in ordered:
+            if read.kind == RATED and read.score is not None:
+                rated = helpdesk_rating_record(
+                    ticket=ticket,
+                    rating_ref=read.ref,
+                    score=read.score,
+                    comment=read.text,
+                    rated_at=read.at or now,
+                    actor=actor,
+                )
+                summary.rated += rated
+    if changes or summary.queued or summary.rated:
         decision_log_append(
             event_type=EventType.TICKETS_UPSERTED,
             actor=actor,
@@ -585,6 +602,7 @@ def tickets_helpdesk_events_apply(*, vendor: str, events: Sequence[Any], actor: 
                 "diagnostic_answers": summary.answers,
                 "followups": summary.followups,
                 "resolved": summary.resolved,
+                "ratings": summary.rated,
                 "changed": changes[:100],
                 "queued_for_bot": summary.queued[:100],
             },
@@ -662,6 +680,36 @@ def survey_response_record(
             outcome={"score": score, "responded_at": responded_at.isoformat()},
         )
     return SurveyRecorded(response, created=held is None, changed=True)
+
+
+def helpdesk_rating_record(
+    *, ticket: Ticket, rating_ref: str, score: int, comment: str, rated_at: datetime, actor: str
+) -> bool:
+    """Record the customer's rating of ``ticket`` in the helpdesk (a Zendesk satisfaction rating, an
+    Intercom conversation rating; ``score`` on our 1–5 scale) as its CSAT answer, through
+    ``survey_response_record``: the same store, scale and encrypted comment as the survey API, with
+    the rating's id (``rating_ref``) as the survey's. One answer per ticket: the same rating read
+    again (a redelivered webhook, the sync seeing it too) changes nothing, whatever its time; a
+    changed one (another score or comment, newer) replaces it. A ticket holding another survey's
+    answer keeps it (logged). Returns whether anything changed."""
+    held = SurveyResponse.objects.filter(ticket=ticket).first()
+    held_ref = str((ticket.attributes or {}).get("survey_id") or "")
+    if held is not None and held_ref == rating_ref and (held.score, held.comment) == (score, comment):
+        return False
+    try:
+        recorded = survey_response_record(
+            ticket=ticket,
+            survey_id=rating_ref,
+            score=score,
+            responded_at=rated_at,
+            comment=comment,
+            actor=actor,
+        )
+    except SurveyConflict as exc:
+        logger.warning("helpdesk rating %s of ticket %s not recorded: %s", rating_ref, ticket.pk, exc)
+        return False
+    ticket.attributes = {**(ticket.attributes or {}), "survey_id": rating_ref}
+    return recorded.changed
 
 
 def bot_run_enqueue(*, ticket_ids: Sequence[int]) -> str:

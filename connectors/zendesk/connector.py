@@ -11,6 +11,12 @@ zenpy always builds ``https://{subdomain}.{domain}/api/v2`` except where the env
 base URL under one lock and restores them afterwards: two connections in one process (the sandbox
 and a real account) never see each other's address, at the cost of one Zendesk call at a time per
 process. Pagination is never left to zenpy's lazy generators, which would request outside the lock.
+
+A ticket's ``satisfaction_rating`` (legacy CSAT: ``{id, score, comment}``, score ``good`` or ``bad``
+once the requester rated) has no time of its own on the ticket. The incremental read adds the
+rating's ``created_at`` and ``updated_at`` from the satisfaction ratings API (ratings changed since
+the same ``since``, read once per sync run), so the rating keeps the vendor's time even when the
+ticket changed again afterwards.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ T = TypeVar("T")
 _ENV_LOCK = threading.Lock()
 _FORCE_VARS = ("ZENPY_FORCE_SCHEME", "ZENPY_FORCE_NETLOC")
 _TAG_PREFIX = "agentops-"
+#: The scores of a rating the requester gave (the others, "offered" and "unoffered", are no rating).
+RATED = ("good", "bad")
 #: Zendesk's ticket priorities.
 ZENDESK_PRIORITIES = ("low", "normal", "high", "urgent")
 _SAFE_MARKER = re.compile(r"[a-z0-9_-]{1,64}")
@@ -93,6 +101,11 @@ def _numeric_id(value: str) -> int:
     return int(value)
 
 
+def _rating(fields: Mapping[str, Any]) -> dict[str, Any]:
+    value = fields.get("satisfaction_rating")
+    return value if isinstance(value, dict) else {}
+
+
 def _first_page(results: Any) -> list[Any]:
     """The objects of the page zenpy already fetched, without letting its generator fetch more."""
     values = results.values if results.values is not None else results.process_page()
@@ -108,6 +121,8 @@ class ZendeskConnector(Connector):
 
     def __init__(self, config: ConnectionConfig) -> None:
         super().__init__(config)
+        #: Ratings changed since a sync run's ``since``, by rating id (read once per run).
+        self._ratings: dict[datetime | None, dict[str, dict[str, Any]]] = {}
         session = requests.Session()  # no zenpy adapter retries: retrying is the executor's job
         session.hooks["response"].append(_refuse_rate_limit)
         host = urlsplit(config.base_url).hostname or ""
@@ -182,9 +197,35 @@ class ZendeskConnector(Connector):
             return _first_page(pages), pages._response_json
 
         tickets, meta = self._call(first_page)
-        records = [self._record("ticket", t) for t in tickets]
+        records = self._with_rating_times([self._record("ticket", t) for t in tickets], since)
         next_cursor = None if meta.get("end_of_stream") else meta.get("after_cursor")
         return Page(records=records, next_cursor=next_cursor)
+
+    def _with_rating_times(self, records: list[Record], since: datetime | None) -> list[Record]:
+        """``records`` with each received rating's ``created_at`` and ``updated_at`` (see the module
+        docstring). A rating unchanged since ``since`` is not listed and keeps none: it was read before."""
+        rated = [r for r in records if _rating(r.fields).get("score") in RATED]
+        if not rated:
+            return records
+        if since not in self._ratings:
+            listed = self._call(lambda: list(self.client.satisfaction_ratings(start_time=since)))
+            self._ratings[since] = {str(rating.id): rating.to_dict() for rating in listed}
+        ratings = self._ratings[since]
+        timed = []
+        for record in records:
+            held = _rating(record.fields)
+            found = ratings.get(str(held.get("id")))
+            if found is not None and held.get("score") in RATED:
+                times = {k: found.get(k) for k in ("created_at", "updated_at")}
+                fields = {**record.fields, "satisfaction_rating": {**held, **times}}
+                record = Record(
+                    kind=record.kind,
+                    vendor_id=record.vendor_id,
+                    fields=fields,
+                    modified_at=record.modified_at,
+                )
+            timed.append(record)
+        return timed
 
     def find_by_marker(self, kind: str, marker: str) -> Record | None:
         """The ticket whose tags include our marker's tag, if a write carrying it took effect."""
