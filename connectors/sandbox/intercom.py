@@ -8,6 +8,11 @@ on ``updated_at``, ``custom_attributes.*`` … with ``starting_after`` cursor pa
 ``updated_at`` first) and ``GET /contacts/{id}``. Errors are Intercom's ``error.list``; every
 answer carries ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset``.
 
+A customer rates a conversation in the Messenger (Intercom has no REST endpoint for it):
+``rate_conversation`` sets the conversation's ``conversation_rating`` (``rating`` 1–5, ``remark``,
+``created_at``, ``updated_at``, ``contact``, ``teammate``; rating again changes it), moves its
+``updated_at`` and sends the ``conversation.rating.added`` notification with the conversation.
+
 Like Intercom, a reply sent twice becomes two conversation parts: nothing here deduplicates.
 Webhooks are Intercom's ``notification_event`` shape, signed with ``X-Hub-Signature``.
 """
@@ -138,6 +143,30 @@ class IntercomSandbox(SandboxApp):
             }
             self.tables["conversation"][conversation_id] = conversation
             self.tables["parts"][conversation_id] = []
+            return self._full(conversation)
+
+    def rate_conversation(self, conversation_id: str, *, rating: int, remark: str = "") -> dict[str, Any]:
+        """The customer rates the conversation in the Messenger (1–5, an optional remark); returns
+        the conversation as the ``conversation.rating.added`` notification carries it."""
+        if not isinstance(rating, int) or not 1 <= rating <= 5:
+            raise SandboxError(400, "rating must be a whole number from 1 to 5", code="parameter_invalid")
+        with self.lock:
+            conversation = self._conversation(conversation_id)
+            stamp = self.now()
+            held = conversation.get("conversation_rating") or {}
+            admin = conversation.get("admin_assignee_id") or self.default_admin["id"]
+            contact = conversation["contacts"]["contacts"][0]
+            conversation["conversation_rating"] = {
+                "rating": rating,
+                "remark": remark or None,
+                "created_at": held.get("created_at") or stamp,
+                "updated_at": stamp,
+                "contact": {"type": "contact", "id": contact["id"]},
+                "teammate": {"type": "admin", "id": str(admin)},
+            }
+            conversation["updated_at"] = stamp
+            self.effect("rate", "conversation")
+            self._answer(conversation, "conversation.rating.added")
             return self._full(conversation)
 
     def parts(self, conversation_id: str) -> list[dict[str, Any]]:

@@ -3,12 +3,23 @@
 Paths, payloads and answers follow developer.zendesk.com: ``/api/v2/tickets/{id}.json`` (show and
 update, where a ``comment`` becomes a new public reply or internal note and ``additional_tags`` are
 added), ``/api/v2/users/{id}.json``, the cursor-based incremental export
-``/api/v2/incremental/tickets/cursor.json`` (oldest ``updated_at`` first) and ``/api/v2/search.json``
-with ``type:`` and ``tags:`` terms. Errors have Zendesk's ``{"error": …, "description": …}`` shape,
+``/api/v2/incremental/tickets/cursor.json`` (oldest ``updated_at`` first), ``/api/v2/search.json``
+with ``type:`` and ``tags:`` terms, and satisfaction ratings (legacy CSAT): the requester rates a solved
+ticket with ``POST /api/v2/tickets/{id}/satisfaction_rating.json`` (``good`` or ``bad``, an optional
+comment; rating again changes the one rating), which sets the ticket's ``satisfaction_rating``
+(``{id, score, comment}``) and moves its ``updated_at``; ``/api/v2/satisfaction_ratings.json`` lists
+ratings changed since ``start_time`` (cursor pages) and ``/api/v2/satisfaction_ratings/{id}.json``
+shows one. Errors have Zendesk's ``{"error": …, "description": …}`` shape,
 every answer carries ``X-Rate-Limit`` / ``X-Rate-Limit-Remaining``, and a 429 a ``Retry-After``.
 
 Like Zendesk, an update with a comment posted twice adds two comments: nothing here deduplicates.
-Webhooks are Zendesk's event-subscription shape, signed with ``connectors.signatures``.
+Webhooks are Zendesk's event-subscription shape, signed with ``connectors.signatures``. Zendesk has no
+event subscription for a satisfaction rating: an admin adds a trigger ("Satisfaction is Changed")
+that notifies a webhook with a JSON body of their own. With ``csat_trigger`` on, the sandbox sends
+that trigger's body as docs/connectors-helpdesk.md gives it: ``{"id": "<ticket id>-satisfaction-
+<ticket updated_at>", "type": "agentops:ticket.satisfaction_changed", "ticket_id": "<ticket id>",
+"updated_at": "<ticket updated_at>"}`` (the ticket's time when the rating changed it), signed with
+the one ``webhook_secret`` (in Zendesk the trigger's webhook has a signing secret of its own).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from typing import Any
 from connectors import helpdesk, signatures
 from connectors.sandbox import register_emulator
 from connectors.sandbox.server import RateLimitState, Request, Response, SandboxApp, SandboxError, route
+from support.helpdesk_events import ZENDESK_SATISFACTION
 
 #: Zendesk's event-type names for changes to these ticket fields (the rest are ``<field>_changed``).
 _EVENT_NAMES = {"group_id": "group_assignment_changed", "assignee_id": "agent_assignment_changed"}
@@ -30,6 +42,10 @@ STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 INCREMENTAL_PAGE_SIZE = 1000
 #: Zendesk Suite Professional allows 400 requests a minute; reported when no limit is emulated.
 DEFAULT_RATE_LIMIT = 400
+#: The scores a requester can give (legacy CSAT); "offered" and "unoffered" are the states before.
+RATING_SCORES = ("good", "bad")
+#: Zendesk's largest cursor page for satisfaction ratings.
+RATINGS_PAGE_SIZE = 100
 
 
 def iso(moment: float) -> str:
@@ -57,6 +73,8 @@ class ZendeskSandbox(SandboxApp):
         self.api_token: str | None = None
         #: Seconds added to the wall clock, so tests can move time forward between updates.
         self.clock_offset = 0.0
+        #: Whether the account has the "Satisfaction is Changed" trigger notifying the webhook.
+        self.csat_trigger = True
         super().__init__()
 
     def now(self) -> float:
@@ -111,6 +129,7 @@ class ZendeskSandbox(SandboxApp):
                 group_id=None,
                 tags=[],
                 custom_fields=[],
+                satisfaction_rating={"score": "unoffered"},
                 via={"channel": "email", "source": {"from": {}, "to": {}, "rel": None}},
             )
             first = self._comment(
@@ -395,6 +414,102 @@ class ZendeskSandbox(SandboxApp):
                 "after_url": f"{url}?cursor={after_cursor}&per_page={per_page}",
                 "before_url": None,
                 "end_of_stream": len(pending) <= per_page,
+            }
+        )
+
+    @route("POST", r"/api/v2/tickets/(?P<ticket_id>\d+)/satisfaction_rating\.json")
+    def rate_ticket(self, request: Request) -> Response:
+        """The requester rates a solved ticket: ``{"satisfaction_rating": {"score": "good"|"bad",
+        "comment": …}}``. A ticket has one rating: rating again changes its score, comment and
+        ``updated_at`` (Zendesk keeps the id)."""
+        data = request.json().get("satisfaction_rating")
+        if not isinstance(data, dict):
+            raise SandboxError(400, "Parameter satisfaction_rating is required", code="InvalidEndpoint")
+        score = data.get("score")
+        if score not in RATING_SCORES:
+            raise self._invalid("score", f"{score!r} is not a valid score (good, bad)")
+        with self.lock:
+            ticket = self._ticket(request.params["ticket_id"])
+            if ticket["status"] not in ("solved", "closed"):
+                raise self._invalid("satisfaction_rating", "can only be given to a solved ticket")
+            rating = self.rate(ticket, score=score, comment=str(data.get("comment") or ""))
+            answer = dict(rating)
+        if self.csat_trigger:
+            self.emit_webhook(
+                {
+                    "id": f"{ticket['id']}-satisfaction-{ticket['updated_at']}",
+                    "type": ZENDESK_SATISFACTION,
+                    "ticket_id": str(ticket["id"]),
+                    "updated_at": ticket["updated_at"],
+                }
+            )
+        return self.json({"satisfaction_rating": answer})
+
+    def rate(self, ticket: dict[str, Any], *, score: str, comment: str) -> dict[str, Any]:
+        """Record the requester's rating of ``ticket`` (under the lock); returns the rating."""
+        stamp = iso(self.now())
+        held = self.tables["satisfaction_rating"].get(str((ticket["satisfaction_rating"] or {}).get("id")))
+        if held is None:
+            rating_id = 35000 + self.next_id("satisfaction_rating")
+            held = {
+                "id": rating_id,
+                "url": f"{self.base_url}/api/v2/satisfaction_ratings/{rating_id}.json",
+                "ticket_id": ticket["id"],
+                "requester_id": ticket["requester_id"],
+                "created_at": stamp,
+            }
+            self.tables["satisfaction_rating"][str(rating_id)] = held
+        held.update(
+            assignee_id=ticket["assignee_id"],
+            group_id=ticket["group_id"],
+            score=score,
+            comment=comment,
+            updated_at=stamp,
+        )
+        ticket["satisfaction_rating"] = {"id": held["id"], "score": score, "comment": comment}
+        ticket["updated_at"] = stamp
+        self.effect("rate", "ticket")
+        return held
+
+    @route("GET", r"/api/v2/satisfaction_ratings/(?P<rating_id>\d+)(?:\.json)?")
+    def show_satisfaction_rating(self, request: Request) -> Response:
+        with self.lock:
+            rating = self.tables["satisfaction_rating"].get(request.params["rating_id"])
+            if rating is None:
+                raise SandboxError(404, "Not found", code="RecordNotFound")
+            return self.json({"satisfaction_rating": dict(rating)})
+
+    @route("GET", r"/api/v2/satisfaction_ratings(?:\.json)?")
+    def list_satisfaction_ratings(self, request: Request) -> Response:
+        """Received ratings changed at or after ``start_time`` (and up to ``end_time``), oldest
+        ``updated_at`` first, in cursor pages (``page[size]``, ``page[after]``)."""
+        size = min(int(request.arg("page[size]") or RATINGS_PAGE_SIZE), RATINGS_PAGE_SIZE)
+        start, end = int(request.arg("start_time") or 0), request.arg("end_time")
+        after = (
+            helpdesk.decode_position(request.arg("page[after]") or "") if request.arg("page[after]") else None
+        )
+        with self.lock:
+            ordered = sorted(
+                (dict(r) for r in self.tables["satisfaction_rating"].values()),
+                key=lambda r: (_epoch(r["updated_at"]), r["id"]),
+            )
+        pending = [
+            r
+            for r in ordered
+            if _epoch(r["updated_at"]) >= start
+            and (end is None or _epoch(r["updated_at"]) <= int(end))
+            and (after is None or (_epoch(r["updated_at"]), r["id"]) > after)
+        ]
+        page = pending[:size]
+        more = len(pending) > size
+        cursor = helpdesk.encode_position(_epoch(page[-1]["updated_at"]), page[-1]["id"]) if page else None
+        query = "&".join(f"{k}={v}" for k, v in (("start_time", start), ("end_time", end)) if v is not None)
+        url = f"{self.base_url}/api/v2/satisfaction_ratings.json?{query}&page[size]={size}"
+        return self.json(
+            {
+                "satisfaction_ratings": page,
+                "meta": {"has_more": more, "after_cursor": cursor, "before_cursor": None},
+                "links": {"next": f"{url}&page[after]={cursor}" if more else None, "prev": None},
             }
         )
 
