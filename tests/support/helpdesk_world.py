@@ -25,6 +25,7 @@ from connectors.resilience import RetryPolicy
 from connectors.sandbox.intercom import IntercomSandbox
 from connectors.sandbox.server import Request, Response, RunningSandbox, SandboxApp, route, start_sandbox
 from connectors.sandbox.zendesk import ZendeskSandbox
+from connectors.sync import SyncSummary, sync_run
 
 #: The ports this suite's sandboxes may use (kept apart from other suites running on the machine).
 PORTS = range(8171, 8180)
@@ -133,6 +134,30 @@ class Helpdesk:
             admin = self.app.default_admin["id"]
             self.http("POST", f"/conversations/{ticket}/parts", {"message_type": "close", "admin_id": admin})
 
+    def customer_rates(self, ticket: str, rating: str | int, comment: str = "") -> None:
+        """The customer rates the ticket: Zendesk's requester posts a satisfaction rating ("good" or
+        "bad") through the API; Intercom's customer rates 1–5 in the Messenger, which has no REST
+        API (the sandbox's ``rate_conversation``)."""
+        if self.vendor == "zendesk":
+            rating_body = {"satisfaction_rating": {"score": rating, "comment": comment}}
+            self.http("POST", f"/api/v2/tickets/{ticket}/satisfaction_rating.json", rating_body)
+        else:
+            self.app.rate_conversation(ticket, rating=int(rating), remark=comment)
+
+    def rating(self, ticket: str) -> dict[str, Any]:
+        """The ticket's rating as the helpdesk's API shows it: ``score``, ``comment`` and its time
+        ``at`` (Zendesk's rating ``updated_at``; Intercom's ``conversation_rating.updated_at``)."""
+        if self.vendor == "zendesk":
+            held = self.http("GET", f"/api/v2/tickets/{ticket}.json")["ticket"]["satisfaction_rating"]
+            found = self.http("GET", f"/api/v2/satisfaction_ratings/{held['id']}.json")["satisfaction_rating"]
+            return {"score": found["score"], "comment": found["comment"], "at": found["updated_at"]}
+        held = self.http("GET", f"/conversations/{ticket}")["conversation_rating"]
+        return {"score": held["rating"], "comment": held["remark"] or "", "at": held["updated_at"]}
+
+    def later(self, seconds: float) -> None:
+        """Time passes at the helpdesk (stays inside the webhook signatures' five-minute window)."""
+        self.app.clock_offset += seconds
+
     def add_group(self, name: str) -> str:
         """A group (Zendesk) or team (Intercom) of agents; returns its id in the helpdesk."""
         made = self.app.add_group(name=name) if self.vendor == "zendesk" else self.app.add_team(name=name)
@@ -187,6 +212,18 @@ class Helpdesk:
         deliveries = self.inbox.take()
         self.delivered += deliveries
         return self._post(deliveries)
+
+    def lose_webhooks(self) -> int:
+        """Every webhook the sandbox sent so far is lost on the way; returns how many."""
+        assert self.app.webhooks.drain(timeout=10)
+        return len(self.inbox.take())
+
+    def sync(self) -> SyncSummary:
+        """The scheduled incremental sync of tickets, then what its processing queued."""
+        with self.capture(execute=True):
+            summary = sync_run(connection=self.connection, kind="ticket")
+        run_queued_tasks(self.capture)
+        return summary
 
     def redeliver_all(self) -> list[str]:
         """The vendor delivers every webhook again (as after a timeout on its side)."""
