@@ -34,6 +34,8 @@ TOPICS: Mapping[str, frozenset[str]] = {
     "leads.changed": frozenset({"lead_ids"}),
     # The acting scores of leads changed: their ids, or None when every lead was scored.
     "leads.scored": frozenset({"lead_ids"}),
+    # Our own mail to these leads bounced for good (connectors.mail.inbound): suppress their email.
+    "mail.bounced": frozenset({"lead_ids"}),
 }
 
 

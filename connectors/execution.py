@@ -297,9 +297,16 @@ def call_for(action: ProposedAction, connection: Connection, connector: Connecto
 
 def _mail_call(action: ProposedAction) -> Call:
     """``send_email`` through AgentOps's own mail connector (``connectors.mail``), the idempotency
-    key as its marker; it goes out whatever the CRM, so no connection routes it."""
+    key as its marker; it goes out whatever the CRM, so no connection routes it. Replies come back
+    to an address naming the action; a message to a lead carries its signed unsubscribe link."""
+    from connectors.mail.addresses import reply_address, unsubscribe_address
+    from connectors.mail.connector import MailConnector
+    from sales.unsubscribe import unsubscribe_url
+
     payload, key = action.payload, action.idempotency_key
     sender = connector_for(ConnectionConfig(vendor=MAIL_CONNECTOR, base_url=""))
+    assert isinstance(sender, MailConnector)
+    lead_id = action.lead_id
     return Call(
         "send_email",
         lambda: sender.send_email(
@@ -308,6 +315,9 @@ def _mail_call(action: ProposedAction) -> Call:
             subject=payload["subject"],
             body=payload["body"],
             marker=key,
+            reply_to=reply_address(action_id=action.pk),
+            unsubscribe_url=unsubscribe_url(lead_id=lead_id) if lead_id else "",
+            unsubscribe_mailto=unsubscribe_address(lead_id=lead_id) if lead_id else "",
         ),
         key,
     )

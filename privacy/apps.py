@@ -14,3 +14,9 @@ class PrivacyConfig(AppConfig):
         # A message to a recipient who opted out or withdrew consent is refused when proposed, and
         # never sent if that happened after approval.
         veto_register(Veto(name="consent", refusals=message_vetoes, code="consent_withdrawn"))
+
+        from agentops import events
+        from privacy.services import mail_bounces_suppress
+
+        # A permanent bounce of our own mail stops email to the lead (the registry keeps why).
+        events.subscribe("mail.bounced", mail_bounces_suppress)

@@ -310,6 +310,33 @@ def consent_withdrawals_add(
     ]
 
 
+BOUNCE_SOURCE = f"{ConsentSource.WEBHOOK}:email"
+BOUNCE_ACTOR = "mail:inbound"
+
+
+def mail_bounces_suppress(*, lead_ids: Sequence[int]) -> int:
+    """Stop email to leads whose address bounced for good (a ``mail.bounced`` event): a withdrawal
+    of their email channel, recorded as coming from our mail (``webhook:email``) with the reason, so
+    queued email is cancelled, later email steps are skipped and the executor refuses what is left.
+    Other channels go on. A lead that is gone or has email withdrawn already is left as it is.
+    Returns how many leads were suppressed."""
+    suppressed = 0
+    for lead in Lead.objects.filter(pk__in=list(lead_ids)).order_by("pk"):
+        if lead.consent_state == ConsentState.OPTED_OUT or (
+            consent_states(leads=[lead]).get(lead.pk, {}).get(Channel.EMAIL) == ConsentStatus.WITHDRAWN
+        ):
+            continue
+        consent_withdraw(
+            lead_id=lead.pk,
+            channels=[Channel.EMAIL],
+            source=BOUNCE_SOURCE,
+            actor=BOUNCE_ACTOR,
+            note="our email bounced for good (a delivery status notification): the address takes no mail",
+        )
+        suppressed += 1
+    return suppressed
+
+
 def _cancel_channel_work(lead: Lead, channels: Sequence[str], actor: str) -> int:
     """Cancel the lead's unsent messages (and cadence tasks) on these channels; other channels go on."""
     from approvals.services import actions_cancel_unsent

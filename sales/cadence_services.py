@@ -56,6 +56,7 @@ from sales.models import (
 )
 from sales.models.cadences import EXIT_OUTCOME_FIELDS
 from sales.templating import TemplateError, render
+from sales.unsubscribe import unsubscribe_url
 
 CADENCE_AGENT = "sdr-agent:cadences"
 OPEN = (EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED)
@@ -286,7 +287,7 @@ def _advance_batch(
     signals = _exit_signals(lead_ids, since=min(e.enrolled_at for e in batch))
     recent = _recent_touch_times(lead_ids, since=now - pacing.window)
     last_touches = _latest_touches([e.pk for e in batch])
-    merge = _merge_values(batch, settings, now=now)
+    merge = _merge_values(batch, now=now)
     patterns = compile_patterns(
         Pattern(p.flag, p.regex)
         for p in CompliancePattern.objects.filter(is_active=True).only("flag", "regex")
@@ -584,9 +585,7 @@ _SIGNAL_WORDS = {
 }
 
 
-def _merge_values(
-    batch: Sequence[Enrolment], settings: SequencingSettings, *, now: datetime
-) -> dict[int, dict[str, object]]:
+def _merge_values(batch: Sequence[Enrolment], *, now: datetime) -> dict[int, dict[str, object]]:
     """The listed merge fields of each enrolment's lead (``sales.templating.MERGE_FIELDS``), in bulk."""
     from scoring.selectors import acting_scores
 
@@ -624,7 +623,7 @@ def _merge_values(
             "sender_name": senders.get(enrolment.owner_id or lead.owner_id or 0, ""),
             "top_reason": top,
             "recent_signal": latest_signal.get(lead.pk, ""),
-            "unsubscribe_url": settings.unsubscribe_url.replace("{lead_id}", str(lead.pk)),
+            "unsubscribe_url": unsubscribe_url(lead_id=lead.pk),
         }
     return values
 

@@ -3,7 +3,10 @@
 A ``send_email`` action is sent by AgentOps, whatever the CRM: no CRM sends a sales email for us, and
 a CRM "email engagement" only logs one. This connector sends through Django's email backend
 (``EMAIL_BACKEND``: SMTP in production, a local SMTP server in tests), with the action's idempotency
-key in the Message-ID. Its failures are ``ConnectorError`` like any vendor's: an unreachable server
+key in the Message-ID. A message to a lead answers back: its Reply-To names the action
+(``connectors.mail.addresses``), and ``List-Unsubscribe`` gives the lead's signed unsubscribe page
+(one-click, RFC 8058) and unsubscribe mailbox; ``connectors.mail.inbound`` reads what comes back. Its
+failures are ``ConnectorError`` like any vendor's: an unreachable server
 is retried; a refused recipient or sender is not; a conversation broken mid-way has an unknown
 outcome, which the outbox never repeats (a message cannot be looked up by its marker).
 """
@@ -20,6 +23,21 @@ from django.core.mail import EmailMessage
 from connectors.base import Connector, ConnectorError, WriteResult
 from connectors.registry import register
 
+MESSAGE_ID_DOMAIN = "agentops"
+
+
+def message_id(marker: str) -> str:
+    """The Message-ID of the message an action with idempotency key ``marker`` sends."""
+    return f"<{marker}@{MESSAGE_ID_DOMAIN}>"
+
+
+def message_marker(value: str) -> str | None:
+    """The marker in one of our Message-IDs (``<marker@agentops>``), else None."""
+    value = value.strip()
+    if value.startswith("<") and value.endswith(f"@{MESSAGE_ID_DOMAIN}>"):
+        return value[1 : -len(MESSAGE_ID_DOMAIN) - 2] or None
+    return None
+
 
 @register
 class MailConnector(Connector):
@@ -28,9 +46,35 @@ class MailConnector(Connector):
     vendor: ClassVar[str] = "email"
     configured: ClassVar[bool] = False  # Django's EMAIL_* settings say where mail goes
 
-    def send_email(self, *, to: str, cc: Sequence[str], subject: str, body: str, marker: str) -> WriteResult:
+    def send_email(
+        self,
+        *,
+        to: str,
+        cc: Sequence[str],
+        subject: str,
+        body: str,
+        marker: str,
+        reply_to: str = "",
+        unsubscribe_url: str = "",
+        unsubscribe_mailto: str = "",
+    ) -> WriteResult:
+        """Send one message with ``marker`` in its Message-ID; ``reply_to`` where replies go, and
+        ``unsubscribe_url`` (https, answering RFC 8058's one-click POST) and ``unsubscribe_mailto``
+        for ``List-Unsubscribe``."""
+        headers = {"Message-ID": message_id(marker)}
+        links = [f"<{unsubscribe_url}>"] if unsubscribe_url else []
+        links += [f"<mailto:{unsubscribe_mailto}?subject=unsubscribe>"] if unsubscribe_mailto else []
+        if links:
+            headers["List-Unsubscribe"] = ", ".join(links)
+        if unsubscribe_url:
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message = EmailMessage(
-            subject=subject, body=body, to=[to], cc=list(cc), headers={"Message-ID": f"<{marker}@agentops>"}
+            subject=subject,
+            body=body,
+            to=[to],
+            cc=list(cc),
+            reply_to=[reply_to] if reply_to else None,
+            headers=headers,
         )
         try:
             message.send(fail_silently=False)

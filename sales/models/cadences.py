@@ -140,11 +140,6 @@ class SequencingSettings(models.Model):
         blank=True,
         help_text="Sender's postal address (CAN-SPAM); emails without it are flagged.",
     )
-    unsubscribe_url = models.CharField(
-        max_length=300,
-        default="https://example.com/unsubscribe?lead={lead_id}",
-        help_text="The {{ unsubscribe_url }} merge field; {lead_id} is replaced by the lead's id.",
-    )
     updated_at = models.DateTimeField(auto_now=True)
     history = HistoricalRecords()
 

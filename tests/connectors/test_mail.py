@@ -6,57 +6,20 @@ The outbox hands it ``send_email`` actions like any vendor's call: a local SMTP 
 
 from __future__ import annotations
 
-import socket
 from email import message_from_bytes
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from connectors.base import ConnectionConfig
 from connectors.models import ActionExecution, ExecutionAttempt
 from connectors.registry import connector_for, vendors
 from sales.choices import ConsentState
+from tests.connectors.smtp import free_port, smtp_server
 from tests.factories import LeadFactory, approved_action
 from tests.outbox import outbox_run
 
 pytestmark = pytest.mark.django_db
-
-
-class Mailbox:
-    """An SMTP server's handler: keeps what it is sent; refuses any recipient at refused.example."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], bytes]] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.endswith("@refused.example"):
-            return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), envelope.content))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp_server(settings):
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 5
-    yield mailbox
-    controller.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["smtp_server"]  # the fixture, used by name
 
 
 def _approved_email(to: str, key: str):
@@ -103,7 +66,7 @@ def test_a_recipient_the_server_refuses_fails_for_good_without_a_retry(smtp_serv
 
 def test_an_unreachable_mail_server_is_tried_again_later(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", _free_port(), 2
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
     action = _approved_email("ada@example.com", "mail-smtp-3")
 
     outbox_run()

@@ -29,6 +29,7 @@ from sales.models import (
     SequencingSettings,
     Touch,
 )
+from sales.unsubscribe import unsubscribe_token_lead
 from tests.factories import LeadFactory, ProposedActionFactory, UserFactory
 from tests.outbox import outbox_run
 
@@ -156,7 +157,11 @@ def test_a_due_email_step_becomes_a_proposed_email_with_merge_fields_filled(cade
     assert email.payload["to"] == "ada@northwind.example"
     assert email.payload["subject"] == "Quick question, Ada"
     assert "teams like Northwind" in email.payload["body"]
-    assert f"lead={the_lead.pk}" in email.payload["body"]
+    link = email.payload["body"].rsplit("Unsubscribe: ", 1)[1].strip()
+    assert "/webhooks/mail/unsubscribe/" in link
+    assert (
+        unsubscribe_token_lead(token=link.rstrip("/").rsplit("/", 1)[1]) == the_lead.pk
+    )  # signed for the lead
     assert email.status != "proposed"  # routed through the approval policy
     touch = Touch.objects.get()
     assert (touch.status, touch.action, touch.template_version) == ("proposed", email, 1)

@@ -1,0 +1,95 @@
+"""Writes of lead events (replies, bounces, complaints, unsubscribes, meetings): the one way a
+producer (a connector's inbound path, AgentOps's own mail) records what a lead did.
+
+An event is unique per lead and external id (the producer's own id: a mail's Message-ID, a vendor's
+event id), so a redelivered event changes nothing. Each new event has its decision-log entry in the
+same transaction. The events that end a cadence (``sales.choices.EXIT_EVENT_KINDS``) are acted on by
+the next cadence tick (``sales.cadence_services.cadences_advance`` selects every open enrolment with
+such a signal since it began).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from audit.choices import EventType
+from audit.services import decision_log_append
+from sales.choices import LeadEventKind
+from sales.models import Lead, LeadEvent
+
+EXTERNAL_ID_MAX = LeadEvent._meta.get_field("external_id").max_length or 100
+
+
+class LeadEventError(ValueError):
+    """An event that cannot be recorded; ``field`` names what was wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LeadEventRecorded:
+    """The event as stored, and whether this call created it (False: it was already there)."""
+
+    event: LeadEvent
+    created: bool
+
+
+@dataclass(frozen=True)
+class NewLeadEvent:
+    lead_id: int
+    kind: str
+    occurred_at: datetime
+    external_id: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+def lead_event_record(*, event: NewLeadEvent, actor: str, source: str) -> LeadEventRecorded:
+    """Record one lead event, once: a second call with the same lead and external id returns the
+    stored event with ``created=False`` and writes nothing. ``source`` names the producer in the
+    decision-log entry (``mail``, ``webhook:hubspot``). Raises ``LeadEventError`` naming the field
+    for an unknown kind, an empty or too long external id, a naive time or an unknown lead."""
+    if event.kind not in LeadEventKind.values:
+        raise LeadEventError("kind", f"{event.kind!r} is not one of {', '.join(LeadEventKind.values)}")
+    external_id = (event.external_id or "").strip()
+    if not external_id:
+        raise LeadEventError("external_id", "must not be empty")
+    if len(external_id) > EXTERNAL_ID_MAX:
+        raise LeadEventError("external_id", f"must be at most {EXTERNAL_ID_MAX} characters")
+    if event.occurred_at.tzinfo is None:
+        raise LeadEventError("occurred_at", "must have a time zone")
+    with transaction.atomic():
+        if not Lead.objects.filter(pk=event.lead_id).exists():
+            raise LeadEventError("lead", f"no lead with id {event.lead_id}")
+        held = LeadEvent.objects.filter(lead_id=event.lead_id, external_id=external_id).first()
+        if held is not None:
+            return LeadEventRecorded(held, created=False)
+        try:
+            with transaction.atomic():  # a savepoint: a concurrent delivery of the same event may win
+                stored = LeadEvent.objects.create(
+                    lead_id=event.lead_id,
+                    kind=event.kind,
+                    occurred_at=event.occurred_at,
+                    external_id=external_id,
+                    properties=dict(event.properties),
+                )
+        except IntegrityError:
+            return LeadEventRecorded(
+                LeadEvent.objects.get(lead_id=event.lead_id, external_id=external_id), created=False
+            )
+        decision_log_append(
+            event_type=EventType.OUTCOME_RECORDED,
+            actor=actor,
+            subject_type="lead",
+            subject_id=event.lead_id,
+            input_context={"source": source, "external_id": external_id},
+            outcome={"event": event.kind, "occurred_at": event.occurred_at.isoformat()},
+        )
+    return LeadEventRecorded(stored, created=True)
