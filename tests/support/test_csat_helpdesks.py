@@ -56,7 +56,9 @@ def _solved_ticket(helpdesk) -> str:
 
 
 def _answer(helpdesk, external_id: str) -> SurveyResponse:
-    return SurveyResponse.objects.get(ticket=Ticket.objects.get(source=helpdesk.vendor, external_id=external_id))
+    return SurveyResponse.objects.get(
+        ticket=Ticket.objects.get(source=helpdesk.vendor, external_id=external_id)
+    )
 
 
 def _vendor_time(value: str | int) -> datetime:
