@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from connectors.execution import actions_execute
 from connectors.models import ExecutionAttempt
 from connectors.sandbox.hubspot import HubSpotSandbox
 from connectors.sandbox.server import FaultConfig
+from tests.child_database import child_database_url
 from tests.connectors.execution_world import (
     approved_tasks,
     fast_settings,
@@ -79,7 +79,7 @@ def test_1000_actions_under_faults_all_complete_with_exactly_1000_effects(serve_
 
 
 # The executor runs as ``manage.py execute_actions`` in a child process, on a database both processes
-# see (the test database on PostgreSQL, a migrated file on SQLite), so it can be killed with SIGKILL
+# see (the test database on PostgreSQL, a file copy of it on SQLite), so it can be killed with SIGKILL
 # and so a kill switch can be flipped from outside while it runs, as an operator would.
 SEED = """
 import json, sys, django
@@ -117,7 +117,6 @@ EXECUTE = [
     "--breaker-open-seconds", "0.1", "--breaker-probe-seconds", "1", "--idle-seconds", "1.5",
     "--max-attempts", "15", "--batch-size", "10", "--workers",
 ]  # fmt: skip
-_TEMPLATE: list[Path] = []
 
 
 def child_workers() -> str:
@@ -126,26 +125,7 @@ def child_workers() -> str:
 
 def _child_env(tmp_path: Path) -> dict[str, str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agentops.settings", "PYTHONPATH": str(ROOT)}
-    settings = db_connection.settings_dict
-    if db_connection.vendor == "postgresql":
-        user, host, port = settings["USER"], settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-        password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
-        env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
-        return env
-    if not _TEMPLATE:  # migrate once per session, copy per test
-        template = tmp_path / "template.sqlite3"
-        migrate_env = {**env, "DATABASE_URL": f"sqlite:///{template}"}
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0"],
-            cwd=ROOT,
-            env=migrate_env,
-            check=True,
-            timeout=300,
-        )
-        _TEMPLATE.append(template)
-    database = tmp_path / "executor.sqlite3"
-    shutil.copyfile(_TEMPLATE[0], database)
-    env["DATABASE_URL"] = f"sqlite:///{database}"
+    env["DATABASE_URL"] = child_database_url(tmp_path / "executor.sqlite3")
     return env
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,11 +19,12 @@ from pathlib import Path
 import pytest
 from django.db import connection as db_connection
 
+from tests.child_database import child_database_url
+
 ROOT = Path(__file__).resolve().parents[2]
 # Fixed Redis databases, named PostgreSQL databases or child processes: one xdist worker at a time.
 pytestmark = pytest.mark.xdist_group("task-failures")
 REDIS_URL = os.environ.get("H8_REDIS_URL", "redis://127.0.0.1:6379/8")
-_TEMPLATE: list[Path] = []
 LEASE = 20
 
 
@@ -33,30 +33,14 @@ def child_env(tmp_path: Path, *, lease: int) -> dict[str, str]:
     # The worker timeout must be shorter than the lease, or the workers refuse every ledgered task.
     env.update({"Q_WORKERS": "2", "AUDIT_SEAL_ON_COMMIT": "false", "Q_TIMEOUT": str(lease - 1)})
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    settings = db_connection.settings_dict
     if db_connection.vendor == "postgresql":
         import redis
 
         redis.Redis.from_url(REDIS_URL).flushdb()  # this test's own Redis database
-        user, host, port = settings["USER"], settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-        password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
-        env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
         env["REDIS_URL"] = REDIS_URL
-        return env
-    env.pop("REDIS_URL", None)
-    if not _TEMPLATE:  # migrate once per session, copy per test
-        template = tmp_path / "template.sqlite3"
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0"],
-            cwd=ROOT,
-            env={**env, "DATABASE_URL": f"sqlite:///{template}"},
-            check=True,
-            timeout=600,
-        )
-        _TEMPLATE.append(template)
-    database = tmp_path / "cluster.sqlite3"
-    shutil.copyfile(_TEMPLATE[0], database)
-    env["DATABASE_URL"] = f"sqlite:///{database}"
+    else:
+        env.pop("REDIS_URL", None)
+    env["DATABASE_URL"] = child_database_url(tmp_path / "cluster.sqlite3")
     return env
 
 
@@ -86,14 +70,21 @@ def start_cluster(env: dict[str, str], log: Path) -> subprocess.Popen:
         )
 
 
-def stop_cluster(cluster: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+def stop_cluster(cluster: subprocess.Popen) -> None:
+    """Stop the cluster as its parent's SIGTERM handler does, then kill whatever of its process group
+    is left. (A SIGTERM to the whole group kills the sentinel outright, by its default action, and
+    the parent then waits on it for ever: 30 s lost per test before the SIGKILL.)"""
     if cluster.poll() is None:
-        os.killpg(cluster.pid, sig)
+        cluster.send_signal(signal.SIGTERM)
         try:
             cluster.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
-            cluster.wait(timeout=10)
+            pass
+    try:
+        os.killpg(cluster.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    cluster.wait(timeout=10)
 
 
 @pytest.fixture
@@ -128,9 +119,9 @@ def test_a_worker_killed_mid_task_is_retried_by_the_reaper_and_the_effect_happen
     assert after_kill["status"] == "running" and after_kill["effects"] == 0  # lost until the reaper acts
 
     clusters.append(start_cluster(env, log))
-    time.sleep(LEASE)  # the dead worker's lease runs out
     # The reaper, passing as the cluster's every-minute schedule would (a transactional test earlier in
-    # the suite may have flushed the schedule rows, so the test reaps itself until the run is done).
+    # the suite may have flushed the schedule rows, so the test reaps itself until the run is done):
+    # it retries the run once the dead worker's lease (LEASE s from when the attempt started) has run out.
     done = child(env, "reap-until", "hold", "succeeded", "150", *args)
 
     assert done["status"] == "succeeded", log.read_text()[-3000:]
