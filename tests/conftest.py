@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,21 @@ def _fast_password_hashing():
     from django.test.utils import override_settings
 
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_blas_thread_per_xdist_worker():
+    """Under xdist each worker has a core of its own: numpy's OpenBLAS (the sentence encoder) and
+    OpenMP pools of two threads per worker made the workers fight for the cores, encoding 2-3 times
+    slower. One thread each, for the workers and the child processes they start."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    with threadpool_limits(limits=1):
         yield
 
 
