@@ -17,7 +17,10 @@ from scoring.choices import ModelKind, ModelStatus
 from scoring.intent_services import IntentGatePolicy, intent_model_train
 from scoring.models import ModelVersion
 
-pytestmark = pytest.mark.django_db
+# One xdist worker for the tests that train the intent model on Banking77: the sentence encoder keeps
+# the vectors of the texts it encoded per process, and encoding the hold-out and the training texts
+# (about a minute) is then paid once, not once per worker.
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("intent-model")]
 PER_INTENT = 8
 LENIENT = IntentGatePolicy(min_accuracy=0.0, min_coverage=0.0, min_precision=0.0, max_accuracy_drop=1.0)
 

@@ -22,7 +22,10 @@ from support.models import Article, BotRun, HandoffRoute, IntentPolicy, ReplyFra
 from support.services import ArticleError, article_publish, support_bot_run
 from tests.factories import AccountFactory, TicketFactory
 
-pytestmark = pytest.mark.django_db
+# One xdist worker for the tests that train the intent model on Banking77: the sentence encoder keeps
+# the vectors of the texts it encoded per process, and encoding the hold-out and the training texts
+# (about a minute) is then paid once, not once per worker.
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("intent-model")]
 
 _FITTED: dict[int, Any] = {}
 THRESHOLD = 0.6

@@ -10,7 +10,10 @@ from support.demo import QUERIES, demo_support_ensure
 from support.models import BotRun, SupportSettings, SurveyResponse, Ticket
 from tests.support.test_bot_services import champion  # noqa: F401 - the small promoted model
 
-pytestmark = pytest.mark.django_db
+# One xdist worker for the tests that train the intent model on Banking77: the sentence encoder keeps
+# the vectors of the texts it encoded per process, and encoding the hold-out and the training texts
+# (about a minute) is then paid once, not once per worker.
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("intent-model")]
 TODAY = datetime(2026, 11, 27, tzinfo=UTC)
 
 
