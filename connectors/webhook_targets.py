@@ -36,7 +36,13 @@ MAX_ENTRIES = 1_000
 class _Entry:
     expires: float
     connection: Connection
-    secret: str
+    secrets: tuple[str, ...]
+
+
+#: The credentials holding a webhook signing secret: the connection's own, then one a vendor gives
+#: a second kind of webhook (Zendesk signs a webhook connected to triggers, such as the satisfaction
+#: rating's, with a secret of its own: ``trigger_webhook_secret``).
+SECRET_KEYS = ("webhook_secret", "trigger_webhook_secret")
 
 
 _entries: dict[tuple[str, str], _Entry] = {}
@@ -47,9 +53,10 @@ def _connection(vendor: str, name_or_id: str) -> Connection | None:
     return Connection.objects.filter(match, vendor=vendor, is_active=True).first()
 
 
-def webhook_target(*, vendor: str, name_or_id: str) -> tuple[Connection, str] | None:
+def webhook_target(*, vendor: str, name_or_id: str) -> tuple[Connection, tuple[str, ...]] | None:
     """The active ``vendor`` connection named ``name_or_id`` (its name, or its id) and its webhook
-    secret ("" when none is configured); ``None`` when there is no such active connection.
+    secrets (``SECRET_KEYS`` that are set, in that order; empty when none is configured); ``None``
+    when there is no such active connection.
 
     The connection is a copy for this request, as it was up to ``TTL_SECONDS`` ago (see the module
     docstring). Raises ``connectors.crypto.DecryptionError`` when no configured key can read the
@@ -63,11 +70,12 @@ def webhook_target(*, vendor: str, name_or_id: str) -> tuple[Connection, str] | 
         if connection is None:
             _entries.pop(key, None)
             return None
-        secret = connection.credentials.get("webhook_secret", "")
+        credentials = connection.credentials
+        secrets = tuple(credentials[k] for k in SECRET_KEYS if credentials.get(k))
         if len(_entries) >= MAX_ENTRIES:
             _entries.clear()
-        entry = _entries[key] = _Entry(expires=now + TTL_SECONDS, connection=connection, secret=secret)
-    return copy.copy(entry.connection), entry.secret
+        entry = _entries[key] = _Entry(expires=now + TTL_SECONDS, connection=connection, secrets=secrets)
+    return copy.copy(entry.connection), entry.secrets
 
 
 def webhook_targets_forget(**_: Any) -> None:

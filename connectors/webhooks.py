@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -39,6 +40,20 @@ def _refused(status: int) -> HttpResponse:
     return HttpResponse(b"", status=status, content_type="text/plain")
 
 
+def _accepted(inbound: Any, incoming: IncomingRequest, secrets: tuple[str, ...], options: Any) -> Any:
+    """The delivery's events, checked with each of the connection's secrets in turn: a signature
+    that fails with one may be the other kind of webhook's (``webhook_targets.SECRET_KEYS``). Any
+    other refusal (a bad body, a stale timestamp) is final."""
+    now = time.time()
+    for n, secret in enumerate(secrets):
+        try:
+            return inbound.accept(incoming, secret=secret, options=options, now=now)
+        except WebhookRefused as exc:
+            if exc.status != 401 or n == len(secrets) - 1:
+                raise
+    raise WebhookRefused("no webhook secret")
+
+
 @csrf_exempt
 @require_POST
 def receive(request: HttpRequest, vendor: str, connection: str) -> HttpResponse:
@@ -52,8 +67,8 @@ def receive(request: HttpRequest, vendor: str, connection: str) -> HttpResponse:
         return _refused(503)
     if found is None:
         return _refused(404)
-    target, secret = found
-    if not secret:
+    target, secrets = found
+    if not secrets:
         logger.warning("webhook for %s refused: no webhook_secret configured", target.name)
         return _refused(401)
     incoming = IncomingRequest(
@@ -64,7 +79,7 @@ def receive(request: HttpRequest, vendor: str, connection: str) -> HttpResponse:
         body=request.body,
     )
     try:
-        events = inbound.accept(incoming, secret=secret, options=target.options or {}, now=time.time())
+        events = _accepted(inbound, incoming, secrets, target.options or {})
         stored = inbound_events_store(
             connection=target, events=events, raw_body=request.body.decode(errors="replace")
         )

@@ -25,7 +25,7 @@ from connectors.sandbox.salesforce import SalesforceSandbox
 from connectors.sandbox.zendesk import ZendeskSandbox
 from sales.models import Lead
 from support.models import Ticket
-from tests.connectors.inbound_support import call, make_connection, post_delivery, webhook_path
+from tests.connectors.inbound_support import CREDENTIALS, call, make_connection, post_delivery, webhook_path
 
 pytestmark = pytest.mark.django_db
 
@@ -322,3 +322,31 @@ def test_a_delivery_to_a_kept_connection_needs_no_query_for_it(client, webhook_i
 def _statements(queries) -> int:
     """Statements, without the savepoints of the test's own transaction."""
     return sum(1 for q in queries.captured_queries if "SAVEPOINT" not in q["sql"])
+
+
+def test_a_zendesk_trigger_webhook_signed_with_its_own_secret_is_accepted(client):
+    """Zendesk signs a webhook connected to triggers (the satisfaction rating's) with that webhook's
+    own secret: with only the event subscription's secret, every rating delivery was refused."""
+    connection = make_connection("zendesk")
+    connection.set_credentials({**connection.credentials, "trigger_webhook_secret": "the-trigger-secret"})
+    connection.save()
+    body = json.dumps(
+        {
+            "id": "7-satisfaction-2026-12-07T10:00:00Z",
+            "type": "agentops:ticket.satisfaction_changed",
+            "ticket_id": "7",
+            "updated_at": "2026-12-07T10:00:00Z",
+        }
+    ).encode()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def post(secret: str):
+        headers = signatures.zendesk_headers(secret=secret, body=body, timestamp=stamp)
+        return client.post(
+            webhook_path(connection), data=body, content_type="application/json", headers=headers
+        )
+
+    assert post("the-trigger-secret").status_code == 200
+    assert post(CREDENTIALS["zendesk"]["webhook_secret"]).status_code == 200  # the subscription's, as before
+    assert post("somebody-elses-secret").status_code == 401
+    assert WebhookEvent.objects.get().deliveries == 2
