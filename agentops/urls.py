@@ -30,6 +30,8 @@ urlpatterns = [
     ),
     path("account/confirm-password/", confirm_password, name="confirm-password"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Pages name their icon; the admin's and the API docs' do not, and browsers then ask for this.
+    path("favicon.ico", views.favicon),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", operations_views.metrics, name="metrics"),

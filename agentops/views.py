@@ -5,8 +5,9 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
 
 from approvals.choices import ActionStatus, Domain
 from approvals.selectors import actions_for_list, actions_open_count_by_domain
@@ -72,3 +73,9 @@ def action_list(request: HttpRequest) -> HttpResponse:
             "domains": Domain.choices,
         },
     )
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers ask for on pages that name no icon (the admin's): the icon's
+    static address, read when asked (the manifest of hashed names exists only after collectstatic)."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 
 from approvals.choices import RejectionReason
+from approvals.services.decisions import OTHER_NEEDS_A_COMMENT
 
 PAYLOAD_PREFIX = "p__"
 # String fields holding message copy get a text area rather than a one-line input.
@@ -90,6 +91,18 @@ class RejectForm(forms.Form):
         choices=[("", "Choose a reason…"), *RejectionReason.choices], label="Reason"
     )
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its own ids: the edit form on the same page has a comment too (two "id_comment"s left
+        # this one without a label).
+        kwargs.setdefault("auto_id", "reject_%s")
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("reason_code") == RejectionReason.OTHER and not cleaned.get("comment", "").strip():
+            self.add_error("comment", OTHER_NEEDS_A_COMMENT)
+        return cleaned
 
 
 class DeferForm(forms.Form):

@@ -314,7 +314,9 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     action = _action_or_404(request, pk)
     form = RejectForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a reason to reject.")
+        messages.error(
+            request, "Not rejected: " + " ".join(e for errors in form.errors.values() for e in errors)
+        )
         return _render_detail(request, action, reject_form=form, open_panel="reject", status=400)
     try:
         services.action_reject(

@@ -48,6 +48,7 @@ class KillSwitch(models.Model):
 
     class Meta:
         ordering = ["scope", "target"]
+        verbose_name_plural = "kill switches"  # not Django's "kill switchs"
         constraints = [
             models.UniqueConstraint(fields=["scope", "target"], name="kill_switch_unique_scope_target"),
             models.CheckConstraint(

@@ -28,6 +28,9 @@ from approvals.states import ACTION_STATES
 from audit.choices import EventType
 from audit.services import decision_log_append
 
+#: A rejection for "Other" says what the reason is: it is the only one the feedback page cannot name.
+OTHER_NEEDS_A_COMMENT = "Say what the other reason is: a rejection for “Other” needs a comment."
+
 
 class DecisionError(AppError):
     """A decision that cannot be taken; ``code`` says which rule refused it."""
@@ -249,6 +252,8 @@ def action_reject(*, action_id: int, user: User, reason_code: str, comment: str 
         raise DecisionError(
             "reason_required", f"reason_code: one of {', '.join(RejectionReason.values)} is required"
         )
+    if reason_code == RejectionReason.OTHER and not comment.strip():
+        raise DecisionError("comment_required", f"comment: {OTHER_NEEDS_A_COMMENT}")
     with transaction.atomic():
         action = _locked_pending(action_id)
         ACTION_STATES.check(action.status, ActionStatus.REJECTED)

@@ -35,6 +35,10 @@
       toggles.forEach(function (t) { t.setAttribute("aria-expanded", String(!help.hidden)); });
     }
     toggles.forEach(function (t) { t.addEventListener("click", toggle); });
+    // Esc closes the shortcuts panel, as it closes every dialog.
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && help && !help.hidden) toggle();
+    });
     return toggle;
   }
 

@@ -54,3 +54,20 @@ def test_the_menu_follows_the_role_and_every_link_in_it_opens(client, role, show
         answer = client.get(href, follow=True)
         assert answer.status_code == 200, (role, label, href, answer.status_code)
         assert answer["Content-Type"].startswith("text/html"), (label, href)
+
+
+def test_every_page_has_an_icon_and_the_admin_finds_its_too(client):
+    """The favicon answered 404 on every page."""
+    from django.contrib.staticfiles import finders
+
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    assert '<link rel="icon" href="/static/favicon.svg"' in client.get("/").content.decode()
+    assert finders.find("favicon.svg")
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 301 and answer["Location"] == "/static/favicon.svg"
+
+
+def test_the_admin_says_kill_switches(client):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    admin = client.get("/admin/").content.decode()
+    assert "Kill switches" in admin and "Kill switchs" not in admin
