@@ -99,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "agentops.context_processors.environment",
                 "agentops.context_processors.navigation",
+                "agentops.context_processors.kill_switches",
             ],
         },
     },

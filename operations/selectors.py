@@ -45,6 +45,16 @@ def engaged_switches() -> list[Switch]:
     ]
 
 
+def kill_switches_engaged_rows() -> list[KillSwitch]:
+    """The engaged switches as the pages' banner shows them: scope, target, reason, who and since
+    when (one query; read fresh, like every stop)."""
+    return list(
+        KillSwitch.objects.filter(engaged=True)
+        .only("scope", "target", "reason", "changed_by", "changed_at")
+        .order_by("changed_at")
+    )
+
+
 def kill_switch_hold(*, activity: str, agent: str = "") -> str:
     """Why an engaged kill switch holds ``activity`` now (``"config_changes"``: applying approved
     configuration changes; ``"callbacks"``: sending a decision callback to ``agent``), or "" when

@@ -71,3 +71,20 @@ def test_the_admin_says_kill_switches(client):
     client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
     admin = client.get("/admin/").content.decode()
     assert "Kill switches" in admin and "Kill switchs" not in admin
+
+
+@pytest.mark.parametrize("path", ["/", "/approvals/", "/actions/", "/leads/"])
+def test_every_page_says_when_a_kill_switch_holds_work_and_since_when(client, path):
+    """While the global switch was on, nothing on the Overview or the queue said so."""
+    from operations.services import kill_switch_set
+
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    assert "Kill switch on" not in client.get(path).content.decode()
+
+    kill_switch_set(scope="global", engaged=True, reason="vendor incident drill", actor="olivia")
+    page = client.get(path).content.decode()
+
+    banner = re.search(r'<div class="killswitch-banner" role="alert">(.*?)</div>', page, re.S)
+    assert banner, path
+    for part in ("Kill switch on", "Everything", "vendor incident drill", "since ", "by olivia"):
+        assert part in banner.group(1), part

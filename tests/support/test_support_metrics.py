@@ -151,12 +151,12 @@ def test_the_page_needs_permission_to_view_tickets(client):
 @pytest.mark.django_db
 def test_the_page_renders_in_a_constant_number_of_queries(lead, data_set, django_assert_num_queries):
     # session, user, the user's role groups (pages are closed to API-only accounts), permissions
-    # (user, groups), settings, tickets with their survey answers
-    with django_assert_num_queries(7):
+    # (user, groups), settings, tickets with their survey answers, the engaged kill switches (banner)
+    with django_assert_num_queries(8):
         lead.get("/support/metrics/")
     for _ in range(20):
         _ticket(data_set, resolved_by="bot", hours=1, csat=5, intent="exchange_rate")
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         lead.get("/support/metrics/")
 
 

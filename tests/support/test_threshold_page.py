@@ -53,8 +53,9 @@ def staff(client):
 
 def test_it_shows_coverage_and_precision_for_a_proposed_threshold(staff, champion, django_assert_num_queries):
     IntentPolicy.objects.filter(intent="card_arrival").update(threshold=0.93)
-    # session, user, the user's role groups (pages are closed to API-only accounts), policies, champion
-    with django_assert_num_queries(5):
+    # session, user, the user's role groups (pages are closed to API-only accounts), policies, champion,
+    # the engaged kill switches (the banner every page shows while one is on)
+    with django_assert_num_queries(6):
         response = staff.get(URL, {"intent": "card_arrival", "threshold": "0.65"})
     assert response.status_code == 200
     result, baseline = response.context["result"], response.context["baseline"]
