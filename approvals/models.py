@@ -191,6 +191,11 @@ class Decision(models.Model):
     payload_sha256 = models.CharField(max_length=64, blank=True)
     time_to_decide = models.DurationField(null=True, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
+    bulk = models.BooleanField(
+        default=False,
+        help_text="Approved with others in one bulk approval: not a judgement of this item, so it is "
+        "kept out of the override statistics and the learning data.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

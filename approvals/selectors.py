@@ -357,15 +357,22 @@ class FeedbackRow:
         return (self.edited + self.rejected) / self.decisions if self.decisions else 0.0
 
 
+def bulk_approvals_count() -> int:
+    """How many approvals were given in bulk (left out of the feedback statistics)."""
+    return Decision.objects.filter(bulk=True).count()
+
+
 def feedback_by_rule_and_model(*, top_reasons: int = 3) -> list[FeedbackRow]:
     """Human decisions per (matched rule, model version): counts, override rate and the top rejection
     reasons, highest override rate first. Two queries whatever the number of decisions.
 
-    Only people's approve / edit / reject decisions count: deferrals decide nothing, and the policy's
-    own decisions (no ``decided_by``) say nothing about the agent's judgement.
+    Only people's approve / edit / reject decisions count: deferrals decide nothing, and neither the
+    policy's own decisions (no ``decided_by``) nor bulk approvals (many ticked at once, none of them
+    read on its own) say anything about the agent's judgement.
     """
     human = Decision.objects.filter(
         decided_by__isnull=False,
+        bulk=False,
         outcome__in=[DecisionOutcome.APPROVE, DecisionOutcome.EDIT_APPROVE, DecisionOutcome.REJECT],
     ).order_by()
     rows = {

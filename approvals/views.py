@@ -386,5 +386,6 @@ def feedback(request: HttpRequest) -> HttpResponse:
     totals = {
         "decisions": sum(r.decisions for r in rows),
         "overrides": sum(r.edited + r.rejected for r in rows),
+        "bulk": selectors.bulk_approvals_count(),
     }
     return render(request, "approvals/feedback.html", {"rows": rows, "totals": totals})

@@ -125,8 +125,10 @@ def action_approve(
     seen_payload_sha256: str,
     edits: Mapping[str, Any] | None = None,
     comment: str = "",
+    bulk: bool = False,
 ) -> ProposedAction:
-    """Approve (optionally editing the payload first). Four-eyes: nobody approves what they proposed,
+    """Approve (optionally editing the payload first). ``bulk``: one of many approved at once
+    (``actions_bulk_approve``), recorded as such on the decision. Four-eyes: nobody approves what they proposed,
     and a two-approval action needs two different people, neither of them its editor twice over.
 
     ``seen_payload_sha256`` is the hash (``payload_sha256``) of the payload the approver read (and
@@ -188,6 +190,7 @@ def action_approve(
             payload_sha256=current_hash,
             time_to_decide=timezone.now() - action.created_at,
             model_version=action_model_label(action),
+            bulk=bulk,
         )
         approvers.add(user.pk)
         fields = ["payload", "edited_by", "updated_at"]
@@ -204,6 +207,7 @@ def action_approve(
                 "approvals": len(approvers),
                 "required": action.required_approvals,
                 "payload_sha256": current_hash,
+                "bulk": bulk,
             },
         )
     return action
@@ -339,7 +343,10 @@ def actions_bulk_approve(
             continue
         try:
             action = action_approve(
-                action_id=action_id, user=user, seen_payload_sha256=seen_payload_sha256.get(action_id, "")
+                action_id=action_id,
+                user=user,
+                seen_payload_sha256=seen_payload_sha256.get(action_id, ""),
+                bulk=True,
             )
         except DecisionError as exc:
             message = str(exc) if f"#{action_id} " in str(exc) else f"action #{action_id}: {exc}"

@@ -42,7 +42,10 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"user: no active user {options['user']!r}")
             personal_data = may_view_personal_data(user)
-        decisions = Decision.objects.filter(outcome__in=list(LABELS), decided_by__isnull=False).order_by("id")
+        # Bulk approvals are no judgement of each item: they would teach that rubber-stamping is right.
+        decisions = Decision.objects.filter(
+            outcome__in=list(LABELS), decided_by__isnull=False, bulk=False
+        ).order_by("id")
         if options["since"]:
             since: datetime | None = parse_datetime(options["since"])
             if since is None:
