@@ -695,24 +695,49 @@ def lead_opt_out(
                     )
                 ]
             )
-        enrolments = list(
-            Enrolment.objects.select_for_update().select_related("cadence").filter(lead=lead, status__in=OPEN)
-        )
-        out = _Batch()
-        last = _latest_touches([e.pk for e in enrolments])
-        for enrolment in enrolments:
-            _close(enrolment, EnrolmentStatus.EXITED, ExitReason.OPTED_OUT, now, out)
-            _attribute(last.get(enrolment.pk), ExitReason.OPTED_OUT, now, out)
-        update_many(
-            Enrolment,
-            enrolments,
-            ["status", "exit_reason", "next_step_at", "wait_reason", "ended_at", "updated_at"],
-        )
-        update_many(Touch, out.touched_outcomes, ["opted_out_at", "updated_at"])
-        decision_log_append_many(entries=out.entries)
+        enrolment_ids = _exit_open(lead.pk, ExitReason.OPTED_OUT, at=now, now=now)
         cancelled = actions_cancel_unsent(reason="the contact opted out", actor=actor, lead_ids=[lead.pk])
-        withdrawn = len(cancelled) + _withdraw([e.pk for e in enrolments], reason="the contact opted out")
-    return OptOutResult(len(enrolments), withdrawn, already, records)
+        withdrawn = len(cancelled) + _withdraw(enrolment_ids, reason="the contact opted out")
+    return OptOutResult(len(enrolment_ids), withdrawn, already, records)
+
+
+def _exit_open(lead_id: int, reason: str, *, at: datetime, now: datetime) -> list[int]:
+    """End the lead's open enrolments for ``reason``, credited to each one's last touch at ``at``,
+    with their log entries; their ids. Call it in the caller's transaction."""
+    enrolments = list(
+        Enrolment.objects.select_for_update()
+        .select_related("cadence")
+        .filter(lead_id=lead_id, status__in=OPEN)
+    )
+    out = _Batch()
+    last = _latest_touches([e.pk for e in enrolments])
+    for enrolment in enrolments:
+        _close(enrolment, EnrolmentStatus.EXITED, reason, now, out)
+        _attribute(last.get(enrolment.pk), reason, at, out)
+    update_many(
+        Enrolment,
+        enrolments,
+        ["status", "exit_reason", "next_step_at", "wait_reason", "ended_at", "updated_at"],
+    )
+    outcome = EXIT_OUTCOME_FIELDS.get(ExitReason(reason))
+    if outcome is not None:
+        update_many(Touch, out.touched_outcomes, [outcome, "updated_at"])
+    decision_log_append_many(entries=out.entries)
+    return [e.pk for e in enrolments]
+
+
+def lead_enrolments_exit(*, lead_id: int, event_kind: str, at: datetime, now: datetime | None = None) -> int:
+    """End the lead's open enrolments at once for an exit signal that just arrived (a reply, a bounce:
+    ``sales.choices.EXIT_EVENT_KINDS``), and withdraw their steps that have not gone out, in one
+    transaction with the log entries; how many messages were withdrawn. The next cadence tick would
+    end them too (the event is its signal); this closes the minutes in between, when a step approved
+    earlier could still be sent. A kind that ends no cadence changes nothing."""
+    reason = EXIT_EVENT_KINDS.get(event_kind)
+    if reason is None:
+        return 0
+    with transaction.atomic():
+        enrolment_ids = _exit_open(lead_id, reason, at=at, now=now or timezone.now())
+        return _withdraw(enrolment_ids, reason="the cadence ended before this went out")
 
 
 def enrolment_set_paused(

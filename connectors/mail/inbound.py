@@ -1,9 +1,10 @@
 """What comes back to AgentOps's own mail, applied: replies, bounces, complaints and unsubscribes
 become the lead's events (``sales.event_services.lead_event_record``) with their follow-ups.
 
-- a **reply** is an ``email_reply`` event: the next cadence tick ends the lead's enrolments
-  (``sales.cadence_services.cadences_advance``) and withdraws the steps not yet sent;
-- a **bounce** is an ``email_bounce`` event (the tick ends the enrolments) and, after commit, the
+- a **reply** is an ``email_reply`` event, and the lead's open enrolments end at once with their
+  steps not yet sent withdrawn (``sales.cadence_services.lead_enrolments_exit``; the next cadence
+  tick would end them too, but a step approved earlier could go out in the minutes between);
+- a **bounce** is an ``email_bounce`` event, the enrolments end likewise and, after commit, the
   lead's email channel is suppressed (the ``mail.bounced`` event, applied by the privacy app);
 - a **complaint** and an **unsubscribe** (the page behind the link or the mailto of
   ``List-Unsubscribe``) are ``spam_complaint`` / ``unsubscribed`` events and an opt-out at once
@@ -28,7 +29,7 @@ from agentops import events
 from approvals.choices import ActionKind
 from approvals.models import ProposedAction
 from connectors.mail.reading import BOUNCE, COMPLAINT, IGNORED, REPLY_KIND, UNSUBSCRIBE_KIND, MailRead
-from sales.cadence_services import lead_opt_out
+from sales.cadence_services import lead_enrolments_exit, lead_opt_out
 from sales.choices import ConsentState, LeadEventKind
 from sales.event_services import LeadEventRecorded, NewLeadEvent, lead_event_record
 from sales.models import Lead
@@ -111,6 +112,9 @@ def inbound_mail_apply(*, read: MailRead, now: datetime | None = None) -> MailAp
 
 
 def _follow_up(kind: str, lead_id: int, now: datetime) -> None:
+    if kind in (REPLY_KIND, BOUNCE):
+        # At once, not at the next cadence tick: a step approved earlier could go out meanwhile.
+        lead_enrolments_exit(lead_id=lead_id, event_kind=EVENT_KINDS[kind], at=now, now=now)
     if kind == BOUNCE:
         events.publish("mail.bounced", lead_ids=[lead_id])
     elif kind == COMPLAINT:

@@ -227,7 +227,7 @@ def test_a_made_up_reply_address_is_ignored(client, sent):
     assert not LeadEvent.objects.exists()
 
 
-def test_a_reply_ends_the_cadence_within_one_tick_and_no_further_step_is_sent(client, smtp_server, lead):
+def test_a_reply_ends_the_cadence_before_the_next_tick_and_no_further_step_is_sent(client, smtp_server, lead):
     intro = MessageTemplate.objects.create(
         name="Intro", channel="email", subject="Quick question", body="Hi. Unsubscribe: {{ unsubscribe_url }}"
     )
@@ -249,15 +249,42 @@ def test_a_reply_ends_the_cadence_within_one_tick_and_no_further_step_is_sent(cl
     [(_, raw)] = smtp_server.messages
 
     post(client, reply_to(message_from_bytes(raw, policy=policy.default)))
-    summary = cadences_advance(now=NOW + timedelta(days=3))  # the next tick, when step 2 is due
-
     enrolment.refresh_from_db()
-    assert summary.exited == {"replied": 1} and summary.proposed == 0
-    assert (enrolment.status, enrolment.exit_reason) == ("exited", "replied")
+    assert (enrolment.status, enrolment.exit_reason) == ("exited", "replied")  # at once
+    summary = cadences_advance(now=NOW + timedelta(days=3))  # the next tick, when step 2 was due
+
+    assert summary.proposed == 0 and summary.due == 0
     assert Touch.objects.get(position=1).replied_at is not None
     cadences_advance(now=NOW + timedelta(days=10))
     outbox_run()
     assert Touch.objects.count() == 1 and len(smtp_server.messages) == 1  # no further step
+
+
+def test_a_reply_withdraws_the_next_step_already_approved_before_the_outbox_sends_it(client, sent, lead):
+    # Step 2 was approved before the prospect answered step 1, and waits for the outbox: it must not
+    # go out in the minutes before the next cadence tick.
+    cadence = Cadence.objects.create(name="Inbound hot")
+    enrolment = Enrolment.objects.create(
+        lead=lead, cadence=cadence, status="active", next_position=3, next_step_at=NOW, enrolled_at=NOW
+    )
+    step_two = queued_email(lead, key="step-two")
+    bump = MessageTemplate.objects.create(name="Bump", channel="email", subject="Re", body="Any thoughts?")
+    step = CadenceStep.objects.create(
+        cadence=cadence, position=2, channel="email", wait_days=2, template=bump
+    )
+    Touch.objects.create(
+        enrolment=enrolment, lead=lead, step=step, position=2, channel="email", touched_at=NOW,
+        status="proposed", action=step_two, template_version=1,
+    )  # fmt: skip
+
+    post(client, reply_to(sent))
+    outbox_run()
+
+    enrolment.refresh_from_db()
+    step_two.refresh_from_db()
+    assert (enrolment.status, enrolment.exit_reason) == ("exited", "replied")
+    assert step_two.status == "cancelled"
+    assert Touch.objects.get().replied_at is not None
 
 
 # --- Bounces -------------------------------------------------------------------------------------
