@@ -39,7 +39,7 @@ def rejected(settings, receiver):
         callback_url=receiver.url, proposed_by="api:crm-agent", proposed_by_user=user
     )
     action_route(action_id=action.pk)
-    action_reject(action_id=action.pk, user=UserFactory(username="sofia"), reason_code="other")
+    action_reject(action_id=action.pk, user=UserFactory(username="sofia"), reason_code="wrong_action")
     return ProposedAction.objects.get(pk=action.pk)
 
 

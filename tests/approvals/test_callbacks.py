@@ -335,7 +335,7 @@ def test_it_skips_actions_without_a_callback_or_not_yet_decided(receiver, callba
 def test_it_does_not_sign_once_the_proposers_key_is_revoked(receiver, callback_settings, integration, caplog):
     action = _pending_with_callback(receiver.url)
     apikey_revoke(key_id=integration.key.pk)
-    action_reject(action_id=action.pk, user=UserFactory(), reason_code="other")
+    action_reject(action_id=action.pk, user=UserFactory(), reason_code="wrong_action")
     assert action_callback_deliver(action_id=action.pk) == "retrying"
     assert ProposedAction.objects.get(pk=action.pk).callback_last_error == FAILED
     assert "no usable API key with a callback secret" in caplog.text
@@ -345,7 +345,7 @@ def test_it_does_not_sign_once_the_proposers_key_is_revoked(receiver, callback_s
 @pytest.mark.django_db
 def test_it_does_not_sign_for_an_action_proposed_without_a_key(receiver, callback_settings, integration):
     action = _pending_with_callback(receiver.url, proposed_by_user=UserFactory())
-    action_reject(action_id=action.pk, user=UserFactory(), reason_code="other")
+    action_reject(action_id=action.pk, user=UserFactory(), reason_code="wrong_action")
     assert action_callback_deliver(action_id=action.pk) == "retrying"
     assert receiver.requests == []
 
@@ -368,7 +368,7 @@ def _expire(action):
             ),
             "approved",
         ),
-        (lambda a: action_reject(action_id=a.pk, user=UserFactory(), reason_code="other"), "rejected"),
+        (lambda a: action_reject(action_id=a.pk, user=UserFactory(), reason_code="wrong_action"), "rejected"),
         (lambda a: _expire(a), "expired"),
         (lambda a: actions_cancel_unsent(reason="opted out", actor="ops", action_ids=[a.pk]), "cancelled"),
     ],

@@ -153,7 +153,7 @@ def test_two_people_deciding_at_once_give_exactly_one_decision():
             if approve:
                 action_approve(action_id=action.pk, user=user, seen_payload_sha256=payload_seen(action.pk))
             else:
-                action_reject(action_id=action.pk, user=user, reason_code="other")
+                action_reject(action_id=action.pk, user=user, reason_code="wrong_action")
             outcomes.append("won")
         except DecisionError as exc:
             outcomes.append(exc.code)

@@ -107,7 +107,7 @@ def test_it_hides_another_groups_item_from_an_outsider_and_refuses_their_decisio
     client.force_login(outsider)
     assert "Only for SDR managers" not in client.get("/approvals/").content.decode()
     assert client.get(f"/approvals/{item.pk}/").status_code == 404
-    for verb, data in [("approve", {}), ("reject", {"reason_code": "other"}), ("defer", {})]:
+    for verb, data in [("approve", {}), ("reject", {"reason_code": "wrong_action"}), ("defer", {})]:
         assert client.post(f"/approvals/{item.pk}/{verb}/", data).status_code == 404
     assert client.post("/approvals/bulk-approve/", {"ids": [item.pk]}).status_code == 302
     item.refresh_from_db()
@@ -333,7 +333,7 @@ def test_bulk_approval_approves_low_risk_items_and_refuses_the_others_item_by_it
     ids = [a.pk for a in [*low, medium, taken]]
     shown = {f"payload_sha256_{pk}": payload_seen(pk) for pk in ids}
     response = as_sofia.post(
-        "/approvals/bulk-approve/", {"ids": ids, "next": "/approvals/", **shown}, follow=True
+        "/approvals/bulk-approve/", {"ids": ids, "next": "/approvals/", "confirm": "1", **shown}, follow=True
     )
     messages = _messages(response)
     assert messages[0] == "Approved 3, 2 not approved."
@@ -432,7 +432,10 @@ def test_the_feedback_page_shows_override_rate_and_top_rejection_reasons_per_rul
         elif how == "defer":
             action_defer(action_id=item.pk, user=bob)
         else:
-            action_reject(action_id=item.pk, user=bob, reason_code=reason)
+            # "Other" says what the reason is (issue 23).
+            action_reject(
+                action_id=item.pk, user=bob, reason_code=reason, comment="No" if reason == "other" else ""
+            )
 
     for how, reason in [
         ("approve", ""),

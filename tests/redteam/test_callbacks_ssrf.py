@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 
 def _decide(action_id, user):
     """A human decides (rejecting: every decision sends the callback, and no payload hash is needed)."""
-    return action_reject(action_id=action_id, user=user, reason_code="other")
+    return action_reject(action_id=action_id, user=user, reason_code="wrong_action")
 
 
 PUBLIC_IP = "93.184.216.34"  # a global unicast address (example.com's, once)

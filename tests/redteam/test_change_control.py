@@ -149,7 +149,7 @@ def test_no_other_route_an_agent_has_stores_or_edits_a_config_change(agent, ops_
         "consent": agent.post("/api/v1/consent/", escalate),
         "surveys": agent.post("/api/v1/support/surveys/", escalate),
         "approve with edits": agent.post(f"/api/v1/actions/{legit.pk}/approve/", edits),
-        "reject": agent.post(f"/api/v1/actions/{legit.pk}/reject/", {"reason_code": "other"}),
+        "reject": agent.post(f"/api/v1/actions/{legit.pk}/reject/", {"reason_code": "wrong_action"}),
     }
 
     assert {name: r.status_code for name, r in answers.items()} == {

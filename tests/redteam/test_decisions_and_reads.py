@@ -247,7 +247,7 @@ def test_an_agent_cannot_decide_any_action_its_key_lacks_the_scope(agent, other_
     for action_id in (mine, theirs):
         sha = payload_sha256(ProposedAction.objects.get(pk=action_id).payload)
         approve = agent.post(f"/api/v1/actions/{action_id}/approve/", {"payload_sha256": sha})
-        reject = agent.post(f"/api/v1/actions/{action_id}/reject/", {"reason_code": "other"})
+        reject = agent.post(f"/api/v1/actions/{action_id}/reject/", {"reason_code": "wrong_action"})
         assert approve.status_code == reject.status_code == 403
         assert "decide" in approve.json()["detail"]  # its role decides nothing; nor does its key
     assert not Decision.objects.filter(action_id__in=[mine, theirs]).exists()
@@ -355,7 +355,7 @@ def test_an_sdr_manager_cannot_reach_a_support_action_by_id(ticket, sdr_manager)
         == 404
     )
     assert (
-        client.post(f"/api/v1/actions/{item.pk}/reject/", {"reason_code": "other"}, format="json").status_code
+        client.post(f"/api/v1/actions/{item.pk}/reject/", {"reason_code": "wrong_action"}, format="json").status_code
         == 404
     )
     assert not Decision.objects.filter(action=item).exists()
