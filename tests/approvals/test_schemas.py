@@ -226,6 +226,7 @@ SINGLE_LINE_FIELDS = [
     ("set_ticket_status", "group"),
     ("set_ticket_status", "ticket"),
     ("handoff_to_human", "queue"),
+    ("handoff_to_human", "group"),
     ("handoff_to_human", "ticket"),
     ("config_change", "model"),
     ("config_change", "object"),
@@ -236,7 +237,7 @@ SINGLE_LINE_FIELDS = [
 
 def test_the_header_and_name_fields_are_marked_single_line_and_text_fields_are_not():
     marked = {(k, n) for k, s in SCHEMAS.items() for n, f in s.fields.items() if f.single_line}
-    assert marked == {*SINGLE_LINE_FIELDS, ("send_email", "cc")}
+    assert marked == {*SINGLE_LINE_FIELDS, ("send_email", "cc"), ("handoff_to_human", "tags")}
     assert not SCHEMAS["send_email"].fields["body"].single_line
     assert not SCHEMAS["create_task"].fields["description"].single_line
 
