@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -29,7 +30,7 @@ from django.utils import timezone
 from approvals.choices import ActionStatus, DecisionOutcome, Domain, RejectionReason, RiskLevel
 from approvals.models import Decision, EscalationStep, ProposedAction
 from approvals.states import OPEN_STATUSES
-from security.selectors import actions_scoped, user_scope
+from security.selectors import actions_decidable, actions_scoped, user_scope
 
 
 def actions_for_list(*, status: str = "", domain: str = "", user: Any = None) -> QuerySet[ProposedAction]:
@@ -355,6 +356,17 @@ class FeedbackRow:
     def override_rate(self) -> float:
         """Share of decisions where a person changed or refused what the agent proposed."""
         return (self.edited + self.rejected) / self.decisions if self.decisions else 0.0
+
+
+def actions_for_bulk_confirmation(*, user: Any, action_ids: Sequence[int]) -> list[ProposedAction]:
+    """The ticked items a bulk approval would approve: pending, low risk, and decidable by ``user``
+    (``actions_bulk_approve`` refuses the rest item by item), with their lead or ticket."""
+    return list(
+        actions_decidable(user=user)
+        .filter(pk__in=list(action_ids), status=ActionStatus.PENDING_APPROVAL, risk_level=RiskLevel.LOW)
+        .select_related("lead", "ticket")
+        .order_by("pk")
+    )
 
 
 def bulk_approvals_count() -> int:

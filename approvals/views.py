@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors, services
 from approvals.changes import edit_changes, payload_diff_masked, payload_rows, proposed_changes
-from approvals.choices import ActionStatus, DecisionOutcome, Domain, RiskLevel
+from approvals.choices import OUTBOUND_MESSAGE_KINDS, ActionStatus, DecisionOutcome, Domain, RiskLevel
 from approvals.forms import DeferForm, PayloadEditForm, RejectForm
 from approvals.models import ProposedAction
 from approvals.subjects import Subject, panels_render, subject_of
@@ -351,12 +351,16 @@ def defer(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @approver_required
 def bulk_approve(request: HttpRequest) -> HttpResponse:
-    """Approve the ticked low-risk items; report what happened to each."""
+    """Approve the ticked low-risk items; report what happened to each. The first POST shows what
+    would go out (each item, and how many messages people outside would receive) for a second,
+    confirming POST (``confirm=1``): "All low-risk on this page" once approved 49 items in a click."""
     ids = [int(v) for v in request.POST.getlist("ids") if v.isdigit()]
     if not ids:
         messages.error(request, "Tick the low-risk items to approve first.")
         return HttpResponseRedirect(_next(request))
     seen = {pk: request.POST.get(f"payload_sha256_{pk}", "") for pk in ids}
+    if request.POST.get("confirm") != "1":
+        return _bulk_confirm(request, ids, seen)
     try:
         outcomes = services.actions_bulk_approve(
             action_ids=ids, user=user_signed_in(request.user), seen_payload_sha256=seen
@@ -376,6 +380,30 @@ def bulk_approve(request: HttpRequest) -> HttpResponse:
     for outcome in refused:
         messages.warning(request, outcome.message)
     return HttpResponseRedirect(_next(request))
+
+
+def _bulk_confirm(request: HttpRequest, ids: list[int], seen: dict[int, str]) -> HttpResponse:
+    """The confirmation of a bulk approval: the ticked items the user may approve, and what goes out."""
+    items = selectors.actions_for_bulk_confirmation(user=request.user, action_ids=ids)
+    if not items:
+        messages.error(request, "None of the ticked items is one you may approve.")
+        return HttpResponseRedirect(_next(request))
+    outbound = [a for a in items if a.kind in OUTBOUND_MESSAGE_KINDS]
+    kinds: dict[str, int] = {}
+    for item in items:
+        kinds[item.get_kind_display()] = kinds.get(item.get_kind_display(), 0) + 1
+    return render(
+        request,
+        "approvals/bulk_confirm.html",
+        {
+            "items": items,
+            "seen": [(a.pk, seen.get(a.pk, "")) for a in items],
+            "outbound": outbound,
+            "kinds": sorted(kinds.items()),
+            "left_out": len(set(ids)) - len(items),
+            "next": _next(request),
+        },
+    )
 
 
 @require_GET

@@ -27,13 +27,8 @@ def sofia():
 
 def _pending(**fields):
     group = Group.objects.get(name="SDR managers")
-    return ProposedActionFactory(
-        status="pending_approval",
-        approver_group=group,
-        risk_level="low",
-        matched_rule="Hot inbound",
-        **fields,
-    )
+    fields = {"risk_level": "low", "matched_rule": "Hot inbound", **fields}
+    return ProposedActionFactory(status="pending_approval", approver_group=group, **fields)
 
 
 def test_a_bulk_approval_is_marked_on_each_decision_and_in_the_log(sofia):
@@ -88,3 +83,28 @@ def test_bulk_approvals_are_left_out_of_the_learning_data(sofia, tmp_path):
 
     examples = [json.loads(line) for line in path.read_text().splitlines()]
     assert [e["action_id"] for e in examples] == [read.pk]
+
+
+def test_a_bulk_approval_first_says_what_will_go_out_and_approves_only_when_confirmed(client, sofia):
+    """ "All low-risk on this page" + "Approve ticked" approved 49 items, customer emails included,
+    in one click. Now the first POST shows what would go out; nothing is decided until confirmed."""
+    client.force_login(sofia)
+    task = _pending(kind="create_task", payload={"subject": "Call back"})
+    email = _pending(kind="send_email", payload={"to": "ada@example.com", "subject": "Hi", "body": "Hello"})
+    medium = _pending(risk_level="medium")
+    ticked = [task, email, medium]
+    form = {"ids": [a.pk for a in ticked], "next": "/approvals/"}
+    form |= {f"payload_sha256_{a.pk}": payload_seen(a) for a in ticked}
+
+    shown = client.post("/approvals/bulk-approve/", form)
+
+    assert shown.status_code == 200 and not Decision.objects.exists()
+    page = shown.content.decode()
+    assert "Approve 2 items?" in page
+    assert "1 message people outside will receive" in page and f"#{email.pk} send email" in page
+    assert "1 ticked item you may not approve in bulk" in page  # the medium-risk one
+
+    done = client.post("/approvals/bulk-approve/", {**form, "confirm": "1"})
+
+    assert done.status_code == 302
+    assert set(Decision.objects.filter(bulk=True).values_list("action_id", flat=True)) == {task.pk, email.pk}

@@ -224,6 +224,7 @@ def test_bulk_approval_approves_each_row_only_with_the_hash_the_queue_showed(age
         "/approvals/bulk-approve/",
         {
             "ids": ids,
+            "confirm": "1",  # as the confirmation page posts it, with the hashes the queue showed
             f"payload_sha256_{changed}": shown[str(changed)],
             f"payload_sha256_{fine}": shown[str(fine)],
         },
