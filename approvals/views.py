@@ -315,7 +315,7 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     form = RejectForm(request.POST)
     if not form.is_valid():
         messages.error(
-            request, "Not rejected: " + " ".join(e for errors in form.errors.values() for e in errors)
+            request, "Not rejected: " + " ".join(str(e) for errors in form.errors.values() for e in errors)
         )
         return _render_detail(request, action, reject_form=form, open_panel="reject", status=400)
     try:

@@ -198,7 +198,10 @@ def test_it_rejects_with_a_reason(new_page):
     button = page.locator("#reject button[type=submit]")
     button.hover()
     colours = button.evaluate("b => [getComputedStyle(b).color, getComputedStyle(b).backgroundColor]")
-    assert colours[0] == "rgb(255, 255, 255)" and colours[1] not in ("rgb(255, 255, 255)", "rgb(250, 251, 252)")
+    assert colours[0] == "rgb(255, 255, 255)" and colours[1] not in (
+        "rgb(255, 255, 255)",
+        "rgb(250, 251, 252)",
+    )
     page.click("#reject button[type=submit]")
     expect(page.locator(".messages")).to_contain_text(f"Rejected #{task.pk}")
     decision = task.decisions.get()

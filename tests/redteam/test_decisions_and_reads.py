@@ -356,7 +356,9 @@ def test_an_sdr_manager_cannot_reach_a_support_action_by_id(ticket, sdr_manager)
         == 404
     )
     assert (
-        client.post(f"/api/v1/actions/{item.pk}/reject/", {"reason_code": "wrong_action"}, format="json").status_code
+        client.post(
+            f"/api/v1/actions/{item.pk}/reject/", {"reason_code": "wrong_action"}, format="json"
+        ).status_code
         == 404
     )
     assert not Decision.objects.filter(action=item).exists()
