@@ -109,8 +109,10 @@ def test_a_support_lead_guessing_a_sales_items_id_gets_404_and_the_attempt_is_re
     ]
     # Out-of-scope items are absent from the lists too, and the bulk approval skips them.
     assert api.get("/api/v1/actions/").json()["count"] == 0
-    response = page.post("/approvals/bulk-approve/", {"ids": [pk]}, follow=True)
-    assert f"action #{pk} not found" in response.content.decode()
+    asked = page.post("/approvals/bulk-approve/", {"ids": [pk]}, follow=True)  # the confirmation step
+    assert "None of the ticked items is one you may approve." in asked.content.decode()
+    confirmed = page.post("/approvals/bulk-approve/", {"ids": [pk], "confirm": "1"}, follow=True)
+    assert f"action #{pk} not found" in confirmed.content.decode()
     assert ProposedAction.objects.get(pk=pk).status == "pending_approval"
 
 
