@@ -72,3 +72,35 @@ def test_success_is_a_status_and_an_error_an_alert(client, sofia):
         reverse("approval-reject", args=[action.pk]), {"reason_code": "wrong_action"}, follow=True
     )
     assert re.search(r'<li class="msg-error" role="alert">Not rejected', again.content.decode())
+
+
+def test_a_role_that_cannot_decide_sees_no_decision_controls(client):
+    """The auditor's queue said "waiting for you" with approve and bulk controls; pressing one landed
+    on a bare "Not allowed" page (issue 23, point 5)."""
+    from tests.factories import user_in_role
+
+    item = _pending_for("SDR managers")
+    client.force_login(user_in_role("Auditors", username="audrey"))
+
+    queue = client.get(reverse("approval-queue")).content.decode()
+    page = client.get(reverse("approval-detail", args=[item.pk])).content.decode()
+
+    assert f"#{item.pk}" in queue and "read only" in queue and "waiting for you" not in queue
+    for control in ("data-approve", "data-bulk-approve", "data-select-low"):
+        assert control not in queue, control
+    assert 'id="approve-form"' not in page and 'id="defer-form"' not in page and 'id="reject"' not in page
+    assert "Your role reads this item; it does not decide it." in page
+
+
+def test_an_approver_still_has_every_control(client, sofia):
+    item = _pending_for("SDR managers")
+    queue = client.get(reverse("approval-queue")).content.decode()
+    page = client.get(reverse("approval-detail", args=[item.pk])).content.decode()
+    assert "data-approve" in queue and "data-bulk-approve" in queue and "waiting for you" in queue
+    assert 'id="approve-form"' in page and 'id="reject"' in page
+
+
+def _pending_for(group: str):
+    return ProposedActionFactory(
+        status="pending_approval", approver_group=Group.objects.get_or_create(name=group)[0], risk_level="low"
+    )
