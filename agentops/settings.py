@@ -67,7 +67,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "agentops.logs.CorrelationIdMiddleware",
+    "audit.logs.CorrelationIdMiddleware",
     "operations.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -220,16 +220,16 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["security.throttling.ApiKeyRateThrottle"],
     # DRF's defaults, with a JSON parser that answers 400 to a nesting bomb instead of crashing.
     "DEFAULT_PARSER_CLASSES": [
-        "agentops.api.parsers.BoundedJSONParser",
+        "core.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "agentops.api.pagination.StandardPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
-    # Application errors (agentops.errors.AppError) answer with their code and status, in one place.
-    "EXCEPTION_HANDLER": "agentops.api.exceptions.api_exception_handler",
+    # Application errors (core.errors.AppError) answer with their code and status, in one place.
+    "EXCEPTION_HANDLER": "core.api.exceptions.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -361,12 +361,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "correlation": {"()": "agentops.logs.CorrelationIdFilter"},
-        "personal_data": {"()": "agentops.logs.PersonalDataFilter"},
+        "correlation": {"()": "audit.logs.CorrelationIdFilter"},
+        "personal_data": {"()": "audit.logs.PersonalDataFilter"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
-        "json": {"()": "agentops.logs.JsonFormatter"},
+        "json": {"()": "audit.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {

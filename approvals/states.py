@@ -1,7 +1,7 @@
 """The life cycle of a proposed action, in one place."""
 
-from agentops.statemachine import StateMachine
 from approvals.choices import ActionStatus as S
+from core.statemachine import StateMachine
 
 ACTION_STATES = StateMachine(
     "ProposedAction.status",

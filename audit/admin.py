@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from agentops.admin_readonly import LogAdmin
 from audit.models import AuditSeal, DecisionLogEntry
+from core.admin_readonly import LogAdmin
 
 
 @admin.register(DecisionLogEntry)

@@ -15,10 +15,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from agentops.bulk import insert_many
 from audit.models import DecisionLogEntry
 from audit.redaction import redact_context
 from audit.services import seal_soon
+from core.bulk import insert_many
 
 
 @dataclass(frozen=True)

@@ -371,9 +371,9 @@ def loop_once(
     import approvals.services
     import approvals.services.proposals
     import sales.services
-    from agentops.importing import run_import
     from approvals.choices import ActionStatus
     from approvals.models import ProposedAction
+    from core.importing import run_import
     from sales.choices import LeadProducer
     from sales.models import Lead
     from sales.services import lead_bulk_upsert, playbooks_run

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 import urllib3
 
-from agentops.logs import bind_correlation_id
+from audit.logs import bind_correlation_id
 from operations.metrics import CONNECTOR_CALL_SECONDS, CONNECTOR_CALLS
 
 logger = logging.getLogger(__name__)

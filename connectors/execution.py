@@ -44,7 +44,6 @@ from django.db import transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from agentops.bulk import update_many
 from approvals.choices import ActionKind, ActionStatus
 from approvals.executors import (
     Hold,
@@ -70,6 +69,7 @@ from connectors.registry import connector_for
 from connectors.resilience import BreakerPolicy, RetryPolicy, retry_delay
 from connectors.routing import MAIL_CONNECTOR, MAIL_KINDS, RouteRefused, connection_for
 from connectors.throttle import Throttle, ThrottleStore, connection_throttle
+from core.bulk import update_many
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from django.db import models
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from agentops.admin_readonly import LogAdmin
+from core.admin_readonly import LogAdmin
 from notifications.models import Notification, NotificationSettings
 
 

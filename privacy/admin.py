@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
-from agentops.admin_readonly import LogAdmin
+from core.admin_readonly import LogAdmin
 from operations.admin_mixins import ChangeControlledAdmin
 from privacy.choices import RequestKind, RequestStatus
 from privacy.models import ConsentRecord, DataSubjectRequest, RetentionPolicy

@@ -15,7 +15,7 @@ class PrivacyConfig(AppConfig):
         # never sent if that happened after approval.
         veto_register(Veto(name="consent", refusals=message_vetoes, code="consent_withdrawn"))
 
-        from agentops import events
+        from core import events
         from privacy.services import mail_bounces_suppress
 
         # A permanent bounce of our own mail stops email to the lead (the registry keeps why).

@@ -30,7 +30,7 @@ class SalesConfig(AppConfig):
 
         scanner_register(Scanner(name="compliance patterns", prepare=compliance_scanner))
 
-        from agentops import events
+        from core import events
         from sales.tasks import playbooks_after_scoring
 
         events.subscribe("leads.scored", playbooks_after_scoring)

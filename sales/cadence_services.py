@@ -27,11 +27,11 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from agentops.bulk import insert_many, update_many
 from approvals.choices import ActionKind, ActionStatus
 from approvals.executors import Outcome
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
+from core.bulk import insert_many, update_many
 from sales.cadence import DEFER, EXIT, SKIP, Pacing, QuietHours, StepFacts, decide_step, enrolment_day
 from sales.choices import (
     EXIT_EVENT_KINDS,

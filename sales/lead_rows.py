@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from agentops import rowcheck as rc
+from core import rowcheck as rc
 from sales.choices import ConsentState, LeadProducer, LeadStatus, Outcome, SourceSystem
 
 KEY_FIELDS = ("source", "external_id")

@@ -10,9 +10,12 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from agentops import events
-from agentops.bulk import insert_many
-from agentops.upsert import (
+from audit.bulk import LogEntry, decision_log_append_many
+from audit.choices import EventType
+from audit.services import decision_log_append
+from core import events
+from core.bulk import insert_many
+from core.upsert import (
     BatchOutcome,
     BatchRowError,
     UpsertResult,
@@ -20,9 +23,6 @@ from agentops.upsert import (
     natural_key_upsert,
     validate_batch,
 )
-from audit.bulk import LogEntry, decision_log_append_many
-from audit.choices import EventType
-from audit.services import decision_log_append
 from sales.choices import ConsentState, LeadProducer
 from sales.lead_rows import (
     LEAD_FIELDS,

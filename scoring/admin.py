@@ -58,7 +58,7 @@ class ModelVersionAdmin(SimpleHistoryAdmin):
     def _each(
         self, request: HttpRequest, queryset: QuerySet[ModelVersion], to: str, **extra: Any
     ) -> HttpResponse | None:
-        from agentops.statemachine import IllegalTransition
+        from core.statemachine import IllegalTransition
         from operations.admin_mixins import promotion_under_change_control
         from scoring.services import GateFailed, model_version_promote
 

@@ -6,8 +6,8 @@ class ScoringConfig(AppConfig):
     verbose_name = "Scoring"
 
     def ready(self) -> None:
-        from agentops import events
         from approvals.subjects import fact_source_register, panel_register
+        from core import events
         from scoring.subjects import SCORE_PANEL, SCORES
 
         # The policy reads a lead's acting score and the model's drift; the approval page shows the

@@ -1,6 +1,6 @@
 """The life cycle of a model version, in one place."""
 
-from agentops.statemachine import StateMachine
+from core.statemachine import StateMachine
 from scoring.choices import ModelStatus as S
 
 MODEL_STATES = StateMachine(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from django.conf import settings
 from django_q.tasks import async_task
 
-from agentops import events
+from core import events
 from operations.task_runs import ledgered
 from scoring.models import FeatureSet
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from agentops.admin_readonly import LogAdmin
+from core.admin_readonly import LogAdmin
 from security.choices import Scope
 from security.forms import LockingAdminAuthenticationForm
 from security.models import AccessDenial, ApiKey

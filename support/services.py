@@ -12,7 +12,6 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from agentops.upsert import BatchOutcome, natural_key_upsert, validate_batch
 from approvals.choices import ActionKind, ActionStatus, Domain, RiskLevel
 from approvals.models import ProposedAction
 from approvals.services import (
@@ -24,6 +23,7 @@ from approvals.services import (
 )
 from audit.choices import EventType
 from audit.services import decision_log_append
+from core.upsert import BatchOutcome, natural_key_upsert, validate_batch
 from sales.templating import parse
 from scoring.choices import ModelKind, ModelStatus
 from scoring.intent import IntentModel, Prediction

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentops import rowcheck as rc
+from core import rowcheck as rc
 from sales.choices import SourceSystem
 from support.choices import TicketChannel, TicketPriority, TicketStatus
 

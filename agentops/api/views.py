@@ -13,15 +13,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agentops.api import serializers as s
-from agentops.api.exceptions import app_error_response
-from agentops.api.scopes import ScopedViewSetMixin
 from approvals.changes import payload_diff_masked
 from approvals.models import Decision, ProposedAction
 from approvals.services import PayloadNotSeen, action_approve, action_reject, action_submit
+from core.api.exceptions import app_error_response
 from sales.models import Lead
 from sales.services import BatchTooLarge, lead_bulk_upsert
 from scoring.models import ModelVersion
 from security import signin
+from security.api_scopes import ScopedViewSetMixin
 from security.choices import Scope
 from security.models import ApiKey
 from security.scoping import scoped_object_or_404
@@ -277,7 +277,7 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
                 status=status.HTTP_400_BAD_REQUEST,
             )
         data = body.validated_data
-        # A refusal (SubmissionRefused) is answered by agentops.api.exceptions.
+        # A refusal (SubmissionRefused) is answered by core.api.exceptions.
         submission = action_submit(
             user=user_signed_in(request.user),
             kind=data["kind"],
@@ -311,7 +311,7 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
         except PayloadNotSeen as exc:
             # What changed between the content the caller read and what it holds now, so the caller
             # can show it to its approver before they approve the new hash; masked for a caller who
-            # may not read personal data. Other refusals (DecisionError) go to agentops.api.exceptions.
+            # may not read personal data. Other refusals (DecisionError) go to core.api.exceptions.
             if exc.changes and not user_sees_personal_data(user=request.user):
                 return app_error_response(exc, changes=payload_diff_masked(exc.changes))
             raise

@@ -11,7 +11,6 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from agentops.errors import CONFLICT, FORBIDDEN, AppError
 from approvals.choices import (
     ActionKind,
     ActionStatus,
@@ -27,6 +26,7 @@ from approvals.services.settlement import _move
 from approvals.states import ACTION_STATES
 from audit.choices import EventType
 from audit.services import decision_log_append
+from core.errors import CONFLICT, FORBIDDEN, AppError
 
 #: A rejection for "Other" says what the reason is: it is the only one the feedback page cannot name.
 OTHER_NEEDS_A_COMMENT = "Say what the other reason is: a rejection for “Other” needs a comment."

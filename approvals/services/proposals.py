@@ -10,8 +10,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from agentops.bulk import insert_many
-from agentops.errors import CONFLICT, AppError
 from approvals.choices import (
     ActionKind,
     ActionStatus,
@@ -25,6 +23,8 @@ from approvals.services.routing import actions_route_many
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
+from core.bulk import insert_many
+from core.errors import CONFLICT, AppError
 
 
 class DuplicateProposal(AppError):

@@ -11,7 +11,6 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from agentops.bulk import insert_many, update_many
 from approvals.choices import (
     READ_ONLY_KINDS,
     ActionStatus,
@@ -26,6 +25,7 @@ from approvals.services.settlement import _move
 from approvals.subjects import policy_facts
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
+from core.bulk import insert_many, update_many
 
 
 def _policy_rules() -> list[PolicyRule]:

@@ -13,7 +13,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from agentops.bulk import update_many
 from approvals.callbacks import CALLBACK_STATUSES
 from approvals.choices import MESSAGE_KINDS, ActionStatus
 from approvals.models import ProposedAction
@@ -22,6 +21,7 @@ from approvals.services.callback_delivery import callback_enqueue
 from approvals.states import ACTION_STATES, UNSENT_STATUSES
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
+from core.bulk import update_many
 
 
 def _move(action: ProposedAction, target: str, now: datetime) -> list[str]:

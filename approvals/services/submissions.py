@@ -11,7 +11,6 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from agentops.errors import CONFLICT, AppError
 from approvals.callbacks import CallbackUrlRefused, callback_url_check
 from approvals.choices import ConfidenceSource, Domain, RiskLevel
 from approvals.executors import vetoes
@@ -28,6 +27,7 @@ from approvals.services.proposals import DuplicateProposal, action_propose
 from approvals.services.routing import action_route
 from approvals.subjects import TargetRef, subject_named
 from approvals.targets import TargetMismatch, target_check
+from core.errors import CONFLICT, AppError
 
 
 class SubmissionRefused(AppError):

@@ -25,10 +25,10 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from agentops import events
 from approvals.choices import ActionKind
 from approvals.models import ProposedAction
 from connectors.mail.reading import BOUNCE, COMPLAINT, IGNORED, REPLY_KIND, UNSUBSCRIBE_KIND, MailRead
+from core import events
 from sales.cadence_services import lead_enrolments_exit, lead_opt_out
 from sales.choices import ConsentState, LeadEventKind
 from sales.event_services import LeadEventRecorded, NewLeadEvent, lead_event_record

@@ -10,12 +10,12 @@ from rest_framework import permissions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agentops.api.scopes import ScopedViewSetMixin
 from privacy.api.serializers import ConsentChangeSerializer, ConsentRecordSerializer, ConsentStateSerializer
 from privacy.choices import Channel, ConsentStatus
 from privacy.selectors import consent_for, consent_history, consent_states
 from privacy.services import PrivacyError, consent_record
 from sales.models import Lead
+from security.api_scopes import ScopedViewSetMixin
 from security.choices import Scope
 from security.models import ApiKey
 from security.roles import api_only

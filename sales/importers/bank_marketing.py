@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agentops.rowcheck import FormatError
+from core.rowcheck import FormatError
 
 __all__ = ["FormatError", "parse_bank_marketing"]
 

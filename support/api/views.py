@@ -9,7 +9,7 @@ from rest_framework import permissions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agentops.api.scopes import ScopedViewSetMixin
+from security.api_scopes import ScopedViewSetMixin
 from security.choices import Scope
 from support.api.serializers import SurveyAnswerSerializer, SurveyErrorSerializer, SurveyRecordedSerializer
 from support.models import Ticket

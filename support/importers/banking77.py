@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agentops.rowcheck import FormatError
+from core.rowcheck import FormatError
 
 __all__ = ["FormatError", "parse_banking77"]
 

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agentops.bulk import insert_many, update_many
 from approvals.models import ProposedAction
 from audit.models import DecisionLogEntry
+from core.bulk import insert_many, update_many
 from tests.factories import ProposedActionFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 """The one application error base: its body and status, and the API answering with them."""
 
-from agentops.api.exceptions import api_exception_handler
-from agentops.errors import AppError
+from core.api.exceptions import api_exception_handler
+from core.errors import AppError
 
 
 class Refusal(AppError):

@@ -1,4 +1,4 @@
-"""agentops.events: declared topics, delivery after commit, a failing handler isolated."""
+"""core.events: declared topics, delivery after commit, a failing handler isolated."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 import pytest
 from django.db import transaction
 
-from agentops import events
-from agentops.events import EventBus, EventError
+from core import events
+from core.events import EventBus, EventError
 
 TOPICS = {"leads.changed": frozenset({"lead_ids"}), "consent.withdrawn": frozenset({"lead_ids", "channels"})}
 
@@ -167,7 +167,7 @@ def test_a_failing_handler_is_logged_and_the_others_still_run(
     bus.subscribe("leads.changed", before)
     bus.subscribe("leads.changed", failing_handler)
     bus.subscribe("leads.changed", after)
-    with caplog.at_level(logging.ERROR, logger="agentops.events"):
+    with caplog.at_level(logging.ERROR, logger="core.events"):
         with django_capture_on_commit_callbacks(execute=True):
             bus.publish("leads.changed", lead_ids=[1])
     assert before.calls == after.calls == [{"lead_ids": [1]}]
@@ -183,7 +183,7 @@ def test_a_failing_handler_does_not_fail_the_publisher_outside_a_transaction(bus
     after = Recorder()
     bus.subscribe("leads.changed", failing_handler)
     bus.subscribe("leads.changed", after)
-    with caplog.at_level(logging.ERROR, logger="agentops.events"):
+    with caplog.at_level(logging.ERROR, logger="core.events"):
         bus.publish("leads.changed", lead_ids=[1])  # does not raise
     assert after.calls == [{"lead_ids": [1]}]
     assert len(caplog.records) == 1

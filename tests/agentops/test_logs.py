@@ -8,7 +8,7 @@ import logging
 import pytest
 from django.urls import reverse
 
-from agentops.logs import CorrelationIdFilter, JsonFormatter, bind_correlation_id, correlation_id
+from audit.logs import CorrelationIdFilter, JsonFormatter, bind_correlation_id, correlation_id
 
 
 def format_record(message, **extra):

@@ -1,4 +1,4 @@
-"""Unit tests for agentops.rowcheck: the field parsers and clean_row (pure, no database)."""
+"""Unit tests for core.rowcheck: the field parsers and clean_row (pure, no database)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from agentops import rowcheck as rc
-from agentops.rowcheck import FieldError, RowError
+from core import rowcheck as rc
+from core.rowcheck import FieldError, RowError
 
 # --- text ---------------------------------------------------------------------------------------
 

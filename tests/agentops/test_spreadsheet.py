@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from agentops.spreadsheet import safe_cell, safe_row
+from core.spreadsheet import safe_cell, safe_row
 
 # What Excel, LibreOffice and Google Sheets start a formula (or a DDE call) with.
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

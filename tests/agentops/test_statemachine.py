@@ -1,4 +1,4 @@
-"""Unit tests for agentops.statemachine and the two status machines built on it (pure, no database)."""
+"""Unit tests for core.statemachine and the two status machines built on it (pure, no database)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from agentops.statemachine import IllegalTransition, StateMachine
 from approvals.choices import ActionStatus
 from approvals.states import ACTION_STATES
+from core.statemachine import IllegalTransition, StateMachine
 from scoring.choices import ModelStatus
 from scoring.states import MODEL_STATES
 

@@ -1,11 +1,11 @@
-"""Unit tests for agentops.upsert.validate_batch with the lead row spec (pure, no database)."""
+"""Unit tests for core.upsert.validate_batch with the lead row spec (pure, no database)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from agentops.upsert import BatchRowError, UpsertRow, validate_batch
+from core.upsert import BatchRowError, UpsertRow, validate_batch
 from sales.lead_rows import LEAD_FIELDS
 
 

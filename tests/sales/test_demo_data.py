@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agentops.upsert import validate_batch
+from core.upsert import validate_batch
 from sales import demo_data
 from sales.choices import LeadEventKind
 from sales.lead_rows import LEAD_FIELDS

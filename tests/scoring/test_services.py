@@ -1,7 +1,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from agentops.statemachine import IllegalTransition
+from core.statemachine import IllegalTransition
 from scoring.models import ModelVersion
 from scoring.services import model_version_transition
 from tests.factories import ModelVersionFactory

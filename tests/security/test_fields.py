@@ -8,8 +8,8 @@ import pytest
 from django.core.exceptions import FieldError
 from django.db import connection
 
-from agentops.bulk import insert_many
 from approvals.models import ProposedAction
+from core.bulk import insert_many
 from sales.models import Lead
 from sales.selectors import leads_with_email
 from sales.services import lead_bulk_upsert

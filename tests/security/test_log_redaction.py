@@ -9,7 +9,7 @@ import logging.config
 
 from django.conf import settings
 
-from agentops.logs import redact_text
+from audit.logs import redact_text
 from audit.redaction import hash_value
 
 

@@ -8,9 +8,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
-from agentops.spreadsheet import safe_row
 from approvals.feedback import FIELDS, LABELS, decision_example
 from approvals.models import Decision
+from core.spreadsheet import safe_row
 from security.masking import may_view_personal_data
 
 VALUES = (

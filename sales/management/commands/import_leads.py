@@ -1,6 +1,6 @@
 from functools import partial
 
-from agentops.importing import FileImportCommand
+from core.importing import FileImportCommand
 from sales.choices import LeadProducer
 from sales.importers import LEAD_FORMATS
 from sales.services import lead_bulk_upsert

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from agentops.spreadsheet import safe_row
+from core.spreadsheet import safe_row
 from sales.models import Lead
 from scoring.selectors import acting_scores
 

@@ -1,4 +1,4 @@
-from agentops.importing import FileImportCommand
+from core.importing import FileImportCommand
 from support.importers import TICKET_FORMATS
 from support.services import ticket_bulk_upsert
 

@@ -188,7 +188,7 @@ def validate_batch(
     A key that appears twice in one batch is an error on the later rows: which of the two should
     win is not ours to guess.
     """
-    from agentops.rowcheck import clean_row
+    from core.rowcheck import clean_row
 
     clean: list[UpsertRow] = []
     errors: list[BatchRowError] = []

@@ -1,4 +1,4 @@
-"""The API's answer to an application error (``agentops.errors.AppError``), in one place.
+"""The API's answer to an application error (``core.errors.AppError``), in one place.
 
 A view lets a service's ``AppError`` propagate; this handler (``REST_FRAMEWORK["EXCEPTION_HANDLER"]``)
 answers with the error's body and status. Everything else is DRF's own handling.
@@ -11,7 +11,7 @@ from typing import Any
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from agentops.errors import AppError
+from core.errors import AppError
 
 
 def app_error_response(error: AppError, **replace: Any) -> Response:

@@ -13,8 +13,8 @@ from typing import Any, TextIO
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from agentops.rowcheck import FormatError
-from agentops.upsert import BatchOutcome
+from core.rowcheck import FormatError
+from core.upsert import BatchOutcome
 
 Upsert = Callable[[Sequence[dict[str, Any]]], BatchOutcome]
 

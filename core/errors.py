@@ -3,7 +3,7 @@
 An ``AppError`` carries a stable ``code`` (what integrations branch on), a ``message`` for people
 (it names the field and the reason), the ``field`` it is about when there is one, and the HTTP
 status it answers with. Each app's errors subclass it and say which of their codes answer with
-which status (``statuses``); the API's exception handler (``agentops.api.exceptions``) turns any
+which status (``statuses``); the API's exception handler (``core.api.exceptions``) turns any
 of them into the same JSON body, and pages show ``message``: nowhere else is an error translated.
 """
 
