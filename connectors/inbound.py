@@ -33,9 +33,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
+from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
@@ -184,11 +186,27 @@ def inbound_events_store(
             )
         new = len(unique) - len(earlier)
         if new and notify:
-            from connectors.tasks import enqueue_processing
-
             connection_id = connection.pk
             transaction.on_commit(lambda: enqueue_processing(connection_id))
     return StoreResult(new=new, duplicates=len(events) - new)
+
+
+#: While a processing task is queued for a connection, further deliveries do not queue another.
+PROCESS_DEBOUNCE_SECONDS = 30
+
+
+def processing_debounce_key(connection_id: int) -> str:
+    return f"connectors:inbound-queued:{connection_id}"
+
+
+def enqueue_processing(connection_id: int) -> str | None:
+    """Queue processing of a connection's received events unless a queued task will do it. The task
+    is named by its dotted path: ``connectors.tasks`` imports this module, not the other way round."""
+    if not cache.add(processing_debounce_key(connection_id), 1, timeout=PROCESS_DEBOUNCE_SECONDS):
+        return None
+    return async_task(
+        "connectors.tasks.inbound_process_task", connection_id, task_name=f"inbound events of {connection_id}"
+    )
 
 
 # Processing ----------------------------------------------------------------------------------------

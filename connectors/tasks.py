@@ -6,45 +6,28 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django_q.tasks import async_task
 
+from connectors.execution import actions_execute
+from connectors.inbound import inbound_process_pending, processing_debounce_key
+from connectors.sync import sync_all
 from operations.task_runs import ledgered
-
-#: While a processing task is queued for a connection, further deliveries do not queue another.
-PROCESS_DEBOUNCE_SECONDS = 30
-
-
-def _debounce_key(connection_id: int) -> str:
-    return f"connectors:inbound-queued:{connection_id}"
-
-
-def enqueue_processing(connection_id: int) -> str | None:
-    """Queue processing of a connection's received events unless a queued task will do it."""
-    if not cache.add(_debounce_key(connection_id), 1, timeout=PROCESS_DEBOUNCE_SECONDS):
-        return None
-    return async_task(inbound_process_task, connection_id, task_name=f"inbound events of {connection_id}")
 
 
 @ledgered
 def inbound_process_task(connection_id: int) -> dict[str, int]:
-    from connectors.inbound import inbound_process_pending
-
     # Cleared first: a delivery stored while this runs queues the next task.
-    cache.delete(_debounce_key(connection_id))
+    cache.delete(processing_debounce_key(connection_id))
     return inbound_process_pending(connection_id=connection_id).as_dict()
 
 
 @ledgered
 def inbound_sweep_task() -> dict[str, int]:
     """The periodic sweep: apply anything still ``received`` (a lost task, a read that failed)."""
-    from connectors.inbound import inbound_process_pending
-
     return inbound_process_pending().as_dict()
 
 
 @ledgered
 def sync_connections_task() -> dict[str, int]:
     """The periodic incremental sync of every active connection."""
-    from connectors.sync import sync_all
-
     return sync_all().as_dict()
 
 
@@ -54,8 +37,6 @@ def execute_actions_task(slot: int = 0) -> dict[str, int]:
     (``connectors.execution``, the outbox). The scheduled run (slot 0) first queues slots 1 … n-1
     (``AGENTOPS_EXECUTOR_SLOTS``): the ledger lets one run per slot at a time, and the slots' claims
     are disjoint, so n task workers (on any number of machines) execute in parallel."""
-    from connectors.execution import actions_execute
-
     if slot == 0:
         for other in range(1, max(1, int(django_settings.AGENTOPS_EXECUTOR_SLOTS))):
             async_task(execute_actions_task, other, task_name=f"outbox slot {other}")
