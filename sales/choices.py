@@ -52,6 +52,12 @@ class LeadEventKind(models.TextChoices):
     UNSUBSCRIBED = "unsubscribed", "Unsubscribed / opted out"
     EMAIL_BOUNCE = "email_bounce", "Email bounced"
     SPAM_COMPLAINT = "spam_complaint", "Marked as spam (complaint)"
+    # Logged in a CRM by the SDR or its mailbox/calendar integration (connectors.signals).
+    EMAIL_SENT = "email_sent", "Email sent"
+    CALL_LOGGED = "call_logged", "Call logged"
+    DEAL_STAGE = "deal_stage", "Deal stage changed"
+    DEAL_WON = "deal_won", "Deal won"
+    DEAL_LOST = "deal_lost", "Deal lost"
 
 
 class CompanySizeBand(models.TextChoices):
