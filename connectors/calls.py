@@ -23,11 +23,25 @@ from urllib.parse import urlsplit
 
 import httpx
 import urllib3
+from prometheus_client import Counter, Histogram
 
 from audit.logs import bind_correlation_id
-from operations.metrics import CONNECTOR_CALL_SECONDS, CONNECTOR_CALLS
 
 logger = logging.getLogger(__name__)
+
+# In the default registry, which ``/metrics`` reads (``operations.metrics``); registered at startup,
+# since ``ConnectorsConfig.ready`` imports the executor, which imports this module.
+CONNECTOR_CALLS = Counter(
+    "agentops_connector_calls",
+    "HTTP calls to systems of record, by connection, vendor and status (or timeout / connection).",
+    ["connection", "vendor", "status"],
+)
+CONNECTOR_CALL_SECONDS = Histogram(
+    "agentops_connector_call_duration_seconds",
+    "Time a call to a system of record took, by connection.",
+    ["connection"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 @dataclass(frozen=True)

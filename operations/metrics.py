@@ -1,7 +1,8 @@
 """Prometheus metrics at ``/metrics``.
 
 Two kinds: request counters and latencies measured in each web process (``RequestMetricsMiddleware``;
-with several processes set ``PROMETHEUS_MULTIPROC_DIR`` so they are summed), and the state of the
+with several processes set ``PROMETHEUS_MULTIPROC_DIR`` so they are summed; the connectors count
+their calls the same way, in ``connectors.calls``), and the state of the
 work read from the database at scrape time (``StateCollector``), which is the same whichever
 process answers: actions by kind and status, people's decisions, approval latency, SLA breaches,
 the task queue, the execution backlog, kill switches and the decision log's seal lag. The names
@@ -32,18 +33,6 @@ REQUEST_SECONDS = Histogram(
     "Time to answer a request, by route.",
     ["route"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-# Outbound calls to systems of record, one per HTTP request a connector makes (``connectors.calls``).
-CONNECTOR_CALLS = Counter(
-    "agentops_connector_calls",
-    "HTTP calls to systems of record, by connection, vendor and status (or timeout / connection).",
-    ["connection", "vendor", "status"],
-)
-CONNECTOR_CALL_SECONDS = Histogram(
-    "agentops_connector_call_duration_seconds",
-    "Time a call to a system of record took, by connection.",
-    ["connection"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 #: ``agentops_circuit_breaker_state`` values: 0 closed, 1 half-open, 2 open.
 BREAKER_STATE_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0}

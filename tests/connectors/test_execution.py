@@ -14,10 +14,10 @@ from approvals.executors import executor_for
 from approvals.models import ProposedAction
 from approvals.services import payload_sha256
 from audit.models import DecisionLogEntry
+from connectors.calls import CONNECTOR_CALLS
 from connectors.execution import action_execution_retry, actions_execute
 from connectors.models import ActionExecution, ActionRoute, ExecutionAttempt
 from connectors.sandbox.server import FaultConfig
-from operations.metrics import CONNECTOR_CALLS
 from operations.models import Quota
 from sales.choices import ConsentState
 from sales.models import Lead
