@@ -11,6 +11,8 @@ class EventType(models.TextChoices):
     ACTION_ESCALATED = "action.escalated", "Action escalated"
     LEADS_UPSERTED = "leads.upserted", "Leads upserted"
     TICKETS_UPSERTED = "tickets.upserted", "Tickets upserted"
+    ACCOUNTS_UPSERTED = "accounts.upserted", "Accounts upserted"
+    ACCOUNTS_LINKED = "accounts.linked", "Leads or tickets linked to their account"
     MODEL_TRAINED = "model.trained", "Model trained"
     MODEL_VALIDATED = "model.validated", "Model validated"
     MODEL_TRANSITIONED = "model.transitioned", "Model version status changed"

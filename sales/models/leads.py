@@ -10,7 +10,11 @@ from security.fields import BlindIndexField, EncryptedEmailField, EncryptedTextF
 
 
 class Account(models.Model):
-    """A company that leads belong to, mirrored from the CRM (firmographics live here)."""
+    """A company that leads belong to, mirrored from the CRM (firmographics live here).
+
+    ``(source, external_id)`` is the natural key (a HubSpot company's or Salesforce Account's id);
+    ``source_modified_at`` orders inbound changes as it does for leads (``sales.account_services``).
+    """
 
     source = models.CharField(max_length=20, choices=SourceSystem.choices)
     external_id = models.CharField(max_length=100)
@@ -26,6 +30,9 @@ class Account(models.Model):
         max_digits=14, decimal_places=2, default=0, help_text="Annual contract value if a customer."
     )
     attributes = models.JSONField(default=dict, blank=True)
+    source_modified_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last modification time in the source system."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
