@@ -27,7 +27,9 @@ An executor is one of two shapes:
 Before an execution starts, the outbox asks every registered **gate** (``gate_register``) whether it
 may start now, in the transaction that starts it: operations registers the kill switches and
 quotas. Before it prepares a message, it asks every **veto** (``veto_register``) whether it must
-not go out at all: privacy registers consent. The outbox knows neither.
+not go out at all: privacy registers consent. The outbox knows neither. A decision callback to the
+submitting agent asks every **callback gate** (``callback_gate_register``) the same way before it is
+sent: operations registers the kill switches that hold callbacks.
 
 Kinds nobody registers (``flag_for_review``, ``account_lookup``: they change
 our own queues or only read) are never given an execution.
@@ -151,8 +153,18 @@ class Veto:
     code: str = "vetoed"
 
 
+@dataclass(frozen=True)
+class CallbackGate:
+    """A check every decision callback passes just before it is sent: ``hold(agent)`` answers why
+    the callback to ``agent`` (the action's ``proposed_by``) must wait now, or "" to send it."""
+
+    name: str
+    hold: Callable[[str], str]
+
+
 _GATES: dict[str, Gate] = {}
 _VETOES: dict[str, Veto] = {}
+_CALLBACK_GATES: dict[str, CallbackGate] = {}
 
 
 def gate_register(gate: Gate) -> Gate:
@@ -171,3 +183,17 @@ def gates() -> list[Gate]:
 
 def vetoes() -> list[Veto]:
     return list(_VETOES.values())
+
+
+def callback_gate_register(gate: CallbackGate) -> CallbackGate:
+    _CALLBACK_GATES[gate.name] = gate
+    return gate
+
+
+def callback_hold(*, agent: str) -> str:
+    """Why a decision callback to ``agent`` must wait now (the first gate that holds it), or ""."""
+    for gate in _CALLBACK_GATES.values():
+        reason = gate.hold(agent)
+        if reason:
+            return reason
+    return ""

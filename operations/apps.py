@@ -6,10 +6,17 @@ class OperationsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from approvals.executors import Gate, InDatabase, executor_register, gate_register
+        from approvals.executors import (
+            CallbackGate,
+            Gate,
+            InDatabase,
+            callback_gate_register,
+            executor_register,
+            gate_register,
+        )
         from approvals.subjects import subject_register
         from operations.change_control import CONFIG_AGENT, CONFIGURATION, config_changes_execute
-        from operations.selectors import execution_holds, quotas_lock
+        from operations.selectors import execution_holds, kill_switch_hold, quotas_lock
 
         # The outbox applies approved configuration changes.
         executor_register(
@@ -24,6 +31,13 @@ class OperationsConfig(AppConfig):
         subject_register(CONFIGURATION)
         # Every execution waits while a kill switch holds it or its quota is used up.
         gate_register(Gate(name="kill switches and quotas", check=execution_holds, lock=quotas_lock))
+        # A decision callback waits while a kill switch holds callbacks (all, or its agent's).
+        callback_gate_register(
+            CallbackGate(
+                name="kill switches",
+                hold=lambda agent: kill_switch_hold(activity="callbacks", agent=agent),
+            )
+        )
         from django_q.signals import post_execute_in_worker, pre_execute
 
         from operations import checks  # noqa: F401  (registers the system checks)

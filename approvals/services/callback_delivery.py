@@ -19,6 +19,7 @@ from approvals.callbacks import (
     callback_post,
     retry_delay,
 )
+from approvals.executors import callback_hold
 from approvals.models import Decision, ProposedAction
 
 logger = logging.getLogger(__name__)
@@ -81,9 +82,7 @@ def action_callback_deliver(*, action_id: int, attempt: int = 1, status: str = "
     status = status or action.status
     if status not in CALLBACK_STATUSES:
         return "skipped"
-    from operations.selectors import kill_switch_hold
-
-    held = kill_switch_hold(activity="callbacks", agent=action.proposed_by)
+    held = callback_hold(agent=action.proposed_by)
     if held:
         # Held, not failed: nothing is sent, no attempt is counted, and the same attempt is tried
         # again later, until the switch is released (``held`` is returned).
