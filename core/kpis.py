@@ -1,4 +1,6 @@
-"""KPI maths: daily rates, anomaly flags and SLO error budgets, plus a sparkline's geometry. Pure.
+"""KPI maths: daily rates, anomaly flags and SLO error budgets, plus a sparkline's geometry; and
+what a KPI is (``KpiDef``: a daily series read by one function). Pure: the operations dashboard
+(``operations.kpi_series``) and the support metrics page both draw with it.
 
 - **Anomalies** use a robust z-score: each day against the median and the MAD (scaled by 1.4826
   to match a standard deviation under normality) of the ``lookback`` days before it, so one bad day
@@ -13,11 +15,26 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 MAD_TO_SIGMA = 1.4826
+
+#: A KPI's daily figures: ``{day: (numerator, denominator)}``.
+Series = dict[date, tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class KpiDef:
+    """One KPI of the dashboard: ``read(start)`` gives its series for the days since ``start``."""
+
+    name: str
+    label: str
+    description: str
+    read: Callable[[datetime], Series]
+    higher_is_better: bool = True
+    unit: str = "%"  # "%" for rates, "s" for durations, "" for plain numbers
 
 
 @dataclass(frozen=True)

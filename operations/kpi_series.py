@@ -1,32 +1,22 @@
 """The KPIs as daily series read from the database: one function per KPI, registered by name.
 
 Each returns ``{day: (numerator, denominator)}`` for the days since ``start`` (one grouped query),
-so the dashboard costs one query per KPI whatever the volume. Apps register their own KPIs here
-(the support bot adds containment, FCR, CSAT, AHT and escalation rate).
+so the dashboard costs one query per KPI whatever the volume. The support bot's figures
+(containment, FCR, CSAT, AHT and escalation rate) are defined by support (``support.kpis``) and
+listed after ours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 
-Series = dict[date, tuple[float, float]]
-
-
-@dataclass(frozen=True)
-class KpiDef:
-    name: str
-    label: str
-    description: str
-    read: Callable[[datetime], Series]
-    higher_is_better: bool = True
-    unit: str = "%"  # "%" for rates, "s" for durations, "" for plain numbers
-
+from core.kpis import KpiDef, Series
+from support.kpis import SUPPORT_KPIS
 
 KPIS: dict[str, KpiDef] = {}
 
@@ -100,3 +90,7 @@ def override_rate(start: datetime) -> Series:
         outcome="defer"
     )
     return grouped(decisions, "created_at", Q(outcome__in=["edit_approve", "reject"]))
+
+
+# The support bot's figures, after ours.
+KPIS.update((definition.name, definition) for definition in SUPPORT_KPIS)

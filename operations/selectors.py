@@ -12,6 +12,7 @@ from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from approvals.executors import Hold
+from core.kpis import Budget, Day, KpiDef, Point, Series, Spark, flag_anomalies, slo_budget, sparkline
 from operations.config_diff import Diff, diff_rows
 from operations.gate import (
     ADMIT,
@@ -28,8 +29,6 @@ from operations.gate import (
     quota_key,
     switch_reason,
 )
-from operations.kpi_series import KpiDef, Series
-from operations.kpis import Budget, Day, Point, Spark, flag_anomalies, slo_budget, sparkline
 from operations.models import KillSwitch, ServiceLevelObjective
 from operations.models import Quota as QuotaRow
 from operations.roi import CostInputs, Roi, Volumes, roi

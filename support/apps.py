@@ -6,9 +6,7 @@ class SupportConfig(AppConfig):
     verbose_name = "Support"
 
     def ready(self) -> None:
-        # Registers the support metrics with the operations KPI dashboard.
         from approvals.subjects import subject_register
-        from support import kpis  # noqa: F401
         from support.subjects import TICKET
 
         # Actions act on tickets: approvals finds, checks and shows them through the subjects registry.

@@ -1,4 +1,4 @@
-"""The support metrics as KPIs of the operations dashboard (registered on import, by ``SupportConfig.ready``).
+"""The support metrics as KPIs of the operations dashboard (``operations.kpi_series`` lists them).
 
 Each is one query: the tickets opened since the dashboard's start, grouped by the day they were
 opened (``support.metrics`` says what each figure counts).
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from operations.kpi_series import Series, kpi
+from core.kpis import KpiDef, Series
 from support.metrics import METRICS, Figures, by_day
 from support.selectors import ticket_facts_since
 
@@ -31,7 +31,7 @@ def _reader(pick: Callable[[Figures], tuple[float, float]]) -> Callable[[datetim
     return read
 
 
-for _name, _label, _pick, _higher, _unit in METRICS:
-    kpi(f"support_{_name}", f"Support: {_label}", DESCRIPTIONS[_name], higher_is_better=_higher, unit=_unit)(
-        _reader(_pick)
-    )
+SUPPORT_KPIS = [
+    KpiDef(f"support_{name}", f"Support: {label}", DESCRIPTIONS[name], _reader(pick), higher, unit)
+    for name, label, pick, higher, unit in METRICS
+]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from operations.kpis import Point, Spark, sparkline
+from core.kpis import Point, Spark, sparkline
 
 UNCLASSIFIED = "(unclassified)"
 SATISFIED = 4  # a CSAT answer of 4 or 5 counts as satisfied

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from operations.kpis import Day, flag_anomalies, robust_z, slo_budget, sparkline
+from core.kpis import Day, flag_anomalies, robust_z, slo_budget, sparkline
 
 START = date(2026, 11, 1)
 
