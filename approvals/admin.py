@@ -5,8 +5,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from approvals.admin_mixins import ChangeControlledAdmin
 from approvals.models import ApprovalPolicy, Decision, EscalationStep, ProposedAction
-from operations.admin_mixins import ChangeControlledAdmin
 from security.admin_mixins import PersonalDataAdminMixin
 from security.scoping import scoped_object_or_404
 from security.selectors import actions_scoped

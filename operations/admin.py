@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from operations.admin_mixins import ChangeControlledAdmin
+from approvals.admin_mixins import ChangeControlledAdmin
 from operations.models import (
     AutoPauseRule,
     ChangeControl,

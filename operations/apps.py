@@ -6,6 +6,7 @@ class OperationsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
+        from approvals.change_control import ChangeController, change_controller_register
         from approvals.executors import (
             CallbackGate,
             Gate,
@@ -15,7 +16,13 @@ class OperationsConfig(AppConfig):
             gate_register,
         )
         from approvals.subjects import subject_register
-        from operations.change_control import CONFIG_AGENT, CONFIGURATION, config_changes_execute
+        from operations.change_control import (
+            CONFIG_AGENT,
+            CONFIGURATION,
+            change_propose,
+            config_changes_execute,
+            is_controlled,
+        )
         from operations.selectors import execution_holds, kill_switch_hold, quotas_lock
 
         # The outbox applies approved configuration changes.
@@ -27,6 +34,8 @@ class OperationsConfig(AppConfig):
                 actor=CONFIG_AGENT,
             )
         )
+        # The admins of every app ask change control whether a save must be proposed instead.
+        change_controller_register(ChangeController(is_controlled=is_controlled, propose=change_propose))
         # A configuration change acts on a controlled setting: the approval page shows it as it is now.
         subject_register(CONFIGURATION)
         # Every execution waits while a kill switch holds it or its quota is used up.

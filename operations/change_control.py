@@ -16,8 +16,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from django.apps import apps
@@ -25,6 +24,7 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from approvals.change_control import ChangeRefused, field_values
 from approvals.changes import FieldChange, proposed_changes
 from approvals.choices import ActionKind, ActionStatus
 from approvals.executors import Outcome
@@ -83,15 +83,6 @@ NEVER_CONTROLLED_APPS = frozenset({"auth", "contenttypes", "security", "audit", 
 CONFIG_DOMAIN = "operations"
 
 
-class ChangeRefused(ValueError):
-    """A change proposal that cannot be made; ``field`` names the culprit."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
-
-
 def controlled_change_check(*, model_label: object, fields: object) -> Controlled:
     """What ``model_label`` is under change control; ``ChangeRefused`` naming the model or the first
     field if it is not a controllable model, or ``fields`` are not all fields a change may set."""
@@ -116,26 +107,6 @@ def is_controlled(model_label: str) -> bool:
     from operations.models import ChangeControl
 
     return ChangeControl.objects.filter(model_label=model_label, requires_second_person=True).exists()
-
-
-def _plain(value: Any) -> Any:
-    """A field value as JSON: model instances by primary key, dates as ISO text, decimals as text."""
-    if isinstance(value, models.Model):
-        return value.pk
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def field_values(instance: models.Model, names: list[str]) -> dict[str, Any]:
-    values = {}
-    for name in names:
-        field = instance._meta.get_field(name)
-        attname = getattr(field, "attname", name) if field.is_relation else name
-        values[name] = _plain(getattr(instance, attname))
-    return values
 
 
 def change_propose(

@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin_readonly import LogAdmin
-from operations.admin_mixins import ChangeControlledAdmin
+from approvals.admin_mixins import ChangeControlledAdmin
 from privacy.choices import RequestKind, RequestStatus
 from privacy.models import ConsentRecord, DataSubjectRequest, RetentionPolicy
 from privacy.services import access_export, data_subject_request_create, erasure_execute

@@ -4,7 +4,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from operations.admin_mixins import ChangeControlledAdmin
+from approvals.admin_mixins import ChangeControlledAdmin
 from sales.lead_rows import OVERSIGHT_FIELDS
 from sales.models import (
     Account,

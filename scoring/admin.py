@@ -3,16 +3,61 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
+from approvals.admin_mixins import RISK_NOTE_HELP
+from approvals.change_control import ChangeRefused, config_change_propose, config_controlled
 from scoring.choices import AlertStatus, ModelStatus
 from scoring.models import DriftAlert, DriftReport, FeatureSet, LeadScore, ModelVersion, ScoringPolicy
 
 
 def _actor(request: HttpRequest) -> str:
     return f"user:{request.user.get_username()}"
+
+
+def promotion_under_change_control(
+    request: HttpRequest, queryset: Any, *, action: str, to: str, extra: dict[str, Any]
+) -> HttpResponse | None:
+    """For a model-promotion admin action while promotions are under change control: ask for the
+    risk note on an intermediate page, then propose each promotion. None when not controlled."""
+    if to not in ("canary", "champion") or not config_controlled("scoring.ModelVersion"):
+        return None
+    note = request.POST.get("risk_note", "").strip()
+    if "confirm" not in request.POST:
+        return TemplateResponse(
+            request,
+            "admin/operations/risk_note.html",
+            {
+                "title": f"Propose promotion to {to}",
+                "objects": list(queryset),
+                "action": action,
+                "to": to,
+                "selected": helpers.ACTION_CHECKBOX_NAME,
+                "help": RISK_NOTE_HELP,
+            },
+        )
+    for version in queryset:
+        try:
+            proposed = config_change_propose(
+                model_label="scoring.ModelVersion",
+                object_id=version.pk,
+                before={"status": version.status, **{k: None for k in extra}},
+                after={"status": to, **extra},
+                risk_note=note,
+                user=request.user,
+                object_repr=str(version),
+            )
+        except ChangeRefused as exc:
+            messages.warning(request, f"{version}: nothing proposed: {exc}")
+            continue
+        messages.success(
+            request, f"Promotion of {version} proposed as #{proposed.pk}; a second person must approve it."
+        )
+    return HttpResponseRedirect(request.get_full_path())
 
 
 @admin.register(ModelVersion)
@@ -59,7 +104,6 @@ class ModelVersionAdmin(SimpleHistoryAdmin):
         self, request: HttpRequest, queryset: QuerySet[ModelVersion], to: str, **extra: Any
     ) -> HttpResponse | None:
         from core.statemachine import IllegalTransition
-        from operations.admin_mixins import promotion_under_change_control
         from scoring.services import GateFailed, model_version_promote
 
         action = request.POST.get("action", "")

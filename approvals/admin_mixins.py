@@ -1,4 +1,5 @@
-"""The admin side of change control: saving a controlled configuration proposes the change."""
+"""The admin side of change control: saving a controlled configuration proposes the change
+(``approvals.change_control``; operations decides what is controlled)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from operations.change_control import ChangeRefused, change_propose, field_values, is_controlled
+from approvals.change_control import ChangeRefused, config_change_propose, config_controlled, field_values
 
 RISK_NOTE_HELP = (
     "This configuration is under change control: your change takes effect only after a second person "
@@ -24,7 +25,7 @@ class ChangeControlledAdmin:
     asks for a risk note and saving proposes a ``config_change`` action instead of saving."""
 
     def _controlled(self) -> bool:
-        return is_controlled(self.model._meta.label)  # type: ignore[attr-defined]
+        return config_controlled(self.model._meta.label)  # type: ignore[attr-defined]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if not self._controlled():
@@ -68,7 +69,7 @@ class ChangeControlledAdmin:
         original = type(obj)._default_manager.get(pk=obj.pk) if change else None
         before = field_values(original, names) if original is not None else dict.fromkeys(names)
         try:
-            action = change_propose(
+            action = config_change_propose(
                 model_label=obj._meta.label,
                 object_id=obj.pk if change else None,
                 before=before,
@@ -120,47 +121,3 @@ class ChangeControlledAdmin:
 
     def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
         return self._proposal(request) or super().response_change(request, obj)  # type: ignore[misc]
-
-
-def promotion_under_change_control(
-    request: HttpRequest, queryset: Any, *, action: str, to: str, extra: dict[str, Any]
-) -> HttpResponse | None:
-    """For a model-promotion admin action while promotions are under change control: ask for the
-    risk note on an intermediate page, then propose each promotion. None when not controlled."""
-    from django.contrib.admin import helpers
-    from django.template.response import TemplateResponse
-
-    if to not in ("canary", "champion") or not is_controlled("scoring.ModelVersion"):
-        return None
-    note = request.POST.get("risk_note", "").strip()
-    if "confirm" not in request.POST:
-        return TemplateResponse(
-            request,
-            "admin/operations/risk_note.html",
-            {
-                "title": f"Propose promotion to {to}",
-                "objects": list(queryset),
-                "action": action,
-                "to": to,
-                "selected": helpers.ACTION_CHECKBOX_NAME,
-                "help": RISK_NOTE_HELP,
-            },
-        )
-    for version in queryset:
-        try:
-            proposed = change_propose(
-                model_label="scoring.ModelVersion",
-                object_id=version.pk,
-                before={"status": version.status, **{k: None for k in extra}},
-                after={"status": to, **extra},
-                risk_note=note,
-                user=request.user,
-                object_repr=str(version),
-            )
-        except ChangeRefused as exc:
-            messages.warning(request, f"{version}: nothing proposed: {exc}")
-            continue
-        messages.success(
-            request, f"Promotion of {version} proposed as #{proposed.pk}; a second person must approve it."
-        )
-    return HttpResponseRedirect(request.get_full_path())
