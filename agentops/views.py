@@ -13,9 +13,10 @@ from approvals.choices import ActionStatus, Domain
 from approvals.selectors import actions_for_list, actions_open_count_by_domain
 from approvals.states import OPEN_STATUSES
 from sales.choices import LeadStatus
+from sales.scoping import leads_scoped
 from sales.selectors import leads_for_list
 from security.scoping import leads_required
-from security.selectors import leads_scoped, tickets_scoped
+from support.scoping import tickets_scoped
 
 PAGE_SIZE = 50
 

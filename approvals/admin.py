@@ -7,9 +7,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.admin_mixins import ChangeControlledAdmin
 from approvals.models import ApprovalPolicy, Decision, EscalationStep, ProposedAction
+from approvals.scoping import actions_scoped
 from security.admin_mixins import PersonalDataAdminMixin
 from security.scoping import scoped_object_or_404
-from security.selectors import actions_scoped
 
 
 class ScopedActionsAdminMixin:

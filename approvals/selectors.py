@@ -29,8 +29,9 @@ from django.utils import timezone
 
 from approvals.choices import ActionStatus, DecisionOutcome, Domain, RejectionReason, RiskLevel
 from approvals.models import Decision, EscalationStep, ProposedAction
+from approvals.scoping import actions_decidable, actions_scoped
 from approvals.states import OPEN_STATUSES
-from security.selectors import actions_decidable, actions_scoped, user_scope
+from security.selectors import user_scope
 
 
 def actions_for_list(*, status: str = "", domain: str = "", user: Any = None) -> QuerySet[ProposedAction]:
@@ -282,7 +283,7 @@ def actions_queue_facets_cached(*, user: Any, now: datetime | None = None) -> Qu
     groups = (
         ",".join(str(pk) for pk in sorted(scope.group_ids))
         + ("|su" if scope.access.superuser else "")
-        + ("" if scope.queue_names is None else "|q" + ",".join(str(pk) for pk in sorted(scope.queue_ids)))
+        + ("" if scope.teams is None else "|q" + ",".join(str(pk) for pk in sorted(scope.teams.ids)))
     )
     key = f"approvals:queue-facets:{groups}:{latest.isoformat() if latest else '-'}:{int(now.timestamp()) // seconds}"
     facets = cache.get(key)

@@ -28,11 +28,12 @@ from approvals.changes import edit_changes, payload_diff_masked, payload_rows, p
 from approvals.choices import OUTBOUND_MESSAGE_KINDS, ActionStatus, DecisionOutcome, Domain, RiskLevel
 from approvals.forms import DeferForm, PayloadEditForm, RejectForm
 from approvals.models import ProposedAction
+from approvals.scoping import actions_decidable
 from approvals.subjects import Subject, panels_render, subject_of
 from security import signin
 from security.masking import PERSONAL_KEYS, mask_mapping, may_view_personal_data
 from security.scoping import scoped_object_or_404
-from security.selectors import actions_decidable, user_access, user_signed_in
+from security.selectors import user_access, user_signed_in
 from security.views import confirm_password_url
 
 QUEUE_PAGE_SIZE = 50

@@ -348,6 +348,33 @@ class OutcomeMapping(models.Model):
     deal_value_field = models.CharField(
         max_length=100, blank=True, help_text="CRM field holding the deal value (an amount); empty: none."
     )
+    # The same rules for the CRM's deal records (HubSpot deals, Salesforce opportunities), applied to
+    # the lead each deal is associated with (connectors.signals).
+    deal_won_field = models.CharField(
+        max_length=100, blank=True, help_text="Deal field that says won, e.g. IsWon or hs_is_closed_won."
+    )
+    deal_won_values = models.JSONField(
+        default=list, blank=True, help_text='Its values meaning won (the lead converted), e.g. ["true"].'
+    )
+    deal_won_time_field = models.CharField(
+        max_length=100, blank=True, help_text="Deal field holding when (CloseDate, closedate …)."
+    )
+    deal_lost_field = models.CharField(
+        max_length=100, blank=True, help_text="Deal field that says lost, e.g. IsClosed or hs_is_closed_lost."
+    )
+    deal_lost_values = models.JSONField(
+        default=list, blank=True, help_text='Its values meaning lost, e.g. ["true"] (won is read first).'
+    )
+    deal_lost_time_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Deal field holding when it was lost; empty: the modification time.",
+    )
+    deal_amount_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Deal field whose amount becomes the lead's deal value (Amount, amount).",
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -379,7 +406,12 @@ class OutcomeMapping(models.Model):
         connection = self.connection if self.connection_id else None
         if connection is not None and connection.vendor != self.vendor:
             errors["connection"] = f"The connection is a {connection.vendor} one, not {self.vendor}."
-        for field, values in (("converted", self.converted_values), ("lost", self.lost_values)):
+        for field, values in (
+            ("converted", self.converted_values),
+            ("lost", self.lost_values),
+            ("deal_won", self.deal_won_values),
+            ("deal_lost", self.deal_lost_values),
+        ):
             if not _text_list(values):
                 errors[f"{field}_values"] = 'A JSON list of non-empty strings, e.g. ["customer"].'
             elif bool(getattr(self, f"{field}_field")) != bool(values):
@@ -397,6 +429,18 @@ class OutcomeMapping(models.Model):
             lost_values=tuple(self.lost_values if _text_list(self.lost_values) else ()),
             lost_time_field=self.lost_time_field,
             deal_value_field=self.deal_value_field,
+        )
+
+    def deal_rules(self) -> OutcomeRules:
+        """The deal rules as the same pure rules: won reads as converted, lost as lost."""
+        return OutcomeRules(
+            converted_field=self.deal_won_field,
+            converted_values=tuple(self.deal_won_values if _text_list(self.deal_won_values) else ()),
+            converted_time_field=self.deal_won_time_field,
+            lost_field=self.deal_lost_field,
+            lost_values=tuple(self.deal_lost_values if _text_list(self.deal_lost_values) else ()),
+            lost_time_field=self.deal_lost_time_field,
+            deal_value_field=self.deal_amount_field,
         )
 
 

@@ -34,3 +34,9 @@ class SalesConfig(AppConfig):
         from sales.tasks import playbooks_after_scoring
 
         events.subscribe("leads.scored", playbooks_after_scoring)
+
+        # Team-scoped SDR managers see their SDR queues' sales work: security asks sales for them.
+        from sales.scoping import sdr_teams_of
+        from security.selectors import user_teams_register
+
+        user_teams_register(sdr_teams_of)

@@ -5,12 +5,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from sales.models import Lead
+from sales.scoping import leads_scoped
 from scoring.charts import shap_bar_chart
 from scoring.choices import AlertStatus, ScoreRole
 from scoring.models import DriftAlert, DriftReport, LeadScore
 from scoring.selectors import champion
 from security.scoping import scoped_object_or_404
-from security.selectors import leads_scoped
 
 
 @login_required

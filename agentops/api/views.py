@@ -15,9 +15,11 @@ from rest_framework.response import Response
 from agentops.api import serializers as s
 from approvals.changes import payload_diff_masked
 from approvals.models import Decision, ProposedAction
+from approvals.scoping import actions_decidable, actions_readable
 from approvals.services import PayloadNotSeen, action_approve, action_reject, action_submit
 from core.api.exceptions import app_error_response
 from sales.models import Lead
+from sales.scoping import leads_scoped
 from sales.services import BatchTooLarge, lead_bulk_upsert
 from scoring.models import ModelVersion
 from security import signin
@@ -25,16 +27,9 @@ from security.api_scopes import ScopedViewSetMixin
 from security.choices import Scope
 from security.models import ApiKey
 from security.scoping import scoped_object_or_404
-from security.selectors import (
-    actions_decidable,
-    actions_readable,
-    leads_scoped,
-    tickets_scoped,
-    user_access,
-    user_sees_personal_data,
-    user_signed_in,
-)
+from security.selectors import user_access, user_sees_personal_data, user_signed_in
 from support.models import Ticket
+from support.scoping import tickets_scoped
 
 
 def _filter(queryset: QuerySet, request: Request, fields: tuple[str, ...]) -> QuerySet:

@@ -21,6 +21,7 @@ from approvals.choices import (
 from approvals.models import Decision, ProposedAction
 from approvals.payload_hash import payload_sha256
 from approvals.schemas import PayloadError, validate_fields
+from approvals.scoping import actions_decidable
 from approvals.services.proposals import action_model_label
 from approvals.services.settlement import _move
 from approvals.states import ACTION_STATES
@@ -320,11 +321,9 @@ def actions_bulk_approve(
 
     ``seen_payload_sha256`` maps each id to the hash of the payload the approver was shown; an item
     without one, or whose payload changed since, is refused like any other (``action_approve``).
-    Only low-risk items the user may decide (``security.selectors.actions_decidable``) may be
+    Only low-risk items the user may decide (``approvals.scoping.actions_decidable``) may be
     approved in bulk; anything else is refused item by item, so one refusal never blocks the rest.
     """
-    from security.selectors import actions_decidable
-
     if len(action_ids) > BULK_APPROVE_MAX:
         raise DecisionError("too_many", f"at most {BULK_APPROVE_MAX} items can be approved at once")
     risks = dict(actions_decidable(user=user).filter(pk__in=action_ids).values_list("pk", "risk_level"))

@@ -15,12 +15,13 @@ from privacy.choices import Channel, ConsentStatus
 from privacy.selectors import consent_for, consent_history, consent_states
 from privacy.services import PrivacyError, consent_record
 from sales.models import Lead
+from sales.scoping import leads_scoped
 from security.api_scopes import ScopedViewSetMixin
 from security.choices import Scope
 from security.models import ApiKey
 from security.roles import api_only
 from security.scoping import scoped_object_or_404
-from security.selectors import leads_scoped, user_access
+from security.selectors import user_access
 
 HISTORY_LIMIT = 50
 

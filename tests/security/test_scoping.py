@@ -10,9 +10,10 @@ from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from approvals.models import ProposedAction
+from approvals.scoping import actions_scoped
 from sales.models import SdrQueue
+from sales.scoping import leads_scoped
 from security.models import AccessDenial
-from security.selectors import actions_scoped, leads_scoped
 from tests.factories import (
     LeadFactory,
     ProposedActionFactory,
