@@ -147,6 +147,20 @@ class OutcomeMappingAdmin(SimpleHistoryAdmin):
         ("Converted", {"fields": ["converted_field", "converted_values", "converted_time_field"]}),
         ("Lost", {"fields": ["lost_field", "lost_values", "lost_time_field"]}),
         ("Deal value", {"fields": ["deal_value_field"]}),
+        (
+            "Deals (HubSpot deals, Salesforce opportunities)",
+            {
+                "fields": [
+                    "deal_won_field",
+                    "deal_won_values",
+                    "deal_won_time_field",
+                    "deal_lost_field",
+                    "deal_lost_values",
+                    "deal_lost_time_field",
+                    "deal_amount_field",
+                ]
+            },
+        ),
     ]
 
 
