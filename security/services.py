@@ -1,4 +1,5 @@
-"""Writes for API keys and sessions. Each key change is recorded in the decision log."""
+"""Writes for API keys and sessions. Each key change is recorded in the decision log, in the same
+transaction (``security.decision_log``: audit registers the writer)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import decision_log_append
 from security.choices import Scope
+from security.decision_log import security_event_record
 from security.keys import callback_secret_generate, key_generate
 from security.models import AccessDenial, ApiKey
 
@@ -48,7 +49,7 @@ def _clean_scopes(scopes: Iterable[str]) -> list[str]:
 
 
 def _log(event: str, *, key: ApiKey, actor: str, **details: object) -> None:
-    decision_log_append(
+    security_event_record(
         event_type=f"api_key.{event}",
         actor=actor,
         subject_type="api_key",

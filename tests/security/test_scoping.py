@@ -7,8 +7,10 @@ import logging
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
+import security.selectors
 from approvals.models import ProposedAction
 from approvals.scoping import actions_scoped
 from sales.models import SdrQueue
@@ -250,3 +252,13 @@ def test_a_scoped_list_page_keeps_a_constant_number_of_queries(teams, django_ass
     with django_assert_max_num_queries(12):
         response = page.get("/actions/")
     assert len(response.context["page"].object_list) == 33
+
+
+def test_without_the_sales_teams_lookup_a_team_scoped_manager_is_refused_not_shown_everything(
+    teams, monkeypatch
+):
+    # Sales registers the lookup at startup; without it security cannot narrow to a team, and says so.
+    monkeypatch.setattr(security.selectors, "_TEAMS_OF", {})
+    _pending(domain="sales", lead=LeadFactory(owner=teams["eve"]))
+    with pytest.raises(ImproperlyConfigured, match="user_teams_register"):
+        actions_scoped(user=teams["sofia"]).count()
