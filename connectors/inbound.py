@@ -42,6 +42,7 @@ from django_q.tasks import async_task
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.redaction import redact_context
+from connectors import inbound_accounts
 from connectors.base import ConnectionConfig, ConnectorError
 from connectors.inbound_vendors import INBOUND, ParsedEvent, VendorInbound, _jsonable
 from connectors.models import (
@@ -71,6 +72,12 @@ CONSENT_RESTRICTIVENESS = {"granted": 0, "unknown": 1, "opted_out": 2}
 OPTED_OUT = "opted_out"
 #: Conflicts listed in a batch's decision-log entry (all are in ``SyncConflict``).
 LOGGED_CONFLICTS = 50
+#: The event type of a batch's decision-log entry, by our record kind (tickets otherwise).
+LOG_EVENT_TYPES = {
+    "lead": EventType.LEADS_UPSERTED,
+    "account": EventType.ACCOUNTS_UPSERTED,
+    "contact": EventType.ACCOUNTS_LINKED,
+}
 
 
 class ReplayRefused(Exception):
@@ -113,14 +120,17 @@ def outcome_rules_for(connection: Connection) -> OutcomeRules | None:
 
 
 def inbound_config(connection: Connection, rules: OutcomeRules | None = None) -> ConnectionConfig:
-    """The connection's config for reading records in: the lead fields the outcome mapping needs are
-    read besides the configured ones (``options.extra_fields``)."""
+    """The connection's config for reading records in: the lead fields the outcome mapping needs, and
+    the account fields and associations ``inbound_accounts`` reads, besides the configured ones
+    (``options.extra_fields``)."""
     config = connection.config()
-    needed = rules.fields() if rules is not None else []
-    if not needed:
-        return config
+    needed = {"lead": rules.fields() if rules is not None else []}
+    # Accounts' fields, and the fields naming a lead's or contact's account (inbound_accounts).
+    for kind, names in inbound_accounts.read_fields(connection.vendor, config.options).items():
+        needed[kind] = [*needed.get(kind, []), *names]
     extra = dict(config.options.get("extra_fields") or {})
-    extra["lead"] = list(dict.fromkeys([*extra.get("lead", ()), *needed]))
+    for kind, names in needed.items():
+        extra[kind] = list(dict.fromkeys([*extra.get(kind, ()), *names]))
     return replace(config, options={**config.options, "extra_fields": extra})
 
 
@@ -386,8 +396,8 @@ class _Batch:
         return ready
 
     # Applying ----------------------------------------------------------------------------------
-    def apply(self, kind: str, events: list[WebhookEvent]) -> None:
-        target = _target(kind)
+    def newest(self, events: list[WebhookEvent]) -> dict[str, WebhookEvent]:
+        """The newest event of each record; the others are settled (stale, or processed when equal)."""
         newest: dict[str, WebhookEvent] = {}
         for event in events:
             current = newest.get(event.entity_id)
@@ -398,6 +408,13 @@ class _Batch:
             if event is not winner:
                 older = _order(event)[0] < _order(winner)[0]
                 self.settle(event, InboundStatus.IGNORED_STALE if older else InboundStatus.PROCESSED)
+        return newest
+
+    def apply(self, kind: str, events: list[WebhookEvent]) -> None:
+        if kind == "contact":
+            return self.apply_contacts(events)
+        target = _target(kind)
+        newest = self.newest(events)
         local = target.current(self.vendor, list(newest))
         ownership = _ownership(kind)
         rows: list[dict[str, Any]] = []
@@ -414,7 +431,13 @@ class _Batch:
             ):
                 self.settle(event, InboundStatus.IGNORED_STALE)
                 continue
-            values = self.vendor.values(kind, event.payload)
+            values = (
+                inbound_accounts.account_values(
+                    self.vendor.vendor, vendor_id, event.payload, self.connection.options
+                )
+                if kind == "account"
+                else self.vendor.values(kind, event.payload)
+            )
             if kind == "lead" and self.outcome_rules is not None:
                 values.update(_outcome_values(self.outcome_rules, event, record))
             if record is not None:
@@ -428,14 +451,19 @@ class _Batch:
         outcome = target.upsert(rows, self.actor)
         if outcome.result:
             opt_outs += [pk for i in new_opt_outs if (pk := outcome.result.ids[i]) is not None]
-        errors = {e.index: f"{e.field}: {e.message}" for e in outcome.errors}
+        errors = {e.index: self._error(kind, e.field, e.message) for e in outcome.errors}
         statuses = iter(outcome.result.statuses if outcome.result else [])
+        ids = iter(outcome.result.ids if outcome.result else [])
+        written: list[tuple[WebhookEvent, int]] = []
         for index, event in enumerate(row_events):
             if index in errors:
                 self.settle(event, InboundStatus.FAILED, errors[index])
                 continue
-            status = next(statuses, "")
+            status, pk = next(statuses, ""), next(ids, None)
             self.settle(event, InboundStatus.IGNORED_STALE if status == "stale" else InboundStatus.PROCESSED)
+            if status != "stale" and pk is not None:
+                written.append((event, pk))
+        self._link(kind, written, outcome)
         if kind == "ticket":
             # What the events mean beyond the record (a new ticket, the customer's reply, a
             # resolution) is the support app's to apply, in this transaction; each event once.
@@ -460,6 +488,66 @@ class _Batch:
             self.summary.opted_out += len(opt_outs)
         self._log(kind, [e for e in events if e.pk in self.settled])
 
+    def _error(self, kind: str, field_name: str, message: str) -> str:
+        if kind == "account":  # named by the CRM's field and ours
+            return inbound_accounts.account_error(
+                self.vendor.vendor, field_name, message, self.connection.options
+            )
+        return f"{field_name}: {message}"
+
+    def _link(self, kind: str, written: list[tuple[WebhookEvent, int]], outcome: Any) -> None:
+        """Link what the applied records name to its account (``inbound_accounts``): a lead by its
+        CRM association, the leads an account was waiting for, a ticket by its requester's email."""
+        from sales.account_services import leads_account_link
+        from support.account_links import tickets_account_link
+
+        vendor = self.vendor.vendor
+        if kind == "lead":
+            refs = {
+                pk: ref
+                for e, pk in written
+                if (ref := inbound_accounts.lead_account_ref(vendor, e.payload)) is not None
+            }
+            indexes = leads_account_link(source=vendor, refs=refs, actor=self.actor).email_indexes
+            tickets_account_link(actor=self.actor, email_indexes=indexes)
+        elif kind == "account":
+            tickets_account_link(actor=self.actor, email_indexes=outcome.links.email_indexes)
+        elif kind == "ticket":
+            tickets_account_link(actor=self.actor, ticket_ids=[pk for _, pk in written])
+
+    def apply_contacts(self, events: list[WebhookEvent]) -> None:
+        """A CRM contact that is not a lead of ours (Salesforce's) is not stored: its account links
+        the leads with its email. Only the newest change of a contact is applied, and not when a
+        newer one was applied before (their times are in the events already processed)."""
+        from sales.account_services import leads_account_link_by_email
+        from support.account_links import tickets_account_link
+
+        newest = self.newest(events)
+        applied_at = dict(
+            WebhookEvent.objects.filter(
+                connection=self.connection,
+                entity_kind="contact",
+                entity_id__in=list(newest),
+                status=InboundStatus.PROCESSED,
+            )
+            .values("entity_id")
+            .annotate(latest=models.Max("source_modified_at"))
+            .values_list("entity_id", "latest")
+        )
+        contacts = []
+        for vendor_id, event in newest.items():
+            held = applied_at.get(vendor_id)
+            if held is not None and event.source_modified_at is not None and event.source_modified_at < held:
+                self.settle(event, InboundStatus.IGNORED_STALE)
+                continue
+            contact = inbound_accounts.contact_account_ref(self.vendor.vendor, event.payload)
+            if contact is not None:
+                contacts.append(contact)
+            self.settle(event, InboundStatus.PROCESSED)
+        links = leads_account_link_by_email(source=self.vendor.vendor, contacts=contacts, actor=self.actor)
+        tickets_account_link(actor=self.actor, email_indexes=links.email_indexes)
+        self._log("contact", [e for e in events if e.pk in self.settled])
+
     def _owned(
         self,
         kind: str,
@@ -469,7 +557,7 @@ class _Batch:
         event: WebhookEvent,
     ) -> tuple[dict[str, Any], bool]:
         """``values`` without the fields whose owner keeps ours; whether an opt-out is to apply."""
-        side = FieldOwner.CRM if kind == "lead" else FieldOwner.HELPDESK
+        side = FieldOwner.CRM if kind in ("lead", "account") else FieldOwner.HELPDESK
         kept: dict[str, Any] = {}
         opt_out = False
         for name, theirs in values.items():
@@ -525,7 +613,7 @@ class _Batch:
         decision_log_append_many(
             entries=[
                 LogEntry(
-                    event_type=EventType.LEADS_UPSERTED if kind == "lead" else EventType.TICKETS_UPSERTED,
+                    event_type=LOG_EVENT_TYPES.get(kind, EventType.TICKETS_UPSERTED),
                     actor=self.actor,
                     subject_type="inbound_batch",
                     subject_id=self.connection.pk,
@@ -659,6 +747,11 @@ class _Target:
 
 
 def _target(kind: str) -> _Target:
+    if kind == "account":
+        from sales.account_services import account_bulk_upsert
+        from sales.models import Account
+
+        return _Target(Account, account_bulk_upsert, has_vendor_columns=False)
     if kind == "lead":
         from sales.choices import LeadProducer
         from sales.models import Lead

@@ -212,9 +212,14 @@ def _local(tag: str) -> str:
 
 class SalesforceInbound(VendorInbound):
     vendor = "salesforce"
-    kinds = ("lead",)
+    kinds = ("lead", "account", "contact")
     lead_id_column = "salesforce_id"
-    SOBJECT_KINDS: ClassVar[dict[str, str]] = {"Lead": "lead"}
+    SOBJECT_KINDS: ClassVar[dict[str, str]] = {
+        "Lead": "lead",
+        # A Contact is not a lead of ours: its account links the leads with its email.
+        "Account": "account",
+        "Contact": "contact",
+    }
 
     def accept(
         self, request: IncomingRequest, *, secret: str, options: Mapping[str, Any], now: float
@@ -293,10 +298,10 @@ class HubSpotInbound(VendorInbound):
     """HubSpot's events name the object and the one property that changed, so the record is read."""
 
     vendor = "hubspot"
-    kinds = ("lead",)
+    kinds = ("lead", "account")
     lead_id_column = "hubspot_id"
     needs_read = True
-    SUBJECT_KINDS: ClassVar[dict[str, str]] = {"contact": "lead"}
+    SUBJECT_KINDS: ClassVar[dict[str, str]] = {"contact": "lead", "company": "account"}
 
     def accept(
         self, request: IncomingRequest, *, secret: str, options: Mapping[str, Any], now: float
@@ -321,7 +326,8 @@ class HubSpotInbound(VendorInbound):
                 event_id=str(e["eventId"]),
                 topic=_text(e.get("subscriptionType")),
                 entity_kind=self.SUBJECT_KINDS.get(_text(e.get("subscriptionType")).split(".")[0], ""),
-                entity_id=_text(e.get("objectId")),
+                # An association change names the contact as fromObjectId: it is read again.
+                entity_id=_text(e.get("fromObjectId") if _association_change(e) else e.get("objectId")),
                 modified_at=_datetime(e.get("occurredAt")),
             )
             for e in data
@@ -346,6 +352,11 @@ class HubSpotInbound(VendorInbound):
         if attributes:
             values["attributes"] = attributes
         return values
+
+
+def _association_change(event: Mapping[str, Any]) -> bool:
+    """A HubSpot contact's association with a company was added or removed."""
+    return event.get("subscriptionType") == "contact.associationChange"
 
 
 # Zendesk ------------------------------------------------------------------------------------------

@@ -53,12 +53,17 @@ PROPERTIES: dict[str, set[str]] = {
         "hs_lead_status",
         "hubspot_owner_id",
         "agentops_external_id",
+        "associatedcompanyid",
     },
     "companies": {
         "name",
         "domain",
         "industry",
         "numberofemployees",
+        "annualrevenue",
+        "country",
+        "lifecyclestage",
+        "total_revenue",
         "hubspot_owner_id",
         "agentops_external_id",
     },
@@ -73,6 +78,11 @@ PROPERTIES: dict[str, set[str]] = {
         "agentops_marker",
     },
 }
+#: Properties HubSpot keeps itself: the primary company (from the contact-to-company associations)
+#: and a company's closed-won revenue (from its deals). Writing them is refused (READ_ONLY_VALUE).
+READ_ONLY_PROPERTIES = {"contacts": {"associatedcompanyid"}, "companies": {"total_revenue"}}
+#: The association type ids of a contact's companies: the primary one, and any other (unlabelled).
+CONTACT_TO_COMPANY_PRIMARY, CONTACT_TO_COMPANY = 1, 279
 UNIQUE_PROPERTIES = {"contacts": {"email", "agentops_external_id"}, "companies": {"agentops_external_id"}}
 REQUIRED_PROPERTIES = {"tasks": ("hs_timestamp",)}
 #: The modification-time property HubSpot keeps per type (contacts have their own name for it).
@@ -153,6 +163,8 @@ class HubSpotSandbox(SandboxApp):
         #: The target URL the app gave HubSpot, when deliveries reach ``webhooks.url`` through a
         #: proxy (TLS termination): HubSpot signs the URL it was given, not the one behind the proxy.
         self.public_webhook_url: str | None = None
+        #: The portal's custom properties per object type (``{"companies": {"plan"}}``), besides ours.
+        self.custom_properties: dict[str, set[str]] = {}
         super().__init__()
         self.rate_limit = RateLimiter(*self.DEFAULT_LIMIT)
 
@@ -228,6 +240,89 @@ class HubSpotSandbox(SandboxApp):
             self.tables["sequences"][sequence_id] = {"id": sequence_id, "name": name}
         return sequence_id
 
+    # Companies: what HubSpot keeps itself -------------------------------------------------------
+    def calculate(self, object_type: str, record_id: str, **properties: str) -> dict[str, Any]:
+        """Set properties HubSpot calculates itself (a company's ``total_revenue`` once a deal closes
+        won): stamped and notified like any change; counts no effect (no API call made it)."""
+        with self.lock:
+            record = self._find(object_type, record_id, None)
+            self._set(object_type, record, {name: str(value) for name, value in properties.items()})
+            return record
+
+    def _set(self, object_type: str, record: dict[str, Any], values: dict[str, str]) -> None:
+        changed = {k: v for k, v in values.items() if record["properties"].get(k) != v}
+        record["properties"].update(values)
+        self._stamp(object_type, record, hs_datetime(datetime.now(UTC)))
+        for name, value in changed.items():
+            self._notify(object_type, record["id"], "propertyChange", propertyName=name, propertyValue=value)
+
+    @route(
+        "PUT",
+        r"/crm/v4/objects/contacts?/(?P<contact_id>\d+)/associations/default/compan(?:y|ies)/(?P<company_id>\d+)",
+    )
+    def associate_company(self, request: Request) -> Response:
+        """v4 "create default association" of a contact with a company. A contact's first company is
+        its primary one (``associatedcompanyid``); both sides get an ``associationChange`` event."""
+        contact_id, company_id = request.params["contact_id"], request.params["company_id"]
+        with self.lock:
+            contact = self._find("contacts", contact_id, None)
+            self._find("companies", company_id, None)
+            companies = contact["associations"].setdefault("companies", [])
+            if company_id not in companies:
+                companies.append(company_id)
+                primary = not contact["properties"].get("associatedcompanyid")
+                if primary:
+                    self._set("contacts", contact, {"associatedcompanyid": company_id})
+                self._notify_association(contact_id, company_id, removed=False, primary=primary)
+                self.effect("associate", "contacts")
+        now = hs_datetime(datetime.now(UTC))
+        spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": CONTACT_TO_COMPANY}
+        result = {"from": {"id": contact_id}, "to": {"id": company_id}, "associationSpec": spec}
+        return self.json({"status": "COMPLETE", "results": [result], "startedAt": now, "completedAt": now})
+
+    @route(
+        "DELETE",
+        r"/crm/v4/objects/contacts?/(?P<contact_id>\d+)/associations/compan(?:y|ies)/(?P<company_id>\d+)",
+    )
+    def dissociate_company(self, request: Request) -> Response:
+        """Remove every association of a contact with a company; when it was the primary company, the
+        next associated company becomes primary (or none)."""
+        contact_id, company_id = request.params["contact_id"], request.params["company_id"]
+        with self.lock:
+            contact = self._find("contacts", contact_id, None)
+            companies = contact["associations"].get("companies") or []
+            if company_id in companies:
+                companies.remove(company_id)
+                primary = contact["properties"].get("associatedcompanyid") == company_id
+                if primary:
+                    self._set("contacts", contact, {"associatedcompanyid": companies[0] if companies else ""})
+                self._notify_association(contact_id, company_id, removed=True, primary=primary)
+                self.effect("dissociate", "contacts")
+        return self.json(None, status=204)
+
+    def _notify_association(self, contact_id: str, company_id: str, *, removed: bool, primary: bool) -> None:
+        """HubSpot's ``associationChange`` events: one from each side of the association."""
+        for subject, kind, from_id, to_id in (
+            ("contact", "CONTACT_TO_COMPANY", contact_id, company_id),
+            ("company", "COMPANY_TO_CONTACT", company_id, contact_id),
+        ):
+            event = {
+                "eventId": self.next_id("webhook-event") + 100,
+                "subscriptionId": 2000 + (subject == "company"),
+                "portalId": self.PORTAL_ID,
+                "appId": self.APP_ID,
+                "occurredAt": int(time.time() * 1000),
+                "subscriptionType": f"{subject}.associationChange",
+                "attemptNumber": 0,
+                "changeSource": "INTEGRATION",
+                "associationType": kind,
+                "fromObjectId": int(from_id),
+                "toObjectId": int(to_id),
+                "associationRemoved": removed,
+                "isPrimaryAssociation": primary,
+            }
+            self.emit_webhook([event])
+
     def _object_type(self, request: Request) -> str:
         object_type = request.params["object_type"]
         if object_type not in PROPERTIES:
@@ -237,7 +332,14 @@ class HubSpotSandbox(SandboxApp):
         return object_type
 
     def _check_properties(self, object_type: str, properties: dict[str, Any]) -> dict[str, str]:
-        unknown = [name for name in properties if name not in PROPERTIES[object_type]]
+        known = PROPERTIES[object_type] | self.custom_properties.get(object_type, set())
+        unknown = [name for name in properties if name not in known]
+        read_only = [name for name in properties if name in READ_ONLY_PROPERTIES.get(object_type, ())]
+        if read_only:
+            details = ", ".join(
+                f"{name} is a read only property; its value cannot be set." for name in read_only
+            )
+            raise SandboxError(400, f"Property values were not valid: {details}", code="VALIDATION_ERROR")
         if unknown:
             details = ", ".join(f'Property "{name}" does not exist' for name in unknown)
             raise SandboxError(400, f"Property values were not valid: {details}", code="VALIDATION_ERROR")

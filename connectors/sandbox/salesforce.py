@@ -55,7 +55,15 @@ STANDARD_FIELDS: dict[str, set[str]] = {
         "HasOptedOutOfEmail",
     },
     "Contact": {"FirstName", "LastName", "Email", "Phone", "Title", "AccountId"},
-    "Account": {"Name", "Industry", "Website", "NumberOfEmployees", "AnnualRevenue"},
+    "Account": {
+        "Name",
+        "Industry",
+        "Website",
+        "NumberOfEmployees",
+        "AnnualRevenue",
+        "BillingCountry",
+        "Type",
+    },
     "Task": {"Subject", "Description", "Status", "Priority", "WhoId", "WhatId", "ActivityDate", "Type"},
     "User": {"Username", "Email", "FirstName", "LastName", "IsActive"},
     "ActionCadence": {"Name", "State"},
@@ -265,6 +273,12 @@ class SalesforceSandbox(SandboxApp):
         """Insert a record directly (test set-up, e.g. users and cadences); counts no effect."""
         with self.lock:
             return self._insert(sobject, fields)
+
+    def add_custom_field(self, sobject: str, name: str) -> None:
+        """Define one of the org's own custom fields (``Annual_Contract_Value__c``) on ``sobject``."""
+        with self.lock:
+            fields = {**self.CUSTOM_FIELDS, sobject: {*self.CUSTOM_FIELDS.get(sobject, set()), name}}
+            self.CUSTOM_FIELDS = fields  # type: ignore[misc]  # this org's, not every sandbox's
 
     def convert_lead(self, lead_id: str, *, status: str = "Closed - Converted") -> dict[str, Any]:
         """Convert a Lead as Salesforce's convertLead does (the SOAP call or a user in the UI; REST has
