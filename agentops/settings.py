@@ -339,6 +339,17 @@ try:
 except SettingsError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
 
+# One-click Approve / Reject links in approvers' email (notifications/email_links.py) are signed with
+# HMAC-SHA256 keyed with AGENTOPS_APPROVAL_LINK_SECRET (empty: derived from SECRET_KEY); how long they
+# work is admin data (Notification settings › email link hours).
+AGENTOPS_APPROVAL_LINK_SECRET = env.str("AGENTOPS_APPROVAL_LINK_SECRET", default="")
+# Deciding in Slack (notifications/slack/, docs/notifications.md): the Slack app's bot token and
+# signing secret; empty token: no cards are posted, empty secret: every interactivity request is
+# refused. SLACK_API_URL is the Web API's base (our emulator in tests and the demo).
+SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
+SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
+
 # AgentOps's own mail answers back (connectors/mail/, docs/connectors.md "Our own mail"): each message's
 # Reply-To is reply+<token>@AGENTOPS_REPLY_DOMAIN (the domain your inbound mail provider or MTA posts
 # to /webhooks/mail/inbound/), its List-Unsubscribe mailto unsubscribe+<token>@ that domain. Tokens are

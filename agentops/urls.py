@@ -39,6 +39,8 @@ urlpatterns = [
     path("operations/changes/", operations_views.change_log_page, name="change-log"),
     path("operations/roi/", operations_views.roi_page, name="roi"),
     path("webhooks/", include("connectors.urls")),
+    # One-click decisions from approvers' email, and Slack's interactivity requests.
+    path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/audit/export/", DecisionLogExportView.as_view(), name="audit-export"),
     # Its own namespace: the router's names ("lead-list", "action-list") are the pages' names too,

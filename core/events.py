@@ -36,6 +36,8 @@ TOPICS: Mapping[str, frozenset[str]] = {
     "leads.scored": frozenset({"lead_ids"}),
     # Our own mail to these leads bounced for good (connectors.mail.inbound): suppress their email.
     "mail.bounced": frozenset({"lead_ids"}),
+    # A person approved or rejected a proposed action (web, API, email or Slack): its id.
+    "actions.decided": frozenset({"action_id"}),
 }
 
 

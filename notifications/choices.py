@@ -24,3 +24,10 @@ class NotificationStatus(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+
+
+class LinkDecision(models.TextChoices):
+    """What a one-click email link decides."""
+
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -47,6 +47,7 @@ class ActionSummary:
     escalation_level: int = 0
     impact: Decimal | None = None
     policy_reasons: tuple[str, ...] = field(default_factory=tuple)
+    payload_sha256: str = ""
 
 
 def action_link(*, base_url: str, action_id: int) -> str:
@@ -146,6 +147,20 @@ def action_message(*, kind: str, action: ActionSummary, base_url: str, now: date
         f"<{link}|Open in {PRODUCT}>"
     )
     return Message(subject=subject, text=text, html=rendered, slack_text=slack)
+
+
+def with_decision_links(message: Message, *, approve_url: str, reject_url: str) -> Message:
+    """``message`` with one-click Approve and Reject links (each opens a confirmation page first)."""
+    text = (
+        f"{message.text}\n\nDecide from here (each link opens a confirmation page, works once, and expires):\n"
+        f"Approve: {approve_url}\nReject:  {reject_url}"
+    )
+    rendered = (
+        f"{message.html}<p><a href='{html.escape(approve_url)}'>Approve</a> · "
+        f"<a href='{html.escape(reject_url)}'>Reject</a> "
+        "<small>(each link opens a confirmation page, works once, and expires)</small></p>"
+    )
+    return replace(message, text=text, html=rendered)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from approvals.choices import RiskLevel
-from notifications.choices import Channel, NotificationKind, NotificationStatus
+from notifications.choices import Channel, LinkDecision, NotificationKind, NotificationStatus
 
 HTTP_URL = URLValidator(schemes=["http", "https"])
 
@@ -53,6 +53,10 @@ class NotificationSettings(models.Model):
         default=8,
         validators=[MaxValueValidator(23)],
         help_text="Hour (UTC) from which the daily digest goes out.",
+    )
+    email_link_hours = models.PositiveIntegerField(
+        default=48,
+        help_text="How long the Approve / Reject links in an approver's email work; 0: no links.",
     )
     base_url = models.URLField(
         max_length=300,
@@ -153,3 +157,103 @@ class Notification(models.Model):
     def __str__(self) -> str:
         to = self.address or self.get_channel_display()
         return f"{self.get_kind_display()} to {to} ({self.status})"
+
+
+class ApprovalLink(models.Model):
+    """One one-click decision link in one approver's email: single use, expiring, and bound to the
+    approver, the action, the decision and the hash of the payload the email showed.
+
+    The link carries a signed token (``notifications.link_tokens``) naming this row's ``nonce``;
+    the row is what makes it single-use (``used_at``, set in the transaction that decides).
+    """
+
+    nonce = models.CharField(max_length=32, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="approval_links"
+    )
+    action = models.ForeignKey(
+        "approvals.ProposedAction", on_delete=models.CASCADE, related_name="approval_links"
+    )
+    decision = models.CharField(max_length=10, choices=LinkDecision.choices)
+    payload_sha256 = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decision__in=[d.value for d in LinkDecision]), name="approval_link_decision_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "used" if self.used_at else "unused"
+        return f"{self.get_decision_display()} link for #{self.action_id} to user {self.user_id} ({state})"
+
+
+class SlackChannelRoute(models.Model):
+    """Where the Slack cards of one approver group's items go: its channel, or (no channel) a direct
+    message to each of the group's members who have a Slack account linked."""
+
+    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="slack_route")
+    channel_id = models.CharField(
+        max_length=30, blank=True, help_text="Slack channel id (C…); empty: a direct message to each member."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["group__name"]
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.channel_id or 'direct messages'}"
+
+
+class SlackUserLink(models.Model):
+    """A Slack user acting as an AgentOps user. Made by an admin, or on first use when the Slack
+    profile's email is one active user's; used only once ``verified_at`` is set, which the email
+    match (``users.info``) sets."""
+
+    slack_user_id = models.CharField(max_length=30, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slack_links")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slack_user_id"]
+
+    def __str__(self) -> str:
+        return f"Slack {self.slack_user_id} → user {self.user_id}" + (
+            "" if self.verified_at else " (unverified)"
+        )
+
+
+class SlackCard(models.Model):
+    """One Block Kit card posted about an action, and where, so it is updated in place when anyone
+    decides. ``destination`` is what it was posted to (a channel, or a user for a DM); ``channel``
+    and ``ts`` are Slack's answer (empty while the post is under way, or if it failed)."""
+
+    action = models.ForeignKey(
+        "approvals.ProposedAction", on_delete=models.CASCADE, related_name="slack_cards"
+    )
+    destination = models.CharField(max_length=30)
+    channel = models.CharField(max_length=30, blank=True)
+    ts = models.CharField(max_length=30, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    batch = models.UUIDField(null=True, blank=True, db_index=True, help_text="The run that claimed it.")
+    decided = models.BooleanField(default=False, help_text="The card shows the decision.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["action", "destination"], name="slack_card_once_per_destination")
+        ]
+
+    def __str__(self) -> str:
+        return f"Slack card for #{self.action_id} in {self.channel or self.destination}"

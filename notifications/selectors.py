@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from approvals.models import ProposedAction
+from approvals.models import Decision, ProposedAction
+from approvals.payload_hash import payload_sha256
 from approvals.selectors import actions_queue
 from notifications.messages import ActionSummary
 from notifications.models import NotificationSettings
@@ -61,6 +62,7 @@ def action_summary(action: ProposedAction) -> ActionSummary:
         escalation_level=action.escalation_level,
         impact=impact or None,
         policy_reasons=tuple(str(r) for r in action.policy_reasons or ()),
+        payload_sha256=payload_sha256(action.payload),
     )
 
 
@@ -118,3 +120,17 @@ def digest_recipients() -> dict[Recipient, set[int]]:
     for user_id, email, first_name, username, group_id in rows:
         result.setdefault(Recipient(user_id, email, first_name or username), set()).add(group_id)
     return result
+
+
+def action_decider(*, action_id: int) -> str:
+    """Who took the last decision (not a deferral) on an action: a username, or "the policy"."""
+    last = (
+        Decision.objects.filter(action_id=action_id)
+        .exclude(outcome="defer")
+        .select_related("decided_by")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return (
+        last.decided_by.get_username() if last is not None and last.decided_by is not None else "the policy"
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
@@ -19,7 +19,14 @@ from django.utils import timezone
 
 from approvals.choices import ActionStatus
 from notifications.choices import Channel, NotificationKind, NotificationStatus
-from notifications.messages import DigestItem, Message, action_message, digest_message
+from notifications.email_links import LinkRequest, approval_links_issue
+from notifications.messages import (
+    DigestItem,
+    Message,
+    action_message,
+    digest_message,
+    with_decision_links,
+)
 from notifications.models import Notification, NotificationSettings
 from notifications.rules import (
     HighPriorityRule,
@@ -136,7 +143,50 @@ def _deliver(notification: Notification, transports: dict[str, Transport], now: 
     return True
 
 
-def _send(deliveries: Sequence[Delivery], transports: dict[str, Transport], now: datetime) -> SendSummary:
+def _with_decision_links(
+    fresh: Sequence[Delivery], *, hashes: dict[int, str], config: NotificationSettings, now: datetime
+) -> list[Delivery]:
+    """The deliveries, each email about an action carrying its recipient's one-click Approve and
+    Reject links (``notifications.email_links``); as they are when links are switched off."""
+    wanted = [
+        d
+        for d in fresh
+        if d.channel == Channel.EMAIL and d.user_id and d.action_id and hashes.get(d.action_id)
+    ]
+    if not config.email_link_hours or not wanted:
+        return list(fresh)
+    links = approval_links_issue(
+        requests=[
+            LinkRequest(d.user_id, d.action_id, hashes[d.action_id])
+            for d in wanted
+            if d.user_id and d.action_id
+        ],
+        base_url=config.link_base,
+        expires_at=now + timedelta(hours=config.email_link_hours),
+    )
+    result = []
+    for d in fresh:
+        pair = links.get((d.user_id or 0, d.action_id or 0)) if d.channel == Channel.EMAIL else None
+        if pair is not None:
+            d = replace(
+                d,
+                message=with_decision_links(
+                    d.message, approve_url=pair.approve_url, reject_url=pair.reject_url
+                ),
+            )
+        result.append(d)
+    return result
+
+
+def _send(
+    deliveries: Sequence[Delivery],
+    transports: dict[str, Transport],
+    now: datetime,
+    *,
+    links: tuple[dict[int, str], NotificationSettings] | None = None,
+) -> SendSummary:
+    """Claim and deliver the deliveries not sent before; with ``links`` (payload hash by action, and
+    the settings), emails about an action get their one-click links, issued for fresh ones only."""
     summary = SendSummary()
     existing = set(
         Notification.objects.filter(dedupe_key__in=[d.key for d in deliveries]).values_list(
@@ -144,6 +194,8 @@ def _send(deliveries: Sequence[Delivery], transports: dict[str, Transport], now:
         )
     )
     fresh = [d for d in deliveries if d.key not in existing]
+    if links is not None:
+        fresh = _with_decision_links(fresh, hashes=links[0], config=links[1], now=now)
     claimed = _claim(fresh)
     summary.skipped = len(deliveries) - len(claimed)
     for notification in claimed:
@@ -235,7 +287,10 @@ def notifications_send_pending(*, now: datetime | None = None) -> SendSummary:
                     user_id=person.user_id,
                 )
             )
-    summary = _send(deliveries, _transports(config), now) if deliveries else SendSummary()
+    hashes = {e.action.pk: e.action.payload_sha256 for e in events}
+    summary = (
+        _send(deliveries, _transports(config), now, links=(hashes, config)) if deliveries else SendSummary()
+    )
     retried = notifications_retry_failed(now=now, config=config)
     summary.sent += retried.sent
     summary.failed += retried.failed

@@ -360,6 +360,7 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
                 seen_payload_sha256=body.validated_data["payload_sha256"],
                 edits=body.validated_data.get("edits"),
                 comment=body.validated_data.get("comment", ""),
+                channel="api",
             ),
         )
 
@@ -380,6 +381,7 @@ class ProposedActionViewSet(RoleScopedMixin, ScopedViewSetMixin, viewsets.ReadOn
                 user=user_signed_in(request.user),
                 reason_code=body.validated_data["reason_code"],
                 comment=body.validated_data.get("comment", ""),
+                channel="api",
             ),
         )
 

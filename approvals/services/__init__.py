@@ -21,6 +21,7 @@ from approvals.services.callback_delivery import (
 )
 from approvals.services.decisions import (
     BULK_APPROVE_MAX,
+    DECISION_CHANNELS,
     BulkApproveOutcome,
     DecisionError,
     PayloadNotSeen,
@@ -28,6 +29,7 @@ from approvals.services.decisions import (
     action_defer,
     action_reject,
     actions_bulk_approve,
+    payload_changes_since,
     validate_edits,
 )
 from approvals.services.escalation import EscalationSummary, actions_escalate_overdue
@@ -51,6 +53,7 @@ from approvals.services.submissions import Submission, SubmissionRefused, Target
 __all__ = [
     "BULK_APPROVE_MAX",
     "CALLBACK_HOLD_RECHECK",
+    "DECISION_CHANNELS",
     "BulkApproveOutcome",
     "DecisionError",
     "DuplicateProposal",
@@ -78,6 +81,7 @@ __all__ = [
     "actions_settle_many",
     "actions_start",
     "decision_summary",
+    "payload_changes_since",
     "payload_sha256",
     "validate_edits",
 ]

@@ -27,7 +27,11 @@ from approvals.services.settlement import _move
 from approvals.states import ACTION_STATES
 from audit.choices import EventType
 from audit.services import decision_log_append
+from core import events
 from core.errors import CONFLICT, FORBIDDEN, AppError
+
+#: Where a person decided: the decision-log entry names it (``approval.channel``).
+DECISION_CHANNELS = ("web", "api", "email", "slack")
 
 #: A rejection for "Other" says what the reason is: it is the only one the feedback page cannot name.
 OTHER_NEEDS_A_COMMENT = "Say what the other reason is: a rejection for “Other” needs a comment."
@@ -127,6 +131,7 @@ def action_approve(
     edits: Mapping[str, Any] | None = None,
     comment: str = "",
     bulk: bool = False,
+    channel: str = "web",
 ) -> ProposedAction:
     """Approve (optionally editing the payload first). ``bulk``: one of many approved at once
     (``actions_bulk_approve``), recorded as such on the decision. Four-eyes: nobody approves what they proposed,
@@ -135,11 +140,13 @@ def action_approve(
     ``seen_payload_sha256`` is the hash (``payload_sha256``) of the payload the approver read (and
     edited, with ``edits``): if another approver's edit changed it since, nothing is written and
     ``PayloadNotSeen`` (``payload_changed``) says what changed. An approval never counts for
-    content its approver did not see.
+    content its approver did not see. ``channel`` (``DECISION_CHANNELS``) is where the approver
+    decided; the decision-log entry names it, and ``actions.decided`` is published on commit.
 
     Concurrency-safe: the action row is locked, so of two people deciding at once one wins and the
     other gets ``already_decided`` naming who decided.
     """
+    _check_channel(channel)
     if not seen_payload_sha256:
         raise DecisionError(
             "payload_sha256_required",
@@ -209,26 +216,38 @@ def action_approve(
                 "required": action.required_approvals,
                 "payload_sha256": current_hash,
                 "bulk": bulk,
+                "channel": channel,
             },
         )
+        events.publish("actions.decided", action_id=action.pk)
     return action
+
+
+def _check_channel(channel: str) -> None:
+    if channel not in DECISION_CHANNELS:
+        raise ValueError(f"channel must be one of {', '.join(DECISION_CHANNELS)}, got {channel!r}")
+
+
+def payload_changes_since(*, action: ProposedAction, seen_sha256: str) -> dict[str, Any] | None:
+    """What changed in ``action``'s payload since the version whose hash is ``seen_sha256``: field →
+    {"from", "to"}; ``{}`` when it is the current one; None when no version of it has that hash."""
+    if seen_sha256 == payload_sha256(action.payload):
+        return {}
+    # The payload's earlier versions are kept on its decisions: find the one the approver saw.
+    versions = action.decisions.order_by("created_at", "id").values_list("original_payload", "final_payload")
+    known = next(
+        (p for pair in versions for p in pair if isinstance(p, Mapping) and payload_sha256(p) == seen_sha256),
+        None,
+    )
+    return _diff(known, action.payload) if known is not None else None
 
 
 def _check_seen(action: ProposedAction, seen: str) -> None:
     """Raise ``PayloadNotSeen`` unless ``seen`` is the hash of the action's payload as it is now."""
-    current = payload_sha256(action.payload)
-    if seen == current:
+    changes = payload_changes_since(action=action, seen_sha256=seen)
+    if changes == {}:
         return
-    # The payload's earlier versions are kept on its decisions: find the one the approver saw.
-    versions = action.decisions.order_by("created_at", "id").values_list("original_payload", "final_payload")
-    known = next(
-        (p for pair in versions for p in pair if isinstance(p, Mapping) and payload_sha256(p) == seen), None
-    )
-    raise PayloadNotSeen(
-        seen_sha256=seen,
-        current_sha256=current,
-        changes=_diff(known, action.payload) if known is not None else None,
-    )
+    raise PayloadNotSeen(seen_sha256=seen, current_sha256=payload_sha256(action.payload), changes=changes)
 
 
 def _log_human_decision(
@@ -251,8 +270,12 @@ def _log_human_decision(
     )
 
 
-def action_reject(*, action_id: int, user: User, reason_code: str, comment: str = "") -> ProposedAction:
-    """Reject with a reason code (required); the action is final and becomes a negative example."""
+def action_reject(
+    *, action_id: int, user: User, reason_code: str, comment: str = "", channel: str = "web"
+) -> ProposedAction:
+    """Reject with a reason code (required); the action is final and becomes a negative example.
+    ``channel``: where the approver decided, as for ``action_approve``."""
+    _check_channel(channel)
     if reason_code not in RejectionReason.values:
         raise DecisionError(
             "reason_required", f"reason_code: one of {', '.join(RejectionReason.values)} is required"
@@ -274,7 +297,10 @@ def action_reject(*, action_id: int, user: User, reason_code: str, comment: str 
             model_version=action_model_label(action),
         )
         action.save(update_fields=_move(action, ActionStatus.REJECTED, timezone.now()))
-        _log_human_decision(action, user, approval={"decision": "reject", "reason_code": reason_code})
+        _log_human_decision(
+            action, user, approval={"decision": "reject", "reason_code": reason_code, "channel": channel}
+        )
+        events.publish("actions.decided", action_id=action.pk)
     return action
 
 

@@ -61,7 +61,7 @@ def test_it_checks_the_payload_even_when_nobody_subscribed(bus):
 
 
 def test_the_project_declares_the_topics_its_apps_use():
-    assert set(events.TOPICS) == {"leads.changed", "leads.scored", "mail.bounced"}
+    assert set(events.TOPICS) == {"leads.changed", "leads.scored", "mail.bounced", "actions.decided"}
     assert events.subscribe == events.bus.subscribe and events.publish == events.bus.publish
 
 

@@ -131,6 +131,8 @@ EXCLUDED_ROUTES = {
     "(tests/connectors/test_mail_inbound.py)",
     "webhooks/mail/unsubscribe/<token>/": "authorised by the signed token in the recipient's link, not a "
     "role (tests/connectors/test_mail_unsubscribe.py)",
+    "notifications/decide/<token>/": "authorised by the signed, single-use token in the approver's email "
+    "and the decide services' own checks (tests/notifications/test_email_links.py)",
     "favicon.ico": "a redirect to the static icon, no data (tests/agentops/test_navigation.py)",
 }
 EXCLUDED_RULES = {
