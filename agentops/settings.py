@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "operations",
     "security",
     "privacy",
+    "consent",
 ]
 
 MIDDLEWARE = [
@@ -246,8 +247,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ActionKindEnum": "approvals.choices.ActionKind",
         "ActionStatusEnum": "approvals.choices.ActionStatus",
-        "ConsentChannelEnum": "privacy.choices.Channel",
-        "ConsentStatusEnum": "privacy.choices.ConsentStatus",
+        "ConsentChannelEnum": "consent.choices.Channel",
+        "ConsentStatusEnum": "consent.choices.ConsentStatus",
     },
 }
 

@@ -479,12 +479,10 @@ class _Batch:
             # A CRM opt-out flag (HubSpot hs_email_optout, Salesforce HasOptedOutOfEmail) is taken as
             # the most restrictive reading: a withdrawal of every channel, recorded in the consent
             # registry; it ends the lead's cadences and cancels every unsent message (lead_opt_out).
-            from privacy.services import consent_withdraw
+            from sales.cadence_services import lead_opt_out
 
             for lead_id in opt_outs:
-                consent_withdraw(
-                    lead_id=lead_id, source=f"webhook:{self.connection.vendor}", actor=self.actor
-                )
+                lead_opt_out(lead_id=lead_id, source=f"webhook:{self.connection.vendor}", actor=self.actor)
             self.summary.opted_out += len(opt_outs)
         self._log(kind, [e for e in events if e.pk in self.settled])
 

@@ -10,23 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin_readonly import LogAdmin
 from approvals.admin_mixins import ChangeControlledAdmin
 from privacy.choices import RequestKind, RequestStatus
-from privacy.models import ConsentRecord, DataSubjectRequest, RetentionPolicy
+from privacy.models import DataSubjectRequest, RetentionPolicy
 from privacy.services import access_export, data_subject_request_create, erasure_execute
-
-
-@admin.register(ConsentRecord)
-class ConsentRecordAdmin(LogAdmin):
-    """Read-only: consent is recorded through the API, webhooks, imports and erasure, and kept as proof."""
-
-    list_display = ("recorded_at", "lead", "channel", "status", "lawful_basis", "source", "recorded_by")
-    list_filter = ("channel", "status", "lawful_basis", "source")
-    list_select_related = ("lead",)
-    raw_id_fields = ("lead",)
-    search_fields = ("=lead__id", "=email_key", "recorded_by")
-    date_hierarchy = "recorded_at"
 
 
 @admin.register(RetentionPolicy)

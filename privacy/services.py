@@ -21,6 +21,18 @@ from approvals.models import Decision, ProposedAction
 from audit.choices import EventType
 from audit.services import decision_log_append
 from connectors.models import ActionExecution, ExecutionAttempt, SyncConflict, WebhookEvent
+from consent.choices import (
+    CADENCE_CHANNEL_CONSENT,
+    MESSAGE_KIND_CHANNEL,
+    Channel,
+    ConsentSource,
+    ConsentStatus,
+    LawfulBasis,
+)
+from consent.keys import email_key, normalise_email
+from consent.models import ConsentRecord
+from consent.selectors import consent_states
+from consent.services import ALL_CHANNELS, consent_withdrawals_add
 from notifications.models import Notification
 from privacy.anonymise import (
     LEAD_BLANK,
@@ -30,27 +42,14 @@ from privacy.anonymise import (
     scrub_json,
     scrub_text,
 )
-from privacy.choices import (
-    CADENCE_CHANNEL_CONSENT,
-    MESSAGE_KIND_CHANNEL,
-    Channel,
-    ConsentSource,
-    ConsentStatus,
-    LawfulBasis,
-    RequestKind,
-    RequestStatus,
-)
-from privacy.keys import email_key, normalise_email
-from privacy.models import ConsentRecord, DataSubjectRequest
-from privacy.selectors import consent_states
+from privacy.choices import RequestKind, RequestStatus
+from privacy.models import DataSubjectRequest
 from sales.cadence_services import lead_opt_out
 from sales.choices import ConsentState, TouchStatus
 from sales.models import Enrolment, Lead, LeadEvent, Touch
 from sales.selectors import leads_with_email
 from support.models import BotRun, SurveyResponse, Ticket
 from support.selectors import tickets_with_requester_email
-
-ALL_CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 
 
 class PrivacyError(ValueError):
@@ -276,38 +275,6 @@ def consent_withdraw(
             },
         )
     return change
-
-
-def consent_withdrawals_add(
-    *,
-    lead: Lead | None,
-    email: str = "",
-    channels: Sequence[str] = ALL_CHANNELS,
-    source: str,
-    actor: str,
-    lawful_basis: str = LawfulBasis.CONSENT,
-    note: str = "",
-    now: datetime | None = None,
-) -> list[ConsentRecord]:
-    """Write the proof of a withdrawal: one record per channel, naming the person by the lead and by
-    the key of its address (or of ``email`` without a lead). Only the records: call it inside the
-    transaction of the change it proves (``consent_withdraw``, ``sales.cadence_services.lead_opt_out``)."""
-    key = email_key(lead.email if lead is not None else email)
-    now = now or timezone.now()
-    return [
-        ConsentRecord.objects.create(
-            lead=lead,
-            email_key=key,
-            channel=channel,
-            status=ConsentStatus.WITHDRAWN,
-            lawful_basis=lawful_basis,
-            source=source[:60],
-            recorded_at=now,
-            recorded_by=actor[:100],
-            note=note[:300],
-        )
-        for channel in dict.fromkeys(channels)
-    ]
 
 
 BOUNCE_SOURCE = f"{ConsentSource.WEBHOOK}:email"
@@ -693,7 +660,6 @@ __all__ = [
     "access_export",
     "consent_record",
     "consent_withdraw",
-    "consent_withdrawals_add",
     "data_subject_request_create",
     "erasure_execute",
 ]

@@ -4,8 +4,9 @@ Each due step is decided from plain facts gathered in bulk by ``sales.cadence_se
 
 1. an exit signal since enrolment (opt-out, complaint, bounce, meeting booked, reply) ends it;
 2. an opted-out contact never gets another touch, whatever the channel;
-3. a step on a channel the contact withdrew consent to (``privacy``: an SMS opt-out stops SMS,
-   not email) is skipped and logged; a message (email, SMS) needs granted consent, else likewise;
+3. a step on a channel the contact withdrew consent to (the consent registry, read by
+   ``consent_for``: an SMS opt-out stops SMS, not email) is skipped and logged; a message (email,
+   SMS) needs granted consent, else likewise;
 4. pacing: at most ``max_touches`` touches per contact in any ``window`` across every channel
    and cadence, else the step waits until the oldest touch leaves the window;
 5. quiet hours and weekends in the contact's own time zone move the step to the next allowed time.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: Exit signals in the order they win when several arrived: the strongest "stop" first.
@@ -78,6 +80,23 @@ class Decision:
     verdict: str
     reason: str = ""
     at: datetime | None = None
+
+
+def consent_for(lead: Any, channel: str, states: Mapping[str, str]) -> str:
+    """What may be done on ``channel`` for ``lead`` (anything with a ``consent_state``), given its
+    latest recorded status per channel (``consent.selectors.consent_states``): ``opted_out`` (the
+    lead opted out of everything), ``withdrawn`` (this channel only), else the lead's own state
+    (granted or unknown), raised to granted by a grant recorded for this channel. The lead's states
+    (``sales.choices.ConsentState``) and the registry's (``consent.choices.ConsentStatus``) share
+    these spellings."""
+    if lead.consent_state == OPTED_OUT:
+        return OPTED_OUT
+    recorded = states.get(channel)
+    if recorded == WITHDRAWN:
+        return WITHDRAWN
+    if recorded == GRANTED:
+        return GRANTED
+    return lead.consent_state
 
 
 def zone(name: str) -> ZoneInfo:

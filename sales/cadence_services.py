@@ -7,7 +7,7 @@ decision-log entries, in a number of queries that does not grow with the batch.
 A step that reaches out (email, SMS) or asks an SDR to (phone and LinkedIn tasks) becomes a
 proposed action, so the approval policy decides whether a person reads it first; its compliance
 flags go with it. Consent is checked per channel when the step is drafted (the lead's state and the
-consent registry, ``privacy.selectors``), again by ``lead_opt_out`` and ``privacy.services.
+consent registry, ``consent.selectors``), again by ``lead_opt_out`` and ``privacy.services.
 consent_withdraw``, which withdraw the messages that have not gone out yet, and again by the
 executor just before sending.
 """
@@ -31,8 +31,21 @@ from approvals.choices import ActionKind, ActionStatus
 from approvals.executors import Outcome
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
+from consent.choices import CADENCE_CHANNEL_CONSENT, ConsentSource
+from consent.selectors import consent_states
+from consent.services import consent_withdrawals_add
 from core.bulk import insert_many, update_many
-from sales.cadence import DEFER, EXIT, SKIP, Pacing, QuietHours, StepFacts, decide_step, enrolment_day
+from sales.cadence import (
+    DEFER,
+    EXIT,
+    SKIP,
+    Pacing,
+    QuietHours,
+    StepFacts,
+    consent_for,
+    decide_step,
+    enrolment_day,
+)
 from sales.choices import (
     EXIT_EVENT_KINDS,
     CadenceChannel,
@@ -276,9 +289,6 @@ def _advance_batch(
     batch: list[Enrolment], *, now: datetime, settings: SequencingSettings, summary: AdvanceSummary
 ) -> None:
     from approvals.services import actions_propose_many
-    from privacy.choices import CADENCE_CHANNEL_CONSENT, ConsentSource
-    from privacy.selectors import consent_for, consent_states
-    from privacy.services import consent_withdraw
 
     quiet, pacing = _rules(settings)
     lead_ids = sorted({e.lead_id for e in batch})
@@ -387,13 +397,13 @@ def _advance_batch(
     for lead_id, reason in out.opted_out.items():
         # An unsubscribe or a spam complaint is an opt-out from everything, not only this cadence:
         # a withdrawal of every channel in the consent registry (the proof), applied by lead_opt_out.
-        change = consent_withdraw(
+        opt_out = lead_opt_out(
             lead_id=lead_id,
             source=ConsentSource.REPLY_UNSUBSCRIBE,
             actor=CADENCE_AGENT,
             note=f"{reason} event",
         )
-        summary.withdrawn += change.messages_cancelled
+        summary.withdrawn += opt_out.messages_withdrawn
 
 
 def _move_on(
@@ -666,11 +676,10 @@ def lead_opt_out(
     now: datetime | None = None,
 ) -> OptOutResult:
     """Record that a contact opted out, with immediate effect on queued work: the withdrawal of every
-    channel is written to the consent registry (the proof, ``privacy.services.consent_withdrawals_add``),
+    channel is written to the consent registry (the proof, ``consent.services.consent_withdrawals_add``),
     every open enrolment ends and every message to the lead that has not gone out (proposed, pending
     or approved, from a cadence or not) is cancelled, all in one transaction with its log entries."""
     from approvals.services import actions_cancel_unsent
-    from privacy.services import consent_withdrawals_add
 
     now = now or timezone.now()
     with transaction.atomic():

@@ -13,6 +13,8 @@ from django.utils import timezone
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
+from consent.keys import email_key
+from consent.selectors import suppressed_email_keys
 from core import events
 from core.bulk import insert_many
 from core.upsert import (
@@ -208,9 +210,6 @@ def _log_oversight_changes(rows: list[UpsertRow], result: UpsertResult, *, actor
 def _suppressed_arrive_opted_out(rows: list[UpsertRow]) -> list[UpsertRow]:
     """Rows whose address is suppressed in the consent registry (an erased person, or one who
     withdrew every channel) arrive opted out, whatever the import says: one query per batch."""
-    from privacy.keys import email_key
-    from privacy.selectors import suppressed_email_keys
-
     keys = {row.index: email_key(str(row.values.get("email") or "")) for row in rows}
     suppressed = suppressed_email_keys(keys=keys.values())
     if not suppressed:

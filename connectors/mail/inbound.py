@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 MAIL_ACTOR = "mail:inbound"
 UNSUBSCRIBE_ACTOR = "mail:unsubscribe-page"
-#: Consent sources (``privacy.choices.ConsentSource``) of the opt-outs this module records.
+#: Consent sources (``consent.choices.ConsentSource``) of the opt-outs this module records.
 SOURCE_UNSUBSCRIBE_PAGE = "form"
 SOURCE_UNSUBSCRIBE_MAIL = "reply-unsubscribe"
 SOURCE_COMPLAINT = "webhook:email"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from privacy.choices import Channel, ConsentStatus, LawfulBasis
-from privacy.models import ConsentRecord
+from consent.choices import Channel, ConsentStatus, LawfulBasis
+from consent.models import ConsentRecord
 
 
 class ConsentChangeSerializer(serializers.Serializer):

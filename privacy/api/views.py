@@ -10,10 +10,11 @@ from rest_framework import permissions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from consent.choices import Channel, ConsentStatus
+from consent.selectors import consent_history, consent_states
 from privacy.api.serializers import ConsentChangeSerializer, ConsentRecordSerializer, ConsentStateSerializer
-from privacy.choices import Channel, ConsentStatus
-from privacy.selectors import consent_for, consent_history, consent_states
 from privacy.services import PrivacyError, consent_record
+from sales.cadence import consent_for
 from sales.models import Lead
 from sales.scoping import leads_scoped
 from security.api_scopes import ScopedViewSetMixin

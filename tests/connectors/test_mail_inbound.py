@@ -22,7 +22,7 @@ from approvals.models import ProposedAction
 from approvals.services import payload_sha256
 from audit.models import DecisionLogEntry
 from connectors.mail.signature import SIGNATURE_HEADER, inbound_mail_sign
-from privacy.models import ConsentRecord
+from consent.models import ConsentRecord
 from sales.cadence_services import cadences_advance
 from sales.choices import ConsentState
 from sales.models import Cadence, CadenceStep, Enrolment, LeadEvent, MessageTemplate, Touch

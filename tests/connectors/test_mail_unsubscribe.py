@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import DecisionLogEntry
-from privacy.models import ConsentRecord
+from consent.models import ConsentRecord
 from sales.choices import ConsentState
 from sales.models import Cadence, Enrolment, LeadEvent
 from sales.unsubscribe import unsubscribe_token, unsubscribe_url

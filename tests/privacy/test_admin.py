@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from privacy.models import ConsentRecord, RetentionPolicy
+from consent.models import ConsentRecord
+from privacy.models import RetentionPolicy
 from privacy.services import consent_withdraw, data_subject_request_create
 from tests.factories import LeadFactory, UserFactory
 
@@ -26,15 +27,15 @@ def test_every_privacy_admin_page_renders_with_rows(root):
     record = ConsentRecord.objects.get()
     policy = RetentionPolicy.objects.get(kind="tickets")
     for name, obj in (
-        ("consentrecord", record),
-        ("retentionpolicy", policy),
-        ("datasubjectrequest", request),
+        ("consent_consentrecord", record),
+        ("privacy_retentionpolicy", policy),
+        ("privacy_datasubjectrequest", request),
     ):
-        assert root.get(reverse(f"admin:privacy_{name}_changelist")).status_code == 200
-        assert root.get(reverse(f"admin:privacy_{name}_change", args=[obj.pk])).status_code == 200
+        assert root.get(reverse(f"admin:{name}_changelist")).status_code == 200
+        assert root.get(reverse(f"admin:{name}_change", args=[obj.pk])).status_code == 200
     assert root.get(reverse("admin:privacy_datasubjectrequest_add")).status_code == 200
     assert (
-        root.get(reverse("admin:privacy_consentrecord_add")).status_code == 403
+        root.get(reverse("admin:consent_consentrecord_add")).status_code == 403
     )  # proof: never added by hand
 
 

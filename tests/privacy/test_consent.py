@@ -16,10 +16,12 @@ from approvals.services import payload_sha256
 from audit.models import DecisionLogEntry
 from connectors.execution import actions_execute
 from connectors.models import ActionExecution
-from privacy.keys import email_key
-from privacy.models import AppendOnlyError, ConsentRecord
-from privacy.selectors import consent_for, consent_states, message_refusal
+from consent.keys import email_key
+from consent.models import AppendOnlyError, ConsentRecord
+from consent.selectors import consent_states
+from privacy.selectors import message_refusal
 from privacy.services import PrivacyError, consent_record, consent_withdraw
+from sales.cadence import consent_for
 from sales.cadence_services import cadences_advance, lead_opt_out
 from sales.models import Cadence, CadenceStep, Enrolment, Lead, MessageTemplate, SdrQueue, Touch
 from security.models import AccessDenial

@@ -15,9 +15,10 @@ from approvals.models import Decision
 from audit.models import DecisionLogEntry
 from audit.services import audit_seal_pending
 from connectors.models import ActionExecution, SyncConflict, WebhookEvent
+from consent.keys import email_key
+from consent.models import ConsentRecord
 from notifications.models import Notification
-from privacy.keys import email_key
-from privacy.models import ConsentRecord, DataSubjectRequest
+from privacy.models import DataSubjectRequest
 from privacy.services import PrivacyError, access_export, data_subject_request_create, erasure_execute
 from sales.choices import LeadProducer
 from sales.models import Cadence, CadenceStep, Enrolment, Lead, LeadEvent, MessageTemplate, Touch

@@ -16,7 +16,8 @@ from django_q.models import Schedule
 
 from audit.models import DecisionLogEntry
 from connectors.models import ExecutionAttempt, WebhookEvent
-from privacy.models import ConsentRecord, RetentionPolicy
+from consent.models import ConsentRecord
+from privacy.models import RetentionPolicy
 from privacy.services import consent_withdraw
 from sales.models import Lead, LeadEvent
 from support.models import BotRun, SurveyResponse, Ticket

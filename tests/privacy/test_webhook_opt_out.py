@@ -12,7 +12,7 @@ from django.test import Client
 from approvals.choices import ActionStatus
 from connectors.inbound import inbound_process_pending
 from connectors.sandbox.salesforce import SalesforceSandbox
-from privacy.models import ConsentRecord
+from consent.models import ConsentRecord
 from sales.models import Lead
 from tests.connectors.inbound_support import call, make_connection, post_all, webhook_path
 from tests.factories import ProposedActionFactory

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from approvals.models import ProposedAction
 from audit.models import DecisionLogEntry
-from privacy.models import ConsentRecord
+from consent.models import ConsentRecord
 from privacy.services import consent_withdraw
 from sales.models import Lead
 from tests.factories import LeadFactory, UserFactory
