@@ -174,3 +174,14 @@ class Connector(abc.ABC):
         """Send one message; ``marker`` identifies it (a mail server cannot be asked whether an
         earlier attempt arrived, so a sender never repeats one whose outcome is unknown)."""
         raise self._unsupported("send email")
+
+    def send_sms(self, *, to: str, body: str, marker: str, status_callback: str = "") -> WriteResult:
+        """Send one text message to ``to`` (E.164); the provider reports its delivery to
+        ``status_callback``. A provider cannot be asked whether an earlier attempt went out (its
+        messages carry no marker), so the outbox never repeats one whose outcome is unknown."""
+        raise self._unsupported("send sms")
+
+
+def sends_sms(vendor_class: type[Connector]) -> bool:
+    """Whether connectors of ``vendor_class`` implement ``send_sms``."""
+    return vendor_class.send_sms is not Connector.send_sms

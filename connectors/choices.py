@@ -8,3 +8,4 @@ class Vendor(models.TextChoices):
     HUBSPOT = "hubspot", "HubSpot"
     ZENDESK = "zendesk", "Zendesk"
     INTERCOM = "intercom", "Intercom"
+    TWILIO = "twilio", "Twilio (SMS)"

@@ -292,7 +292,25 @@ def call_for(action: ProposedAction, connection: Connection, connector: Connecto
             check_kind="ticket",  # Intercom adds a note carrying the marker: check before repeating
             check_delay=lag,
         )
+    if kind == ActionKind.SEND_SMS:
+        return _sms_call(action, connection, connector)
     raise Refused("unsupported", f"{vendor} connections do not execute {kind}")
+
+
+def _sms_call(action: ProposedAction, connection: Connection, connector: Connector) -> Call:
+    """``send_sms`` through the connection's provider (``connectors.sms``), reporting its delivery to
+    a status webhook that names the action. The number is indexed first, so a reply (a STOP) finds
+    the lead even before a receipt. Neither checkable nor repeatable: an unknown outcome fails it."""
+    from connectors.sms import recipient_index, status_callback_url
+
+    to, body, key = str(action.payload["to"]), str(action.payload["body"]), action.idempotency_key
+    ActionExecution.objects.filter(action_id=action.pk).update(recipient_index=recipient_index(to))
+    callback = status_callback_url(vendor=connection.vendor, connection=connection.name, action_id=action.pk)
+    return Call(
+        "send_sms",
+        lambda: connector.send_sms(to=to, body=body, marker=key, status_callback=callback),
+        key,
+    )
 
 
 def _mail_call(action: ProposedAction) -> Call:

@@ -510,6 +510,17 @@ class ActionExecution(models.Model):
     vendor_id = models.CharField(
         max_length=100, blank=True, help_text="The record the write made or changed."
     )
+    delivery_status = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="A text message's latest delivery receipt from its provider (delivered, failed 30005 …).",
+    )
+    recipient_index = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="Keyed HMAC of the number a text message went to (E.164), so a reply finds its lead.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,6 +15,7 @@ VENDOR_MODULES = (
     "connectors.zendesk.connector",
     "connectors.intercom.connector",
     "connectors.mail.connector",
+    "connectors.twilio.connector",
 )
 
 
@@ -42,6 +43,12 @@ def vendors() -> list[str]:
     AgentOps's own mail sender needs none."""
     _load_vendors()
     return sorted(name for name, cls in _REGISTRY.items() if cls.configured)
+
+
+def vendor_class(vendor: str) -> type[Connector] | None:
+    """The connector class registered for ``vendor``, or None."""
+    _load_vendors()
+    return _REGISTRY.get(vendor)
 
 
 def connector_for(config: ConnectionConfig) -> Connector:

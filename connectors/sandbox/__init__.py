@@ -19,6 +19,7 @@ EMULATOR_MODULES = (
     "connectors.sandbox.hubspot",
     "connectors.sandbox.zendesk",
     "connectors.sandbox.intercom",
+    "connectors.sandbox.twilio",
 )
 
 _EMULATORS: dict[str, type[SandboxApp]] = {}
