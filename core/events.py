@@ -36,6 +36,9 @@ TOPICS: Mapping[str, frozenset[str]] = {
     "leads.scored": frozenset({"lead_ids"}),
     # Our own mail to these leads bounced for good (connectors.mail.inbound): suppress their email.
     "mail.bounced": frozenset({"lead_ids"}),
+    # Text messages to these leads must stop (connectors.twilio: a STOP reply, a number that takes no
+    # texts): withdraw their SMS channel, recorded with its source and why.
+    "sms.stopped": frozenset({"lead_ids", "source", "note"}),
     # A person approved or rejected a proposed action (web, API, email or Slack): its id.
     "actions.decided": frozenset({"action_id"}),
 }

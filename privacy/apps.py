@@ -16,7 +16,9 @@ class PrivacyConfig(AppConfig):
         veto_register(Veto(name="consent", refusals=message_vetoes, code="consent_withdrawn"))
 
         from core import events
-        from privacy.services import mail_bounces_suppress
+        from privacy.services import mail_bounces_suppress, sms_channel_suppress
 
         # A permanent bounce of our own mail stops email to the lead (the registry keeps why).
         events.subscribe("mail.bounced", mail_bounces_suppress)
+        # A STOP texted back, or a number that takes no texts, stops SMS to the lead likewise.
+        events.subscribe("sms.stopped", sms_channel_suppress)

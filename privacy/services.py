@@ -287,19 +287,30 @@ def mail_bounces_suppress(*, lead_ids: Sequence[int]) -> int:
     queued email is cancelled, later email steps are skipped and the executor refuses what is left.
     Other channels go on. A lead that is gone or has email withdrawn already is left as it is.
     Returns how many leads were suppressed."""
+    return _channel_suppress(
+        lead_ids,
+        Channel.EMAIL,
+        source=BOUNCE_SOURCE,
+        actor=BOUNCE_ACTOR,
+        note="our email bounced for good (a delivery status notification): the address takes no mail",
+    )
+
+
+def sms_channel_suppress(*, lead_ids: Sequence[int], source: str, note: str) -> int:
+    """Stop text messages to leads (an ``sms.stopped`` event: they texted STOP, or their number takes
+    no texts): a withdrawal of their SMS channel from ``source`` (``webhook:twilio``) with ``note``,
+    exactly as ``mail_bounces_suppress`` does for email. Returns how many leads were suppressed."""
+    return _channel_suppress(lead_ids, Channel.SMS, source=source, actor=source, note=note)
+
+
+def _channel_suppress(lead_ids: Sequence[int], channel: str, *, source: str, actor: str, note: str) -> int:
     suppressed = 0
     for lead in Lead.objects.filter(pk__in=list(lead_ids)).order_by("pk"):
         if lead.consent_state == ConsentState.OPTED_OUT or (
-            consent_states(leads=[lead]).get(lead.pk, {}).get(Channel.EMAIL) == ConsentStatus.WITHDRAWN
+            consent_states(leads=[lead]).get(lead.pk, {}).get(channel) == ConsentStatus.WITHDRAWN
         ):
             continue
-        consent_withdraw(
-            lead_id=lead.pk,
-            channels=[Channel.EMAIL],
-            source=BOUNCE_SOURCE,
-            actor=BOUNCE_ACTOR,
-            note="our email bounced for good (a delivery status notification): the address takes no mail",
-        )
+        consent_withdraw(lead_id=lead.pk, channels=[channel], source=source, actor=actor, note=note)
         suppressed += 1
     return suppressed
 

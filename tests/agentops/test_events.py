@@ -61,18 +61,25 @@ def test_it_checks_the_payload_even_when_nobody_subscribed(bus):
 
 
 def test_the_project_declares_the_topics_its_apps_use():
-    assert set(events.TOPICS) == {"leads.changed", "leads.scored", "mail.bounced", "actions.decided"}
+    assert set(events.TOPICS) == {
+        "leads.changed",
+        "leads.scored",
+        "mail.bounced",
+        "sms.stopped",
+        "actions.decided",
+    }
     assert events.subscribe == events.bus.subscribe and events.publish == events.bus.publish
 
 
 def test_the_apps_subscribe_their_follow_ups_at_startup():
-    from privacy.services import mail_bounces_suppress
+    from privacy.services import mail_bounces_suppress, sms_channel_suppress
     from sales.tasks import playbooks_after_scoring
     from scoring.tasks import rescore_changed_leads
 
     assert rescore_changed_leads in events.bus.subscribers("leads.changed")
     assert playbooks_after_scoring in events.bus.subscribers("leads.scored")
     assert mail_bounces_suppress in events.bus.subscribers("mail.bounced")
+    assert sms_channel_suppress in events.bus.subscribers("sms.stopped")
 
 
 # --- delivery after commit -----------------------------------------------------------------------
