@@ -151,6 +151,9 @@ class Veto:
     name: str
     refusals: Callable[[Any], Sequence[Any]]
     code: str = "vetoed"
+    #: For a veto whose answer depends only on the kind and domain (no provider sends the kind):
+    #: ``kind_refusals(kind, domain)``, asked once per kind by a proposer of many (a cadence tick).
+    kind_refusals: Callable[[str, str], Sequence[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,12 @@ def gates() -> list[Gate]:
 
 def vetoes() -> list[Veto]:
     return list(_VETOES.values())
+
+
+def kind_refusals(*, kind: str, domain: str) -> list[Any]:
+    """Why no action of ``kind`` in ``domain`` may go out now, whatever its record and payload (the
+    vetoes that answer per kind); empty when some may."""
+    return [r for veto in _VETOES.values() if veto.kind_refusals for r in veto.kind_refusals(kind, domain)]
 
 
 def callback_gate_register(gate: CallbackGate) -> CallbackGate:

@@ -25,5 +25,17 @@ class ConnectorsConfig(AppConfig):
 
         # A lead's outcome comes from the CRM alone: no agent writes a field it is read from.
         veto_register(Veto(name="outcome fields", refusals=outcome_field_refusals, code="outcome_field"))
+
+        from connectors.sms import sms_kind_refusals, sms_route_refusals
+
+        # An SMS nothing can send is never proposed (a cadence skips the step), nor sent half-way.
+        veto_register(
+            Veto(
+                name="sms route",
+                refusals=sms_route_refusals,
+                code="no_sms_route",
+                kind_refusals=sms_kind_refusals,
+            )
+        )
         for signal in (post_save, post_delete):
             signal.connect(guarded_fields_forget, sender=OutcomeMapping, dispatch_uid="guarded_fields_forget")

@@ -28,7 +28,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from approvals.choices import ActionKind, ActionStatus
-from approvals.executors import Outcome
+from approvals.executors import Outcome, kind_refusals
 from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from consent.choices import CADENCE_CHANNEL_CONSENT, ConsentSource
@@ -76,6 +76,8 @@ OPEN = (EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED)
 #: Proposed actions of a touch that have not gone out yet, so an opt-out can still withdraw them.
 UNSENT = (ActionStatus.PROPOSED, ActionStatus.PENDING_APPROVAL, ActionStatus.APPROVED)
 MESSAGE_KINDS = (ActionKind.SEND_EMAIL, ActionKind.SEND_SMS)
+#: The kind a step of each channel proposes (the SDR's tasks: ``create_task``).
+CHANNEL_KINDS = {CadenceChannel.EMAIL: ActionKind.SEND_EMAIL, CadenceChannel.SMS: ActionKind.SEND_SMS}
 SIGNAL_LOOKBACK = timedelta(days=30)
 
 
@@ -302,6 +304,7 @@ def _advance_batch(
         Pattern(p.flag, p.regex)
         for p in CompliancePattern.objects.filter(is_active=True).only("flag", "regex")
     )
+    unsendable = _unsendable_channels(steps)
     out = _Batch()
     for enrolment in batch:
         lead = enrolment.lead
@@ -364,6 +367,9 @@ def _advance_batch(
         if decision.verdict == SKIP:
             touch.status, touch.reason = TouchStatus.SKIPPED, decision.reason
             summary.skipped += 1
+        elif step.channel in unsendable:
+            touch.status, touch.reason = TouchStatus.SKIPPED, unsendable[step.channel][:500]
+            summary.skipped += 1
         else:
             proposal = _draft(enrolment, step, touch, merge[enrolment.pk], patterns, settings)
             if proposal is None:
@@ -404,6 +410,18 @@ def _advance_batch(
             note=f"{reason} event",
         )
         summary.withdrawn += opt_out.messages_withdrawn
+
+
+def _unsendable_channels(steps: Mapping[int, Mapping[int, CadenceStep]]) -> dict[str, str]:
+    """Why nothing can send a channel's steps now, per channel (a vetoed kind: no SMS provider, see
+    ``approvals.executors.kind_refusals``), asked once per channel: such a step is skipped with that
+    reason, as a step without consent is, and the cadence moves on (never approved, then unrunnable)."""
+    reasons: dict[str, str] = {}
+    for channel in {step.channel for by_position in steps.values() for step in by_position.values()}:
+        refusals = kind_refusals(kind=CHANNEL_KINDS.get(channel, ActionKind.CREATE_TASK), domain="sales")
+        if refusals:
+            reasons[channel] = "; ".join(getattr(r, "reason", str(r)) for r in refusals)
+    return reasons
 
 
 def _move_on(

@@ -109,3 +109,26 @@ def payload_seen(action) -> str:
 
     action_id = action if isinstance(action, int) else action.pk
     return payload_sha256(ProposedAction.objects.values_list("payload", flat=True).get(pk=action_id))
+
+
+#: The Twilio sandbox's account (``connectors.sandbox.twilio.TwilioSandbox``).
+TWILIO_CREDENTIALS = {"account_sid": "AC" + "5a" * 16, "auth_token": "twilio-sandbox-auth-token"}
+
+
+def sms_provider(*, base_url: str = "http://127.0.0.1:9", name: str = "twilio-main", **options):
+    """A Twilio connection (to the sandbox at ``base_url``) allowed to send text messages, and the
+    ``send_sms`` route to it: without one, no SMS is proposed (``connectors.sms``)."""
+    from connectors.models import ActionRoute, Connection
+
+    connection = Connection(
+        name=name,
+        vendor="twilio",
+        base_url=base_url,
+        timeout_seconds=5,
+        write_scopes=["send_sms"],
+        options={"from_number": "+15005550006", **options},
+    )
+    connection.set_credentials(TWILIO_CREDENTIALS)
+    connection.save()
+    ActionRoute.objects.create(kind="send_sms", connection=connection)
+    return connection

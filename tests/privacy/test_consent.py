@@ -27,7 +27,7 @@ from sales.models import Cadence, CadenceStep, Enrolment, Lead, MessageTemplate,
 from security.models import AccessDenial
 from security.services import apikey_create
 from tests.connectors.execution_world import fast_settings
-from tests.factories import LeadFactory, ProposedActionFactory, UserFactory, user_in_role
+from tests.factories import LeadFactory, ProposedActionFactory, UserFactory, sms_provider, user_in_role
 
 pytestmark = pytest.mark.django_db
 
@@ -205,6 +205,7 @@ def test_the_cadence_skips_a_withdrawn_channel_and_still_sends_on_the_others(mix
 
 
 def test_a_withdrawal_cancels_a_proposed_cadence_message_of_that_channel(mixed_cadence):
+    sms_provider()
     ada = lead()
     enrolment = Enrolment.objects.create(
         lead=ada, cadence=mixed_cadence, status="active", next_position=1, next_step_at=NOW, enrolled_at=NOW

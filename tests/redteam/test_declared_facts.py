@@ -13,7 +13,7 @@ import pytest
 
 from approvals.models import ApprovalPolicy, ProposedAction
 from audit.models import DecisionLogEntry
-from tests.factories import LeadFactory, TicketFactory
+from tests.factories import LeadFactory, TicketFactory, sms_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -147,6 +147,7 @@ def test_its_outbound_email_is_scanned_for_compliance_and_a_flag_policy_applies(
 
 
 def test_its_sms_and_public_reply_are_scanned_too(agent, ticket):
+    sms_provider()
     sms = agent.propose(kind="send_sms", payload={"to": "+4930123456", "body": "Guaranteed returns!"})
     reply = agent.propose(
         kind="post_public_reply", payload={"body": "Your contract renews."}, ticket=ticket.pk
@@ -195,6 +196,7 @@ def test_an_email_to_the_lead_itself_is_accepted_whatever_the_case(agent):
 
 
 def test_a_text_to_someone_else_than_the_lead_is_refused(agent):
+    sms_provider()
     lead = LeadFactory(phone="+49 30 123456")
     response = agent.propose(
         kind="send_sms", lead=lead.pk, payload={"to": "+4930999999", "body": "Hi. Reply STOP to opt out"}
