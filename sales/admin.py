@@ -1,10 +1,16 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from approvals.admin_mixins import ChangeControlledAdmin
+from approvals.choices import ActionKind
+from approvals.executors import kind_refusals
+from sales.choices import CadenceChannel
 from sales.lead_rows import OVERSIGHT_FIELDS
 from sales.models import (
     Account,
@@ -196,8 +202,40 @@ class MessageTemplateAdmin(SimpleHistoryAdmin):
         )
 
 
+def _no_sms_provider() -> str:
+    """Why no SMS step can go out now (no provider: ``approvals.executors.kind_refusals``), or ""."""
+    refusals = kind_refusals(kind=ActionKind.SEND_SMS, domain="sales")
+    return "; ".join(getattr(r, "reason", str(r)) for r in refusals)
+
+
+class CadenceStepFormSet(BaseInlineFormSet):
+    """An active cadence gets no new SMS step while nothing can send SMS: the step's channel says
+    why. Steps already there are left alone (a warning after saving, ``CadenceAdmin.save_related``),
+    so other edits are never blocked by a provider that went away."""
+
+    def clean(self) -> None:
+        super().clean()
+        if not getattr(self.instance, "is_active", False):
+            return
+        added = [
+            form
+            for form in self.forms
+            if form.cleaned_data.get("channel") == CadenceChannel.SMS
+            and not form.cleaned_data.get("DELETE")
+            and "channel" in form.changed_data
+        ]
+        reason = _no_sms_provider() if added else ""
+        for form in added if reason else []:
+            form.add_error(
+                "channel",
+                f"{reason}. Connect an SMS provider first, or save the cadence switched off "
+                "(every lead would skip this step).",
+            )
+
+
 class CadenceStepInline(admin.TabularInline):
     model = CadenceStep
+    formset = CadenceStepFormSet
     extra = 1
     fields = ["position", "channel", "wait_days", "template"]
     ordering = ["position"]
@@ -209,6 +247,21 @@ class CadenceAdmin(SimpleHistoryAdmin):
     list_filter = ["is_active"]
     search_fields = ["name"]
     inlines = [CadenceStepInline]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        positions = list(
+            form.instance.steps.filter(channel=CadenceChannel.SMS).values_list("position", flat=True)
+        )
+        reason = _no_sms_provider() if positions else ""
+        if reason:
+            steps = ", ".join(str(p) for p in positions)
+            self.message_user(
+                request,
+                f"SMS step(s) {steps}: {reason}. Until an SMS provider is connected, every lead skips "
+                "them (the touch says why) and goes on to the next step.",
+                messages.WARNING,
+            )
 
 
 @admin.register(SequencingSettings)
