@@ -30,6 +30,7 @@ from scoring.intent import (
     read_examples,
     split_examples,
 )
+from scoring.intent_examples import intent_training_examples
 from scoring.models import ModelVersion
 from scoring.selectors import champion
 from scoring.services import model_version_register
@@ -75,6 +76,7 @@ def intent_model_train(
     if per_intent is not None:
         train = train.subset(first_per_label(train.labels, per_intent))
     holdout = examples.subset(split.holdout)
+    train, extra = intent_training_examples(train, holdout)
     report(f"training on {len(train)} examples")
     started = time.perf_counter()
     trained = fit_intent_model(train.texts, train.labels, params=params, seed=seed)
@@ -89,7 +91,7 @@ def intent_model_train(
             "data_sha256": examples.sha256,
             "split_seed": seed,
             "split_sha256": split.sha256,
-            "sizes": {"train": len(train), "holdout": len(holdout), "per_intent": per_intent},
+            "sizes": {"train": len(train), "holdout": len(holdout), "per_intent": per_intent, "extra": extra},
             "out_of_fold": {
                 "accuracy": trained.oof_accuracy,
                 "coverage": trained.oof_coverage,

@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin_readonly import LogAdmin
 from security.admin_mixins import PersonalDataAdminMixin
 from security.masking import mask_text
 from support.choices import ArticleStatus, ResolvedBy
@@ -12,6 +13,7 @@ from support.models import (
     Article,
     BotRun,
     HandoffRoute,
+    IntentCorrection,
     IntentPolicy,
     ReplyFragment,
     SupportSettings,
@@ -160,3 +162,22 @@ class SupportSettingsAdmin(SimpleHistoryAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return not SupportSettings.objects.exists()
+
+
+@admin.register(IntentCorrection)
+class IntentCorrectionAdmin(LogAdmin):
+    """Read-only: corrections are made on the ticket's page (``intent_correction_record``, which logs
+    them) and are the intent model's training data; the admin only lists them."""
+
+    list_display = [
+        "ticket",
+        "predicted",
+        "confidence",
+        "corrected",
+        "corrected_by",
+        "model_version",
+        "created_at",
+    ]
+    list_filter = ["corrected"]
+    search_fields = ["=ticket__external_id", "corrected", "predicted"]
+    list_select_related = ["ticket", "corrected_by"]

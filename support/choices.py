@@ -51,3 +51,14 @@ class BotOutcome(models.TextChoices):
 class ResolvedBy(models.TextChoices):
     BOT = "bot", "Bot"
     HUMAN = "human", "Human"
+
+
+class TicketState(models.TextChoices):
+    """Where a ticket stands with the bot, as the support lead's ticket list groups it; one state per
+    ticket, the first that holds in this order (``support.selectors.tickets_workspace``)."""
+
+    WAITING = "waiting", "Waiting for approval"  # an action on it waits for a person
+    REOPENED = "reopened", "Reopened"  # the customer wrote again after the resolution
+    HANDED_OFF = "handed_off", "Handed off"  # the bot gave it to people
+    ANSWERED = "answered", "Answered"  # the bot answered it (or asked for details)
+    NOT_SEEN = "not_seen", "Not seen by the bot"  # imported, or waiting for the bot's next run

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -237,6 +238,39 @@ class BotRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id}: {self.outcome}"
+
+
+class IntentCorrection(models.Model):
+    """A support lead's correction of the intent the model predicted for a ticket: a labelled example
+    for the next intent training run (``support.selectors.intent_correction_examples``).
+
+    Written by ``support.workspace_services.intent_correction_record`` with its decision-log entry.
+    The text is the ticket's own (read through ``ticket``, not copied): an erasure or the retention
+    policy that blanks the ticket's body blanks the example too. Append-only: a later correction of
+    the same ticket is a new row, and training takes the newest.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="intent_corrections")
+    predicted = models.CharField(
+        max_length=80, blank=True, help_text="What the intent model said (empty if it never ran)."
+    )
+    confidence = models.FloatField(null=True, blank=True, help_text="The model's confidence in it.")
+    model_version = models.CharField(max_length=120, blank=True, help_text="The model that predicted it.")
+    corrected = models.CharField(max_length=80, help_text="The intent the support lead chose.")
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(corrected=""), name="intent_correction_corrected_set"),
+        ]
+        indexes = [models.Index(fields=["ticket", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.predicted or '—'} → {self.corrected}"
 
 
 class SurveyResponse(models.Model):

@@ -7,13 +7,30 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from approvals.choices import ActionKind, ActionStatus
+from approvals.models import ProposedAction
+from approvals.selectors import actions_visible_to
 from scoring.choices import ModelKind, ModelStatus
 from scoring.models import ModelVersion
-from support.choices import ArticleStatus
+from security.selectors import user_scope
+from support.choices import ArticleStatus, BotOutcome, TicketState
 from support.handoff import HandoffRule
 from support.metrics import (
     Figures,
@@ -25,7 +42,15 @@ from support.metrics import (
     metric_rows,
     total,
 )
-from support.models import Article, HandoffRoute, IntentPolicy, SupportSettings, Ticket
+from support.models import (
+    Article,
+    HandoffRoute,
+    IntentCorrection,
+    IntentPolicy,
+    SupportSettings,
+    Ticket,
+)
+from support.scoping import tickets_scoped
 
 
 def intent_version_holdout() -> ModelVersion | None:
@@ -102,10 +127,14 @@ def tickets_with_requester_email(*, email: str) -> QuerySet[Ticket]:
     return Ticket.objects.filter(requester_email__iexact=address)
 
 
+#: Tickets imported as intent training data (BANKING77 queries): not support work.
+TRAINING_SOURCE = "banking77"
+
+
 def _opened_tickets() -> QuerySet[Ticket]:
     """Tickets with their opening time; the imported BANKING77 training queries are not support work."""
     return (
-        Ticket.objects.exclude(source="banking77")
+        Ticket.objects.exclude(source=TRAINING_SOURCE)
         .annotate(opened=Coalesce("source_created_at", "created_at"))
         .order_by()
     )
@@ -200,3 +229,167 @@ def support_metrics_page(*, days: int, today: date | None = None) -> MetricsPage
         ],
         period=period,
     )
+
+
+# --- The support lead's workspace: the ticket list and a ticket's page -----------------------------
+
+
+def _ticket_state() -> Case:
+    """A ticket's ``TicketState``: the first that holds, in the order of ``TicketState``."""
+    waiting = ProposedAction.objects.filter(ticket=OuterRef("pk"), status=ActionStatus.PENDING_APPROVAL)
+    return Case(
+        When(Exists(waiting), then=Value(TicketState.WAITING)),
+        When(followup_at__isnull=False, then=Value(TicketState.REOPENED)),
+        When(
+            Q(bot_run__outcome=BotOutcome.HANDED_OFF) | Q(escalated_at__isnull=False),
+            then=Value(TicketState.HANDED_OFF),
+        ),
+        When(
+            Q(bot_run__outcome__in=[BotOutcome.ANSWERED, BotOutcome.ASKED]),
+            then=Value(TicketState.ANSWERED),
+        ),
+        default=Value(TicketState.NOT_SEEN),
+        output_field=CharField(),
+    )
+
+
+def _workspace_tickets(*, user: Any) -> QuerySet[Any]:
+    """The support tickets ``user`` may see (``support.scoping``), each with its ``state`` and
+    ``opened`` (typed loosely: the type checker does not follow the annotations)."""
+    return (
+        tickets_scoped(user=user)
+        .exclude(source=TRAINING_SOURCE)
+        .annotate(state=_ticket_state(), opened=Coalesce("source_created_at", "created_at"))
+    )
+
+
+@dataclass(frozen=True)
+class TicketFacets:
+    """The ticket list's counts per state, and the intents and helpdesks it can be filtered by."""
+
+    total: int
+    by_state: dict[str, int]
+    intents: list[str]
+    sources: frozenset[str]
+
+
+def tickets_workspace_facets(*, user: Any) -> TicketFacets:
+    """How many tickets ``user`` sees in each state, and the predicted intents and helpdesks among
+    them: one grouped query, whatever the number of tickets."""
+    rows = (
+        _workspace_tickets(user=user)
+        .order_by()
+        .values_list("state", "predicted_intent", "source")
+        .annotate(n=Count("pk"))
+    )
+    by_state = dict.fromkeys(TicketState.values, 0)
+    intents: set[str] = set()
+    sources: set[str] = set()
+    for state, intent, source, n in rows:
+        by_state[state] += n
+        sources.add(source)
+        if intent:
+            intents.add(intent)
+    return TicketFacets(
+        total=sum(by_state.values()), by_state=by_state, intents=sorted(intents), sources=frozenset(sources)
+    )
+
+
+def tickets_workspace(
+    *, user: Any, state: str = "", intent: str = "", source: str = "", search: str = ""
+) -> QuerySet[Ticket]:
+    """The tickets ``user`` may see, newest first, each with its ``state``, narrowed by state,
+    predicted intent, helpdesk and words of the subject (all of them, any case); with the bot's run
+    joined in, so a page of them is one query."""
+    tickets = _workspace_tickets(user=user).select_related("bot_run")
+    if state:
+        tickets = tickets.filter(state=state)
+    if intent:
+        tickets = tickets.filter(predicted_intent=intent)
+    if source:
+        tickets = tickets.filter(source=source)
+    for word in search.split()[:8]:
+        tickets = tickets.filter(Q(subject__icontains=word) | Q(external_id=word))
+    return tickets.defer("body", "bot_run__summary").order_by("-opened", "-id")
+
+
+@dataclass
+class TicketWorkspace:
+    """One ticket's page: the ticket with its state and bot run, the actions on it the user may
+    see (newest first, decisions prefetched), its intent corrections, and the intents to choose from."""
+
+    ticket: Ticket
+    actions: list[ProposedAction]
+    corrections: list[IntentCorrection]
+    intents: list[str]
+
+
+def ticket_workspace(*, user: Any, ticket_id: int) -> TicketWorkspace | None:
+    """The ticket's page for ``user``, or None when they may not see it; five queries whatever the
+    ticket's history."""
+    ticket = (
+        _workspace_tickets(user=user)
+        .select_related("bot_run__article", "account")
+        .filter(pk=ticket_id)
+        .first()
+    )
+    if ticket is None:
+        return None
+    actions = list(
+        actions_visible_to(user=user)
+        .filter(ticket_id=ticket.pk)
+        .select_related("approver_group")
+        .prefetch_related("decisions__decided_by")
+        .order_by("-created_at", "-id")
+    )
+    corrections = list(ticket.intent_corrections.select_related("corrected_by"))
+    return TicketWorkspace(ticket=ticket, actions=actions, corrections=corrections, intents=intent_classes())
+
+
+def intent_classes() -> list[str]:
+    """The intents a ticket may be labelled with: the classes of the champion intent model (else the
+    newest version), read from its stored preprocessing without its artifact; without any model,
+    the intents that have a policy."""
+    is_champion = ExpressionWrapper(Q(status=ModelStatus.CHAMPION), output_field=BooleanField())
+    preprocessing = (
+        ModelVersion.objects.filter(kind=ModelKind.INTENT)
+        .annotate(is_champion=is_champion)
+        .order_by("-is_champion", "-version")
+        .values_list("preprocessing", flat=True)
+        .first()
+    )
+    intents = (preprocessing or {}).get("intents") or []
+    if intents:
+        return sorted(str(i) for i in intents)
+    return list(IntentPolicy.objects.order_by("intent").values_list("intent", flat=True))
+
+
+def ticket_reply_pending(*, ticket_id: int) -> ProposedAction | None:
+    """The customer-facing reply on the ticket that waits for a person, if any (the newest)."""
+    return (
+        ProposedAction.objects.filter(
+            ticket_id=ticket_id, kind=ActionKind.POST_PUBLIC_REPLY, status=ActionStatus.PENDING_APPROVAL
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def action_decidable_by(*, user: Any, action: ProposedAction) -> bool:
+    """Whether ``user`` may decide ``action`` (``security.roles``: its domain, and routed to one of
+    their groups or to none unless they oversee every route)."""
+    scope = user_scope(user=user)
+    routed_to_mine = action.approver_group_id is None or action.approver_group_id in scope.group_ids
+    return scope.access.may_decide(domain=action.domain, routed_to_mine=routed_to_mine)
+
+
+def intent_correction_examples() -> list[tuple[str, str]]:
+    """What support leads taught the intent model: (the ticket's text, the intent they chose) for
+    each corrected ticket, its newest correction only; tickets whose text was erased are left out.
+    The intent training reads this through ``scoring.intent_services.intent_examples_register``."""
+    newest: dict[int, tuple[str, str]] = {}
+    rows = IntentCorrection.objects.select_related("ticket").only("ticket_id", "corrected", "ticket__body")
+    for correction in rows.order_by("ticket_id", "-created_at", "-id"):
+        if correction.ticket_id not in newest:
+            newest[correction.ticket_id] = (correction.ticket.body.strip(), correction.corrected)
+    return [pair for pair in newest.values() if pair[0]]

@@ -108,8 +108,6 @@ class IntercomSandbox(SandboxApp):
     def add_conversation(self, *, contact_id: str, body: str, subject: str = "") -> dict[str, Any]:
         with self.lock:
             stamp = self.now()
-            # As Intercom: the author of a customer-initiated conversation is the contact, named.
-            person = self.tables["contact"].get(contact_id) or {}
             conversation_id = str(100000 + self.next_id("conversation"))
             conversation: dict[str, Any] = {
                 "type": "conversation",
@@ -132,12 +130,7 @@ class IntercomSandbox(SandboxApp):
                     "delivered_as": "customer_initiated",
                     "subject": subject,
                     "body": f"<p>{body}</p>",
-                    "author": {
-                        "type": "user",
-                        "id": contact_id,
-                        "name": person.get("name"),
-                        "email": person.get("email"),
-                    },
+                    "author": {"type": "user", "id": contact_id, "name": None, "email": None},
                     "attachments": [],
                     "url": None,
                     "redacted": False,

@@ -160,7 +160,7 @@ def _lead_texted(number: str) -> int | None:
         return None
     return (
         ActionExecution.objects.filter(recipient_index=index, action__kind=ActionKind.SEND_SMS)
-        .filter(action__lead__isnull=False)
+        .exclude(action__lead_id=None)
         .order_by("-pk")
         .values_list("action__lead_id", flat=True)
         .first()

@@ -143,7 +143,7 @@
         history.replaceState(null, "", location.pathname + location.search);
       });
     });
-    if (location.hash === "#edit" || location.hash === "#reject") {
+    if (location.hash === "#edit" || location.hash === "#reject" || location.hash === "#intent") {
       var name = location.hash.slice(1);
       openPanel(name);
       // The browser's own scroll to the #fragment after load takes the focus back; focus again then.
@@ -160,6 +160,7 @@
       a: function () { submit("approve-form"); },
       e: function () { openPanel("edit"); },
       r: function () { openPanel("reject"); },
+      i: function () { openPanel("intent"); },  // a ticket's intent correction (support/ticket.html)
       d: function () { submit("defer-form"); },
       u: function () { var back = document.querySelector("[data-back]"); if (back) location.href = back.href; },
       "?": toggleHelp,

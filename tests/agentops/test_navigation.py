@@ -38,10 +38,10 @@ def test_the_top_bar_and_the_overview_open_the_pages_not_the_apis_json(client):
 @pytest.mark.parametrize(
     ("role", "shown", "hidden"),
     [
-        ("SDR managers", {"Queue", "Leads", "Cadences"}, {"Support"}),
-        ("Support leads", {"Queue", "Support"}, {"Leads", "Cadences"}),
-        ("Ops admins", {"Queue", "Leads", "Cadences", "Support"}, set()),
-        ("Auditors", {"Queue", "Actions"}, set()),
+        ("SDR managers", {"Queue", "Leads", "Cadences"}, {"Support", "Tickets"}),
+        ("Support leads", {"Queue", "Tickets", "Support"}, {"Leads", "Cadences"}),
+        ("Ops admins", {"Queue", "Leads", "Cadences", "Tickets", "Support"}, set()),
+        ("Auditors", {"Queue", "Actions", "Tickets"}, set()),
     ],
 )
 def test_the_menu_follows_the_role_and_every_link_in_it_opens(client, role, shown, hidden):

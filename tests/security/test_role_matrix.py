@@ -80,6 +80,12 @@ MATRIX: dict[tuple[str, str, str], dict[str, str]] = {
     ("scoring/drift/", "GET", ""): PAGE,
     ("support/thresholds/", "GET", ""): R("login", "403", "403", "ok", "ok", "403"),  # staff only
     ("support/metrics/", "GET", ""): R("login", "403", "ok", "ok", "ok", "403"),  # support.view_ticket
+    # The support lead's workspace: roles that read tickets; replying and correcting need a role
+    # that acts on support (auditors read only); an empty form answers 400, the view's own ("ok").
+    ("support/tickets/", "GET", ""): R("login", "403", "ok", "ok", "ok", "403"),
+    ("support/tickets/<pk>/", "GET", "ticket"): R("login", "403", "ok", "ok", "ok", "403"),
+    ("support/tickets/<pk>/reply/", "POST", "ticket"): R("login", "403", "ok", "ok", "403", "403"),
+    ("support/tickets/<pk>/intent/", "POST", "ticket"): R("login", "403", "ok", "ok", "403", "403"),
     ("sales/cadences/", "GET", ""): SALES_PAGE,
     ("login/", "GET", ""): R("ok", "ok", "ok", "ok", "ok", "403"),
     ("account/confirm-password/", "GET", ""): PAGE,
@@ -133,8 +139,6 @@ EXCLUDED_ROUTES = {
     "role (tests/connectors/test_mail_unsubscribe.py)",
     "notifications/decide/<token>/": "authorised by the signed, single-use token in the approver's email "
     "and the decide services' own checks (tests/notifications/test_email_links.py)",
-    "notifications/slack/interactivity/": "authenticated by Slack's request signature (signing secret, "
-    "5-minute window), then the deciding user's own scope (tests/e2e/test_decide_in_slack_and_email.py)",
     "favicon.ico": "a redirect to the static icon, no data (tests/agentops/test_navigation.py)",
 }
 EXCLUDED_RULES = {
