@@ -305,7 +305,7 @@ def inbound_process_batch(*, connection: Connection, events: Sequence[WebhookEve
     batch = _Batch(connection, vendor)
     mapped = []
     for event in events:
-        if event.entity_kind in vendor.kinds and event.entity_id:
+        if event.entity_kind in (*vendor.kinds, *vendor.signal_kinds) and event.entity_id:
             mapped.append(event)
         else:
             batch.settle(event, InboundStatus.IGNORED)
@@ -322,8 +322,12 @@ def inbound_process_batch(*, connection: Connection, events: Sequence[WebhookEve
         for event in mapped:
             if event.pk in locked:
                 by_kind[event.entity_kind].append(event)
-        for kind, kind_events in by_kind.items():
-            batch.apply(kind, kind_events)
+        # Records first: a contact and its meeting in one batch find each other.
+        for kind, kind_events in sorted(by_kind.items(), key=lambda item: item[0] in vendor.signal_kinds):
+            if kind in vendor.signal_kinds:
+                batch.apply_signals(kind, kind_events)
+            else:
+                batch.apply(kind, kind_events)
         batch.save()
     return batch.summary
 
@@ -366,13 +370,13 @@ class _Batch:
             kind: _target(kind).modified_times(
                 self.vendor, [e.entity_id for e in thin if e.entity_kind == kind]
             )
-            for kind in {e.entity_kind for e in thin}
+            for kind in {e.entity_kind for e in thin} - set(self.vendor.signal_kinds)
         }
         ready = [e for e in events if e.payload]
         records: dict[tuple[str, str], Any] = {}
         connector = connector_for(inbound_config(self.connection, self.outcome_rules)) if thin else None
         for event in thin:
-            ours = held[event.entity_kind].get(event.entity_id)
+            ours = held.get(event.entity_kind, {}).get(event.entity_id)
             if ours is not None and event.source_modified_at is not None and event.source_modified_at <= ours:
                 self.settle(event, InboundStatus.IGNORED_STALE)  # what it announces is already here
                 continue
@@ -396,6 +400,16 @@ class _Batch:
         return ready
 
     # Applying ----------------------------------------------------------------------------------
+    def apply_signals(self, kind: str, events: list[WebhookEvent]) -> None:
+        """Engagement and deal records become the leads' events and outcomes (``connectors.engagement``,
+        which writes each event's decision-log entry)."""
+        from connectors.engagement import engagement_events_apply
+
+        for done in engagement_events_apply(
+            connection=self.connection, kind=kind, events=events, actor=self.actor
+        ):
+            self.settle(done.event, done.status, done.error)
+
     def newest(self, events: list[WebhookEvent]) -> dict[str, WebhookEvent]:
         """The newest event of each record; the others are settled (stale, or processed when equal)."""
         newest: dict[str, WebhookEvent] = {}

@@ -123,6 +123,8 @@ class VendorInbound(abc.ABC):
     vendor: ClassVar[str]
     #: Our kinds this vendor's records become (what ``sync`` reads and ``inbound`` applies).
     kinds: ClassVar[tuple[str, ...]] = ()
+    #: Engagement and deal kinds whose records become lead events (``connectors.engagement``).
+    signal_kinds: ClassVar[tuple[str, ...]] = ()
     #: Our ``Lead`` column holding this vendor's id, if any (``salesforce_id`` …).
     lead_id_column: ClassVar[str | None] = None
     #: Some events carry no record (all of HubSpot's, Zendesk's satisfaction trigger): ``inbound``
@@ -213,12 +215,17 @@ def _local(tag: str) -> str:
 class SalesforceInbound(VendorInbound):
     vendor = "salesforce"
     kinds = ("lead", "account", "contact")
+    signal_kinds = ("email", "meeting", "call", "deal")
     lead_id_column = "salesforce_id"
     SOBJECT_KINDS: ClassVar[dict[str, str]] = {
         "Lead": "lead",
         # A Contact is not a lead of ours: its account links the leads with its email.
         "Account": "account",
         "Contact": "contact",
+        "Task": "call",
+        "Event": "meeting",
+        "EmailMessage": "email",
+        "Opportunity": "deal",
     }
 
     def accept(
@@ -274,7 +281,14 @@ class SalesforceInbound(VendorInbound):
             values["status"] = SALESFORCE_LEAD_STATUS[payload["Status"]]
         if "HasOptedOutOfEmail" in payload:
             values["consent_state"] = "opted_out" if _flag(payload["HasOptedOutOfEmail"]) else None
-        extra = {"Industry": "industry", "LeadSource": "lead_source", "OwnerId": "salesforce_owner_id"}
+        extra = {
+            "Industry": "industry",
+            "LeadSource": "lead_source",
+            "OwnerId": "salesforce_owner_id",
+            # What a converted lead became: its calls, meetings and deals name these.
+            "ConvertedContactId": "salesforce_contact_id",
+            "ConvertedOpportunityId": "salesforce_opportunity_id",
+        }
         attributes = {ours: payload[theirs] for theirs, ours in extra.items() if payload.get(theirs)}
         if attributes:
             values["attributes"] = attributes
@@ -299,9 +313,19 @@ class HubSpotInbound(VendorInbound):
 
     vendor = "hubspot"
     kinds = ("lead", "account")
+    signal_kinds = ("email", "meeting", "deal")
     lead_id_column = "hubspot_id"
     needs_read = True
-    SUBJECT_KINDS: ClassVar[dict[str, str]] = {"contact": "lead", "company": "account"}
+    SUBJECT_KINDS: ClassVar[dict[str, str]] = {"contact": "lead", "company": "account", "deal": "deal"}
+    #: The generic subscriptions (``object.creation`` …) name the type by id: contacts, deals,
+    #: emails and meetings.
+    OBJECT_TYPE_KINDS: ClassVar[dict[str, str]] = {
+        "0-1": "lead",
+        "0-2": "account",
+        "0-3": "deal",
+        "0-49": "email",
+        "0-47": "meeting",
+    }
 
     def accept(
         self, request: IncomingRequest, *, secret: str, options: Mapping[str, Any], now: float
@@ -325,13 +349,23 @@ class HubSpotInbound(VendorInbound):
             ParsedEvent(
                 event_id=str(e["eventId"]),
                 topic=_text(e.get("subscriptionType")),
-                entity_kind=self.SUBJECT_KINDS.get(_text(e.get("subscriptionType")).split(".")[0], ""),
+                entity_kind=self._kind(e, n),
                 # An association change names the contact as fromObjectId: it is read again.
                 entity_id=_text(e.get("fromObjectId") if _association_change(e) else e.get("objectId")),
                 modified_at=_datetime(e.get("occurredAt")),
             )
-            for e in data
+            for n, e in enumerate(data)
         ]
+
+    def _kind(self, event: Mapping[str, Any], n: int) -> str:
+        subject = _text(event.get("subscriptionType")).split(".")[0]
+        if subject != "object":
+            return self.SUBJECT_KINDS.get(subject, "")
+        if not _text(event.get("objectTypeId")):
+            raise WebhookRefused(f"event {n}: objectTypeId missing from an object.* event", status=400)
+        if not _text(event.get("objectId")):
+            raise WebhookRefused(f"event {n}: objectId missing", status=400)
+        return self.OBJECT_TYPE_KINDS.get(_text(event["objectTypeId"]), "")
 
     def values(self, kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         names = {

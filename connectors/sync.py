@@ -54,7 +54,7 @@ class SyncSummary(Counts):
 def sync_kinds(connection: Connection) -> tuple[str, ...]:
     """The kinds of our records the connection's vendor can be synced for."""
     inbound = INBOUND.get(connection.vendor)
-    return inbound.kinds if inbound else ()
+    return (*inbound.kinds, *inbound.signal_kinds) if inbound else ()
 
 
 def sync_run(*, connection: Connection, kind: str, max_pages: int = MAX_PAGES) -> SyncSummary:

@@ -1,12 +1,15 @@
 """django-q2 tasks for notifications: thin, idempotent wrappers around the services."""
 
 from notifications.services import notifications_send_digests, notifications_send_pending
+from notifications.slack.services import slack_cards_post_pending
 from operations.task_runs import ledgered
 
 
 @ledgered
 def notify_pending_task() -> dict[str, int]:
-    return notifications_send_pending().as_dict()
+    sent = notifications_send_pending().as_dict()
+    cards = slack_cards_post_pending().as_dict()
+    return {**sent, **{f"slack_cards_{name}": n for name, n in cards.items()}}
 
 
 @ledgered

@@ -182,7 +182,9 @@ def _apply_refs(source: str, refs: Mapping[int, tuple[Lead, str]], actor: str, r
         Account.objects.filter(source=source, external_id__in=list(wanted)).values_list("external_id", "pk")
     )
     current_ids = {lead.account_id for lead, _ in refs.values() if lead.account_id is not None}
-    sources = dict(Account.objects.filter(pk__in=current_ids).values_list("pk", "source"))
+    sources: dict[int | None, str] = dict(
+        Account.objects.filter(pk__in=current_ids).values_list("pk", "source")
+    )
     now = timezone.now()
     changed: list[Lead] = []
     entries: list[LogEntry] = []
@@ -192,10 +194,11 @@ def _apply_refs(source: str, refs: Mapping[int, tuple[Lead, str]], actor: str, r
         before = lead.account_id
         if ref:
             attributes[key] = ref
-            # Not here yet: the CRM says another account, so the old link no longer holds.
             after = accounts.get(ref)
             if after is None and sources.get(before) != source:
-                after = before  # linked by another source (or by hand); the CRM's id waits
+                # An account we do not hold yet: a link made by another source (or by hand) stays
+                # until it arrives; one from this CRM no longer holds.
+                after = before
         else:
             attributes.pop(key, None)
             after = None if sources.get(before) == source else before

@@ -77,7 +77,10 @@ OPEN = (EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED)
 UNSENT = (ActionStatus.PROPOSED, ActionStatus.PENDING_APPROVAL, ActionStatus.APPROVED)
 MESSAGE_KINDS = (ActionKind.SEND_EMAIL, ActionKind.SEND_SMS)
 #: The kind a step of each channel proposes (the SDR's tasks: ``create_task``).
-CHANNEL_KINDS = {CadenceChannel.EMAIL: ActionKind.SEND_EMAIL, CadenceChannel.SMS: ActionKind.SEND_SMS}
+CHANNEL_KINDS: dict[str, str] = {
+    CadenceChannel.EMAIL: ActionKind.SEND_EMAIL,
+    CadenceChannel.SMS: ActionKind.SEND_SMS,
+}
 SIGNAL_LOOKBACK = timedelta(days=30)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -34,6 +35,17 @@ from connectors.crm import connection_error, error_for_status, none_if_not_found
 from connectors.registry import register
 
 SOBJECTS = {"lead": "Lead", "contact": "Contact", "account": "Account", "task": "Task"}
+#: Engagement and deal records (``connectors.signals``): calls are Tasks, meetings Events.
+SIGNAL_SOBJECTS = {"email": "EmailMessage", "meeting": "Event", "call": "Task", "deal": "Opportunity"}
+SOBJECTS.update(SIGNAL_SOBJECTS)
+#: Where the leads and contacts a record is about go in ``Record.fields`` when they are not a field
+#: of its own: an email's recipients and sender (``EmailMessageRelation``), an opportunity's
+#: contact roles (``OpportunityContactRole``); read once per page.
+ASSOCIATED_WHO_IDS = "associatedWhoIds"
+_LINK_QUERIES = {
+    "email": ("SELECT EmailMessageId, RelationId FROM EmailMessageRelation WHERE EmailMessageId IN {}"),
+    "deal": "SELECT OpportunityId, ContactId FROM OpportunityContactRole WHERE OpportunityId IN {}",
+}
 #: sObject Collections accept at most 200 records per request.
 COLLECTION_SIZE = 200
 DEFAULT_EXTERNAL_ID_FIELD = "AgentOps_External_Id__c"
@@ -82,13 +94,49 @@ class SalesforceConnector(Connector):
     """Salesforce CRM (see the module docstring for configuration and where markers live)."""
 
     vendor = "salesforce"
-    kinds = ("lead", "contact", "account", "task")
+    kinds = ("lead", "contact", "account", "task", *SIGNAL_SOBJECTS)
 
     DEFAULT_FIELDS: Mapping[str, Sequence[str]] = {
-        "lead": ("Id", "FirstName", "LastName", "Company", "Email", "Status", "OwnerId", "SystemModstamp"),
+        "lead": (
+            "Id",
+            "FirstName",
+            "LastName",
+            "Company",
+            "Email",
+            "Status",
+            "OwnerId",
+            "SystemModstamp",
+            # What a converted lead became: its calls, meetings and deals name these.
+            "ConvertedContactId",
+            "ConvertedOpportunityId",
+        ),
         "contact": ("Id", "FirstName", "LastName", "Email", "AccountId", "OwnerId", "SystemModstamp"),
         "account": ("Id", "Name", "Industry", "Website", "OwnerId", "SystemModstamp"),
         "task": ("Id", "Subject", "Description", "Status", "WhoId", "WhatId", "OwnerId", "SystemModstamp"),
+        "email": (
+            "Id",
+            "Subject",
+            "MessageDate",
+            "Incoming",
+            "Status",
+            "IsBounced",
+            "FirstOpenedDate",
+            "CreatedDate",
+            "SystemModstamp",
+        ),
+        "meeting": ("Id", "Subject", "WhoId", "StartDateTime", "CreatedDate", "SystemModstamp"),
+        "call": (
+            "Id",
+            "Subject",
+            "WhoId",
+            "TaskSubtype",
+            "CallDisposition",
+            "CallDurationInSeconds",
+            "CompletedDateTime",
+            "CreatedDate",
+            "SystemModstamp",
+        ),
+        "deal": ("Id", "Name", "StageName", "Amount", "CloseDate", "IsWon", "IsClosed", "SystemModstamp"),
     }
 
     def __init__(self, config: ConnectionConfig) -> None:
@@ -140,7 +188,8 @@ class SalesforceConnector(Connector):
         configured = self.config.options.get("fields", {}).get(kind)
         names = list(configured or self.DEFAULT_FIELDS[kind])
         extra = self.marker_field if kind == "task" else self.external_id_field
-        wanted = [extra, "SystemModstamp", *self.config.options.get("extra_fields", {}).get(kind, ())]
+        also = self.config.options.get("extra_fields", {}).get(kind, ())
+        wanted = [*([] if kind in SIGNAL_SOBJECTS else [extra]), "SystemModstamp", *also]
         return names + [name for name in dict.fromkeys(wanted) if name not in names]
 
     def _record(self, kind: str, data: Mapping[str, Any]) -> Record:
@@ -185,8 +234,26 @@ class SalesforceConnector(Connector):
                 )
             )
         records = [self._record(kind, row) for row in result.get("records", [])]
+        if kind in _LINK_QUERIES and records:
+            records = self._with_links(kind, records)
         next_cursor = None if result.get("done", True) else result.get("nextRecordsUrl")
         return Page(records=records, next_cursor=next_cursor)
+
+    def _with_links(self, kind: str, records: Sequence[Record]) -> list[Record]:
+        """``records`` with the lead and contact ids they are about (one query for the page)."""
+        soql = _LINK_QUERIES[kind].format(
+            "(" + ", ".join(format_soql("{}", record.vendor_id) for record in records) + ")"
+        )
+        links: dict[str, list[str]] = {}
+        for row in self._query(soql).get("records", []):
+            values = [v for k, v in row.items() if k != "attributes"]
+            links.setdefault(str(values[0])[:15], []).append(str(values[1]))
+        return [
+            replace(
+                record, fields={**record.fields, ASSOCIATED_WHO_IDS: links.get(record.vendor_id[:15], [])}
+            )
+            for record in records
+        ]
 
     def find_by_marker(self, kind: str, marker: str) -> Record | None:
         """A task by its marker field; a lead, contact or account by its External ID."""

@@ -14,7 +14,12 @@ reaching the ``customer`` lifecycle stage gets ``hs_lifecyclestage_customer_date
 ``Retry-After``; an upsert is repeatable, a create sent twice creates two records; a contact in a
 sequence cannot be enrolled again. Requests need ``Authorization: Bearer <access token>``.
 Contact and company creations and property changes are sent as webhooks, a JSON array of
-HubSpot's events signed with ``X-HubSpot-Signature-v3`` (the app's ``client_secret``).
+HubSpot's events signed with ``X-HubSpot-Signature-v3`` (the app's ``client_secret``). Contacts are
+associated with companies through v4 (``PUT …/associations/default/companies/{id}``, ``DELETE``):
+the first company is the primary one, kept in ``associatedcompanyid``, and both sides get an
+``associationChange`` event. Properties HubSpot calculates (``total_revenue``,
+``associatedcompanyid``) are refused in writes and set by ``calculate``; a portal's custom
+properties are added to ``custom_properties``.
 """
 
 from __future__ import annotations
@@ -77,28 +82,78 @@ PROPERTIES: dict[str, set[str]] = {
         "hubspot_owner_id",
         "agentops_marker",
     },
+    # Engagements and deals (connectors.signals).
+    "emails": {
+        "hs_timestamp",
+        "hs_email_direction",
+        "hs_email_status",
+        "hs_email_subject",
+        "hs_email_text",
+        "hs_email_open_count",
+        "hs_email_click_count",
+        "hubspot_owner_id",
+    },
+    "meetings": {
+        "hs_timestamp",
+        "hs_meeting_title",
+        "hs_meeting_body",
+        "hs_meeting_start_time",
+        "hs_meeting_end_time",
+        "hs_meeting_outcome",
+        "hubspot_owner_id",
+    },
+    "deals": {
+        "dealname",
+        "dealstage",
+        "pipeline",
+        "amount",
+        "closedate",
+        "hubspot_owner_id",
+    },
 }
+#: Deal properties HubSpot calculates from the stage (read-only), with the default pipeline's
+#: closed stages.
+DEAL_CALCULATED = {"hs_is_closed", "hs_is_closed_won", "hs_is_closed_lost"}
+CLOSED_DEAL_STAGES = {"closedwon": True, "closedlost": False}
 #: Properties HubSpot keeps itself: the primary company (from the contact-to-company associations)
 #: and a company's closed-won revenue (from its deals). Writing them is refused (READ_ONLY_VALUE).
 READ_ONLY_PROPERTIES = {"contacts": {"associatedcompanyid"}, "companies": {"total_revenue"}}
 #: The association type ids of a contact's companies: the primary one, and any other (unlabelled).
 CONTACT_TO_COMPANY_PRIMARY, CONTACT_TO_COMPANY = 1, 279
 UNIQUE_PROPERTIES = {"contacts": {"email", "agentops_external_id"}, "companies": {"agentops_external_id"}}
-REQUIRED_PROPERTIES = {"tasks": ("hs_timestamp",)}
+REQUIRED_PROPERTIES = {"tasks": ("hs_timestamp",), "emails": ("hs_timestamp",), "meetings": ("hs_timestamp",)}
 #: The modification-time property HubSpot keeps per type (contacts have their own name for it).
 MODIFIED_PROPERTY = {
     "contacts": "lastmodifieddate",
     "companies": "hs_lastmodifieddate",
     "tasks": "hs_lastmodifieddate",
+    "emails": "hs_lastmodifieddate",
+    "meetings": "hs_lastmodifieddate",
+    "deals": "hs_lastmodifieddate",
 }
-CREATED_PROPERTY = {"contacts": "createdate", "companies": "createdate", "tasks": "hs_createdate"}
-DATE_PROPERTIES = {*MODIFIED_PROPERTY.values(), *CREATED_PROPERTY.values(), "hs_timestamp"}
+CREATED_PROPERTY = {
+    "contacts": "createdate",
+    "companies": "createdate",
+    "tasks": "hs_createdate",
+    "emails": "hs_createdate",
+    "meetings": "hs_createdate",
+    "deals": "createdate",
+}
+DATE_PROPERTIES = {*MODIFIED_PROPERTY.values(), *CREATED_PROPERTY.values(), "hs_timestamp", "closedate"}
 BATCH_LIMIT = 100
 SEARCH_PAGE_LIMIT = 200
-#: HubSpot association type ids: task to contact, task to company.
-TASK_ASSOCIATIONS = {204: "contacts", 192: "companies"}
-#: Webhook subscription subjects per object type (HubSpot offers none for tasks).
-WEBHOOK_SUBJECTS = {"contacts": "contact", "companies": "company"}
+#: HubSpot-defined association type ids, per object type, to the type they point at.
+ASSOCIATION_TYPES = {
+    "tasks": {204: "contacts", 192: "companies"},
+    "emails": {198: "contacts"},
+    "meetings": {200: "contacts"},
+    "deals": {3: "contacts", 5: "companies"},
+}
+#: Legacy webhook subscription subjects per object type (``contact.creation`` …).
+WEBHOOK_SUBJECTS = {"contacts": "contact", "companies": "company", "deals": "deal"}
+#: Object types notified by the generic subscriptions (``object.creation`` with ``objectTypeId``),
+#: the only ones HubSpot offers for engagements.
+GENERIC_WEBHOOK_TYPES = {"emails": "0-49", "meetings": "0-47"}
 
 
 #: "Became a Customer Date": HubSpot stamps it when a contact's lifecycle stage becomes customer.
@@ -119,6 +174,17 @@ def _with_stage_dates(
     dated = clean.get(CUSTOMER_DATE) or stored.get(CUSTOMER_DATE)
     if object_type == "contacts" and reaches_customer and not dated:
         return {**clean, CUSTOMER_DATE: now}
+    if object_type == "deals" and "dealstage" in clean:
+        # Calculated by HubSpot from the stage; a deal closed without a close date gets today's.
+        won = CLOSED_DEAL_STAGES.get(clean["dealstage"])
+        derived = {
+            "hs_is_closed": str(won is not None).lower(),
+            "hs_is_closed_won": str(won is True).lower(),
+            "hs_is_closed_lost": str(won is False).lower(),
+        }
+        if won is not None and not (clean.get("closedate") or stored.get("closedate")):
+            derived["closedate"] = now
+        return {**clean, **derived}
     return clean
 
 
@@ -349,7 +415,9 @@ class HubSpotSandbox(SandboxApp):
         record["updatedAt"] = now
         record["properties"][MODIFIED_PROPERTY[object_type]] = now
 
-    def _create(self, object_type: str, properties: dict[str, Any]) -> dict[str, Any]:
+    def _create(
+        self, object_type: str, properties: dict[str, Any], associations: dict[str, list[str]] | None = None
+    ) -> dict[str, Any]:
         clean = self._check_properties(object_type, properties)
         missing = [name for name in REQUIRED_PROPERTIES.get(object_type, ()) if not clean.get(name)]
         if missing:
@@ -364,7 +432,7 @@ class HubSpotSandbox(SandboxApp):
             "properties": {"hs_object_id": record_id, CREATED_PROPERTY[object_type]: now, **clean},
             "createdAt": now,
             "archived": False,
-            "associations": {},
+            "associations": associations or {},
         }
         self._stamp(object_type, record, now)
         self.tables[object_type][record_id] = record
@@ -387,17 +455,23 @@ class HubSpotSandbox(SandboxApp):
             self._notify(object_type, record["id"], "propertyChange", propertyName=name, propertyValue=value)
 
     def _notify(self, object_type: str, object_id: str, change: str, **details: str) -> None:
-        """Queue HubSpot's webhook event (a JSON array of events; one per delivery here)."""
+        """Queue HubSpot's webhook event (a JSON array of events; one per delivery here): the legacy
+        ``contact.propertyChange`` form, or for engagements the generic ``object.propertyChange``
+        naming the type by ``objectTypeId``."""
         subject = WEBHOOK_SUBJECTS.get(object_type)
-        if subject is None:
-            return  # HubSpot has no webhook subscriptions for tasks
+        generic = GENERIC_WEBHOOK_TYPES.get(object_type)
+        if subject is None and generic is None:
+            return  # no webhook subscription for tasks here
+        if details.get("propertyName") in DEAL_CALCULATED:
+            return  # calculated properties are not subscribed to (the stage change is)
         event = {
             "eventId": self.next_id("webhook-event") + 100,
-            "subscriptionId": 1000 + list(WEBHOOK_SUBJECTS).index(object_type),
+            "subscriptionId": 1000 + list(PROPERTIES).index(object_type),
             "portalId": self.PORTAL_ID,
             "appId": self.APP_ID,
             "occurredAt": int(time.time() * 1000),
-            "subscriptionType": f"{subject}.{change}",
+            "subscriptionType": f"{subject}.{change}" if subject else f"object.{change}",
+            **({"objectTypeId": generic} if generic else {}),
             "attemptNumber": 0,
             "objectId": int(object_id),
             "changeSource": "INTEGRATION",
@@ -474,9 +548,38 @@ class HubSpotSandbox(SandboxApp):
         object_type = self._object_type(request)
         wanted = request.query.get("properties")
         properties = [p for value in wanted for p in value.split(",")] if wanted else None
+        associated = [t for value in request.query.get("associations", []) for t in value.split(",")]
         with self.lock:
             record = self._find(object_type, request.params["object_id"], request.arg("idProperty"))
-            return self.json(self._view(record, properties))
+            view = self._view(record, properties)
+            if associated:
+                # As HubSpot: only the types that have associations, each a collection of ids.
+                view["associations"] = {
+                    to_type: {
+                        "results": [{"id": i, "type": f"{object_type[:-1]}_to_{to_type[:-1]}"} for i in ids]
+                    }
+                    for to_type, ids in record["associations"].items()
+                    if to_type in associated and ids
+                }
+            return self.json(view)
+
+    @route("POST", r"/crm/v4/associations/(?P<from_type>\w+)/(?P<to_type>\w+)/batch/read")
+    def associations_batch_read(self, request: Request) -> Response:
+        """v4 batch read: per input id its associated ids of ``to_type``; ids without any are left out."""
+        from_type, to_type = request.params["from_type"], request.params["to_type"]
+        inputs = request.json().get("inputs") or []
+        if len(inputs) > 1000:
+            raise SandboxError(400, "Batch input limit of 1000 exceeded", code="VALIDATION_ERROR")
+        results = []
+        with self.lock:
+            for item in inputs:
+                record = self.tables[from_type].get(str(item.get("id")))
+                ids = (record or {}).get("associations", {}).get(to_type) or []
+                if ids:
+                    to = [{"toObjectId": int(i), "associationTypes": []} for i in ids]
+                    results.append({"from": {"id": str(item["id"])}, "to": to})
+        now = hs_datetime(datetime.now(UTC))
+        return self.json({"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now})
 
     @route("POST", r"/crm/v3/objects/(?P<object_type>\w+)")
     def create(self, request: Request) -> Response:
@@ -484,8 +587,7 @@ class HubSpotSandbox(SandboxApp):
         payload = request.json()
         with self.lock:
             targets = self._association_targets(object_type, payload.get("associations") or [])
-            record = self._create(object_type, payload.get("properties") or {})
-            record["associations"] = targets
+            record = self._create(object_type, payload.get("properties") or {}, associations=targets)
             view = self._view(record, None)
         return self.json(view, status=201)
 
@@ -496,8 +598,8 @@ class HubSpotSandbox(SandboxApp):
         for association in associations:
             target_id = str(association.get("to", {}).get("id"))
             for kind in association.get("types") or []:
-                to_type = TASK_ASSOCIATIONS.get(int(kind.get("associationTypeId", 0)))
-                if object_type != "tasks" or to_type is None:
+                to_type = ASSOCIATION_TYPES.get(object_type, {}).get(int(kind.get("associationTypeId", 0)))
+                if to_type is None:
                     raise SandboxError(400, "Invalid association type", code="VALIDATION_ERROR")
                 if target_id not in self.tables[to_type]:
                     raise SandboxError(

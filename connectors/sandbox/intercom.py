@@ -108,6 +108,8 @@ class IntercomSandbox(SandboxApp):
     def add_conversation(self, *, contact_id: str, body: str, subject: str = "") -> dict[str, Any]:
         with self.lock:
             stamp = self.now()
+            # As Intercom: the author of a customer-initiated conversation is the contact, named.
+            person = self.tables["contact"].get(contact_id) or {}
             conversation_id = str(100000 + self.next_id("conversation"))
             conversation: dict[str, Any] = {
                 "type": "conversation",
@@ -130,7 +132,12 @@ class IntercomSandbox(SandboxApp):
                     "delivered_as": "customer_initiated",
                     "subject": subject,
                     "body": f"<p>{body}</p>",
-                    "author": {"type": "user", "id": contact_id, "name": None, "email": None},
+                    "author": {
+                        "type": "user",
+                        "id": contact_id,
+                        "name": person.get("name"),
+                        "email": person.get("email"),
+                    },
                     "attachments": [],
                     "url": None,
                     "redacted": False,

@@ -64,7 +64,37 @@ STANDARD_FIELDS: dict[str, set[str]] = {
         "BillingCountry",
         "Type",
     },
-    "Task": {"Subject", "Description", "Status", "Priority", "WhoId", "WhatId", "ActivityDate", "Type"},
+    "Task": {
+        "Subject",
+        "Description",
+        "Status",
+        "Priority",
+        "WhoId",
+        "WhatId",
+        "ActivityDate",
+        "Type",
+        "TaskSubtype",
+        "CallType",
+        "CallDurationInSeconds",
+        "CallDisposition",
+        "CompletedDateTime",
+    },
+    # Engagement and deals (connectors.signals): meetings, emails with their recipients, opportunities.
+    "Event": {"Subject", "WhoId", "WhatId", "StartDateTime", "EndDateTime", "ActivityDateTime", "Type"},
+    "EmailMessage": {
+        "Subject",
+        "FromAddress",
+        "ToAddress",
+        "MessageDate",
+        "Incoming",
+        "Status",
+        "IsBounced",
+        "FirstOpenedDate",
+        "RelatedToId",
+    },
+    "EmailMessageRelation": {"EmailMessageId", "RelationId", "RelationType", "RelationAddress"},
+    "Opportunity": {"Name", "StageName", "Amount", "CloseDate", "AccountId", "Probability"},
+    "OpportunityContactRole": {"OpportunityId", "ContactId", "Role", "IsPrimary"},
     "User": {"Username", "Email", "FirstName", "LastName", "IsActive"},
     "ActionCadence": {"Name", "State"},
     "ActionCadenceTracker": {"ActionCadenceId", "TargetId", "State"},
@@ -79,7 +109,11 @@ READ_ONLY_FIELDS: dict[str, set[str]] = {
         "ConvertedContactId",
         "ConvertedOpportunityId",
     },
+    # Salesforce derives them from the stage (OpportunityStage): Closed Won is won and closed.
+    "Opportunity": {"IsWon", "IsClosed"},
 }
+#: The standard closed stages and what Salesforce derives from each (IsClosed, IsWon).
+CLOSED_STAGES = {"Closed Won": (True, True), "Closed Lost": (True, False)}
 REQUIRED_FIELDS = {"Lead": ("LastName", "Company"), "Contact": ("LastName",), "Account": ("Name",)}
 ID_PREFIXES = {
     "Lead": "00Q",
@@ -89,8 +123,13 @@ ID_PREFIXES = {
     "User": "005",
     "ActionCadence": "7cd",
     "ActionCadenceTracker": "7ct",
+    "Event": "00U",
+    "EmailMessage": "02s",
+    "EmailMessageRelation": "0Rw",
+    "Opportunity": "006",
+    "OpportunityContactRole": "00K",
 }
-DATETIME_FIELDS = {"CreatedDate", "LastModifiedDate", "SystemModstamp"}
+DATETIME_FIELDS = {"CreatedDate", "LastModifiedDate", "SystemModstamp", "MessageDate", "StartDateTime"}
 COLLECTION_LIMIT = 200
 
 
@@ -115,8 +154,8 @@ _SOQL = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _CONDITION = re.compile(
-    r"\s*(?P<field>\w+)\s*(?P<op>!=|>=|<=|=|>|<)\s*"
-    r"(?P<value>'(?:[^'\\]|\\.)*'|\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)|-?\d+(?:\.\d+)?|null|true|false)\s*",
+    r"\s*(?P<field>\w+)\s*(?P<op>!=|>=|<=|=|>|<|IN\b)\s*"
+    r"(?P<value>\((?:\s*'(?:[^'\\]|\\.)*'\s*,?)+\)|'(?:[^'\\]|\\.)*'|\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)|-?\d+(?:\.\d+)?|null|true|false)\s*",
     re.IGNORECASE,
 )
 
@@ -129,11 +168,23 @@ def _soap_text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+#: SOQL's comparisons, and ``IN`` with a list of literals.
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {**COMPARISONS, "IN": lambda a, b: a in b}
+
+
+def _derive(sobject: str, record: dict[str, Any]) -> None:
+    """The fields Salesforce derives on save: an Opportunity's ``IsClosed``/``IsWon`` from its stage."""
+    if sobject == "Opportunity":
+        record["IsClosed"], record["IsWon"] = CLOSED_STAGES.get(record.get("StageName") or "", (False, False))
+
+
 def _malformed(message: str) -> SandboxError:
     return SandboxError(400, message, code="MALFORMED_QUERY")
 
 
 def _literal(text: str) -> Any:
+    if text.startswith("("):  # IN ('a', 'b')
+        return [_literal(item) for item in re.findall(r"'(?:[^'\\]|\\.)*'", text)]
     if text.startswith("'"):
         return re.sub(r"\\(.)", lambda m: _UNESCAPES.get(m[1], m[1]), text[1:-1])
     lowered = text.lower()
@@ -156,7 +207,7 @@ def parse_soql(soql: str) -> dict[str, Any]:
         condition = _CONDITION.match(where, position)
         if condition is None:
             raise _malformed(f"unexpected token: {where[position:][:40]}")
-        conditions.append((condition["field"], condition["op"], _literal(condition["value"])))
+        conditions.append((condition["field"], condition["op"].upper(), _literal(condition["value"])))
         position = condition.end()
         joiner = re.compile(r"AND\s+", re.IGNORECASE).match(where, position)
         if joiner is not None:
@@ -201,6 +252,8 @@ class SalesforceSandbox(SandboxApp):
         self.session_ids = {"sandbox-session"}
         #: Outbound messages carry the org id; our endpoint checks it and a secret in its URL.
         self.organization_id = "00D000000000001AAA"
+        #: The objects with a workflow outbound message (an org admin's choice per object; Task,
+        #: Event and Opportunity can have one too: add them).
         self.outbound_objects = {"Lead", "Contact", "Account"}
         #: Records per query page (Salesforce's default batch is 2,000).
         self.query_batch_size = 2000
@@ -295,8 +348,21 @@ class SalesforceSandbox(SandboxApp):
             contact = self._insert(
                 "Contact", {"LastName": lead["LastName"], "FirstName": lead.get("FirstName") or ""}
             )
-            opportunity_id = f"006{self.next_id('Opportunity'):012d}AAA"
             now = datetime.now(UTC)
+            opportunity = self._insert(
+                "Opportunity",
+                {
+                    "Name": f"{lead.get('Company') or lead['LastName']}-",
+                    "StageName": "Prospecting",
+                    "CloseDate": now.date().isoformat(),
+                    "AccountId": account["Id"],
+                },
+            )
+            self._insert(
+                "OpportunityContactRole",
+                {"OpportunityId": opportunity["Id"], "ContactId": contact["Id"], "IsPrimary": True},
+            )
+            opportunity_id = opportunity["Id"]
             lead.update(
                 IsConverted=True,
                 ConvertedDate=now.date().isoformat(),
@@ -347,6 +413,7 @@ class SalesforceSandbox(SandboxApp):
             **({"IsConverted": False} if sobject == "Lead" else {}),
             **fields,
         }
+        _derive(sobject, record)
         self.tables[sobject][record_id] = record
         return record
 
@@ -356,6 +423,7 @@ class SalesforceSandbox(SandboxApp):
         self._check_fields(sobject, fields)
         now = sf_datetime(datetime.now(UTC))
         record.update(fields, LastModifiedDate=now, SystemModstamp=now)
+        _derive(sobject, record)
 
     def _get(self, sobject: str, record_id: str) -> dict[str, Any]:
         self._check_object(sobject)
@@ -522,7 +590,7 @@ class SalesforceSandbox(SandboxApp):
         rows = [
             r
             for r in self.tables[sobject].values()
-            if all(COMPARISONS[op](value(r, name), literal) for name, op, literal in query["conditions"])
+            if all(_OPERATORS[op](value(r, name), literal) for name, op, literal in query["conditions"])
         ]
 
         def sort_key(name: str) -> Callable[[dict[str, Any]], tuple[bool, Any]]:

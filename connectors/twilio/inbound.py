@@ -160,7 +160,7 @@ def _lead_texted(number: str) -> int | None:
         return None
     return (
         ActionExecution.objects.filter(recipient_index=index, action__kind=ActionKind.SEND_SMS)
-        .exclude(action__lead_id=None)
+        .filter(action__lead__isnull=False)
         .order_by("-pk")
         .values_list("action__lead_id", flat=True)
         .first()

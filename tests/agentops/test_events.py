@@ -72,6 +72,7 @@ def test_the_project_declares_the_topics_its_apps_use():
 
 
 def test_the_apps_subscribe_their_follow_ups_at_startup():
+    from notifications.slack.services import slack_cards_after_decision
     from privacy.services import mail_bounces_suppress, sms_channel_suppress
     from sales.tasks import playbooks_after_scoring
     from scoring.tasks import rescore_changed_leads
@@ -79,6 +80,7 @@ def test_the_apps_subscribe_their_follow_ups_at_startup():
     assert rescore_changed_leads in events.bus.subscribers("leads.changed")
     assert playbooks_after_scoring in events.bus.subscribers("leads.scored")
     assert mail_bounces_suppress in events.bus.subscribers("mail.bounced")
+    assert slack_cards_after_decision in events.bus.subscribers("actions.decided")
     assert sms_channel_suppress in events.bus.subscribers("sms.stopped")
 
 

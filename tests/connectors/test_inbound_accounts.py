@@ -366,3 +366,28 @@ def test_account_times_are_the_crms(salesforce, webhook_inbox):
     stamp = salesforce.tables["Account"][account_id]["SystemModstamp"]
     held = Account.objects.get(external_id=account_id).source_modified_at
     assert held == datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+def test_a_ticket_from_a_linked_leads_email_arrives_linked_to_the_account(serve_sandbox, webhook_inbox):
+    from connectors.sandbox.intercom import IntercomSandbox
+    from support.models import Ticket
+    from tests.factories import AccountFactory, LeadFactory
+
+    account = AccountFactory()
+    LeadFactory(email="bo@initech.com", account=account)
+    LeadFactory(email="eve@twofold.com", account=AccountFactory())
+    LeadFactory(email="eve@twofold.com", account=AccountFactory())  # known at two companies
+    intercom = IntercomSandbox()
+    serve_sandbox(intercom)
+    connection = make_connection("intercom")
+    intercom.webhooks.configure(url=f"{webhook_inbox.url}/hooks")
+    for email in ("BO@initech.com", "eve@twofold.com", "stranger@example.com"):
+        contact = intercom.add_contact(email=email, name="Someone")
+        conversation = intercom.add_conversation(contact_id=contact["id"], body="Where is my invoice?")
+        closed = {"message_type": "close", "admin_id": intercom.default_admin["id"]}
+        call(intercom, "POST", f"/conversations/{conversation['id']}/parts", closed)  # notified
+
+    assert set(_post(connection, _captured(intercom, webhook_inbox))) == {200}
+
+    accounts = {t.requester_email: t.account for t in Ticket.objects.filter(source="intercom")}
+    assert accounts == {"bo@initech.com": account, "eve@twofold.com": None, "stranger@example.com": None}

@@ -32,6 +32,13 @@ from tests.outbox import outbox_run
 pytestmark = pytest.mark.django_db
 
 SF_API = "/services/data/v59.0"
+DEAL_TEXT_FIELDS = (
+    "deal_won_field",
+    "deal_won_time_field",
+    "deal_lost_field",
+    "deal_lost_time_field",
+    "deal_amount_field",
+)
 
 
 @pytest.fixture
@@ -200,6 +207,9 @@ def test_a_value_mapped_as_lost_in_the_admin_makes_the_lead_lost(admin_client, h
             "lost_values": '["UNQUALIFIED"]',
             "lost_time_field": "",
             "deal_value_field": "recent_deal_amount",
+            # The deal rules, as the form shows them (unchanged).
+            **{name: getattr(mapping, name) for name in DEAL_TEXT_FIELDS},
+            **{name: json.dumps(getattr(mapping, name)) for name in ("deal_won_values", "deal_lost_values")},
         },
     )
     assert answer.status_code == 302, answer.content

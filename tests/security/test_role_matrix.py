@@ -139,6 +139,8 @@ EXCLUDED_ROUTES = {
     "role (tests/connectors/test_mail_unsubscribe.py)",
     "notifications/decide/<token>/": "authorised by the signed, single-use token in the approver's email "
     "and the decide services' own checks (tests/notifications/test_email_links.py)",
+    "notifications/slack/interactivity/": "authenticated by Slack's request signature (signing secret, "
+    "5-minute window), then the deciding user's own scope (tests/e2e/test_decide_in_slack_and_email.py)",
     "favicon.ico": "a redirect to the static icon, no data (tests/agentops/test_navigation.py)",
 }
 EXCLUDED_RULES = {

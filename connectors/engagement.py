@@ -1,0 +1,249 @@
+"""Apply a CRM's engagement and deal records (``connectors.signals``) to the leads they are about.
+
+Called by ``connectors.inbound`` for the events of a batch whose kind is an engagement kind, in the
+batch's transaction. For each event, in a savepoint of its own (so a bad record leaves nothing
+half-written and the rest of the batch goes on):
+
+* the record is read as signals (``connectors.signals.engagement_read``; a record missing what its
+  events need fails with the field named);
+* the people it names are found among our leads: HubSpot contacts by ``hubspot_id`` (or a lead
+  that came from HubSpot by its external id); Salesforce leads by ``salesforce_id``, and contacts or
+  opportunities by what a converted lead became (``attributes.salesforce_contact_id`` /
+  ``salesforce_opportunity_id``, from ``ConvertedContactId`` / ``ConvertedOpportunityId``). A record
+  about nobody we hold yet (its contact's own event may come later) is tried again by the next runs
+  and ignored after ``MAX_ATTEMPTS``;
+* each signal becomes a lead event through ``sales.event_services.lead_event_record`` (unique per lead
+  and external id, so a redelivery or a second sync read writes nothing), with what our own mail's
+  do at once: a reply, a bounce or a booked meeting ends the lead's open enrolments that began before
+  it (``lead_enrolments_exit``), and a bounce suppresses email to the lead (the ``mail.bounced`` event);
+* a deal's outcome reading (the connection's outcome mapping) sets the lead's outcome, its time (the
+  close date) and its deal value through the CRM-sync upsert: a won deal makes the lead converted
+  (its first conversion time is kept), a lost one makes an undecided lead lost and never undoes a
+  conversion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors.models import Connection, InboundStatus, OutcomeMapping, WebhookEvent
+from connectors.outcomes import CONVERTED, LOST, OutcomeRules
+from connectors.signals import Engagement, SignalError, engagement_read
+from core import events as app_events
+
+logger = logging.getLogger(__name__)
+
+#: A record about no lead we hold is tried this many times (its contact may arrive later), then ignored.
+MAX_ATTEMPTS = 5
+#: Signals that end a cadence at once, as our own mail's reply and bounce do.
+EXITING = ("email_reply", "email_bounce", "meeting_booked")
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What became of one event: an ``InboundStatus`` and the reason when it did not apply."""
+
+    event: WebhookEvent
+    status: str
+    error: str = ""
+
+
+def deal_rules_for(connection: Connection) -> OutcomeRules | None:
+    """The connection's deal rules (its own outcome mapping, else the vendor's default)."""
+    mappings = {
+        m.connection_id: m
+        for m in OutcomeMapping.objects.filter(
+            Q(connection=connection) | Q(connection=None, vendor=connection.vendor)
+        )
+    }
+    mapping = mappings.get(connection.pk) or mappings.get(None)
+    return mapping.deal_rules() if mapping is not None else None
+
+
+def engagement_events_apply(
+    *, connection: Connection, kind: str, events: Sequence[WebhookEvent], actor: str
+) -> list[Settled]:
+    """Apply ``events`` (records of engagement ``kind`` from ``connection``) as lead events and deal
+    outcomes (see the module docstring); what became of each. Call it inside a transaction."""
+    rules = deal_rules_for(connection) if kind == "deal" else None
+    read: list[tuple[WebhookEvent, Engagement]] = []
+    settled: list[Settled] = []
+    for event in sorted(events, key=lambda e: (e.source_modified_at or timezone.now(), e.pk)):
+        try:
+            engagement = engagement_read(
+                vendor=connection.vendor,
+                kind=kind,
+                record_id=event.entity_id,
+                payload=event.payload,
+                modified_at=event.source_modified_at,
+                deal_rules=rules,
+            )
+        except SignalError as exc:
+            settled.append(Settled(event, InboundStatus.FAILED, f"{kind} {event.entity_id}: {exc}"))
+            continue
+        read.append((event, engagement))
+    leads = _leads_of(connection.vendor, [e for _, e in read])
+    now = timezone.now()
+    for event, engagement in read:
+        lead_ids = sorted(
+            {pk for person in engagement.people for pk in leads.people.get(person, ())}
+            | set(leads.deals.get(engagement.deal_id, ()))
+        )
+        if not engagement.signals:
+            settled.append(Settled(event, InboundStatus.PROCESSED))
+        elif not lead_ids:
+            who = ", ".join(engagement.people) or "no one"
+            give_up = event.attempts + 1 >= MAX_ATTEMPTS
+            status = InboundStatus.IGNORED if give_up else InboundStatus.RECEIVED
+            settled.append(Settled(event, status, f"no lead of ours for {who}"))
+        else:
+            settled.append(_apply_one(connection, event, engagement, lead_ids, leads, actor, now))
+    return settled
+
+
+def _apply_one(
+    connection: Connection,
+    event: WebhookEvent,
+    engagement: Engagement,
+    lead_ids: list[int],
+    leads: _Leads,
+    actor: str,
+    now: datetime,
+) -> Settled:
+    from sales.cadence_services import lead_enrolments_exit
+    from sales.event_services import LeadEventError, NewLeadEvent, lead_event_record
+
+    source = f"webhook:{connection.vendor}" if event.channel == "webhook" else f"sync:{connection.vendor}"
+    try:
+        with transaction.atomic():  # a savepoint: nothing of this record stays if any of it fails
+            bounced: list[int] = []
+            for lead_id in lead_ids:
+                for signal in engagement.signals:
+                    recorded = lead_event_record(
+                        event=NewLeadEvent(
+                            lead_id=lead_id,
+                            kind=signal.kind,
+                            occurred_at=signal.occurred_at,
+                            external_id=signal.external_id,
+                            properties={**signal.properties, "vendor": connection.vendor},
+                        ),
+                        actor=actor,
+                        source=source,
+                    )
+                    if not recorded.created or signal.kind not in EXITING:
+                        continue
+                    if leads.enrolled_before(lead_id, signal.occurred_at):
+                        lead_enrolments_exit(
+                            lead_id=lead_id, event_kind=signal.kind, at=signal.occurred_at, now=now
+                        )
+                    if signal.kind == "email_bounce":
+                        bounced.append(lead_id)
+            if engagement.outcome is not None:
+                _deal_outcome(engagement, [leads.rows[pk] for pk in lead_ids], actor)
+            if bounced:
+                app_events.publish("mail.bounced", lead_ids=bounced)
+    except (LeadEventError, _OutcomeRefused) as exc:
+        return Settled(event, InboundStatus.FAILED, f"{engagement.deal_id or event.entity_id}: {exc}")
+    return Settled(event, InboundStatus.PROCESSED)
+
+
+class _OutcomeRefused(ValueError):
+    pass
+
+
+def _deal_outcome(engagement: Engagement, leads: list[dict[str, Any]], actor: str) -> None:
+    """The deal's outcome, close time and amount on its leads, through the CRM-sync upsert."""
+    from sales.choices import LeadProducer, Outcome
+    from sales.services import lead_bulk_upsert
+
+    reading = engagement.outcome
+    assert reading is not None
+    rows = []
+    for lead in leads:
+        row: dict[str, Any] = {}
+        if reading.outcome == CONVERTED and lead["outcome"] != Outcome.CONVERTED:
+            row.update(outcome=Outcome.CONVERTED, outcome_at=reading.at)
+        elif reading.outcome == LOST and lead["outcome"] == Outcome.UNKNOWN:
+            row.update(outcome=Outcome.NOT_CONVERTED, outcome_at=reading.at)
+        if reading.deal_value and (reading.outcome != LOST or row):
+            row["deal_value"] = reading.deal_value
+        if row:
+            rows.append({"source": lead["source"], "external_id": lead["external_id"], **row})
+            lead.update(row)  # a later event of the batch sees it
+    if not rows:
+        return
+    outcome = lead_bulk_upsert(rows=rows, actor=actor, producer=LeadProducer.CRM_SYNC, atomic=True)
+    if outcome.errors:
+        raise _OutcomeRefused("; ".join(f"{e.field}: {e.message}" for e in outcome.errors))
+
+
+@dataclass
+class _Leads:
+    """Our leads for the people and deals of a batch, found in a constant number of queries."""
+
+    people: dict[str, set[int]]
+    deals: dict[str, set[int]]
+    rows: dict[int, dict[str, Any]]
+    #: Each lead's earliest start of an open enrolment.
+    enrolled: dict[int, datetime]
+
+    def enrolled_before(self, lead_id: int, at: datetime) -> bool:
+        started = self.enrolled.get(lead_id)
+        return started is not None and started <= at
+
+
+def _leads_of(vendor: str, engagements: Sequence[Engagement]) -> _Leads:
+    from sales.choices import EnrolmentStatus
+    from sales.models import Enrolment, Lead
+
+    people = sorted({p for e in engagements for p in e.people})
+    deals = sorted({e.deal_id for e in engagements if e.deal_id})
+    found: dict[str, set[int]] = defaultdict(set)
+    by_deal: dict[str, set[int]] = defaultdict(set)
+    rows: dict[int, dict[str, Any]] = {}
+    if not people and not deals:
+        return _Leads(found, by_deal, rows, {})
+    column = "hubspot_id" if vendor == "hubspot" else "salesforce_id"
+    match = Q(**{f"{column}__in": people}) | Q(source=vendor, external_id__in=people)
+    if vendor == "salesforce":
+        # Salesforce names a converted lead's contact and opportunity (15 or 18 characters).
+        short = sorted({p[:15] for p in people})
+        match |= Q(attributes__salesforce_contact_id__in=people) | Q(
+            attributes__salesforce_contact_id__in=short
+        )
+        match |= Q(attributes__salesforce_opportunity_id__in=deals)
+    for lead in Lead.objects.filter(match).values(
+        "pk", "source", "external_id", column, "attributes", "outcome"
+    ):
+        attributes = lead["attributes"] or {}
+        for key in (lead[column], lead["external_id"] if lead["source"] == vendor else None):
+            if key:
+                found[key].add(lead["pk"])
+        contact = str(attributes.get("salesforce_contact_id") or "")
+        if contact:
+            found[contact].add(lead["pk"])
+            found.update({p: found[p] | {lead["pk"]} for p in people if p[:15] == contact[:15]})
+        opportunity = str(attributes.get("salesforce_opportunity_id") or "")
+        if opportunity:
+            by_deal[opportunity].add(lead["pk"])
+            by_deal.update({d: by_deal[d] | {lead["pk"]} for d in deals if d[:15] == opportunity[:15]})
+        rows[lead["pk"]] = {
+            "source": lead["source"],
+            "external_id": lead["external_id"],
+            "outcome": lead["outcome"],
+        }
+    enrolled: dict[int, datetime] = {}
+    for lead_id, started in Enrolment.objects.filter(
+        lead_id__in=list(rows), status__in=[EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED]
+    ).values_list("lead_id", "enrolled_at"):
+        enrolled[lead_id] = min(started, enrolled.get(lead_id, started))
+    return _Leads(found, by_deal, rows, enrolled)
