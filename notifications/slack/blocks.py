@@ -194,10 +194,6 @@ def card_blocks(facts: CardFacts) -> list[dict[str, Any]]:
     return blocks
 
 
-def _metadata(*, action_id: int, payload_sha256: str, channel: str, ts: str) -> str:
-    return json.dumps({"a": action_id, "h": payload_sha256, "c": channel, "t": ts}, separators=(",", ":"))
-
-
 @dataclass(frozen=True)
 class ModalContext:
     """What a modal's ``private_metadata`` carries back: the item, the hash its card showed, and the card."""
@@ -215,45 +211,57 @@ def read_metadata(value: str) -> ModalContext:
     return ModalContext(data["a"], data["h"], str(data.get("c", "")), str(data.get("t", "")))
 
 
-def reject_modal(*, context: ModalContext, reasons: Sequence[tuple[str, str]], title: str) -> dict[str, Any]:
-    """The Reject modal: a reason code (required) and a comment."""
+def _comment_input() -> dict[str, Any]:
+    return {
+        "type": "input",
+        "block_id": "comment",
+        "optional": True,
+        "label": {"type": "plain_text", "text": "Comment"},
+        "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+    }
+
+
+def _modal(
+    *, callback_id: str, context: ModalContext, title: str, submit: str, blocks: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "type": "modal",
-        "callback_id": REJECT_CALLBACK,
-        "private_metadata": _metadata(
-            action_id=context.action_id,
-            payload_sha256=context.payload_sha256,
-            channel=context.channel,
-            ts=context.ts,
+        "callback_id": callback_id,
+        "private_metadata": json.dumps(
+            {"a": context.action_id, "h": context.payload_sha256, "c": context.channel, "t": context.ts},
+            separators=(",", ":"),
         ),
-        "title": {"type": "plain_text", "text": _cut(f"Reject #{context.action_id}", 24)},
-        "submit": {"type": "plain_text", "text": "Reject"},
+        "title": {"type": "plain_text", "text": _cut(title, 24)},
+        "submit": {"type": "plain_text", "text": submit},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": escape(_cut(title, TEXT_MAX))}},
-            {
-                "type": "input",
-                "block_id": "reason",
-                "label": {"type": "plain_text", "text": "Reason"},
-                "element": {
-                    "type": "static_select",
-                    "action_id": "value",
-                    "placeholder": {"type": "plain_text", "text": "Choose a reason"},
-                    "options": [
-                        {"text": {"type": "plain_text", "text": _cut(label, 75)}, "value": code}
-                        for code, label in reasons
-                    ],
-                },
-            },
-            {
-                "type": "input",
-                "block_id": "comment",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Comment"},
-                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
-            },
-        ],
+        "blocks": blocks,
     }
+
+
+def reject_modal(*, context: ModalContext, reasons: Sequence[tuple[str, str]], title: str) -> dict[str, Any]:
+    """The Reject modal: a reason code (required) and a comment."""
+    reason = {
+        "type": "input",
+        "block_id": "reason",
+        "label": {"type": "plain_text", "text": "Reason"},
+        "element": {
+            "type": "static_select",
+            "action_id": "value",
+            "placeholder": {"type": "plain_text", "text": "Choose a reason"},
+            "options": [
+                {"text": {"type": "plain_text", "text": _cut(label, 75)}, "value": code}
+                for code, label in reasons
+            ],
+        },
+    }
+    heading = {"type": "section", "text": {"type": "mrkdwn", "text": escape(_cut(title, TEXT_MAX))}}
+    return _modal(
+        callback_id=REJECT_CALLBACK,
+        context=context,
+        title=f"Reject #{context.action_id}",
+        submit="Reject",
+        blocks=[heading, reason, _comment_input()],
+    )
 
 
 @dataclass(frozen=True)
@@ -286,29 +294,14 @@ def edit_modal(*, context: ModalContext, fields: Sequence[EditField], title: str
         if f.help:
             block["hint"] = {"type": "plain_text", "text": _cut(f.help, 2000)}
         blocks.append(block)
-    blocks.append(
-        {
-            "type": "input",
-            "block_id": "comment",
-            "optional": True,
-            "label": {"type": "plain_text", "text": "Comment"},
-            "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
-        }
+    blocks.append(_comment_input())
+    return _modal(
+        callback_id=EDIT_CALLBACK,
+        context=context,
+        title=f"Edit #{context.action_id}",
+        submit="Approve with edits",
+        blocks=blocks,
     )
-    return {
-        "type": "modal",
-        "callback_id": EDIT_CALLBACK,
-        "private_metadata": _metadata(
-            action_id=context.action_id,
-            payload_sha256=context.payload_sha256,
-            channel=context.channel,
-            ts=context.ts,
-        ),
-        "title": {"type": "plain_text", "text": _cut(f"Edit #{context.action_id}", 24)},
-        "submit": {"type": "plain_text", "text": "Approve with edits"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": blocks,
-    }
 
 
 def field_text(value: Any) -> str:

@@ -53,10 +53,12 @@ def test_the_settings_are_edited_in_the_admin_with_history(admin_client, config)
         "enabled": "on", "email_enabled": "on", "slack_webhook_url": "https://hooks.slack.example/T/B/x",
         "base_url": "https://ops.example.com", "high_priority_risk_at_least": "critical",
         "high_priority_impact_at_least": "50000", "near_sla_minutes": "15", "digest_hour_utc": "7",
+        "email_link_hours": "24",
     }  # fmt: skip
     assert admin_client.post(url, form).status_code == 302
     config.refresh_from_db()
     assert (config.near_sla_minutes, config.link_base) == (15, "https://ops.example.com")
+    assert config.email_link_hours == 24
     assert config.history.count() == 2
     history = reverse("admin:notifications_notificationsettings_history", args=[config.pk])
     assert admin_client.get(history).status_code == 200
