@@ -84,6 +84,24 @@ def text(lead, key: str = "text-1", body: str = "Hi Ada, a quick question. Reply
     return approved_action("send_sms", {"to": PHONE, "body": body}, lead=lead, idempotency_key=key)
 
 
+def enrolled(lead, *steps: tuple[str, int]) -> Enrolment:
+    """``lead`` enrolled now in a cadence of ``steps`` (channel, wait in days), one template per channel."""
+    templates = {
+        "sms": MessageTemplate.objects.create(name="Nudge", channel="sms", body="Hi. Reply STOP to opt out"),
+        "email": MessageTemplate.objects.create(
+            name="Intro", channel="email", subject="Hi", body="Hi. Unsubscribe: {{ unsubscribe_url }}"
+        ),
+    }
+    cadence = Cadence.objects.create(name="Text first")
+    for position, (channel, wait) in enumerate(steps, start=1):
+        CadenceStep.objects.create(
+            cadence=cadence, position=position, channel=channel, wait_days=wait, template=templates[channel]
+        )
+    return Enrolment.objects.create(
+        lead=lead, cadence=cadence, status="active", next_position=1, next_step_at=NOW, enrolled_at=NOW
+    )
+
+
 def sms_consent(lead) -> str | None:
     return consent_states(leads=[lead]).get(lead.pk, {}).get("sms")
 
@@ -235,13 +253,7 @@ def test_start_after_stop_is_recorded_and_raises_no_consent(client, twilio, lead
 
 
 def test_a_reply_is_the_leads_reply_and_ends_its_cadence_at_once(client, twilio, lead):
-    template = MessageTemplate.objects.create(name="Nudge", channel="sms", body="Hi. Reply STOP to opt out")
-    cadence = Cadence.objects.create(name="Text first")
-    CadenceStep.objects.create(cadence=cadence, position=1, channel="sms", wait_days=0, template=template)
-    CadenceStep.objects.create(cadence=cadence, position=2, channel="sms", wait_days=2, template=template)
-    enrolment = Enrolment.objects.create(
-        lead=lead, cadence=cadence, status="active", next_position=1, next_step_at=NOW, enrolled_at=NOW
-    )
+    enrolment = enrolled(lead, ("sms", 0), ("sms", 2))
     cadences_advance(now=NOW)
     step = ProposedAction.objects.get(lead=lead, kind="send_sms")
     ProposedAction.objects.filter(pk=step.pk).update(
@@ -340,16 +352,7 @@ def test_with_a_provider_the_text_is_proposed(lead):
 
 
 def test_a_cadence_skips_its_sms_step_without_a_provider_and_moves_on(lead):
-    sms = MessageTemplate.objects.create(name="Nudge", channel="sms", body="Hi. Reply STOP to opt out")
-    intro = MessageTemplate.objects.create(
-        name="Intro", channel="email", subject="Hi", body="Hi. Unsubscribe: {{ unsubscribe_url }}"
-    )
-    cadence = Cadence.objects.create(name="Text first")
-    CadenceStep.objects.create(cadence=cadence, position=1, channel="sms", wait_days=0, template=sms)
-    CadenceStep.objects.create(cadence=cadence, position=2, channel="email", wait_days=0, template=intro)
-    enrolment = Enrolment.objects.create(
-        lead=lead, cadence=cadence, status="active", next_position=1, next_step_at=NOW, enrolled_at=NOW
-    )
+    enrolment = enrolled(lead, ("sms", 0), ("email", 0))
 
     cadences_advance(now=NOW)
     cadences_advance(now=NOW)
