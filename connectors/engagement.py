@@ -16,6 +16,7 @@ half-written and the rest of the batch goes on):
   and external id, so a redelivery or a second sync read writes nothing), with what our own mail's
   do at once: a reply, a bounce or a booked meeting ends the lead's open enrolments that began before
   it (``lead_enrolments_exit``), and a bounce suppresses email to the lead (the ``mail.bounced`` event);
+* a CRM opt-out flag is also the lead's ``unsubscribed`` event (``crm_unsubscribes_record``);
 * a deal's outcome reading (the connection's outcome mapping) sets the lead's outcome, its time (the
   close date) and its deal value through the CRM-sync upsert: a won deal makes the lead converted
   (its first conversion time is kept), a lost one makes an undecided lead lost and never undoes a
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -154,6 +155,30 @@ def _apply_one(
     except (LeadEventError, _OutcomeRefused) as exc:
         return Settled(event, InboundStatus.FAILED, f"{engagement.deal_id or event.entity_id}: {exc}")
     return Settled(event, InboundStatus.PROCESSED)
+
+
+def crm_unsubscribes_record(*, connection: Connection, events: Mapping[int, WebhookEvent], actor: str) -> int:
+    """The CRM's opt-out flag (HubSpot ``hs_email_optout``, Salesforce ``HasOptedOutOfEmail``), which
+    the inbound path applies as an opt-out, is also the lead's ``unsubscribed`` event, at the record's
+    modification time: once per CRM record (nothing inbound lifts an opt-out, so there is no second).
+    ``events``: the applied event of each opted-out lead, by lead id. Returns how many were new."""
+    from sales.event_services import NewLeadEvent, lead_event_record
+
+    created = 0
+    for lead_id, event in sorted(events.items()):
+        recorded = lead_event_record(
+            event=NewLeadEvent(
+                lead_id=lead_id,
+                kind="unsubscribed",
+                occurred_at=event.source_modified_at or timezone.now(),
+                external_id=f"{connection.vendor}:optout:{event.entity_id}",
+                properties={"channel": "email", "vendor": connection.vendor, "crm_record": event.entity_id},
+            ),
+            actor=actor,
+            source=f"{event.channel}:{connection.vendor}",
+        )
+        created += recorded.created
+    return created
 
 
 class _OutcomeRefused(ValueError):

@@ -498,6 +498,13 @@ class _Batch:
             for lead_id in opt_outs:
                 lead_opt_out(lead_id=lead_id, source=f"webhook:{self.connection.vendor}", actor=self.actor)
             self.summary.opted_out += len(opt_outs)
+            from connectors.engagement import crm_unsubscribes_record
+
+            crm_unsubscribes_record(
+                connection=self.connection,
+                events={pk: e for e, pk in written if pk in opt_outs},
+                actor=self.actor,
+            )
         self._log(kind, [e for e in events if e.pk in self.settled])
 
     def _error(self, kind: str, field_name: str, message: str) -> str:

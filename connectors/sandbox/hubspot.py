@@ -56,6 +56,7 @@ PROPERTIES: dict[str, set[str]] = {
         "hs_lifecyclestage_customer_date",
         "recent_deal_amount",
         "hs_lead_status",
+        "hs_email_optout",
         "hubspot_owner_id",
         "agentops_external_id",
         "associatedcompanyid",

@@ -248,6 +248,28 @@ def test_a_hubspot_bounce_suppresses_email_and_ends_the_cadence(hubspot, django_
     assert consent_states(leads=[lead])[lead.pk]["email"] == "withdrawn"
 
 
+def test_an_unsubscribe_in_hubspot_is_the_leads_unsubscribed_event_and_an_opt_out(hubspot):
+    properties = ["email", "firstname", "lastname", "hs_email_optout"]  # as docs/connectors.md says
+    hubspot.connection.options = {"properties": {"lead": properties}}
+    hubspot.connection.save()
+    hubspot.app.webhooks.configure(url=hubspot.app.webhooks.url, duplicate_rate=1.0)
+    contact = hubspot.contact()
+    hubspot.deliver()
+    lead = hubspot.lead(contact)
+    enrolment = _enrol(lead)
+
+    hubspot.update("contacts", contact, hs_email_optout="true")
+    hubspot.deliver()
+
+    event = LeadEvent.objects.get(lead=lead)
+    changed = hubspot.app.tables["contacts"][contact]["properties"]["lastmodifieddate"]
+    assert (event.kind, event.external_id) == ("unsubscribed", f"hubspot:optout:{contact}")
+    assert event.occurred_at == datetime.fromisoformat(changed.replace("Z", "+00:00"))
+    lead.refresh_from_db()
+    enrolment.refresh_from_db()
+    assert (lead.consent_state, enrolment.exit_reason) == ("opted_out", "opted_out")
+
+
 def test_an_engagement_about_a_contact_not_yet_here_waits_for_it(hubspot):
     # The meeting's delivery is applied before the contact's (another batch, out of order).
     contact = hubspot.contact()
