@@ -1,36 +1,34 @@
 """Training, registering, validating and evaluating the support intent model (ModelVersion kind ``intent``).
 
-The model itself is in ``scoring.intent`` (pure). Registration, the validation gate, promotion and
-rollback go through the same registry and services as the lead model (``scoring.services``).
+The model itself is in ``scoring.intent`` (pure), its validation gate and loading in
+``scoring.intent_models``. Registration, the validation gate, promotion and rollback go through the
+same registry and services as the lead model (``scoring.services``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from scoring.choices import ModelKind
-from scoring.gate import GateCheck, GateResult
 from scoring.intent import (
     DEFAULT_PARAMS,
     SPLIT_SEED,
     DataError,
     Examples,
-    IntentModel,
     dump_model,
     evaluate,
     first_per_label,
     fit_intent_model,
-    load_model,
     read_examples,
     split_examples,
 )
 from scoring.intent_examples import intent_training_examples
+from scoring.intent_models import intent_model
 from scoring.models import ModelVersion
 from scoring.selectors import champion
 from scoring.services import model_version_register
@@ -38,19 +36,6 @@ from scoring.training import library_versions
 
 BANKING77 = Path(settings.BASE_DIR) / "fixtures" / "banking77" / "train.csv"
 MODEL_NAME = "banking77"
-
-
-@dataclass(frozen=True)
-class IntentGatePolicy:
-    """What an intent model must reach on its hold-out before it may act (issue 7's Done-when)."""
-
-    min_accuracy: float = 0.90
-    min_coverage: float = 0.80  # share answered automatically at the default threshold
-    min_precision: float = 0.97  # among those answered
-    max_accuracy_drop: float = 0.0  # versus the champion on the same hold-out
-
-
-INTENT_GATE = IntentGatePolicy()
 
 
 def intent_model_train(
@@ -134,73 +119,6 @@ def intent_model_train(
         },
         library_versions=library_versions(),
     )
-
-
-# Loaded models by artifact hash: a champion and a candidate at most (each ~22 MB).
-_LOADED: dict[str, IntentModel] = {}
-_KEEP = 2
-
-
-def intent_model(version: ModelVersion) -> IntentModel:
-    """The fitted model of a registered version (unpickled once per artifact hash and process)."""
-    model = _LOADED.get(version.artifact_sha256)
-    if model is None:
-        model = load_model(bytes(version.artifact), version.artifact_sha256)
-        while len(_LOADED) >= _KEEP:
-            _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[version.artifact_sha256] = model
-    return model
-
-
-def intent_gate(version: ModelVersion) -> tuple[GateResult, dict[str, Any], dict[str, Any]]:
-    """The intent model's gate: accuracy, and coverage and precision at the default threshold, on
-    its hold-out; and accuracy against the champion on the same hold-out texts."""
-    policy = INTENT_GATE
-    metrics = version.metrics
-    accuracy = float(metrics.get("accuracy", 0.0))
-    coverage = float(metrics.get("coverage", 0.0))
-    precision = metrics.get("precision")
-    checks = [
-        GateCheck(
-            "accuracy",
-            accuracy >= policy.min_accuracy,
-            f"hold-out accuracy {accuracy:.4f} (needs ≥ {policy.min_accuracy})",
-        ),
-        GateCheck(
-            "coverage",
-            coverage >= policy.min_coverage,
-            f"answers {coverage:.1%} automatically at the default threshold (needs ≥ {policy.min_coverage:.0%})",
-        ),
-        GateCheck(
-            "precision",
-            precision is not None and precision >= policy.min_precision,
-            f"precision among those answered {precision or 0:.4f} (needs ≥ {policy.min_precision})",
-        ),
-    ]
-    current = champion(ModelKind.INTENT)
-    champion_accuracy = None
-    if current is not None and current.pk != version.pk:
-        holdout = version.reference.get("holdout", {})
-        predictions = intent_model(current).predict(holdout.get("texts", []))
-        labels = holdout.get("labels", [])
-        champion_accuracy = sum(p.intent == y for p, y in zip(predictions, labels, strict=True)) / max(
-            len(labels), 1
-        )
-        needed = champion_accuracy - policy.max_accuracy_drop
-        checks.append(
-            GateCheck(
-                "champion",
-                accuracy >= needed,
-                f"accuracy {accuracy:.4f} vs champion {current.label} {champion_accuracy:.4f} on the same "
-                f"hold-out (needs ≥ {needed:.4f})",
-            )
-        )
-    details = {
-        "champion": current.label if current is not None and current.pk != version.pk else None,
-        "champion_accuracy": champion_accuracy,
-        "policy": asdict(policy),
-    }
-    return GateResult(checks), details, {"accuracy": accuracy, "champion_accuracy": champion_accuracy}
 
 
 def intent_version_for_evaluation(version_number: int | None = None) -> ModelVersion:

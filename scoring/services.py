@@ -14,6 +14,7 @@ from scoring.choices import ModelKind, ModelStatus
 from scoring.fairness import FairnessBounds, band_values, subgroup_report
 from scoring.features import FeatureDef, build_matrix, parse_spec, raw_value
 from scoring.gate import GatePolicy, GateResult, evaluate_gate
+from scoring.intent_models import intent_gate
 from scoring.metrics import roc_auc
 from scoring.models import ModelVersion
 from scoring.predictor import predictor_for
@@ -147,8 +148,6 @@ def model_version_validate(*, version_id: int, actor: str) -> GateResult:
     """
     version = ModelVersion.objects.select_related("feature_set").get(pk=version_id)
     if version.kind == ModelKind.INTENT:
-        from scoring.intent_services import intent_gate
-
         result, details, prediction = intent_gate(version)
     else:
         result, details, prediction = _lead_gate(version)

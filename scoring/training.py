@@ -22,6 +22,7 @@ from scoring.metrics import evaluate, single_feature_auc
 from scoring.models import FeatureSet, ModelVersion
 from scoring.predictor import NTHREAD, Predictor
 from scoring.selectors import lead_rows, scoring_policy, training_leads
+from scoring.services import model_version_register
 
 # Shallow trees: exact SHAP costs grow with depth squared times leaves, and every score is explained.
 DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
@@ -205,8 +206,6 @@ def train_lead_model(
         "leakage": leakage,
     }
     _report(progress, "registering and running the validation gate")
-    from scoring.services import model_version_register
-
     return model_version_register(
         actor=actor,
         input_context={

@@ -27,7 +27,7 @@ from core.upsert import BatchOutcome, natural_key_upsert, validate_batch
 from sales.templating import parse
 from scoring.choices import ModelKind, ModelStatus
 from scoring.intent import IntentModel, Prediction
-from scoring.intent_services import intent_model
+from scoring.intent_models import intent_model
 from scoring.models import ModelVersion
 from support.bot import (
     ANSWER,

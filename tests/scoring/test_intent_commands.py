@@ -12,9 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audit.models import DecisionLogEntry
-from scoring import intent_services
+from scoring import intent_models, intent_services
 from scoring.choices import ModelKind, ModelStatus
-from scoring.intent_services import IntentGatePolicy, intent_model_train
+from scoring.intent_models import IntentGatePolicy
+from scoring.intent_services import intent_model_train
 from scoring.models import ModelVersion
 
 # One xdist worker for the tests that train the intent model on Banking77: the sentence encoder keeps
@@ -69,7 +70,7 @@ def test_a_weak_model_fails_the_gate_and_cannot_be_promoted(candidate):
 def test_the_next_candidate_is_compared_with_the_champion(candidate, monkeypatch):
     from scoring.services import model_version_promote
 
-    monkeypatch.setattr(intent_services, "INTENT_GATE", LENIENT)
+    monkeypatch.setattr(intent_models, "INTENT_GATE", LENIENT)
     model_version_promote(version_id=candidate.pk, to="champion", actor="test", reason="first")
     second = intent_model_train(actor="test", per_intent=PER_INTENT)
     assert second.version == 2
@@ -94,7 +95,7 @@ def test_the_train_command_refuses_to_promote_past_a_failed_gate():
 
 
 def test_the_train_command_promotes_when_the_gate_passes(monkeypatch):
-    monkeypatch.setattr(intent_services, "INTENT_GATE", LENIENT)
+    monkeypatch.setattr(intent_models, "INTENT_GATE", LENIENT)
     out = run("train_intent_model", "--per-intent", str(PER_INTENT), "--no-progress", "--promote")
     assert "intent:banking77:v1 is now champion" in out
     assert ModelVersion.objects.get(kind=ModelKind.INTENT).status == ModelStatus.CHAMPION
@@ -153,7 +154,7 @@ def test_evaluate_without_a_model_says_what_to_do():
 def test_evaluate_prefers_the_champion(candidate, monkeypatch):
     from scoring.services import model_version_promote
 
-    monkeypatch.setattr(intent_services, "INTENT_GATE", LENIENT)
+    monkeypatch.setattr(intent_models, "INTENT_GATE", LENIENT)
     model_version_promote(version_id=candidate.pk, to="champion", actor="test", reason="first")
     intent_model_train(actor="test", per_intent=PER_INTENT)
     assert "intent:banking77:v1 on" in run("evaluate_intent_model")
@@ -167,7 +168,7 @@ def test_the_task_trains_and_promotes_only_past_the_gate(monkeypatch):
     monkeypatch.setattr(intent_services, "intent_model_train", lambda **kw: real(**kw, per_intent=PER_INTENT))
     pk = train_intent_model_task(promote=True)
     assert ModelVersion.objects.get(pk=pk).status == ModelStatus.CANDIDATE  # gate failed: not promoted
-    monkeypatch.setattr(intent_services, "INTENT_GATE", LENIENT)
+    monkeypatch.setattr(intent_models, "INTENT_GATE", LENIENT)
     pk = train_intent_model_task(promote=True)
     assert ModelVersion.objects.get(pk=pk).status == ModelStatus.CHAMPION
 
@@ -181,8 +182,8 @@ def test_a_version_is_unpickled_once_per_process(candidate, monkeypatch):
     from scoring.intent import load_model
 
     calls = []
-    monkeypatch.setattr(intent_services, "_LOADED", {})
-    monkeypatch.setattr(intent_services, "load_model", lambda *a: calls.append(1) or load_model(*a))
-    first = intent_services.intent_model(candidate)
-    again = intent_services.intent_model(ModelVersion.objects.get(pk=candidate.pk))
+    monkeypatch.setattr(intent_models, "_LOADED", {})
+    monkeypatch.setattr(intent_models, "load_model", lambda *a: calls.append(1) or load_model(*a))
+    first = intent_models.intent_model(candidate)
+    again = intent_models.intent_model(ModelVersion.objects.get(pk=candidate.pk))
     assert first is again and len(calls) == 1
