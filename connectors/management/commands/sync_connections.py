@@ -1,5 +1,5 @@
 """Run the incremental sync now (the schedule runs it every few minutes): ``sync_connections
-[--connection NAME] [--kind lead|account|contact|ticket]``."""
+[--connection NAME] [--kind lead|account|contact|ticket|email|meeting|call|deal]``."""
 
 from typing import Any
 
@@ -14,7 +14,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--connection", help="Only this connection (its name).")
-        parser.add_argument("--kind", help="Only this kind of record (lead, account, contact, ticket).")
+        parser.add_argument(
+            "--kind",
+            help="Only this kind of record (lead, account, contact, ticket, email, meeting, call, deal).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = options.get("connection")
