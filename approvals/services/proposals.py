@@ -3,6 +3,7 @@ with its decision-log entry, and handing it to the policy (``routing``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,7 @@ from approvals.choices import (
     Domain,
     RiskLevel,
 )
+from approvals.executors import kind_refusals
 from approvals.models import ProposedAction
 from approvals.scanners import outbound_flags
 from approvals.services.routing import actions_route_many
@@ -25,6 +27,8 @@ from audit.choices import EventType
 from audit.services import decision_log_append
 from core.bulk import insert_many
 from core.errors import CONFLICT, AppError
+
+logger = logging.getLogger(__name__)
 
 
 class DuplicateProposal(AppError):
@@ -149,6 +153,10 @@ def actions_propose_many(
 
     A concurrent writer storing the same key first makes the insert fail; the caller may simply call
     again, and the second call stores only what is still missing.
+
+    A proposal of a kind nothing can carry out now (``approvals.executors.kind_refusals``: an SMS
+    without an SMS provider) is not stored, so it is never approved only to fail: it is left out of
+    the result, and the caller's next run (a playbook's) proposes it again once it can go out.
     """
     keyed = {p.idempotency_key: p for p in proposals}
     if not keyed:
@@ -160,6 +168,12 @@ def actions_propose_many(
             )
         )
         new = {key: p for key, p in keyed.items() if key not in existing}
+        held = {
+            kd for kd in {(p.kind, p.domain) for p in new.values()} if kind_refusals(kind=kd[0], domain=kd[1])
+        }
+        if held:
+            logger.info("not proposed, nothing can carry them out now: %s", sorted(held))
+            new = {key: p for key, p in new.items() if (p.kind, p.domain) not in held}
         if not new:
             return {}, {}
         unscanned = [key for key, p in new.items() if p.compliance_flags is None]

@@ -14,7 +14,13 @@ from django.test import Client, TestCase
 from twilio.request_validator import RequestValidator
 
 from approvals.models import ProposedAction
-from approvals.services import SubmissionRefused, action_submit, payload_sha256
+from approvals.services import (
+    NewProposal,
+    SubmissionRefused,
+    action_submit,
+    actions_propose_many,
+    payload_sha256,
+)
 from audit.models import DecisionLogEntry
 from connectors.models import ActionExecution, ActionRoute, Connection, WebhookEvent
 from connectors.sandbox.twilio import TwilioSandbox
@@ -373,3 +379,23 @@ def test_a_text_approved_before_its_route_went_away_is_cancelled_not_failed(twil
     action.refresh_from_db()
     assert action.status == "cancelled"
     assert not twilio.app.messages()
+
+
+def test_a_text_a_playbook_proposes_waits_for_an_sms_provider(lead):
+    proposal = NewProposal(
+        kind="send_sms",
+        domain="sales",
+        payload={"to": PHONE, "body": "Hi. Reply STOP to opt out"},
+        rationale="Asked to be texted.",
+        confidence=0.8,
+        risk_level="low",
+        idempotency_key="playbook-text",
+        proposed_by="sdr-agent:playbooks",
+        lead_id=lead.pk,
+    )
+
+    assert actions_propose_many(proposals=[proposal]) == ({}, {})
+    assert not ProposedAction.objects.exists()
+    sms_provider()  # the playbook's next run
+    ids, _ = actions_propose_many(proposals=[proposal])
+    assert list(ids) == ["playbook-text"]
