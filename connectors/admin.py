@@ -217,7 +217,7 @@ class ActionExecutionAdmin(ReadOnlyAdmin):
     """Where each approved action's execution stands: held (why), retrying (the last error), done.
     A failed action can be given a fresh set of attempts with the action below."""
 
-    list_display = ["action", "connection", "done", "attempts", "hold_reason", "last_error_code", "due_at"]
+    list_display = ["action", "connection", "done", "attempts", "hold_reason", "last_error_code", "delivery_status", "due_at"]  # fmt: skip
     list_filter = ["done", "last_error_code", "connection"]
     search_fields = ["action__idempotency_key", "hold_reason", "last_error"]
     list_select_related = ["action", "connection"]
