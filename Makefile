@@ -52,7 +52,7 @@ test: install-test chromium
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy agentops core sales support scoring approvals audit connectors notifications agentops_client operations security privacy consent
+	$(BIN)/mypy agentops core sales support scoring approvals audit connectors notifications agentops_client operations security privacy taskruns consent
 	$(BIN)/lint-imports
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "simple_history",
+    "taskruns",
     "agentops",
     "audit",
     "scoring",

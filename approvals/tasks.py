@@ -1,7 +1,7 @@
 """django-q2 tasks for approvals: thin, idempotent wrappers around the services."""
 
 from approvals.services import action_callback_deliver, actions_escalate_overdue
-from operations.task_runs import ledgered
+from taskruns.ledger import ledgered
 
 
 @ledgered

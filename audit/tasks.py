@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.cache import cache
 
 from audit.services import SEAL_QUEUED_KEY, audit_seal_pending
-from operations.task_runs import ledgered
+from taskruns.ledger import ledgered
 
 
 @ledgered

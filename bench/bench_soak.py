@@ -13,7 +13,7 @@ again without stopping the web side. Client threads send, until the time is up:
 - Zendesk webhook deliveries (signed; 20% repeats of an earlier event),
 - page loads (the approval queue and the lead list as a signed-in person, ``/metrics``).
 
-At the middle a drill task (``tests.operations.ledger_tasks.effect_after_hold_task``) is held
+At the middle a drill task (``tests.taskruns.ledger_tasks.effect_after_hold_task``) is held
 running in the cluster, the cluster is killed with SIGKILL, and a new one started. At the end the
 queue is drained (the reaper run a few times, a last cadence tick) and the script checks: one action
 per idempotency key; at most one decision and one execution per action, every approved action
@@ -213,10 +213,10 @@ def seed() -> World:
     from django.contrib.sessions.backends.db import SessionStore
 
     from connectors.models import Connection
-    from operations.models import TaskSettings
     from sales.models import Cadence
     from security.choices import Scope
     from security.services import apikey_create
+    from taskruns.models import TaskSettings
 
     TaskSettings.objects.update(lease_seconds=LEASE_SECONDS)
     Cadence.objects.get_or_create(name="Soak")
@@ -425,10 +425,10 @@ def drill_hold_and_kill(
     a new one. Returns the new cluster and what was seen."""
     from django_q.tasks import async_task
 
-    from operations.models import TaskRun
+    from taskruns.models import TaskRun
 
     hold.touch()
-    async_task("tests.operations.ledger_tasks.effect_after_hold_task", "soak-drill", str(hold))
+    async_task("tests.taskruns.ledger_tasks.effect_after_hold_task", "soak-drill", str(hold))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if TaskRun.objects.filter(func__endswith="effect_after_hold_task", status="running").exists():
@@ -447,8 +447,8 @@ def drain(*, timeout: float) -> dict:
     from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
-    from operations.models import TaskRun
-    from operations.task_runs import task_runs_reap
+    from taskruns.ledger import task_runs_reap
+    from taskruns.models import TaskRun
 
     broker = get_broker()
     async_task("sales.tasks.cadences_tick_task", task_name="soak: last cadence tick")
@@ -497,10 +497,10 @@ def integrity(traffic: Traffic) -> tuple[dict[str, bool], dict]:
     from audit.models import DecisionLogEntry
     from audit.services import audit_seal_pending
     from connectors.models import WebhookEvent
-    from operations.models import TaskRun
     from sales.models import Enrolment
     from support.models import Ticket
-    from tests.operations.ledger_tasks import effects
+    from taskruns.models import TaskRun
+    from tests.taskruns.ledger_tasks import effects
 
     keys = list(traffic.keys)
     by_key = Counter(

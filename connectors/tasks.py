@@ -9,7 +9,7 @@ from django_q.tasks import async_task
 from connectors.execution import actions_execute
 from connectors.inbound import inbound_process_pending, processing_debounce_key
 from connectors.sync import sync_all
-from operations.task_runs import ledgered
+from taskruns.ledger import ledgered
 
 
 @ledgered

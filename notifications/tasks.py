@@ -2,7 +2,7 @@
 
 from notifications.services import notifications_send_digests, notifications_send_pending
 from notifications.slack.services import slack_cards_post_pending
-from operations.task_runs import ledgered
+from taskruns.ledger import ledgered
 
 
 @ledgered

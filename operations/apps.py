@@ -47,11 +47,3 @@ class OperationsConfig(AppConfig):
                 hold=lambda agent: kill_switch_hold(activity="callbacks", agent=agent),
             )
         )
-        from django_q.signals import post_execute_in_worker, pre_execute
-
-        from operations import checks  # noqa: F401  (registers the system checks)
-        from operations.task_runs import forget_task_id, remember_task_id
-
-        # The task-run ledger tells a redelivered copy of a finished task by its django-q id.
-        pre_execute.connect(remember_task_id, dispatch_uid="operations.task_runs.remember")
-        post_execute_in_worker.connect(forget_task_id, dispatch_uid="operations.task_runs.forget")

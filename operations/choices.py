@@ -45,12 +45,3 @@ class AutoPauseMetric(models.TextChoices):
 class IncidentStatus(models.TextChoices):
     OPEN = "open", "Open"
     RESOLVED = "resolved", "Resolved"
-
-
-class TaskRunStatus(models.TextChoices):
-    """Where one run of a background task stands in the task-run ledger (``operations.task_runs``)."""
-
-    RUNNING = "running", "Running (lease held by a worker)"
-    RETRYING = "retrying", "Waiting for another attempt"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed (gave up; never retried)"

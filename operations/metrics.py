@@ -69,8 +69,9 @@ class StateCollector(Collector):
         from approvals.models import Decision, ProposedAction
         from approvals.states import OPEN_STATUSES
         from audit.selectors import audit_seal_lag
-        from operations.choices import TaskRunStatus
-        from operations.models import KillSwitch, TaskRun
+        from operations.models import KillSwitch
+        from taskruns.choices import TaskRunStatus
+        from taskruns.models import TaskRun
 
         now = timezone.now()
         actions = GaugeMetricFamily(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from operations.task_runs import ledgered
+from taskruns.ledger import ledgered
 
 
 @ledgered
@@ -15,7 +15,8 @@ def autopause_task() -> dict[str, object]:
 
 @ledgered
 def reap_task_runs_task() -> dict[str, int]:
-    """Every minute: retry runs whose worker died or whose attempt failed; give up after the limit."""
-    from operations.task_runs import task_runs_reap
+    """Every minute: retry runs whose worker died or whose attempt failed; give up after the limit
+    (the ledger's reaper; scheduled here, with the other fail-safes, since operations 0013)."""
+    from taskruns.ledger import task_runs_reap
 
     return task_runs_reap().as_dict()

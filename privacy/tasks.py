@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from operations.task_runs import ledgered
 from privacy.retention import retention_purge
+from taskruns.ledger import ledgered
 
 
 @ledgered

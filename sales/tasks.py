@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from django_q.tasks import async_task
 
-from operations.task_runs import ledgered
+from taskruns.ledger import ledgered
 
 
 @ledgered

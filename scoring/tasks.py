@@ -9,8 +9,8 @@ from django.conf import settings
 from django_q.tasks import async_task
 
 from core import events
-from operations.task_runs import ledgered
 from scoring.models import FeatureSet
+from taskruns.ledger import ledgered
 
 logger = logging.getLogger(__name__)
 

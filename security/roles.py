@@ -121,6 +121,7 @@ OPS_ADMIN_APPS = (
     "audit",
     "notifications",
     "operations",
+    "taskruns",
     "connectors",
     "security",
     "django_q",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from operations.task_runs import ledgered
+from taskruns.ledger import ledgered
 
 
 @ledgered

@@ -17,7 +17,16 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-PROJECT_APPS = {"sales", "support", "scoring", "approvals", "audit", "notifications", "operations"}
+PROJECT_APPS = {
+    "sales",
+    "support",
+    "scoring",
+    "approvals",
+    "audit",
+    "notifications",
+    "operations",
+    "taskruns",
+}
 
 
 @pytest.fixture
@@ -97,7 +106,7 @@ def one_of_each():
         name="Errors", metric="outbound_error_rate", threshold=0.3, switch_scope="global", switch_target=""
     )
     Incident.objects.create(title="Errors", rule=rule, switch=switch, opened_at=now)
-    from operations.models import TaskRun, TaskSettings
+    from taskruns.models import TaskRun, TaskSettings
 
     TaskRun.objects.create(func="sales.tasks.run_cadences", key="k" * 64, status="failed", last_error="boom")
     TaskSettings.objects.get_or_create(pk=1)

@@ -1,4 +1,4 @@
-"""System checks of the operations app.
+"""System checks of the task-run ledger.
 
 ``task_lease_check`` runs at every startup (``qcluster``, ``runserver``, ``check``) and reads only
 settings: a check that opened a database connection in ``qcluster``'s parent process would hand that
@@ -14,23 +14,23 @@ from typing import Any
 from django.core import checks
 from django.db import DatabaseError
 
-from operations.task_lease import LEASE_OUTLIVED, LEASE_REMEDY, lease_refusal
+from taskruns.lease import LEASE_OUTLIVED, LEASE_REMEDY, lease_refusal
 
 
 def _lease_errors(lease_seconds: int) -> list[checks.CheckMessage]:
-    from operations.task_runs import worker_timeout
+    from taskruns.ledger import worker_timeout
 
     refusal = lease_refusal(timeout=worker_timeout(), lease_seconds=lease_seconds)
     if refusal is None:
         return []
-    return [checks.Error(refusal, hint=f"{LEASE_OUTLIVED}; {LEASE_REMEDY}", id="operations.E001")]
+    return [checks.Error(refusal, hint=f"{LEASE_OUTLIVED}; {LEASE_REMEDY}", id="taskruns.E001")]
 
 
 @checks.register()
 def task_lease_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Q_TIMEOUT must be shorter than the default task-run lease (``operations.E001``); every claim
+    """Q_TIMEOUT must be shorter than the default task-run lease (``taskruns.E001``); every claim
     refuses otherwise, so a worker started with it would run no ledgered task at all."""
-    from operations.models import TaskSettings
+    from taskruns.models import TaskSettings
 
     if kwargs.get("databases"):
         return []  # ``task_lease_stored_check`` checks the lease actually stored
@@ -39,8 +39,8 @@ def task_lease_check(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
 
 @checks.register(checks.Tags.database)
 def task_lease_stored_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The same against the lease stored in the task settings (``operations.E001``)."""
-    from operations.models import TaskSettings
+    """The same against the lease stored in the task settings (``taskruns.E001``)."""
+    from taskruns.models import TaskSettings
 
     if not kwargs.get("databases"):
         return []  # only when asked to read the database (``migrate``, ``check --database``)

@@ -1,4 +1,4 @@
-"""Run in a child process beside a real qcluster (``python -m tests.operations.ledger_child ...``), on
+"""Run in a child process beside a real qcluster (``python -m tests.taskruns.ledger_child ...``), on
 the child's database and broker: set up, queue, reap and report the drill tasks of ledger_tasks.py."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ def main(argv: list[str]) -> None:
     django.setup()
     from django_q.tasks import async_task
 
-    from operations.models import TaskRun, TaskSettings
-    from operations.task_lease import arguments_key
-    from operations.task_runs import task_runs_reap
-    from tests.operations.ledger_tasks import effects
+    from taskruns.lease import arguments_key
+    from taskruns.ledger import task_runs_reap
+    from taskruns.models import TaskRun, TaskSettings
+    from tests.taskruns.ledger_tasks import effects
 
     funcs = {
-        "hold": "tests.operations.ledger_tasks.effect_after_hold_task",
-        "fails": "tests.operations.ledger_tasks.always_fails_task",
+        "hold": "tests.taskruns.ledger_tasks.effect_after_hold_task",
+        "fails": "tests.taskruns.ledger_tasks.always_fails_task",
     }
 
     def state(kind: str, args: list[str]) -> dict[str, object]:

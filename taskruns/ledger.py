@@ -35,7 +35,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from operations.task_lease import (
+from taskruns.lease import (
     LEASE_OUTLIVED,
     LEASE_REMEDY,
     Verdict,
@@ -60,7 +60,7 @@ _current_task_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("t
 
 
 def remember_task_id(sender: object, task: dict[str, Any], **kwargs: object) -> None:
-    """``django_q.signals.pre_execute`` receiver (connected in ``OperationsConfig.ready``)."""
+    """``django_q.signals.pre_execute`` receiver (connected in ``TaskRunsConfig.ready``)."""
     _current_task_id.set(str(task.get("id") or "") or None)
 
 
@@ -93,7 +93,7 @@ def worker_name() -> str:
 
 
 def task_settings_get() -> Any:
-    from operations.models import TaskSettings
+    from taskruns.models import TaskSettings
 
     return TaskSettings.objects.get_or_create(singleton=True)[0]
 
@@ -112,8 +112,8 @@ def task_run_claim(
 ) -> Claim | None:
     """Take the run of ``func`` with these arguments for this worker, or return None to skip it.
     Raises ``ImproperlyConfigured`` (and takes nothing) when Q_TIMEOUT is not shorter than the lease."""
-    from operations.choices import TaskRunStatus
-    from operations.models import TaskRun
+    from taskruns.choices import TaskRunStatus
+    from taskruns.models import TaskRun
 
     conf = task_settings_get()
     refusal = lease_refusal(timeout=worker_timeout(), lease_seconds=conf.lease_seconds)
@@ -177,15 +177,15 @@ def task_run_claim(
 
 
 def _belongs_to_failed_run(*, func: str, key: str, task_id: str) -> bool:
-    from operations.choices import TaskRunStatus
-    from operations.models import TaskRun
+    from taskruns.choices import TaskRunStatus
+    from taskruns.models import TaskRun
 
     recent = TaskRun.objects.filter(func=func, key=key, status=TaskRunStatus.FAILED).order_by("-id")
     return any(task_id in ids for ids in recent.values_list("task_ids", flat=True)[:5])
 
 
 def _give_up(run: Any, *, now: datetime, why: str) -> None:
-    from operations.choices import TaskRunStatus
+    from taskruns.choices import TaskRunStatus
 
     run.status, run.finished_at, run.lease_until, run.token = TaskRunStatus.FAILED, now, None, ""
     run.last_error = why[-4000:]
@@ -196,7 +196,7 @@ def _give_up(run: Any, *, now: datetime, why: str) -> None:
 
 
 def _locked_own_run(claim: Claim) -> Any | None:
-    from operations.models import TaskRun
+    from taskruns.models import TaskRun
 
     run = TaskRun.objects.select_for_update().filter(pk=claim.run_id).first()
     if run is None or run.token != claim.token:
@@ -210,7 +210,7 @@ def _locked_own_run(claim: Claim) -> Any | None:
 
 def task_run_succeed(*, claim: Claim, now: datetime | None = None) -> None:
     """Record that the claimed attempt completed."""
-    from operations.choices import TaskRunStatus
+    from taskruns.choices import TaskRunStatus
 
     with transaction.atomic():
         run = _locked_own_run(claim)
@@ -223,7 +223,7 @@ def task_run_succeed(*, claim: Claim, now: datetime | None = None) -> None:
 def task_run_fail(*, claim: Claim, error: str, now: datetime | None = None) -> None:
     """Record that the claimed attempt raised: the reaper retries it, or it fails for good when it
     was the last attempt allowed."""
-    from operations.choices import TaskRunStatus
+    from taskruns.choices import TaskRunStatus
 
     now = now or timezone.now()
     conf = task_settings_get()
@@ -244,8 +244,8 @@ def task_runs_reap(*, now: datetime | None = None) -> ReapSummary:
     once: each run is locked (others skip it) and moved past ``now`` before the transaction ends."""
     from django_q.tasks import async_task
 
-    from operations.choices import TaskRunStatus
-    from operations.models import TaskRun
+    from taskruns.choices import TaskRunStatus
+    from taskruns.models import TaskRun
 
     now = now or timezone.now()
     conf = task_settings_get()

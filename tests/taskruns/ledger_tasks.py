@@ -12,7 +12,7 @@ from pathlib import Path
 from audit.choices import EventType
 from audit.models import DecisionLogEntry
 from audit.services import decision_log_append
-from operations.task_runs import ledgered
+from taskruns.ledger import ledgered
 
 
 def effects(name: str, *, what: str = "effect") -> int:

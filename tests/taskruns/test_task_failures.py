@@ -46,7 +46,7 @@ def child_env(tmp_path: Path, *, lease: int) -> dict[str, str]:
 
 def child(env: dict[str, str], *args: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "tests.operations.ledger_child", *args],
+        [sys.executable, "-m", "tests.taskruns.ledger_child", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

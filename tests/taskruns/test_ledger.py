@@ -16,22 +16,23 @@ from django.apps import apps as django_apps
 from django.core import checks
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
+from django.db.migrations.loader import MigrationLoader
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 from django_q.signals import post_execute_in_worker, pre_execute
 from django_q.signing import SignedPackage
 
-from operations.models import TaskRun, TaskSettings
-from operations.task_lease import Verdict, arguments_key, claim_verdict, reap_verdict
-from operations.task_runs import task_run_claim, task_runs_reap
+from taskruns.lease import Verdict, arguments_key, claim_verdict, reap_verdict
+from taskruns.ledger import task_run_claim, task_runs_reap
+from taskruns.models import TaskRun, TaskSettings
 from tests.factories import UserFactory
-from tests.operations.ledger_tasks import always_fails_task, effect_after_hold_task, effects
+from tests.taskruns.ledger_tasks import always_fails_task, effect_after_hold_task, effects
 
 ROOT = Path(__file__).resolve().parents[2]
-HOLD = "tests.operations.ledger_tasks.effect_after_hold_task"
-FAILS = "tests.operations.ledger_tasks.always_fails_task"
+HOLD = "tests.taskruns.ledger_tasks.effect_after_hold_task"
+FAILS = "tests.taskruns.ledger_tasks.always_fails_task"
 
 
 def deliver_queued() -> list[object]:
@@ -159,7 +160,7 @@ def test_a_task_failing_every_time_ends_failed_after_the_set_attempts_and_is_nev
 
     # Shown in the admin with its error, and counted in /metrics.
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    page = client.get(reverse("admin:operations_taskrun_changelist") + "?status__exact=failed")
+    page = client.get(reverse("admin:taskruns_taskrun_changelist") + "?status__exact=failed")
     assert page.status_code == 200 and b"the vendor said no" in page.content
     assert b"agentops_task_runs_failed 1.0" in client.get(reverse("metrics")).content
 
@@ -243,7 +244,7 @@ def test_a_worker_refuses_to_start_a_ledgered_task_when_q_timeout_is_not_shorter
     assert str(refused.value) == (
         "Q_TIMEOUT (660 s) is not shorter than the task-run lease (task settings lease_seconds, 660 s): "
         "a task still running when its lease ends would be started a second time by the reaper; "
-        "make the lease longer than Q_TIMEOUT (admin: Operations > Task settings) or lower Q_TIMEOUT"
+        "make the lease longer than Q_TIMEOUT (admin: Background tasks > Task settings) or lower Q_TIMEOUT"
     )
     assert effects("t", what="started") == 0 and not TaskRun.objects.exists()
 
@@ -269,13 +270,13 @@ def test_a_worker_starts_a_ledgered_task_when_q_timeout_is_shorter_than_the_leas
 def test_the_system_check_reports_a_q_timeout_not_shorter_than_the_stored_lease(q_timeout):
     TaskSettings.objects.update(lease_seconds=900)
     q_timeout(900)
-    [error] = [m for m in run_checks(databases=["default"]) if m.id == "operations.E001"]
+    [error] = [m for m in run_checks(databases=["default"]) if m.id == "taskruns.E001"]
     assert error.level == checks.ERROR
     assert error.msg.startswith("Q_TIMEOUT (900 s) is not shorter than the task-run lease (")
     assert error.msg.endswith("900 s)")
 
     q_timeout(899)
-    assert [m for m in run_checks(databases=["default"]) if m.id == "operations.E001"] == []
+    assert [m for m in run_checks(databases=["default"]) if m.id == "taskruns.E001"] == []
 
 
 @pytest.mark.django_db
@@ -285,13 +286,13 @@ def test_the_startup_checks_read_no_database(q_timeout, django_assert_num_querie
     TaskSettings.objects.update(lease_seconds=600)
     q_timeout(650)  # shorter than the default lease, not than the stored one
     with django_assert_num_queries(0):
-        assert [m for m in run_checks() if m.id == "operations.E001"] == []
+        assert [m for m in run_checks() if m.id == "taskruns.E001"] == []
 
 
 @pytest.mark.django_db
 def test_the_system_check_reports_a_missing_q_timeout(q_timeout):
     q_timeout(None)
-    assert [m.msg for m in run_checks() if m.id == "operations.E001"] == ["Q_TIMEOUT is not set"]
+    assert [m.msg for m in run_checks() if m.id == "taskruns.E001"] == ["Q_TIMEOUT is not set"]
 
 
 @pytest.mark.django_db
@@ -299,7 +300,7 @@ def test_the_admin_refuses_task_settings_with_a_lease_not_longer_than_q_timeout(
     q_timeout(600)
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     conf = TaskSettings.objects.get()
-    url = reverse("admin:operations_tasksettings_change", args=[conf.pk])
+    url = reverse("admin:taskruns_tasksettings_change", args=[conf.pk])
 
     page = client.post(url, {"max_attempts": 3, "lease_seconds": 600, "keep_days": 7})
 
@@ -386,7 +387,10 @@ REQUIRED = {
 }
 
 
-def schedule_migrations() -> list[object]:
+def schedule_migrations() -> list[tuple[object, object]]:
+    """Each data migration that registers a schedule, with the models as they were when it ran
+    (its ``forward`` names them by app and model, and models move between apps)."""
+    loader = MigrationLoader(connection)
     found = []
     for config in django_apps.get_app_configs():
         folder = Path(config.path) / "migrations"
@@ -394,7 +398,8 @@ def schedule_migrations() -> list[object]:
             continue
         for path in sorted(folder.glob("0*.py")):
             if '"django_q", "Schedule"' in path.read_text():
-                found.append(importlib.import_module(f"{config.name}.migrations.{path.stem}"))
+                module = importlib.import_module(f"{config.name}.migrations.{path.stem}")
+                found.append((module, loader.project_state((config.label, path.stem)).apps))
     return found
 
 
@@ -407,8 +412,8 @@ def test_every_schedule_is_registered_once_and_running_the_migrations_again_adds
 
     migrations = schedule_migrations()
     assert len(migrations) >= 8
-    for module in migrations:
-        module.forward(django_apps, None)  # as if migrate ran again, or a second worker ran it
+    for module, state in migrations:
+        module.forward(state, None)  # as if migrate ran again, or a second worker ran it
 
     assert sorted(Schedule.objects.values_list("name", flat=True)) == sorted(names)
 

@@ -1,5 +1,5 @@
 """The rules of the task-run ledger, without the database: who may start a run, and what the
-reaper does with a run whose lease ran out. ``operations.task_runs`` applies them to ``TaskRun`` rows.
+reaper does with a run whose lease ran out. ``taskruns.ledger`` applies them to ``TaskRun`` rows.
 
 A run is one task function with one set of arguments. ``attempts`` counts the attempts that started;
 ``requeues`` counts the retries the reaper queued (one can be lost before it starts, so both are
@@ -49,7 +49,9 @@ def claim_verdict(
 
 #: Why a queue timeout not shorter than the lease is refused, and what to do about it.
 LEASE_OUTLIVED = "a task still running when its lease ends would be started a second time by the reaper"
-LEASE_REMEDY = "make the lease longer than Q_TIMEOUT (admin: Operations > Task settings) or lower Q_TIMEOUT"
+LEASE_REMEDY = (
+    "make the lease longer than Q_TIMEOUT (admin: Background tasks > Task settings) or lower Q_TIMEOUT"
+)
 
 
 def lease_refusal(*, timeout: object, lease_seconds: int) -> str | None:
