@@ -22,6 +22,9 @@ from connectors.sandbox.hubspot import HubSpotSandbox, hs_datetime
 from connectors.sandbox.salesforce import SalesforceSandbox, sf_datetime
 from connectors.sync import sync_run
 from sales.models import Cadence, CadenceStep, Enrolment, Lead, LeadEvent, MessageTemplate, Touch
+from scoring.features import parse_spec
+from scoring.models import FeatureSet
+from scoring.selectors import lead_rows, training_leads
 from tests.connectors.inbound_support import call, make_connection, post_all, webhook_path
 
 pytestmark = pytest.mark.django_db
@@ -206,6 +209,15 @@ def test_a_won_hubspot_deal_converts_its_lead_at_the_close_date_with_its_amount(
     lead.refresh_from_db()
     assert (lead.outcome, lead.outcome_at, lead.deal_value) == ("converted", closed, Decimal("48000.00"))
     assert LeadEvent.objects.get(lead=lead, kind="deal_won").occurred_at == closed
+    # What train_lead_model reads next: this lead, a positive label as of the close date.
+    demo = FeatureSet.objects.get(name="demo-b2b")
+    feature_set = FeatureSet.objects.create(
+        name="hubspot-leads", lead_source="hubspot", features=demo.features
+    )
+    rows = lead_rows(
+        training_leads(feature_set), parse_spec(feature_set.features), as_of=None, at_outcome=True
+    )
+    assert list(zip(rows.ids, rows.outcomes, strict=True)) == [(lead.pk, "converted")]
 
 
 def test_a_lost_deal_never_undoes_a_conversion(hubspot):
