@@ -201,9 +201,17 @@ def _render_ticket(
     ticket = workspace.ticket
     run = getattr(ticket, "bot_run", None) if hasattr(ticket, "bot_run") else None
     summary: dict[str, Any] = dict(run.summary) if run is not None else {}
+    handoff = next((a for a in workspace.actions if a.kind == ActionKind.HANDOFF_TO_HUMAN), None)
+    handoff_note = str(handoff.payload.get("summary") or "") if handoff else ""
+    diagnostics = {str(k): str(v) for k, v in ((ticket.attributes or {}).get("diagnostics") or {}).items()}
     sees_personal = user_sees_personal_data(user=request.user)
     if not sees_personal:
+        # The customer's own words: their message, what the bot read from them (a card's last
+        # digits), and the handoff note that quotes them.
         summary["customer_asked"] = mask_text(str(summary.get("customer_asked") or ""))
+        summary["diagnostics"] = {}
+        diagnostics = {k: mask_text(v) for k, v in diagnostics.items()}
+        handoff_note = mask_text(handoff_note)
     replies = [a for a in workspace.actions if a.kind == ActionKind.POST_PUBLIC_REPLY]
     pending = next((a for a in replies if a.status == ActionStatus.PENDING_APPROVAL), None)
     acts = _acts_on_tickets(request)
@@ -236,9 +244,10 @@ def _render_ticket(
             "run": run,
             "summary": summary,
             "words": _words(summary),
-            "diagnostics": sorted(((ticket.attributes or {}).get("diagnostics") or {}).items()),
+            "diagnostics": sorted(diagnostics.items()),
             "replies": sorted(replies, key=lambda a: (a.created_at, a.pk)),
-            "handoff": next((a for a in workspace.actions if a.kind == ActionKind.HANDOFF_TO_HUMAN), None),
+            "handoff": handoff,
+            "handoff_note": handoff_note,
             "actions": workspace.actions,
             "pending": pending,
             "may_approve": may_approve,

@@ -238,9 +238,21 @@ def test_an_sdr_manager_gets_403_and_no_menu_entry(client, path):
 
 
 def test_an_auditor_reads_the_pages_without_controls_and_cannot_post(client):
-    ticket = TicketFactory(body="My card number is on the letter.", requester_name="Ana Silva")
-    _run(ticket, "answered")
-    _reply(ticket)
+    ticket = TicketFactory(
+        body="My card number is on the letter.",
+        requester_name="Ana Silva",
+        attributes={"diagnostics": {"card_last4": "4242"}},
+    )
+    _run(ticket, "handed_off")
+    note = {"ticket": ticket.external_id, "summary": "Customer asked: My card number is on the letter."}
+    ProposedActionFactory(
+        kind="handoff_to_human",
+        domain="support",
+        lead=None,
+        ticket=ticket,
+        payload=note,
+        status="pending_approval",
+    )
     client.force_login(user_in_role("Auditors", username="audrey", is_staff=True))
 
     listing = client.get("/support/tickets/").content.decode()
@@ -249,7 +261,9 @@ def test_an_auditor_reads_the_pages_without_controls_and_cannot_post(client):
     assert 'href="/support/tickets/"' in listing and "read only" in listing
     assert "reads this ticket; it does not reply or correct it" in page
     assert 'id="approve-form"' not in page and 'id="edit"' not in page and 'id="intent"' not in page
-    assert "Ana Silva" not in page and "My card number" not in page  # no personal data in clear
+    # No personal data in clear: the name, the message, the digits the bot read, the note quoting them.
+    assert "Ana Silva" not in page and "My card number" not in page and "4242" not in page
+    assert "[hidden: 32 characters]" in page
     assert client.post(f"/support/tickets/{ticket.pk}/intent/", {"intent": "card_arrival"}).status_code == 403
     assert client.post(f"/support/tickets/{ticket.pk}/reply/", {"body": "Hi"}).status_code == 403
     assert not IntentCorrection.objects.exists() and ProposedAction.objects.count() == 1
