@@ -15,6 +15,8 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
+from approvals.models import ApprovalPolicy
+from approvals.services.routing import action_route
 from approvals.subjects import policy_facts
 from audit.models import DecisionLogEntry
 from connectors.inbound import inbound_process_pending
@@ -127,6 +129,12 @@ def test_a_contact_associated_with_a_company_is_linked_and_its_value_reaches_the
     _deliver(hubspot, webhook_inbox, hubspot_hooks)
 
     assert _account_value_fact(lead) == Decimal("250000")
+    ApprovalPolicy.objects.create(
+        name="Large customers need two people", outcome="two_approvals", account_value_at_least=100000
+    )
+    routed = action_route(action_id=ProposedActionFactory(lead=lead).pk)
+    assert routed.required_approvals == 2
+    assert routed.policy_reasons == ["Large customers need two people: account value 250,000 (≥ 100,000)"]
     change = DecisionLogEntry.objects.get(subject_type="account", subject_id=str(lead.account_id))
     assert change.action_taken == {"account_value": {"from": "0.00", "to": "250000.00"}}
     link = DecisionLogEntry.objects.get(event_type="accounts.linked", subject_type="lead")
@@ -158,7 +166,10 @@ def test_a_contact_moved_to_another_company_follows_it_and_one_removed_is_unlink
     hubspot, webhook_inbox, hubspot_hooks
 ):
     contact_id = _hs_create(hubspot, "contacts", email="ada@acme.io")
-    first, second = _hs_create(hubspot, "companies", name="Acme"), _hs_create(hubspot, "companies", name="Initech")
+    first, second = (
+        _hs_create(hubspot, "companies", name="Acme"),
+        _hs_create(hubspot, "companies", name="Initech"),
+    )
     _hs_associate(hubspot, contact_id, first)
     _deliver(hubspot, webhook_inbox, hubspot_hooks)
 
@@ -245,7 +256,12 @@ def test_a_salesforce_account_arrives_by_outbound_message_and_an_older_one_is_st
 ):
     connection = make_connection("salesforce")
     account_id = _sf_create(
-        salesforce, "Account", Name="Initech", Website="initech.com", NumberOfEmployees=40, BillingCountry="US"
+        salesforce,
+        "Account",
+        Name="Initech",
+        Website="initech.com",
+        NumberOfEmployees=40,
+        BillingCountry="US",
     )
     created = _captured(salesforce, webhook_inbox)
     _sf_update(salesforce, "Account", account_id, NumberOfEmployees=4000)
@@ -288,7 +304,9 @@ def test_an_account_change_by_outbound_message_reaches_the_policy_fact_of_its_co
 
 def test_a_salesforce_contact_links_the_lead_with_its_email_and_its_tickets(salesforce, webhook_inbox):
     connection = make_connection("salesforce")
-    lead_id = _sf_create(salesforce, "Lead", LastName="Lovelace", Company="Analytical", Email="ada@analytical.io")
+    lead_id = _sf_create(
+        salesforce, "Lead", LastName="Lovelace", Company="Analytical", Email="ada@analytical.io"
+    )
     account_id = _sf_create(salesforce, "Account", Name="Analytical Engines")
     ticket = TicketFactory(requester_email="Ada@Analytical.io", account=None)
     _post(connection, _captured(salesforce, webhook_inbox))
@@ -391,3 +409,24 @@ def test_a_ticket_from_a_linked_leads_email_arrives_linked_to_the_account(serve_
 
     accounts = {t.requester_email: t.account for t in Ticket.objects.filter(source="intercom")}
     assert accounts == {"bo@initech.com": account, "eve@twofold.com": None, "stranger@example.com": None}
+
+
+def test_crm_fields_mapped_as_account_attributes_reach_the_support_bots_account_lookup(hubspot):
+    from support.selectors import account_lookup_read
+
+    connection = make_connection(
+        "hubspot",
+        base_url=hubspot.base_url,
+        account_attributes={"plan_tier": "plan", "billing": "billing_status"},
+    )
+    hubspot.custom_properties["companies"] = {"plan_tier", "billing"}
+    company_id = _hs_create(hubspot, "companies", name="Acme", plan_tier="Enterprise", billing="overdue")
+
+    sync_run(connection=connection, kind="account")
+
+    account = Account.objects.get(source="hubspot", external_id=company_id)
+    assert account_lookup_read(account_id=account.pk) == {
+        "account_name": "Acme",
+        "plan": "Enterprise",
+        "billing_status": "overdue",
+    }
