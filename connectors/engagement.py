@@ -15,7 +15,9 @@ half-written and the rest of the batch goes on):
 * each signal becomes a lead event through ``sales.event_services.lead_event_record`` (unique per lead
   and external id, so a redelivery or a second sync read writes nothing), with what our own mail's
   do at once: a reply, a bounce or a booked meeting ends the lead's open enrolments that began before
-  it (``lead_enrolments_exit``), and a bounce suppresses email to the lead (the ``mail.bounced`` event);
+  it (``lead_enrolments_exit``), one arriving after the cadence ended is credited to its last touch
+  (``touch_signal_credit``: a meeting booked after the reply), and a bounce suppresses email to the
+  lead (the ``mail.bounced`` event);
 * a CRM opt-out flag is also the lead's ``unsubscribed`` event (``crm_unsubscribes_record``);
 * a deal's outcome reading (the connection's outcome mapping) sets the lead's outcome, its time (the
   close date) and its deal value through the CRM-sync upsert: a won deal makes the lead converted
@@ -121,7 +123,7 @@ def _apply_one(
     now: datetime,
 ) -> Settled:
     from sales.cadence_services import lead_enrolments_exit
-    from sales.event_services import LeadEventError, NewLeadEvent, lead_event_record
+    from sales.event_services import LeadEventError, NewLeadEvent, lead_event_record, touch_signal_credit
 
     source = f"webhook:{connection.vendor}" if event.channel == "webhook" else f"sync:{connection.vendor}"
     try:
@@ -146,6 +148,8 @@ def _apply_one(
                         lead_enrolments_exit(
                             lead_id=lead_id, event_kind=signal.kind, at=signal.occurred_at, now=now
                         )
+                    else:  # the cadence ended already (a meeting after the reply): its last touch
+                        touch_signal_credit(lead_id=lead_id, event_kind=signal.kind, at=signal.occurred_at)
                     if signal.kind == "email_bounce":
                         bounced.append(lead_id)
             if engagement.outcome is not None:

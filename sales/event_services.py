@@ -12,17 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from audit.choices import EventType
 from audit.services import decision_log_append
-from sales.choices import LeadEventKind
-from sales.models import Lead, LeadEvent
+from sales.choices import EXIT_EVENT_KINDS, ExitReason, LeadEventKind, TouchStatus
+from sales.models import Lead, LeadEvent, Touch
+from sales.models.cadences import EXIT_OUTCOME_FIELDS
 
 EXTERNAL_ID_MAX = LeadEvent._meta.get_field("external_id").max_length or 100
+#: How long after a touch a signal that arrives once its cadence has ended is still credited to it.
+CREDIT_WINDOW = timedelta(days=30)
 
 
 class LeadEventError(ValueError):
@@ -93,3 +96,32 @@ def lead_event_record(*, event: NewLeadEvent, actor: str, source: str) -> LeadEv
             outcome={"event": event.kind, "occurred_at": event.occurred_at.isoformat()},
         )
     return LeadEventRecorded(stored, created=True)
+
+
+def touch_signal_credit(*, lead_id: int, event_kind: str, at: datetime) -> bool:
+    """Credit a signal that arrived after the lead's cadence had ended (a meeting booked after the
+    reply that ended it) to the lead's last delivered touch before it, within ``CREDIT_WINDOW``,
+    unless that touch has that outcome already: what the per-step metrics and the reply and meeting
+    KPIs count. An open enrolment's signals are credited when it exits instead
+    (``sales.cadence_services.lead_enrolments_exit``). True when a touch was credited."""
+    reason = EXIT_EVENT_KINDS.get(event_kind)
+    field_name = EXIT_OUTCOME_FIELDS.get(ExitReason(reason)) if reason else None
+    if field_name is None:
+        return False
+    with transaction.atomic():
+        touch = (
+            Touch.objects.select_for_update()
+            .filter(
+                status__in=[TouchStatus.SENT, TouchStatus.PROPOSED],
+                lead_id=lead_id,
+                touched_at__lte=at,
+                touched_at__gte=at - CREDIT_WINDOW,
+            )
+            .order_by("-touched_at", "-pk")
+            .first()
+        )
+        if touch is None or getattr(touch, field_name) is not None:
+            return False
+        setattr(touch, field_name, at)
+        touch.save(update_fields=[field_name, "updated_at"])
+    return True

@@ -460,3 +460,9 @@ def test_reply_and_meeting_kpis_count_what_came_from_the_crm(hubspot):
 
     assert reply_rate(start) == {touched.date(): (1, 2)}
     assert meeting_conversion(start) == {touched.date(): (1, 2)}
+
+    # The replier books a meeting too, after the reply ended its cadence: still its touch's doing.
+    hubspot.create("meetings", {"hs_timestamp": hs_datetime(NOW)}, replier, MEETING_TO_CONTACT)
+    hubspot.deliver()
+
+    assert meeting_conversion(start) == {touched.date(): (2, 2)}
