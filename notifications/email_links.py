@@ -170,7 +170,10 @@ def approval_link_use(
     claims = _claims(token, now)
     with transaction.atomic():
         link = (
-            ApprovalLink.objects.select_for_update().select_related("user").filter(nonce=claims.nonce).first()
+            ApprovalLink.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(nonce=claims.nonce)
+            .first()
         )
         link = _check(link, claims, now)
         # The conditional update is the claim: of two requests racing past the check, one wins.

@@ -4,18 +4,20 @@ the approval services (channel "email" in the decision log), and every refusal s
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 
 from approvals.models import ProposedAction
 from approvals.services import action_approve, payload_sha256
 from audit.models import DecisionLogEntry
-from notifications.email_links import LinkRequest, approval_links_issue
+from notifications.email_links import LinkRefused, LinkRequest, approval_link_use, approval_links_issue
 from notifications.models import ApprovalLink
 from notifications.services import notifications_send_pending
 from security import signin
@@ -202,3 +204,31 @@ def test_links_are_stored_bound_to_their_user_action_and_payload(team):
         (team.owner.pk, action.pk, payload_sha256(action.payload))
     }
     assert Group.objects.filter(name="SDR managers").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_clicks_at_once_on_one_link_decide_once(team):
+    action = _pending(team.group, risk_level="low")
+    approve, _ = _links(team.owner, action)
+    token = approve.removeprefix("/notifications/decide/").rstrip("/")
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def click():
+        try:
+            barrier.wait(timeout=10)
+            approval_link_use(token=token, now=timezone.now())
+            outcomes.append("approved")
+        except LinkRefused as refused:
+            outcomes.append(refused.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["approved", "used"]
+    assert _log(action).count() == 1
