@@ -141,6 +141,10 @@ EXCLUDED_ROUTES = {
     "and the decide services' own checks (tests/notifications/test_email_links.py)",
     "notifications/slack/interactivity/": "authenticated by Slack's request signature (signing secret, "
     "5-minute window), then the deciding user's own scope (tests/e2e/test_decide_in_slack_and_email.py)",
+    "webhooks/twilio/<connection>/status/": "authenticated by Twilio's X-Twilio-Signature (the "
+    "connection's auth token), not a role (tests/connectors/test_twilio.py)",
+    "webhooks/twilio/<connection>/inbound/": "authenticated by Twilio's X-Twilio-Signature (the "
+    "connection's auth token), not a role (tests/connectors/test_twilio.py)",
     "favicon.ico": "a redirect to the static icon, no data (tests/agentops/test_navigation.py)",
 }
 EXCLUDED_RULES = {
