@@ -68,6 +68,7 @@ from sales.models import (
     Touch,
 )
 from sales.models.cadences import EXIT_OUTCOME_FIELDS
+from sales.scores import lead_top_reasons
 from sales.templating import TemplateError, render
 from sales.unsubscribe import unsubscribe_url
 
@@ -618,10 +619,8 @@ _SIGNAL_WORDS = {
 
 def _merge_values(batch: Sequence[Enrolment], *, now: datetime) -> dict[int, dict[str, object]]:
     """The listed merge fields of each enrolment's lead (``sales.templating.MERGE_FIELDS``), in bulk."""
-    from scoring.selectors import acting_scores
-
     lead_ids = sorted({e.lead_id for e in batch})
-    scores = acting_scores(lead_ids)
+    top_reasons = lead_top_reasons(lead_ids)
     latest_signal: dict[int, str] = {}
     for lead_id, kind in (
         LeadEvent.objects.filter(
@@ -638,11 +637,9 @@ def _merge_values(batch: Sequence[Enrolment], *, now: datetime) -> dict[int, dic
     }
     User = get_user_model()
     senders = {u.pk: (u.get_full_name() or u.get_username()) for u in User.objects.filter(pk__in=owner_ids)}
-    values = {}
+    values: dict[int, dict[str, object]] = {}
     for enrolment in batch:
         lead = enrolment.lead
-        reasons = scores[lead.pk].reasons if lead.pk in scores else []
-        top = next((r.get("text") for r in reasons if isinstance(r, dict) and r.get("text")), "")
         values[enrolment.pk] = {
             "first_name": lead.first_name,
             "last_name": lead.last_name,
@@ -652,7 +649,7 @@ def _merge_values(batch: Sequence[Enrolment], *, now: datetime) -> dict[int, dic
             "industry": lead.account.industry if lead.account else "",
             "country": lead.country,
             "sender_name": senders.get(enrolment.owner_id or lead.owner_id or 0, ""),
-            "top_reason": top,
+            "top_reason": top_reasons.get(lead.pk, ""),
             "recent_signal": latest_signal.get(lead.pk, ""),
             "unsubscribe_url": unsubscribe_url(lead_id=lead.pk),
         }

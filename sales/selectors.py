@@ -1,16 +1,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from core.json_columns import objects_from_texts
 from sales.experiments import Effect
 from sales.models import Lead, PlaybookRule
 from sales.playbook import (
@@ -23,6 +23,7 @@ from sales.playbook import (
     parse_conditions,
     rule_version,
 )
+from sales.scores import lead_score_facts, leads_with_acting_score
 
 
 def leads_with_email(*, email: str) -> QuerySet[Lead]:
@@ -54,8 +55,9 @@ def leads_with_emails(*, emails: Iterable[str]) -> QuerySet[Lead]:
 
 
 def leads_for_list(*, status: str = "", source: str = "", search: str = "") -> QuerySet[Lead]:
-    """Leads for the list page, newest first, with what the rows show joined in (no per-row queries)."""
-    queryset = with_acting_score(Lead.objects.select_related("owner", "account")).order_by(
+    """Leads for the list page, newest first, with what the rows show joined in (no per-row queries):
+    the acting score and tier come from the score source scoring registers (``sales.scores``)."""
+    queryset = leads_with_acting_score(Lead.objects.select_related("owner", "account")).order_by(
         "-updated_at", "-id"
     )
     if status:
@@ -71,16 +73,11 @@ def leads_for_list(*, status: str = "", source: str = "", search: str = "") -> Q
     return queryset
 
 
-def with_acting_score(leads: QuerySet[Lead]) -> QuerySet[Lead]:
-    """Annotate each lead with its acting score and tier (newest champion/canary score), in the same query."""
-    from scoring.models import LeadScore
-
-    latest = LeadScore.objects.filter(lead=OuterRef("pk"), role__in=["champion", "canary"]).order_by(
-        "-scored_at", "-id"
-    )
-    return leads.annotate(
-        acting_score=Subquery(latest.values("score")[:1]), acting_tier=Subquery(latest.values("tier")[:1])
-    )
+def iter_lead_id_batches(leads: QuerySet[Lead], size: int = 5000) -> Iterator[list[int]]:
+    """The ids of ``leads`` in ascending batches of ``size`` (one query for the ids)."""
+    ids = list(leads.order_by("id").values_list("id", flat=True))
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 # --- Playbooks ---------------------------------------------------------------------------------
@@ -124,25 +121,13 @@ def rule_spec(rule: PlaybookRule) -> RuleSpec | None:
     )
 
 
-def _reason_texts(text: str | None) -> tuple[str, ...]:
-    if not text:
-        return ()
-    try:
-        reasons = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return ()
-    return tuple(r["text"] for r in reasons if isinstance(r, dict) and isinstance(r.get("text"), str))
-
-
 def playbook_lead_facts(*, lead_ids: Sequence[int], now: datetime, history_days: int) -> list[LeadFacts]:
     """Facts for the rules about a batch of leads (ascending ids), in three queries whatever its size:
-    the leads, their acting-score history, and the labels of the model versions behind it.
+    the leads, then their acting-score history and the labels of the model versions behind it (from
+    the score source, ``sales.scores``).
 
     ``history_days`` bounds the score history kept per lead (the longest drop window of the rules).
     """
-    from scoring.choices import ScoreRole
-    from scoring.models import LeadScore, ModelVersion
-
     if not lead_ids:
         return []
     low, high = min(lead_ids), max(lead_ids)
@@ -156,34 +141,13 @@ def playbook_lead_facts(*, lead_ids: Sequence[int], now: datetime, history_days:
         .values_list("id", "status", "owner_id", "has_open_opportunity", "attributes_text")
         if row[0] in wanted
     ]
-    latest: dict[int, tuple[datetime, int, int, str, int, str | None]] = {}
-    history: dict[int, list[tuple[datetime, int, int]]] = {}
-    since = now - timedelta(days=history_days)
-    for lead_id, scored_at, pk, score, tier, version_id, reasons in (
-        LeadScore.objects.filter(
-            lead_id__gte=low, lead_id__lte=high, role__in=[ScoreRole.CHAMPION, ScoreRole.CANARY]
-        )
-        .annotate(reasons_text=Cast("reasons", output_field=TextField()))
-        .order_by()
-        .values_list("lead_id", "scored_at", "id", "score", "tier", "model_version_id", "reasons_text")
-    ):
-        current = latest.get(lead_id)
-        if current is None or (scored_at, pk) > (current[0], current[1]):
-            latest[lead_id] = (scored_at, pk, score, tier, version_id, reasons)
-        if history_days and scored_at >= since:
-            history.setdefault(lead_id, []).append((scored_at, pk, score))
-    labels = {
-        pk: f"{kind}:{name}:v{version}"
-        for pk, kind, name, version in ModelVersion.objects.filter(
-            pk__in={v[4] for v in latest.values()}
-        ).values_list("pk", "kind", "name", "version")
-    }
-    from scoring.selectors import _json_objects
-
-    attributes = _json_objects([row[4] for row in leads])
+    scores = lead_score_facts(
+        low=low, high=high, since=now - timedelta(days=history_days) if history_days else None
+    )
+    attributes = objects_from_texts([row[4] for row in leads])
     facts = []
     for (lead_id, status, owner_id, opportunity, _), attrs in zip(leads, attributes, strict=True):
-        point = latest.get(lead_id)
+        score = scores.get(lead_id)
         facts.append(
             LeadFacts(
                 id=lead_id,
@@ -191,13 +155,13 @@ def playbook_lead_facts(*, lead_ids: Sequence[int], now: datetime, history_days:
                 owner_id=owner_id,
                 has_open_opportunity=opportunity,
                 attributes=attrs,
-                score=point[2] if point else None,
-                tier=point[3] if point else "",
-                score_id=point[1] if point else None,
-                model_version_id=point[4] if point else None,
-                model_version=labels.get(point[4], "") if point else "",
-                reasons=_reason_texts(point[5]) if point else (),
-                history=tuple(sorted(history.get(lead_id, []))),
+                score=score.score if score else None,
+                tier=score.tier if score else "",
+                score_id=score.score_id if score else None,
+                model_version_id=score.model_version_id if score else None,
+                model_version=score.model_version if score else "",
+                reasons=score.reasons if score else (),
+                history=score.history if score else (),
             )
         )
     return facts
@@ -220,8 +184,6 @@ def playbook_rule_preview(
     Counts matches of the rule alone (the rules before it in its playbook may stop processing first),
     and counts leads already proposed for, since it shows what the conditions select.
     """
-    from scoring.selectors import iter_lead_id_batches
-
     spec = rule_spec(rule)
     if spec is None:
         return RulePreview(0, 0, [])

@@ -35,7 +35,7 @@ from sales.lead_rows import (
 )
 from sales.models import Account, Lead, PlaybookRule
 from sales.playbook import LeadFacts, Match, evaluate_rules, idempotency_key, longest_window_days
-from sales.selectors import playbook_lead_facts, playbook_rules_active
+from sales.selectors import iter_lead_id_batches, playbook_lead_facts, playbook_rules_active
 
 
 class BatchTooLarge(ValueError):
@@ -438,8 +438,6 @@ def _experiment_split(
 def _lead_id_batches(lead_ids: Sequence[int] | None, size: int) -> Iterator[list[int]]:
     """Ascending id batches: of every lead, or of the given ids as they are (leads since deleted
     simply yield no facts), so a long list never becomes one oversized ``IN`` clause."""
-    from scoring.selectors import iter_lead_id_batches
-
     if lead_ids is None:
         yield from iter_lead_id_batches(Lead.objects.all(), size)
         return

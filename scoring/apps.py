@@ -14,6 +14,12 @@ class ScoringConfig(AppConfig):
         # score's reasons.
         fact_source_register(SCORES)
         panel_register(SCORE_PANEL)
+        # Sales shows and decides with acting scores it does not hold: the lead list's score column,
+        # the playbook rules' score facts, the cadence's top-reason merge field.
+        from sales.scores import score_source_register
+        from scoring.lead_scores import LEAD_SCORES
+
+        score_source_register(LEAD_SCORES)
         from scoring.tasks import rescore_changed_leads
 
         events.subscribe("leads.changed", rescore_changed_leads)

@@ -24,13 +24,14 @@ from django.utils import timezone
 from audit.choices import EventType
 from audit.services import decision_log_append
 from sales.models import Lead
+from sales.selectors import iter_lead_id_batches
 from scoring.choices import ModelKind, ScoreRole
 from scoring.features import matrix_from_columns, parse_spec
 from scoring.metrics import tier_for
 from scoring.models import ModelVersion
 from scoring.persist import write_lead_scores
 from scoring.predictor import Predictor, predictor_for, row_hashes
-from scoring.selectors import active_models, iter_lead_id_batches, latest_hashes, lead_columns, scoring_policy
+from scoring.selectors import active_models, latest_hashes, lead_columns, scoring_policy
 
 BATCH_SIZE = 20_000
 

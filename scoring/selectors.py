@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
+from core.json_columns import object_from_text, objects_from_texts
 from sales.models import Lead, LeadEvent
 from scoring.choices import ModelKind, ModelStatus, ScoreRole
 from scoring.features import FeatureDef, Record, raw_value
@@ -36,16 +35,6 @@ def _lead_fields(features: Sequence[FeatureDef], *, with_times: bool) -> list[st
         elif feature.source_kind == "account":
             fields.add(f"account__{feature.source_key}")
     return sorted(fields)
-
-
-def _json_object(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = json.loads(text)  # e.g. integers beyond 64 bits, which orjson refuses
-    return value if isinstance(value, dict) else {}
 
 
 def lead_rows(
@@ -86,7 +75,7 @@ def lead_rows(
                 Record(
                     lead=lead,
                     account={name: value[i] for i, name in account_columns} if account_columns else {},
-                    attributes=_json_object(value[-1]),
+                    attributes=object_from_text(value[-1]),
                     events=events.get(value[id_at], {}),
                     as_of=record_as_of,
                 )
@@ -102,15 +91,6 @@ class LeadColumns:
 
     ids: list[int]
     columns: dict[str, list[Any]]
-
-
-def _json_objects(texts: Sequence[str | None]) -> list[dict[str, Any]]:
-    """Decode many JSON objects in one call (one parse beats one per row); non-objects become {}."""
-    try:
-        parsed = orjson.loads("[" + ",".join(t or "{}" for t in texts) + "]")
-    except orjson.JSONDecodeError:
-        parsed = [_json_object(t) for t in texts]
-    return [v if type(v) is dict else {} for v in parsed]
 
 
 def lead_columns(
@@ -130,7 +110,7 @@ def lead_columns(
     id_at = fields.index("id")
     ids = [row[id_at] for row in rows]
     attributes = (
-        _json_objects([row[-1] for row in rows])
+        objects_from_texts([row[-1] for row in rows])
         if any(f.source_kind == "attributes" for f in features)
         else []
     )
@@ -230,12 +210,6 @@ def acting_scores(lead_ids: Sequence[int]) -> dict[int, LeadScore]:
             if current is None or (score.scored_at, score.pk) > (current.scored_at, current.pk):
                 latest[score.lead_id] = score
     return latest
-
-
-def iter_lead_id_batches(leads: QuerySet[Lead], size: int = CHUNK) -> Iterator[list[int]]:
-    ids = list(leads.order_by("id").values_list("id", flat=True))
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 def score_drops(
