@@ -345,8 +345,10 @@ class SalesforceSandbox(SandboxApp):
                     400, "This lead was already converted.", code="CANNOT_UPDATE_CONVERTED_LEAD"
                 )
             account = self._insert("Account", {"Name": lead.get("Company") or lead["LastName"]})
+            # The Contact is the lead's person at the new Account, with its email.
+            person = {"LastName": lead["LastName"], "FirstName": lead.get("FirstName") or ""}
             contact = self._insert(
-                "Contact", {"LastName": lead["LastName"], "FirstName": lead.get("FirstName") or ""}
+                "Contact", {**person, "Email": lead.get("Email"), "AccountId": account["Id"]}
             )
             now = datetime.now(UTC)
             opportunity = self._insert(

@@ -430,3 +430,26 @@ def test_crm_fields_mapped_as_account_attributes_reach_the_support_bots_account_
         "plan": "Enterprise",
         "billing_status": "overdue",
     }
+
+
+def test_a_converted_leads_contact_synced_before_its_account_links_the_lead_when_the_account_comes(
+    salesforce,
+):
+    connection = make_connection("salesforce", base_url=salesforce.base_url)
+    lead_id = _sf_create(salesforce, "Lead", LastName="Hopper", Company="Navy", Email="grace@navy.mil")
+    sync_run(connection=connection, kind="lead")
+    converted = salesforce.convert_lead(lead_id)  # a Contact with the lead's email at a new Account
+
+    sync_run(connection=connection, kind="contact")
+    lead = Lead.objects.get(salesforce_id=lead_id)
+    assert (
+        lead.account is None and lead.attributes["salesforce_account_id"] == converted["ConvertedAccountId"]
+    )
+    sync_run(connection=connection, kind="account")
+
+    lead.refresh_from_db()
+    assert lead.account == Account.objects.get(
+        source="salesforce", external_id=converted["ConvertedAccountId"]
+    )
+    links = DecisionLogEntry.objects.filter(event_type="accounts.linked", subject_type="lead")
+    assert [e.input_context["by"] for e in links] == ["account_arrived"]
