@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.test import Client, TestCase
+from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from approvals.models import ProposedAction
@@ -23,6 +24,7 @@ from approvals.services import (
 )
 from audit.models import DecisionLogEntry
 from connectors.models import ActionExecution, ActionRoute, Connection, WebhookEvent
+from connectors.sandbox.server import FaultConfig
 from connectors.sandbox.twilio import TwilioSandbox
 from connectors.twilio.signature import twilio_sign
 from consent.selectors import consent_states
@@ -399,3 +401,29 @@ def test_a_text_a_playbook_proposes_waits_for_an_sms_provider(lead):
     sms_provider()  # the playbook's next run
     ids, _ = actions_propose_many(proposals=[proposal])
     assert list(ids) == ["playbook-text"]
+
+
+def test_a_text_whose_answer_was_lost_is_never_sent_twice(twilio, lead):
+    twilio.app.faults.configure(FaultConfig(server_error=1.0, after_effect=1.0, path_pattern="Messages"))
+    action = text(lead)
+
+    assert outbox_run(kinds={"send_sms"}) == {"failed": 1}
+
+    action.refresh_from_db()
+    assert action.status == "failed"
+    assert "not repeated" in ActionExecution.objects.get(action=action).last_error
+    assert len(twilio.app.messages()) == 1  # Twilio sent it; nobody sends it again
+
+
+def test_a_text_refused_for_a_rate_limit_goes_out_once_later(twilio, lead):
+    twilio.app.faults.configure(
+        FaultConfig(rate_limited=1.0, rate_limited_burst=1, seed=1, path_pattern="Messages")
+    )
+    action = text(lead)
+    assert outbox_run(kinds={"send_sms"}) == {"retry": 1}
+    assert ActionExecution.objects.get(action=action).last_error_code == "rate_limited"
+
+    twilio.app.faults.configure(FaultConfig())
+    ActionExecution.objects.filter(action=action).update(due_at=timezone.now())
+    assert outbox_run(kinds={"send_sms"}) == {"executed": 1}
+    assert len(twilio.app.messages()) == 1
