@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 
 from approvals.models import ApprovalPolicy, ProposedAction
 from approvals.services import action_defer, action_route
+from audit.models import DecisionLogEntry
 from security.services import apikey_create
 from tests.factories import ProposedActionFactory, UserFactory, payload_seen, user_in_role
 
@@ -34,6 +35,8 @@ def test_it_approves_with_edits_over_the_api(pending):
     )
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "approved" and response.json()["payload"]["steps"] == 5
+    entry = DecisionLogEntry.objects.get(event_type="action.decided", subject_id=str(pending.pk))
+    assert entry.approval["channel"] == "api"
 
 
 def test_a_second_decision_gets_409_naming_who_decided(pending):

@@ -194,3 +194,24 @@ def test_an_approval_must_say_what_it_approves():
         action_approve(action_id=action.pk, user=UserFactory(), seen_payload_sha256="")
     assert refused.value.code == "payload_sha256_required"
     assert not Decision.objects.filter(action=action).exists()
+
+
+def test_the_decision_log_names_where_a_person_decided():
+    approved, rejected = _pending(), _pending()
+    action_approve(action_id=approved.pk, user=UserFactory(), seen_payload_sha256=payload_seen(approved))
+    action_reject(action_id=rejected.pk, user=UserFactory(), reason_code="bad_timing", channel="api")
+    channels = dict(
+        DecisionLogEntry.objects.filter(event_type="action.decided").values_list(
+            "subject_id", "approval__channel"
+        )
+    )
+    assert channels == {str(approved.pk): "web", str(rejected.pk): "api"}
+
+
+def test_an_unknown_channel_is_a_programming_error_and_decides_nothing():
+    action = _pending()
+    with pytest.raises(ValueError, match="channel must be one of web, api, email, slack"):
+        action_approve(
+            action_id=action.pk, user=UserFactory(), seen_payload_sha256=payload_seen(action), channel="fax"
+        )
+    assert ProposedAction.objects.get(pk=action.pk).status == "pending_approval"
