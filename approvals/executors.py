@@ -27,7 +27,9 @@ An executor is one of two shapes:
 Before an execution starts, the outbox asks every registered **gate** (``gate_register``) whether it
 may start now, in the transaction that starts it: operations registers the kill switches and
 quotas. Before it prepares a message, it asks every **veto** (``veto_register``) whether it must
-not go out at all: privacy registers consent. The outbox knows neither. A decision callback to the
+not go out at all: privacy registers consent, connectors the outcome fields and the SMS provider
+(a veto may also answer per kind, ``kind_refusals``: proposers of many ask it once and propose
+nothing it refuses). The outbox knows neither. A decision callback to the
 submitting agent asks every **callback gate** (``callback_gate_register``) the same way before it is
 sent: operations registers the kill switches that hold callbacks.
 
