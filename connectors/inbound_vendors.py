@@ -389,8 +389,9 @@ class HubSpotInbound(VendorInbound):
 
 
 def _association_change(event: Mapping[str, Any]) -> bool:
-    """A HubSpot contact's association with a company was added or removed."""
-    return event.get("subscriptionType") == "contact.associationChange"
+    """A HubSpot contact's association with a company, or a deal's with a contact, was added or
+    removed (the record named by ``fromObjectId`` is read again)."""
+    return event.get("subscriptionType") in ("contact.associationChange", "deal.associationChange")
 
 
 # Zendesk ------------------------------------------------------------------------------------------

@@ -367,6 +367,46 @@ class HubSpotSandbox(SandboxApp):
                 self.effect("dissociate", "contacts")
         return self.json(None, status=204)
 
+    @route("PUT", r"/crm/v4/objects/deals/(?P<deal_id>\d+)/associations/default/contacts/(?P<contact_id>\d+)")
+    def associate_deal(self, request: Request) -> Response:
+        """v4 "create default association" of a deal with a contact (a deal created first, its buyer
+        added later): ``deal.associationChange`` and ``contact.associationChange`` events."""
+        deal_id, contact_id = request.params["deal_id"], request.params["contact_id"]
+        with self.lock:
+            deal = self._find("deals", deal_id, None)
+            self._find("contacts", contact_id, None)
+            contacts = deal["associations"].setdefault("contacts", [])
+            if contact_id not in contacts:
+                contacts.append(contact_id)
+                for subject, kind, from_id, to_id in (
+                    ("deal", "DEAL_TO_CONTACT", deal_id, contact_id),
+                    ("contact", "CONTACT_TO_DEAL", contact_id, deal_id),
+                ):
+                    self.emit_webhook(
+                        [
+                            {
+                                "eventId": self.next_id("webhook-event") + 100,
+                                "subscriptionId": 3000 + (subject == "contact"),
+                                "portalId": self.PORTAL_ID,
+                                "appId": self.APP_ID,
+                                "occurredAt": int(time.time() * 1000),
+                                "subscriptionType": f"{subject}.associationChange",
+                                "attemptNumber": 0,
+                                "changeSource": "INTEGRATION",
+                                "associationType": kind,
+                                "fromObjectId": int(from_id),
+                                "toObjectId": int(to_id),
+                                "associationRemoved": False,
+                                "isPrimaryAssociation": False,
+                            }
+                        ]
+                    )
+                self.effect("associate", "deals")
+        now = hs_datetime(datetime.now(UTC))
+        spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}
+        result = {"from": {"id": deal_id}, "to": {"id": contact_id}, "associationSpec": spec}
+        return self.json({"status": "COMPLETE", "results": [result], "startedAt": now, "completedAt": now})
+
     def _notify_association(self, contact_id: str, company_id: str, *, removed: bool, primary: bool) -> None:
         """HubSpot's ``associationChange`` events: one from each side of the association."""
         for subject, kind, from_id, to_id in (

@@ -220,6 +220,27 @@ def test_a_won_hubspot_deal_converts_its_lead_at_the_close_date_with_its_amount(
     assert list(zip(rows.ids, rows.outcomes, strict=True)) == [(lead.pk, "converted")]
 
 
+def test_a_deal_whose_buyer_is_added_later_reaches_the_lead_by_its_association_change(hubspot):
+    contact = hubspot.contact()
+    created = call(
+        hubspot.app,
+        "POST",
+        "/crm/v3/objects/deals",
+        {"properties": {"dealname": "N", "dealstage": "closedwon"}},
+    )
+    deal = str(json.loads(created.body)["id"])
+    hubspot.deliver()
+    lead = hubspot.lead(contact)
+    assert not LeadEvent.objects.filter(lead=lead).exists()  # about no one yet
+
+    call(hubspot.app, "PUT", f"/crm/v4/objects/deals/{deal}/associations/default/contacts/{contact}")
+    hubspot.deliver()
+
+    assert {k for k, _ in _events(lead)} == {"deal_stage", "deal_won"}
+    lead.refresh_from_db()
+    assert lead.outcome == "converted"
+
+
 def test_a_lost_deal_never_undoes_a_conversion(hubspot):
     contact = hubspot.contact()
     hubspot.create("deals", {"dealname": "A", "dealstage": "closedwon"}, contact, DEAL_TO_CONTACT)
