@@ -192,15 +192,20 @@ def slack_cards_post_pending(*, now: datetime | None = None) -> CardSummary:
     )
     if not pending:
         return summary
-    destinations = {r.group_id: [r.channel_id] for r in routes if r.channel_id}
-    dm_groups = {r.group_id for r in routes if not r.channel_id} & {a.approver_group_id for a in pending}
-    if dm_groups:
-        destinations.update(_dm_destinations(client, dm_groups))
     existing = set(
         SlackCard.objects.filter(action_id__in=[a.pk for a in pending]).values_list(
             "action_id", "destination"
         )
     )
+    destinations = {r.group_id: [r.channel_id] for r in routes if r.channel_id}
+    # Direct messages go out when an item is new (no card yet): its group's members are looked up
+    # then, not again every minute for a member who has no Slack account.
+    carded = {action_id for action_id, _ in existing}
+    dm_groups = {r.group_id for r in routes if not r.channel_id} & {
+        a.approver_group_id for a in pending if a.pk not in carded
+    }
+    if dm_groups:
+        destinations.update(_dm_destinations(client, dm_groups))
     batch = uuid.uuid4()
     SlackCard.objects.bulk_create(
         [

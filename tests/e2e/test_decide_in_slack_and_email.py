@@ -322,6 +322,25 @@ def test_a_manager_of_another_team_cannot_decide_from_the_card(server, slack, ro
     assert f"You may not decide item #{action.pk}" in slack.ephemerals_for("U0SAM")[0]
 
 
+def test_a_group_without_a_channel_gets_a_direct_message_each_linked_by_email(server, slack, managers):
+    group = managers[0].groups.get()
+    SlackChannelRoute.objects.create(group=group, channel_id="")
+    slack.add_user("U0SOFIA", email="sofia@example.com")  # liam has no Slack account
+    action = _pending(group)
+
+    assert slack_cards_post_pending().posted == 1
+
+    looked_up = sorted(c["email"] for c in slack.calls_of("users.lookupByEmail"))
+    assert looked_up == ["liam@example.com", "sofia@example.com"]
+    assert slack_cards_post_pending().posted == 0 and len(slack.calls_of("users.lookupByEmail")) == 2
+    assert SlackUserLink.objects.get().user == managers[0]
+    (card,) = slack.messages_in("D0SOFIA")
+    slack.click(_endpoint(server), user_id="U0SOFIA", channel="D0SOFIA", ts=card["ts"], action_id="approve")
+    assert _status(action) == "approved" and "Approved by *sofia*" in _text(
+        slack.message("D0SOFIA", card["ts"])
+    )
+
+
 # Email -------------------------------------------------------------------------------------------
 
 
