@@ -15,11 +15,11 @@ reaching the ``customer`` lifecycle stage gets ``hs_lifecyclestage_customer_date
 sequence cannot be enrolled again. Requests need ``Authorization: Bearer <access token>``.
 Contact and company creations and property changes are sent as webhooks, a JSON array of
 HubSpot's events signed with ``X-HubSpot-Signature-v3`` (the app's ``client_secret``). Contacts are
-associated with companies through v4 (``PUT …/associations/default/companies/{id}``, ``DELETE``):
-the first company is the primary one, kept in ``associatedcompanyid``, and both sides get an
-``associationChange`` event. Properties HubSpot calculates (``total_revenue``,
-``associatedcompanyid``) are refused in writes and set by ``calculate``; a portal's custom
-properties are added to ``custom_properties``.
+associated with companies through v4 (``PUT …/associations/default/companies/{id}``, ``DELETE``)
+or by writing ``associatedcompanyid``: the first company (or the one written) is the primary one,
+kept in ``associatedcompanyid``, and both sides get an ``associationChange`` event. Properties
+HubSpot calculates (``total_revenue``) are refused in writes and set by ``calculate``; a portal's
+custom properties are added to ``custom_properties``.
 """
 
 from __future__ import annotations
@@ -116,9 +116,9 @@ PROPERTIES: dict[str, set[str]] = {
 #: closed stages.
 DEAL_CALCULATED = {"hs_is_closed", "hs_is_closed_won", "hs_is_closed_lost"}
 CLOSED_DEAL_STAGES = {"closedwon": True, "closedlost": False}
-#: Properties HubSpot keeps itself: the primary company (from the contact-to-company associations)
-#: and a company's closed-won revenue (from its deals). Writing them is refused (READ_ONLY_VALUE).
-READ_ONLY_PROPERTIES = {"contacts": {"associatedcompanyid"}, "companies": {"total_revenue"}}
+#: Properties HubSpot calculates itself: a company's closed-won revenue (from its deals). Writing
+#: them is refused (READ_ONLY_VALUE).
+READ_ONLY_PROPERTIES = {"companies": {"total_revenue"}}
 #: The association type ids of a contact's companies: the primary one, and any other (unlabelled).
 CONTACT_TO_COMPANY_PRIMARY, CONTACT_TO_COMPANY = 1, 279
 UNIQUE_PROPERTIES = {"contacts": {"email", "agentops_external_id"}, "companies": {"agentops_external_id"}}
@@ -407,6 +407,16 @@ class HubSpotSandbox(SandboxApp):
         result = {"from": {"id": deal_id}, "to": {"id": contact_id}, "associationSpec": spec}
         return self.json({"status": "COMPLETE", "results": [result], "startedAt": now, "completedAt": now})
 
+    def _primary_company(self, object_type: str, record: dict[str, Any], written: dict[str, str]) -> None:
+        """A contact's ``associatedcompanyid`` written by a create or update associates that company
+        as its primary one, as HubSpot does (the association's events follow the record's)."""
+        company_id = written.get("associatedcompanyid") if object_type == "contacts" else None
+        if company_id:
+            companies = record["associations"].setdefault("companies", [])
+            if company_id not in companies:
+                companies.append(company_id)
+            self._notify_association(record["id"], company_id, removed=False, primary=True)
+
     def _notify_association(self, contact_id: str, company_id: str, *, removed: bool, primary: bool) -> None:
         """HubSpot's ``associationChange`` events: one from each side of the association."""
         for subject, kind, from_id, to_id in (
@@ -447,6 +457,10 @@ class HubSpotSandbox(SandboxApp):
                 f"{name} is a read only property; its value cannot be set." for name in read_only
             )
             raise SandboxError(400, f"Property values were not valid: {details}", code="VALIDATION_ERROR")
+        company = properties.get("associatedcompanyid") if object_type == "contacts" else None
+        if company not in (None, "") and str(company) not in self.tables["companies"]:
+            message = f"Property values were not valid: associatedcompanyid {company} is not a company ID"
+            raise SandboxError(400, message, code="VALIDATION_ERROR")
         if unknown:
             details = ", ".join(f'Property "{name}" does not exist' for name in unknown)
             raise SandboxError(400, f"Property values were not valid: {details}", code="VALIDATION_ERROR")
@@ -478,6 +492,7 @@ class HubSpotSandbox(SandboxApp):
         self._stamp(object_type, record, now)
         self.tables[object_type][record_id] = record
         self._index(object_type, record)
+        self._primary_company(object_type, record, clean)
         self.effect("create", object_type)
         self._notify(object_type, record_id, "creation")
         return record
@@ -491,6 +506,7 @@ class HubSpotSandbox(SandboxApp):
         record["properties"].update(clean)
         self._index(object_type, record)
         self._stamp(object_type, record, now)
+        self._primary_company(object_type, record, changed)
         self.effect("update", object_type)
         for name, value in changed.items():
             self._notify(object_type, record["id"], "propertyChange", propertyName=name, propertyValue=value)

@@ -183,6 +183,16 @@ def test_a_contact_moved_to_another_company_follows_it_and_one_removed_is_unlink
     assert Lead.objects.get(hubspot_id=contact_id).account is None
 
 
+def test_a_primary_company_written_on_the_contact_links_the_lead(hubspot, webhook_inbox, hubspot_hooks):
+    company_id = _hs_create(hubspot, "companies", name="Acme")
+    contact_id = _hs_create(hubspot, "contacts", email="ada@acme.io", associatedcompanyid=company_id)
+
+    _deliver(hubspot, webhook_inbox, hubspot_hooks)
+
+    assert Lead.objects.get(hubspot_id=contact_id).account.external_id == company_id
+    assert hubspot.tables["contacts"][contact_id]["associations"]["companies"] == [company_id]
+
+
 def test_repeated_and_shuffled_company_webhooks_leave_one_account_with_the_newest_values(
     hubspot, webhook_inbox, hubspot_hooks
 ):
