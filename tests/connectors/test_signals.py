@@ -487,3 +487,38 @@ def test_reply_and_meeting_kpis_count_what_came_from_the_crm(hubspot):
     hubspot.deliver()
 
     assert meeting_conversion(start) == {touched.date(): (2, 2)}
+
+
+def test_the_cadence_page_and_the_experiment_panel_count_what_came_from_the_crm(hubspot):
+    from sales.models import ExperimentAssignment, Playbook
+    from sales.selectors import cadence_metrics, experiment_results
+
+    treated, held_out = hubspot.contact("a@northwind.example"), hubspot.contact("b@northwind.example")
+    hubspot.deliver()
+    _enrol(hubspot.lead(treated))
+    playbook = Playbook.objects.create(name="Inbound", control_share=0.5)
+    for contact, arm in ((treated, "treatment"), (held_out, "control")):
+        ExperimentAssignment.objects.create(
+            playbook=playbook,
+            lead=hubspot.lead(contact),
+            arm=arm,
+            rule_name="hot",
+            assigned_at=NOW - timedelta(days=2),
+        )
+
+    for contact in (treated, held_out):
+        hubspot.create(
+            "emails",
+            {"hs_timestamp": hs_datetime(NOW), "hs_email_direction": "INCOMING_EMAIL"},
+            contact,
+            EMAIL_TO_CONTACT,
+        )
+    hubspot.create("meetings", {"hs_timestamp": hs_datetime(NOW)}, treated, MEETING_TO_CONTACT)
+    hubspot.deliver()
+
+    [cadence] = cadence_metrics()
+    assert (cadence.touched, cadence.replied, cadence.meetings) == (1, 1, 1)
+    [experiment] = experiment_results()
+    reply, meeting = experiment.effects["reply"], experiment.effects["meeting"]
+    assert (reply.treatment_rate, reply.control_rate) == (1.0, 1.0)
+    assert (meeting.treatment_rate, meeting.control_rate) == (1.0, 0.0)
