@@ -427,6 +427,29 @@ def test_salesforce_meetings_calls_and_emails_arrive_by_the_sync_at_their_times(
     assert enrolment.status == "exited"  # the meeting came first: meeting_booked
 
 
+def test_a_meeting_and_a_call_by_outbound_message_reach_the_lead(salesforce, webhook_inbox):
+    connection = make_connection("salesforce", base_url=salesforce.base_url)
+    lead_id = _sf_create(salesforce, "Lead", {"LastName": "Lovelace", "Company": "Northwind"})
+    sync_run(connection=connection, kind="lead")
+    salesforce.outbound_objects |= {"Event", "Task"}  # the org's workflow rules
+    salesforce.webhooks.configure(url=f"{webhook_inbox.url}/hooks", duplicate_rate=0.5, shuffle=True, seed=2)
+    event = _sf_create(
+        salesforce, "Event", {"WhoId": lead_id, "Subject": "Demo", "StartDateTime": sf_datetime(NOW)}
+    )
+    task = _sf_create(salesforce, "Task", {"WhoId": lead_id, "Subject": "Call", "Type": "Call"})
+    assert salesforce.webhooks.drain()
+
+    statuses = post_all(Client(), webhook_path(connection), webhook_inbox.app.deliveries())
+    inbound_process_pending(connection_id=connection.pk)
+
+    assert set(statuses) == {200}
+    lead = Lead.objects.get(salesforce_id=lead_id)
+    assert _events(lead) == [
+        ("call_logged", f"salesforce:task:{task[:15]}:call"),
+        ("meeting_booked", f"salesforce:event:{event[:15]}:booked"),
+    ]
+
+
 def test_a_won_opportunity_by_outbound_message_reaches_the_converted_lead(salesforce, webhook_inbox):
     connection = make_connection("salesforce", base_url=salesforce.base_url)
     lead_id = _sf_create(salesforce, "Lead", {"LastName": "Lovelace", "Company": "Northwind"})
