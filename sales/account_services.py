@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from audit.bulk import LogEntry, decision_log_append_many
@@ -168,7 +169,8 @@ def _leads_link_waiting(*, source: str, account_external_ids: Sequence[str], act
     key = account_ref_attribute(source)
     leads = list(
         Lead.objects.select_for_update()
-        .filter(**{f"attributes__{key}__in": list(account_external_ids)})
+        .alias(account_ref=KeyTextTransform(key, "attributes"))  # indexed (Lead.Meta.indexes)
+        .filter(account_ref__in=list(account_external_ids))
         .order_by("pk")
     )
     refs = {lead.pk: (lead, str((lead.attributes or {}).get(key, ""))) for lead in leads}

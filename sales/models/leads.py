@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
 from simple_history.models import HistoricalRecords
 
 from sales.choices import CompanySizeBand, ConsentState, LeadEventKind, LeadStatus, Outcome, SourceSystem
@@ -117,7 +118,18 @@ class Lead(PersonalDataModel):
                 name="lead_deal_value_non_negative",
             ),
         ]
-        indexes = [models.Index(fields=["status"]), models.Index(fields=["owner", "status"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["owner", "status"]),
+            # The CRM id of the account a lead waits for (sales.account_services): an arriving
+            # account finds its leads by it without reading every lead's attributes.
+            *(
+                models.Index(
+                    KeyTextTransform(f"{source}_account_id", "attributes"), name=f"lead_{source}_account_ref"
+                )
+                for source in ("hubspot", "salesforce")
+            ),
+        ]
 
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()
