@@ -110,10 +110,13 @@ def one_of_each():
 
     TaskRun.objects.create(func="sales.tasks.run_cadences", key="k" * 64, status="failed", last_error="boom")
     TaskSettings.objects.get_or_create(pk=1)
-    from support.models import BotRun, SupportSettings, SurveyResponse, Ticket
+    from support.models import BotRun, IntentCorrection, SupportSettings, SurveyResponse, Ticket
 
     ticket = Ticket.objects.first()
     BotRun.objects.create(ticket=ticket, outcome="handed_off", intent="card_arrival", confidence=0.4)
+    IntentCorrection.objects.create(
+        ticket=ticket, predicted="card_arrival", corrected="card_delivery_estimate"
+    )
     SurveyResponse.objects.create(ticket=ticket, score=4, responded_at=now)
     SupportSettings.objects.get_or_create(pk=1)
     audit_seal_pending()
@@ -126,6 +129,17 @@ def one_of_each():
         body="…",
         batch=uuid.uuid4(),
     )
+    from django.contrib.auth.models import Group as AuthGroup
+
+    from notifications.models import ApprovalLink, SlackCard, SlackChannelRoute, SlackUserLink
+
+    approver = UserFactory()
+    ApprovalLink.objects.create(
+        nonce="n" * 32, user=approver, action=action, decision="approve", payload_sha256="0" * 64, expires_at=now
+    )
+    SlackChannelRoute.objects.create(group=AuthGroup.objects.create(name="Slack approvers"), channel_id="C1")
+    SlackUserLink.objects.create(slack_user_id="U1", user=approver, verified_at=now)
+    SlackCard.objects.create(action=action, destination="C1", channel="C1", ts="1.2")
 
 
 def _project_models():
@@ -143,6 +157,7 @@ def test_every_admin_page_loads(admin_client, one_of_each, page):
     for model in _project_models():
         opts = model._meta
         obj = model._default_manager.first()
+        assert page == "changelist" or obj is not None, f"{opts.label}: one_of_each makes no row"
         args = [] if page == "changelist" else [obj.pk]
         url = reverse(f"admin:{opts.app_label}_{opts.model_name}_{page}", args=args)
         response = admin_client.get(url)
