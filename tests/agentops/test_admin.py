@@ -135,7 +135,12 @@ def one_of_each():
 
     approver = UserFactory()
     ApprovalLink.objects.create(
-        nonce="n" * 32, user=approver, action=action, decision="approve", payload_sha256="0" * 64, expires_at=now
+        nonce="n" * 32,
+        user=approver,
+        action=action,
+        decision="approve",
+        payload_sha256="0" * 64,
+        expires_at=now,
     )
     SlackChannelRoute.objects.create(group=AuthGroup.objects.create(name="Slack approvers"), channel_id="C1")
     SlackUserLink.objects.create(slack_user_id="U1", user=approver, verified_at=now)
