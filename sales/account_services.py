@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Func, Q, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
@@ -36,6 +36,14 @@ from sales.models import Account, Lead
 WATCHED = ("account_value",)
 #: A lead's column holding its id in a CRM, by source (a lead may be mirrored from another source).
 VENDOR_ID_COLUMNS = {"salesforce": "salesforce_id", "hubspot": "hubspot_id"}
+
+
+class _Text(Func):
+    """The text of a JSON key compared as plain text: ``IN`` on the key itself compares JSON values,
+    which on SQLite parses each id as JSON ("001…" is not). Same SQL, so the index still serves it."""
+
+    template = "%(expressions)s"
+    output_field = TextField()
 
 
 def account_ref_attribute(source: str) -> str:
@@ -169,7 +177,7 @@ def _leads_link_waiting(*, source: str, account_external_ids: Sequence[str], act
     key = account_ref_attribute(source)
     leads = list(
         Lead.objects.select_for_update()
-        .alias(account_ref=KeyTextTransform(key, "attributes"))  # indexed (Lead.Meta.indexes)
+        .alias(account_ref=_Text(KeyTextTransform(key, "attributes")))  # indexed (Lead.Meta.indexes)
         .filter(account_ref__in=list(account_external_ids))
         .order_by("pk")
     )

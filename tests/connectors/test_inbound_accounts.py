@@ -463,3 +463,29 @@ def test_a_converted_leads_contact_synced_before_its_account_links_the_lead_when
     )
     links = DecisionLogEntry.objects.filter(event_type="accounts.linked", subject_type="lead")
     assert [e.input_context["by"] for e in links] == ["account_arrived"]
+
+
+def test_applying_accounts_and_their_leads_costs_the_same_queries_for_2_or_12(salesforce, webhook_inbox):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for(count: int, tag: str) -> int:
+        connection = make_connection("salesforce", name=f"sf-{tag}")
+        for n in range(count):
+            account_id = _sf_create(salesforce, "Account", Name=f"{tag} {n}", NumberOfEmployees=n + 1)
+            _sf_create(
+                salesforce, "Contact", LastName="X", Email=f"{tag}{n}@example.com", AccountId=account_id
+            )
+            LeadFactory(source="salesforce", email=f"{tag}{n}@example.com")
+        assert set(post_all(Client(), webhook_path(connection), _captured(salesforce, webhook_inbox))) == {
+            200
+        }
+        with CaptureQueriesContext(db) as captured:
+            summary = inbound_process_pending(connection_id=connection.pk)
+        assert summary.processed == 2 * count
+        return len(captured)
+
+    from tests.factories import LeadFactory
+
+    assert queries_for(2, "a") == queries_for(12, "b")
+    assert Lead.objects.filter(account__isnull=False).count() == 14
