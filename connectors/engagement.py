@@ -27,6 +27,7 @@ half-written and the rest of the batch goes on):
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -96,7 +97,14 @@ def engagement_events_apply(
         read.append((event, engagement))
     leads = _leads_of(connection.vendor, [e for _, e in read])
     now = timezone.now()
+    # HubSpot's events of one record (its creation and each property change) are all given the
+    # record as read once: apply it once and settle its other events alike.
+    done: dict[tuple[str, str], Settled] = {}
     for event, engagement in read:
+        key = (event.entity_id, json.dumps(event.payload, sort_keys=True, default=str))
+        if key in done:
+            settled.append(Settled(event, done[key].status, done[key].error))
+            continue
         lead_ids = sorted(
             {pk for person in engagement.people for pk in leads.people.get(person, ())}
             | set(leads.deals.get(engagement.deal_id, ()))
@@ -110,6 +118,7 @@ def engagement_events_apply(
             settled.append(Settled(event, status, f"no lead of ours for {who}"))
         else:
             settled.append(_apply_one(connection, event, engagement, lead_ids, leads, actor, now))
+        done[key] = settled[-1]
     return settled
 
 
