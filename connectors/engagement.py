@@ -36,7 +36,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Func, Q, TextField
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
 from connectors.models import Connection, InboundStatus, OutcomeMapping, WebhookEvent
@@ -194,6 +195,14 @@ def crm_unsubscribes_record(*, connection: Connection, events: Mapping[int, Webh
     return created
 
 
+class _Text(Func):
+    """A JSON key's text compared as plain text (``IN`` on the key compares JSON values, which SQLite
+    parses from each id); the same SQL as the key's expression index."""
+
+    template = "%(expressions)s"
+    output_field = TextField()
+
+
 class _OutcomeRefused(ValueError):
     pass
 
@@ -252,16 +261,17 @@ def _leads_of(vendor: str, engagements: Sequence[Engagement]) -> _Leads:
         return _Leads(found, by_deal, rows, {})
     column = "hubspot_id" if vendor == "hubspot" else "salesforce_id"
     match = Q(**{f"{column}__in": people}) | Q(source=vendor, external_id__in=people)
+    leads = Lead.objects.all()
     if vendor == "salesforce":
-        # Salesforce names a converted lead's contact and opportunity (15 or 18 characters).
-        short = sorted({p[:15] for p in people})
-        match |= Q(attributes__salesforce_contact_id__in=people) | Q(
-            attributes__salesforce_contact_id__in=short
+        # Salesforce names a converted lead's contact and opportunity (15 or 18 characters), kept in
+        # its attributes and indexed (Lead.Meta.indexes), compared as text.
+        leads = leads.alias(
+            sf_contact=_Text(KeyTextTransform("salesforce_contact_id", "attributes")),
+            sf_opportunity=_Text(KeyTextTransform("salesforce_opportunity_id", "attributes")),
         )
-        match |= Q(attributes__salesforce_opportunity_id__in=deals)
-    for lead in Lead.objects.filter(match).values(
-        "pk", "source", "external_id", column, "attributes", "outcome"
-    ):
+        match |= Q(sf_contact__in=sorted({*people, *(p[:15] for p in people)}))
+        match |= Q(sf_opportunity__in=deals)
+    for lead in leads.filter(match).values("pk", "source", "external_id", column, "attributes", "outcome"):
         attributes = lead["attributes"] or {}
         for key in (lead[column], lead["external_id"] if lead["source"] == vendor else None):
             if key:

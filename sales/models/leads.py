@@ -129,6 +129,14 @@ class Lead(PersonalDataModel):
                 )
                 for source in ("hubspot", "salesforce")
             ),
+            # What a converted Salesforce lead became (connectors.engagement): its contact's and
+            # opportunity's calls, meetings and deals find the lead by them.
+            *(
+                models.Index(
+                    KeyTextTransform(f"salesforce_{what}_id", "attributes"), name=f"lead_sf_{what}_ref"
+                )
+                for what in ("contact", "opportunity")
+            ),
         ]
 
     def __str__(self) -> str:
