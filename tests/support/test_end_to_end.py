@@ -150,6 +150,22 @@ def test_an_approved_handoff_is_settled_never_left_approved(helpdesk):
 
 
 @pytest.mark.parametrize("helpdesk", VENDORS, indirect=True)
+def test_a_handoff_the_helpdesk_refuses_is_settled_as_failed_never_left_approved(helpdesk):
+    """A route naming a group the helpdesk does not have: the vendor refuses the write, and the
+    handoff settles as failed with the vendor's answer (a person sees it), not approved forever."""
+    HandoffRoute.objects.create(name="Gone", group="999999", queue="A deleted group")
+    external_id = helpdesk.open_ticket("hello")
+
+    helpdesk.round_trip()
+
+    handoff = _actions(_ticket(helpdesk, external_id))["handoff"]
+    assert handoff.status == "failed"
+    attempt = ExecutionAttempt.objects.filter(action=handoff).latest("pk")
+    assert (attempt.operation, attempt.outcome) == ("hand_off", "error") and 400 <= attempt.status_code < 500
+    assert helpdesk.ours(external_id) == [] and helpdesk.assignment(external_id)["group"] is None
+
+
+@pytest.mark.parametrize("helpdesk", VENDORS, indirect=True)
 def test_a_low_confidence_ticket_is_handed_off_with_its_summary_as_an_internal_note(helpdesk):
     external_id = helpdesk.open_ticket("hello")
 
