@@ -144,13 +144,15 @@ class SurveyResponseAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
 
 @admin.register(HandoffRoute)
 class HandoffRouteAdmin(SimpleHistoryAdmin):
-    """Where the support bot hands tickets off to, per intent and helpdesk; every change is kept
-    in the history. The most specific active route wins (``support.handoff``)."""
+    """Where the support bot hands tickets off to, per intent, team, language and helpdesk; every
+    change is kept in the history. The most specific active route wins (``support.handoff``)."""
 
-    list_display = ["name", "intent", "source", "group", "queue", "priority", "order", "is_active"]
+    list_display = [
+        "name", "intent", "team", "language", "source", "group", "queue", "priority", "order", "is_active",
+    ]  # fmt: skip
     list_editable = ["order", "is_active"]
-    list_filter = ["source", "is_active", "priority"]
-    search_fields = ["name", "intent", "queue", "group"]
+    list_filter = ["source", "language", "is_active", "priority"]
+    search_fields = ["name", "intent", "team", "queue", "group"]
     readonly_fields = ["created_at", "updated_at"]
 
 

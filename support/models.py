@@ -20,6 +20,7 @@ from support.choices import (
     TicketPriority,
     TicketStatus,
 )
+from support.handoff import LANGUAGE_TAG
 
 
 class Ticket(PersonalDataModel):
@@ -296,7 +297,7 @@ class SurveyResponse(models.Model):
 class HandoffRoute(models.Model):
     """Where the support bot hands a ticket off to in the helpdesk, edited by support leads in the
     admin (with history). The most specific active route wins (``support.handoff.handoff_route``):
-    intent and helpdesk, then intent, then helpdesk, then the catch-all; its group (a Zendesk group
+    the intent first, then the team, the language and the helpdesk; its group (a Zendesk group
     id, an Intercom team id) takes the ticket with the priority and tags given here. Without a
     route, the handoff goes to the connection's ``handoff_group_id`` option, if any, and the ticket
     keeps its group otherwise; the summary note goes to the ticket either way."""
@@ -308,6 +309,16 @@ class HandoffRoute(models.Model):
         choices=SourceSystem.choices,
         blank=True,
         help_text="The helpdesk the ticket comes from; empty for any.",
+    )
+    team = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The ticket's team (its attributes.team, e.g. Business accounts); empty for any.",
+    )
+    language = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="The ticket's language (its attributes.language): pt takes pt and pt-BR; empty for any.",
     )
     group = models.CharField(
         max_length=40, help_text="The helpdesk's id of the group (Zendesk) or team (Intercom) that takes it."
@@ -337,6 +348,8 @@ class HandoffRoute(models.Model):
     def clean(self) -> None:
         if not isinstance(self.tags, list) or not all(isinstance(t, str) for t in self.tags):
             raise ValidationError({"tags": 'a list of tags, e.g. ["refund"]'})
+        if self.language and not LANGUAGE_TAG.fullmatch(self.language):
+            raise ValidationError({"language": "a language tag, e.g. pt or pt-BR"})
         try:  # what a handoff will carry must pass the handoff's schema
             validate_payload(
                 "handoff_to_human",

@@ -98,6 +98,8 @@ def handoff_rules() -> list[HandoffRule]:
             queue=r.queue,
             intent=r.intent,
             source=r.source,
+            team=r.team,
+            language=r.language,
             priority=r.priority,
             tags=tuple(str(t) for t in r.tags or []),
             order=r.order,

@@ -295,7 +295,13 @@ def _ticket_handle(
             outcome = BotOutcome.ASKED
         else:
             text = summary_text(summary)
-            route = handoff_route(routes, intent=given.intent, source=ticket.source)
+            route = handoff_route(
+                routes,
+                intent=given.intent,
+                source=ticket.source,
+                team=str(ticket.attributes.get("team") or ""),
+                language=str(ticket.attributes.get("language") or ""),
+            )
             queue = route.queue if route is not None and route.queue else queue
             # One action moves the ticket to its group and leaves the summary as a note only the
             # agents see, so whoever picks it up in the helpdesk reads it at once. It writes nothing

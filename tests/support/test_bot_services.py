@@ -136,6 +136,24 @@ def test_a_handoff_goes_to_the_most_specific_route_with_its_group_priority_and_t
     assert "priority" not in to_desk.payload and "tags" not in to_desk.payload
 
 
+def test_a_handoff_follows_the_tickets_team_and_language(champion):
+    HandoffRoute.objects.create(name="Anything", group="100", queue="Tier 1")
+    HandoffRoute.objects.create(name="Portuguese", language="pt", group="500", queue="Equipa PT")
+    HandoffRoute.objects.create(name="Business", team="Business accounts", group="600", queue="Business desk")
+    brazilian = TicketFactory(body="hello", status="new", attributes={"language": "pt-BR"})
+    business = TicketFactory(
+        body="hello", status="new", attributes={"language": "pt", "team": "Business accounts"}
+    )
+    unknown = TicketFactory(body="hello", status="new")
+
+    support_bot_run()
+
+    routed = {t.pk: _actions(t)[0].payload for t in (brazilian, business, unknown)}
+    assert (routed[brazilian.pk]["group"], routed[brazilian.pk]["queue"]) == ("500", "Equipa PT")
+    assert (routed[business.pk]["group"], routed[business.pk]["queue"]) == ("600", "Business desk")
+    assert (routed[unknown.pk]["group"], routed[unknown.pk]["queue"]) == ("100", "Tier 1")
+
+
 def test_a_sensitive_intent_is_never_answered_and_is_handed_off_at_once(champion):
     # Even with a policy that would let every support action out on its own, and a confident model,
     # no reply is proposed. The handoff only gives the ticket to people, with a note only agents

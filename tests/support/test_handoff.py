@@ -40,6 +40,37 @@ def test_without_a_matching_route_there_is_none():
     assert handoff_route([], intent="x", source="y") is None
 
 
+PORTUGUESE = HandoffRule(name="portuguese", group="5", language="pt")
+BRAZIL = HandoffRule(name="brazil", group="6", language="pt-BR")
+BUSINESS = HandoffRule(name="business", group="7", team="Business accounts")
+BUSINESS_ZENDESK = HandoffRule(name="business zendesk", group="8", team="Business accounts", source="zendesk")
+BUSINESS_REFUNDS = HandoffRule(
+    name="business refunds", group="9", intent="request_refund", team="Business accounts"
+)
+BY_WHOM = [*RULES, PORTUGUESE, BRAZIL, BUSINESS, BUSINESS_ZENDESK, BUSINESS_REFUNDS]
+
+
+@pytest.mark.parametrize(
+    ("intent", "source", "team", "language", "expected"),
+    [
+        ("card_arrival", "intercom", "", "pt", PORTUGUESE),  # the language beats the catch-all
+        ("card_arrival", "intercom", "", "PT-pt", PORTUGUESE),  # a regional tag takes its language's route
+        ("card_arrival", "intercom", "", "pt-BR", BRAZIL),  # the whole tag beats its language
+        ("card_arrival", "zendesk", "", "pt", PORTUGUESE),  # the language beats the helpdesk
+        ("card_arrival", "zendesk", "", "en", ZENDESK),
+        ("card_arrival", "intercom", "", "ptx", ANY),  # not a tag of pt
+        ("card_arrival", "intercom", "Business accounts", "pt", BUSINESS),  # the team beats the language
+        ("card_arrival", "zendesk", "Business accounts", "", BUSINESS_ZENDESK),  # team and helpdesk
+        ("request_refund", "zendesk", "Business accounts", "", BUSINESS_REFUNDS),  # the intent comes first
+        ("request_refund", "zendesk", "Retail", "pt", ZENDESK_REFUNDS),  # another team's route never matches
+        ("card_arrival", "intercom", "", "", ANY),  # unknown team and language: only routes naming neither
+    ],
+)
+def test_routes_match_the_tickets_team_and_language_too(intent, source, team, language, expected):
+    found = handoff_route(BY_WHOM, intent=intent, source=source, team=team, language=language)
+    assert found == expected
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("changes", "field"),
@@ -49,6 +80,8 @@ def test_without_a_matching_route_there_is_none():
         ({"group": "12\nBcc: x"}, "group"),  # one line: it goes into the helpdesk's API
         ({"group": ""}, "group"),
         ({"queue": "Refunds\u202eevil"}, "queue"),
+        ({"language": "Portuguese"}, "language"),  # a language tag, not a name
+        ({"language": "pt_BR"}, "language"),
     ],
 )
 def test_a_route_the_handoff_could_not_carry_is_refused_naming_the_field(changes, field):
