@@ -21,6 +21,7 @@ from playwright.sync_api import Page, expect
 
 from approvals.models import ApprovalPolicy, ProposedAction
 from approvals.services import payload_sha256
+from connectors.models import ExecutionAttempt
 from scoring import intent
 from scoring.intent import read_examples, split_examples
 from scoring.intent_examples import intent_training_examples
@@ -116,6 +117,7 @@ def test_a_sensitive_ticket_goes_from_the_webhook_to_the_customers_rating_and_th
     ticket = Ticket.objects.get(source=helpdesk.vendor, external_id=external_id)
     handoff = ProposedAction.objects.get(ticket=ticket, kind="handoff_to_human")
     assert ticket.bot_run.outcome == "handed_off" and handoff.status == "executed"
+    assert ExecutionAttempt.objects.get(action=handoff).vendor_id == external_id  # settled with its id
     # At once in the helpdesk: the route's group, and the summary as a private note.
     assert helpdesk.assignment(external_id)["group"] == refunds
     (note,) = helpdesk.ours(external_id)
