@@ -226,6 +226,10 @@ SCHEMAS: dict[str, KindSchema] = {
                     max_length=40,
                     help="Helpdesk group (Zendesk) or team (Intercom) id to assign the ticket to.",
                 ),
+                "assignee": _line(
+                    max_length=40,
+                    help="Helpdesk agent (Zendesk) or teammate (Intercom) id to assign the ticket to.",
+                ),
                 "priority": _s(choices=("low", "normal", "high", "urgent")),
                 "tags": Field(STR_LIST, max_items=10, max_length=60, single_line=True, help="Tags to add."),
                 "ticket": _TICKET,

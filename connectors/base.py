@@ -163,10 +163,12 @@ class Connector(abc.ABC):
         note: str,
         priority: str | None = None,
         tags: Sequence[str] = (),
+        assignee_id: str | None = None,
         marker: str,
     ) -> WriteResult:
         """Give the ticket to people: assign it to ``group_id`` (a helpdesk group or team; None
-        keeps its group) with ``priority`` and ``tags`` where the helpdesk has them, and add
+        keeps its group) and ``assignee_id`` (an agent; None keeps its assignee) with ``priority``
+        and ``tags`` where the helpdesk has them, and add
         ``note``, which only agents see, carrying ``marker`` (checkable by ``find_by_marker``)."""
         raise self._unsupported("hand off")
 

@@ -275,6 +275,7 @@ def call_for(action: ProposedAction, connection: Connection, connector: Connecto
                 note=str(payload["summary"]),
                 priority=payload.get("priority") or None,
                 tags=list(payload.get("tags") or []),
+                assignee_id=str(payload["assignee"]) if payload.get("assignee") else None,
                 marker=key,
             ),
             key,

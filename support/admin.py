@@ -148,7 +148,8 @@ class HandoffRouteAdmin(SimpleHistoryAdmin):
     change is kept in the history. The most specific active route wins (``support.handoff``)."""
 
     list_display = [
-        "name", "intent", "team", "language", "source", "group", "queue", "priority", "order", "is_active",
+        "name", "intent", "team", "language", "source", "group", "assignee", "queue", "priority", "order",
+        "is_active",
     ]  # fmt: skip
     list_editable = ["order", "is_active"]
     list_filter = ["source", "language", "is_active", "priority"]

@@ -32,6 +32,7 @@ class HandoffRule:
     source: str = ""
     team: str = ""
     language: str = ""
+    assignee: str = ""
     priority: str = ""
     tags: tuple[str, ...] = ()
     order: int = 100

@@ -326,6 +326,11 @@ class HandoffRoute(models.Model):
     queue = models.CharField(
         max_length=200, blank=True, help_text="The group's name as people know it (shown on the handoff)."
     )
+    assignee = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The helpdesk's id of the agent (Zendesk) or teammate (Intercom) who takes it; empty: the group.",
+    )
     priority = models.CharField(
         max_length=10,
         blank=True,
@@ -353,12 +358,18 @@ class HandoffRoute(models.Model):
         try:  # what a handoff will carry must pass the handoff's schema
             validate_payload(
                 "handoff_to_human",
-                {"summary": "-", "group": self.group, "queue": self.queue or "-", "tags": self.tags},
+                {
+                    "summary": "-",
+                    "group": self.group,
+                    "queue": self.queue or "-",
+                    "tags": self.tags,
+                    **({"assignee": self.assignee} if self.assignee else {}),
+                },
             )
         except PayloadError as exc:
             name = exc.field.removeprefix("payload.").split("[")[0]
             raise ValidationError(
-                {name if name in ("group", "queue", "tags") else "group": exc.reason}
+                {name if name in ("group", "queue", "tags", "assignee") else "group": exc.reason}
             ) from None
 
 

@@ -100,6 +100,7 @@ def handoff_rules() -> list[HandoffRule]:
             source=r.source,
             team=r.team,
             language=r.language,
+            assignee=r.assignee,
             priority=r.priority,
             tags=tuple(str(t) for t in r.tags or []),
             order=r.order,

@@ -208,6 +208,8 @@ def _route_fields(route: HandoffRule | None) -> dict[str, Any]:
     if route is None:
         return {}
     fields: dict[str, Any] = {"group": route.group}
+    if route.assignee:
+        fields["assignee"] = route.assignee
     if route.priority:
         fields["priority"] = route.priority
     if route.tags:

@@ -203,18 +203,23 @@ class IntercomConnector(Connector):
         note: str,
         priority: str | None = None,
         tags: Sequence[str] = (),
+        assignee_id: str | None = None,
         marker: str,
     ) -> WriteResult:
-        """Assign the conversation to the team ``group_id``, then add the note carrying the marker.
-        The assignment goes first: repeating it is harmless, and the note (checked by its marker)
-        exists only once both took effect. Intercom's priority and tags are not set: a priority is
-        a flag there, and a tag must exist in the workspace first."""
-        if group_id:
-            assignment = ConversationsManageRequestBody_Assignment(
-                type="team", admin_id=self._admin(), assignee_id=str(group_id)
-            )
-            self._call(lambda: self.client.conversations.manage(ticket_id, request=assignment))
+        """Assign the conversation to the team ``group_id`` and the teammate ``assignee_id``, then
+        add the note carrying the marker. The assignments go first: repeating them is harmless, and
+        the note (checked by its marker) exists only once they took effect. Intercom's priority and
+        tags are not set: a priority is a flag there, and a tag must exist in the workspace first."""
+        for kind, assignee in (("team", group_id), ("admin", assignee_id)):
+            if assignee:
+                self._assign(ticket_id, kind, str(assignee))
         return self._reply(ticket_id, "note", note, marker)
+
+    def _assign(self, ticket_id: str, kind: str, assignee: str) -> None:
+        assignment = ConversationsManageRequestBody_Assignment(
+            type=kind, admin_id=self._admin(), assignee_id=assignee
+        )
+        self._call(lambda: self.client.conversations.manage(ticket_id, request=assignment))
 
     def set_ticket_status(
         self, *, ticket_id: str, status: str | None = None, group_id: str | None = None, marker: str

@@ -355,6 +355,11 @@ class ZendeskSandbox(SandboxApp):
         group_id = changes.get("group_id")
         if group_id is not None and str(group_id) not in self.tables["group"]:
             raise self._invalid("group", f"{group_id} is not a valid group")
+        assignee_id = changes.get("assignee_id")
+        if assignee_id is not None:
+            user = self.tables["user"].get(str(assignee_id))
+            if user is None or user.get("role") not in ("agent", "admin"):
+                raise self._invalid("assignee", f"{assignee_id} is not an agent")
 
     def _apply_fields(self, ticket: dict[str, Any], changes: dict[str, Any]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

@@ -255,13 +255,17 @@ class ZendeskConnector(Connector):
         note: str,
         priority: str | None = None,
         tags: Sequence[str] = (),
+        assignee_id: str | None = None,
         marker: str,
     ) -> WriteResult:
-        """One ticket update: the private note, the group, the priority and the tags together, so the
-        agent who picks the ticket up finds the summary at once (and the marker proves all of it)."""
+        """One ticket update: the private note, the group, the assignee, the priority and the tags
+        together, so the agent who picks the ticket up finds the summary at once (and the marker
+        proves all of it)."""
         changes: dict[str, Any] = {"comment": Comment(body=note, public=False)}
         if group_id:
             changes["group_id"] = _numeric_id(group_id)
+        if assignee_id:
+            changes["assignee_id"] = _numeric_id(assignee_id)
         if priority:
             if priority not in ZENDESK_PRIORITIES:
                 raise ConnectorError(

@@ -227,6 +227,7 @@ SINGLE_LINE_FIELDS = [
     ("set_ticket_status", "ticket"),
     ("handoff_to_human", "queue"),
     ("handoff_to_human", "group"),
+    ("handoff_to_human", "assignee"),
     ("handoff_to_human", "ticket"),
     ("config_change", "model"),
     ("config_change", "object"),

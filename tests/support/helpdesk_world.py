@@ -163,19 +163,28 @@ class Helpdesk:
         made = self.app.add_group(name=name) if self.vendor == "zendesk" else self.app.add_team(name=name)
         return str(made["id"])
 
+    def add_agent(self, name: str) -> str:
+        """An agent (Zendesk) or teammate (Intercom); returns its id in the helpdesk."""
+        email = f"{name.lower()}@agents.example.com"
+        if self.vendor == "zendesk":
+            return str(self.app.add_user(name=name, email=email, role="agent")["id"])
+        return str(self.app.add_admin(name=name, email=email)["id"])
+
     def assignment(self, ticket: str) -> dict[str, Any]:
-        """The ticket's group, priority and tags as the helpdesk's API shows them (Intercom has a
-        team and neither of the others)."""
+        """The ticket's group, assignee, priority and tags as the helpdesk's API shows them
+        (Intercom has a team and an assignee, neither of the others)."""
         if self.vendor == "zendesk":
             found = self.http("GET", f"/api/v2/tickets/{ticket}.json")["ticket"]
-            group = found["group_id"]
+            group, assignee = found["group_id"], found["assignee_id"]
             return {
                 "group": str(group) if group else None,
+                "assignee": str(assignee) if assignee else None,
                 "priority": found["priority"],
                 "tags": found["tags"],
             }
         found = self.http("GET", f"/conversations/{ticket}")
-        return {"group": found["team_assignee_id"]}
+        assignee = found["admin_assignee_id"]
+        return {"group": found["team_assignee_id"], "assignee": str(assignee) if assignee else None}
 
     def messages(self, ticket: str) -> list[dict[str, Any]]:
         """What the helpdesk holds after the customer's first message, read through its API, as

@@ -150,6 +150,39 @@ def test_an_approved_handoff_is_settled_never_left_approved(helpdesk):
 
 
 @pytest.mark.parametrize("helpdesk", VENDORS, indirect=True)
+def test_a_route_with_an_assignee_gives_the_ticket_to_that_agent_in_its_group(helpdesk):
+    refunds, maria = helpdesk.add_group("Refunds"), helpdesk.add_agent("Maria")
+    HandoffRoute.objects.create(name="Refunds", intent="request_refund", group=refunds, assignee=maria)
+    external_id = helpdesk.open_ticket("I want a refund for my purchase")
+
+    helpdesk.round_trip()
+
+    moved = helpdesk.assignment(external_id)
+    assert (moved["group"], moved["assignee"]) == (refunds, maria)
+    handoff = _actions(_ticket(helpdesk, external_id))["handoff"]
+    assert (handoff.status, handoff.payload["assignee"]) == ("executed", maria)
+    (note,) = helpdesk.ours(external_id)
+    assert not note["public"]
+
+
+@pytest.mark.parametrize("helpdesk", VENDORS, indirect=True)
+def test_a_handoff_to_someone_who_is_not_an_agent_is_settled_as_failed(helpdesk):
+    # Zendesk: an end user (a customer) cannot take tickets; Intercom: no such teammate.
+    nobody = (
+        str(helpdesk.app.add_user(name="Bo", email="bo@example.com")["id"])
+        if helpdesk.vendor == "zendesk"
+        else "999999"
+    )
+    HandoffRoute.objects.create(name="Anyone", group=helpdesk.add_group("General"), assignee=nobody)
+    external_id = helpdesk.open_ticket("hello")
+
+    helpdesk.round_trip()
+
+    assert _actions(_ticket(helpdesk, external_id))["handoff"].status == "failed"
+    assert helpdesk.ours(external_id) == [] and helpdesk.assignment(external_id)["assignee"] is None
+
+
+@pytest.mark.parametrize("helpdesk", VENDORS, indirect=True)
 def test_a_handoff_the_helpdesk_refuses_is_settled_as_failed_never_left_approved(helpdesk):
     """A route naming a group the helpdesk does not have: the vendor refuses the write, and the
     handoff settles as failed with the vendor's answer (a person sees it), not approved forever."""

@@ -82,6 +82,7 @@ def test_routes_match_the_tickets_team_and_language_too(intent, source, team, la
         ({"queue": "Refunds\u202eevil"}, "queue"),
         ({"language": "Portuguese"}, "language"),  # a language tag, not a name
         ({"language": "pt_BR"}, "language"),
+        ({"assignee": "361\nBcc: x"}, "assignee"),  # one line too
     ],
 )
 def test_a_route_the_handoff_could_not_carry_is_refused_naming_the_field(changes, field):
