@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from approvals.models import ApprovalPolicy, ProposedAction
 from approvals.services import payload_sha256
@@ -66,7 +66,7 @@ def helpdesk(request, servers, django_capture_on_commit_callbacks, lexical_champ
 
 
 class Watched:
-    """A page whose console errors, uncaught exceptions and failed requests (refused, aborted, or
+    """A page whose console errors, uncaught exceptions and failed requests (refused, blocked, or
     answered with an HTTP error) are collected."""
 
     def __init__(self, page: Page) -> None:
@@ -76,7 +76,7 @@ class Watched:
             "console", lambda m: self.problems.append(f"console: {m.text}") if m.type == "error" else None
         )
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.method} {r.url} {r.failure}"))
+        page.on("requestfailed", self._failed)
         page.on(
             "response",
             lambda r: (
@@ -85,6 +85,13 @@ class Watched:
                 else None
             ),
         )
+
+    def _failed(self, request: Request) -> None:
+        # ERR_ABORTED is a request the browser dropped itself because the page went on (the
+        # favicon still loading when the test navigates); a refused or blocked request is
+        # ERR_FAILED or ERR_CONNECTION_*, and an HTTP error answer is caught as a response.
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"failed: {request.method} {request.url} {request.failure}")
 
     def login(self, username: str) -> None:
         self.page.goto("/login/")
