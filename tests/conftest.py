@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.browser.chromium import browser, new_page, screenshot
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# Playwright's fixtures, registered once here so that tests/browser and tests/e2e share one chromium
+# (a second registration would start a second Playwright loop in the same thread, which fails).
+__all__ = ["browser", "new_page", "screenshot"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

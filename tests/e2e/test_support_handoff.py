@@ -27,15 +27,15 @@ from scoring.intent import read_examples, split_examples
 from scoring.intent_examples import intent_training_examples
 from scoring.intent_services import BANKING77
 from support.models import HandoffRoute, Ticket
-from tests.browser.conftest import browser, new_page
 from tests.factories import user_in_role
 from tests.support.helpdesk_world import make_helpdesk
 from tests.support.test_bot_services import champion
 from tests.support.test_end_to_end import VENDORS, servers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-# The fixtures, used by name: Playwright's (tests/browser), the trained model, the sandboxes' servers.
-__all__ = ["browser", "champion", "new_page", "servers"]
+# The fixtures, used by name: the trained model and the sandboxes' servers (Playwright's ``new_page``
+# is registered in tests/conftest.py).
+__all__ = ["champion", "servers"]
 
 PASSWORD = "pw-for-tests-1"  # the factories' password
 ASKED = "I want a refund for my purchase"
