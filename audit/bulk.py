@@ -35,6 +35,7 @@ class LogEntry:
     action_taken: Mapping[str, Any] = field(default_factory=dict)
     approval: Mapping[str, Any] = field(default_factory=dict)
     correlation_id: uuid.UUID | None = None
+    outcome: Mapping[str, Any] = field(default_factory=dict)
 
 
 def decision_log_append_many(*, entries: Sequence[LogEntry]) -> int:
@@ -53,7 +54,7 @@ def decision_log_append_many(*, entries: Sequence[LogEntry]) -> int:
                 prediction=dict(e.prediction),
                 action_taken=dict(e.action_taken),
                 approval=dict(e.approval),
-                outcome={},
+                outcome=dict(e.outcome),
                 correlation_id=e.correlation_id,
                 environment=settings.ENVIRONMENT,
             )

@@ -13,7 +13,9 @@ half-written and the rest of the batch goes on):
   about nobody we hold yet (its contact's own event may come later) is tried again by the next runs
   and ignored after ``MAX_ATTEMPTS``;
 * each signal becomes a lead event through ``sales.event_services.lead_event_record`` (unique per lead
-  and external id, so a redelivery or a second sync read writes nothing), with what our own mail's
+  and external id, so a redelivery or a second sync read writes nothing; the records that only add
+  events, with nothing to end or credit, through ``lead_events_record_many`` together, in one
+  statement per batch, the same rows and log entries), with what our own mail's
   do at once: a reply, a bounce or a booked meeting ends the lead's open enrolments that began before
   it (``lead_enrolments_exit``), one arriving after the cadence ended is credited to its last touch
   (``touch_signal_credit``: a meeting booked after the reply), and a bounce suppresses email to the
@@ -31,7 +33,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -101,8 +103,16 @@ def engagement_events_apply(
     # HubSpot's events of one record (its creation and each property change) are all given the
     # record as read once: apply it once and settle its other events alike.
     done: dict[tuple[str, str], Settled] = {}
+    # Records that only add events (opens, clicks, sent mail, a stage; a reply or a meeting of a lead
+    # never in a cadence: nothing to end, credit or decide) are written together afterwards; their
+    # events' outcomes are settled then.
+    plain: list[tuple[WebhookEvent, Engagement, list[int]]] = []
+    later: dict[tuple[str, str], list[WebhookEvent]] = defaultdict(list)
     for event, engagement in read:
-        key = (event.entity_id, json.dumps(event.payload, sort_keys=True, default=str))
+        key = _record_key(event)
+        if key in later:
+            later[key].append(event)
+            continue
         if key in done:
             settled.append(Settled(event, done[key].status, done[key].error))
             continue
@@ -117,10 +127,92 @@ def engagement_events_apply(
             give_up = event.attempts + 1 >= MAX_ATTEMPTS
             status = InboundStatus.IGNORED if give_up else InboundStatus.RECEIVED
             settled.append(Settled(event, status, f"no lead of ours for {who}"))
+        elif engagement.outcome is None and not any(
+            s.kind in EXITING and (s.kind == "email_bounce" or leads.in_cadence(lead_ids))
+            for s in engagement.signals
+        ):
+            plain.append((event, engagement, lead_ids))
+            later[key].append(event)
+            continue
         else:
+            if any(p.entity_id == event.entity_id for p, _, _ in plain):
+                # An earlier version of this record waits: its events go first, as they came first.
+                flushed = _plain_settle(connection, plain, later, leads, actor, now)
+                done.update({_record_key(one.event): one for one in flushed})
+                settled += flushed
+                plain, later = [], defaultdict(list)
             settled.append(_apply_one(connection, event, engagement, lead_ids, leads, actor, now))
         done[key] = settled[-1]
-    return settled
+    return settled + _plain_settle(connection, plain, later, leads, actor, now)
+
+
+def _plain_settle(
+    connection: Connection,
+    plain: list[tuple[WebhookEvent, Engagement, list[int]]],
+    later: Mapping[tuple[str, str], list[WebhookEvent]],
+    leads: _Leads,
+    actor: str,
+    now: datetime,
+) -> list[Settled]:
+    """Apply the waiting records (``_plain_apply``) and settle every event given one of them."""
+    return [
+        Settled(e, one.status, one.error)
+        for one in _plain_apply(connection, plain, leads, actor, now)
+        for e in later[_record_key(one.event)]
+    ]
+
+
+def _record_key(event: WebhookEvent) -> tuple[str, str]:
+    return (event.entity_id, json.dumps(event.payload, sort_keys=True, default=str))
+
+
+def _source(connection: Connection, event: WebhookEvent) -> str:
+    """The producer named in the events' decision-log entries: ``webhook:hubspot``, ``sync:hubspot``."""
+    return f"webhook:{connection.vendor}" if event.channel == "webhook" else f"sync:{connection.vendor}"
+
+
+def _new_events(connection: Connection, engagement: Engagement, lead_ids: list[int]) -> list[Any]:
+    from sales.event_services import NewLeadEvent
+
+    return [
+        NewLeadEvent(
+            lead_id=lead_id,
+            kind=signal.kind,
+            occurred_at=signal.occurred_at,
+            external_id=signal.external_id,
+            properties={**signal.properties, "vendor": connection.vendor},
+        )
+        for lead_id in lead_ids
+        for signal in engagement.signals
+    ]
+
+
+def _plain_apply(
+    connection: Connection,
+    plain: list[tuple[WebhookEvent, Engagement, list[int]]],
+    leads: _Leads,
+    actor: str,
+    now: datetime,
+) -> list[Settled]:
+    """The records that only add events, written together (``lead_events_record_many``, one call per
+    channel); if that refuses one, each record is applied on its own, so only the bad one fails."""
+    from sales.event_services import LeadEventError, lead_events_record_many
+
+    if not plain:
+        return []
+    by_source: dict[str, list[Any]] = defaultdict(list)
+    for event, engagement, lead_ids in plain:
+        by_source[_source(connection, event)] += _new_events(connection, engagement, lead_ids)
+    try:
+        with transaction.atomic():  # a savepoint: nothing of it stays if one is refused
+            for source, new in by_source.items():
+                lead_events_record_many(events=new, actor=actor, source=source)
+    except LeadEventError:
+        return [
+            _apply_one(connection, event, engagement, lead_ids, leads, actor, now)
+            for event, engagement, lead_ids in plain
+        ]
+    return [Settled(event, InboundStatus.PROCESSED) for event, _, _ in plain]
 
 
 def _apply_one(
@@ -133,35 +225,24 @@ def _apply_one(
     now: datetime,
 ) -> Settled:
     from sales.cadence_services import lead_enrolments_exit
-    from sales.event_services import LeadEventError, NewLeadEvent, lead_event_record, touch_signal_credit
+    from sales.event_services import LeadEventError, lead_event_record, touch_signal_credit
 
-    source = f"webhook:{connection.vendor}" if event.channel == "webhook" else f"sync:{connection.vendor}"
+    source = _source(connection, event)
     try:
         with transaction.atomic():  # a savepoint: nothing of this record stays if any of it fails
             bounced: list[int] = []
-            for lead_id in lead_ids:
-                for signal in engagement.signals:
-                    recorded = lead_event_record(
-                        event=NewLeadEvent(
-                            lead_id=lead_id,
-                            kind=signal.kind,
-                            occurred_at=signal.occurred_at,
-                            external_id=signal.external_id,
-                            properties={**signal.properties, "vendor": connection.vendor},
-                        ),
-                        actor=actor,
-                        source=source,
+            for new in _new_events(connection, engagement, lead_ids):
+                recorded = lead_event_record(event=new, actor=actor, source=source)
+                if not recorded.created or new.kind not in EXITING:
+                    continue
+                if leads.enrolled_before(new.lead_id, new.occurred_at):
+                    lead_enrolments_exit(
+                        lead_id=new.lead_id, event_kind=new.kind, at=new.occurred_at, now=now
                     )
-                    if not recorded.created or signal.kind not in EXITING:
-                        continue
-                    if leads.enrolled_before(lead_id, signal.occurred_at):
-                        lead_enrolments_exit(
-                            lead_id=lead_id, event_kind=signal.kind, at=signal.occurred_at, now=now
-                        )
-                    else:  # the cadence ended already (a meeting after the reply): its last touch
-                        touch_signal_credit(lead_id=lead_id, event_kind=signal.kind, at=signal.occurred_at)
-                    if signal.kind == "email_bounce":
-                        bounced.append(lead_id)
+                else:  # the cadence ended already (a meeting after the reply): its last touch
+                    touch_signal_credit(lead_id=new.lead_id, event_kind=new.kind, at=new.occurred_at)
+                if new.kind == "email_bounce":
+                    bounced.append(new.lead_id)
             if engagement.outcome is not None:
                 _deal_outcome(engagement, [leads.rows[pk] for pk in lead_ids], actor)
             if bounced:
@@ -242,15 +323,22 @@ class _Leads:
     rows: dict[int, dict[str, Any]]
     #: Each lead's earliest start of an open enrolment.
     enrolled: dict[int, datetime]
+    #: The leads with a delivered touch (a signal may be credited to one).
+    touched: set[int] = field(default_factory=set)
 
     def enrolled_before(self, lead_id: int, at: datetime) -> bool:
         started = self.enrolled.get(lead_id)
         return started is not None and started <= at
 
+    def in_cadence(self, lead_ids: Sequence[int]) -> bool:
+        """Whether one of the leads is enrolled or was touched: a signal has an enrolment to end or
+        a touch to credit."""
+        return any(pk in self.enrolled or pk in self.touched for pk in lead_ids)
+
 
 def _leads_of(vendor: str, engagements: Sequence[Engagement]) -> _Leads:
-    from sales.choices import EnrolmentStatus
-    from sales.models import Enrolment, Lead
+    from sales.choices import EnrolmentStatus, TouchStatus
+    from sales.models import Enrolment, Lead, Touch
 
     people = sorted({p for e in engagements for p in e.people})
     deals = sorted({e.deal_id for e in engagements if e.deal_id})
@@ -289,9 +377,14 @@ def _leads_of(vendor: str, engagements: Sequence[Engagement]) -> _Leads:
             "external_id": lead["external_id"],
             "outcome": lead["outcome"],
         }
+    touched = set(
+        Touch.objects.filter(lead_id__in=list(rows), status__in=[TouchStatus.SENT, TouchStatus.PROPOSED])
+        .values_list("lead_id", flat=True)
+        .distinct()
+    )
     enrolled: dict[int, datetime] = {}
     for lead_id, started in Enrolment.objects.filter(
         lead_id__in=list(rows), status__in=[EnrolmentStatus.ACTIVE, EnrolmentStatus.PAUSED]
     ).values_list("lead_id", "enrolled_at"):
         enrolled[lead_id] = min(started, enrolled.get(lead_id, started))
-    return _Leads(found, by_deal, rows, enrolled)
+    return _Leads(found, by_deal, rows, enrolled, touched)

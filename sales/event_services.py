@@ -10,13 +10,14 @@ such a signal since it began).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from audit.bulk import LogEntry, decision_log_append_many
 from audit.choices import EventType
 from audit.services import decision_log_append
 from sales.choices import EXIT_EVENT_KINDS, ExitReason, LeadEventKind, TouchStatus
@@ -59,15 +60,7 @@ def lead_event_record(*, event: NewLeadEvent, actor: str, source: str) -> LeadEv
     stored event with ``created=False`` and writes nothing. ``source`` names the producer in the
     decision-log entry (``mail``, ``webhook:hubspot``). Raises ``LeadEventError`` naming the field
     for an unknown kind, an empty or too long external id, a naive time or an unknown lead."""
-    if event.kind not in LeadEventKind.values:
-        raise LeadEventError("kind", f"{event.kind!r} is not one of {', '.join(LeadEventKind.values)}")
-    external_id = (event.external_id or "").strip()
-    if not external_id:
-        raise LeadEventError("external_id", "must not be empty")
-    if len(external_id) > EXTERNAL_ID_MAX:
-        raise LeadEventError("external_id", f"must be at most {EXTERNAL_ID_MAX} characters")
-    if event.occurred_at.tzinfo is None:
-        raise LeadEventError("occurred_at", "must have a time zone")
+    external_id = _checked(event)
     with transaction.atomic():
         if not Lead.objects.filter(pk=event.lead_id).exists():
             raise LeadEventError("lead", f"no lead with id {event.lead_id}")
@@ -87,15 +80,85 @@ def lead_event_record(*, event: NewLeadEvent, actor: str, source: str) -> LeadEv
             return LeadEventRecorded(
                 LeadEvent.objects.get(lead_id=event.lead_id, external_id=external_id), created=False
             )
+        entry = _log_entry(event, external_id, actor=actor, source=source)
         decision_log_append(
-            event_type=EventType.OUTCOME_RECORDED,
-            actor=actor,
-            subject_type="lead",
-            subject_id=event.lead_id,
-            input_context={"source": source, "external_id": external_id},
-            outcome={"event": event.kind, "occurred_at": event.occurred_at.isoformat()},
+            event_type=entry.event_type,
+            actor=entry.actor,
+            subject_type=entry.subject_type,
+            subject_id=entry.subject_id,
+            input_context=entry.input_context,
+            outcome=entry.outcome,
         )
     return LeadEventRecorded(stored, created=True)
+
+
+def lead_events_record_many(*, events: Sequence[NewLeadEvent], actor: str, source: str) -> int:
+    """Record many lead events as ``lead_event_record`` records each, in a constant number of
+    queries: those already held (by lead and external id) change nothing, each new one has the same
+    decision-log entry. Raises ``LeadEventError`` naming the field (and writes nothing) for the first
+    event ``lead_event_record`` would refuse. Returns how many were new."""
+    checked: dict[tuple[int, str], NewLeadEvent] = {}
+    for e in events:  # the first of one lead and external id is the one kept, as one by one
+        checked.setdefault((e.lead_id, _checked(e)), e)
+    if not checked:
+        return 0
+    lead_ids = {lead_id for lead_id, _ in checked}
+    with transaction.atomic():
+        missing = lead_ids - set(Lead.objects.filter(pk__in=lead_ids).values_list("pk", flat=True))
+        if missing:
+            raise LeadEventError("lead", f"no lead with id {min(missing)}")
+        held = set(
+            LeadEvent.objects.filter(
+                lead_id__in=lead_ids, external_id__in={external_id for _, external_id in checked}
+            ).values_list("lead_id", "external_id")
+        )
+        new = {key: e for key, e in checked.items() if key not in held}
+        # ignore_conflicts: a concurrent delivery may have stored one since; only ours are logged.
+        LeadEvent.objects.bulk_create(
+            [
+                LeadEvent(
+                    lead_id=lead_id,
+                    kind=e.kind,
+                    occurred_at=e.occurred_at,
+                    external_id=external_id,
+                    properties=dict(e.properties),
+                )
+                for (lead_id, external_id), e in new.items()
+            ],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+        decision_log_append_many(
+            entries=[
+                _log_entry(e, external_id, actor=actor, source=source) for (_, external_id), e in new.items()
+            ]
+        )
+    return len(new)
+
+
+def _checked(event: NewLeadEvent) -> str:
+    """The event's external id, stripped; ``LeadEventError`` naming the field of what is wrong."""
+    if event.kind not in LeadEventKind.values:
+        raise LeadEventError("kind", f"{event.kind!r} is not one of {', '.join(LeadEventKind.values)}")
+    external_id = (event.external_id or "").strip()
+    if not external_id:
+        raise LeadEventError("external_id", "must not be empty")
+    if len(external_id) > EXTERNAL_ID_MAX:
+        raise LeadEventError("external_id", f"must be at most {EXTERNAL_ID_MAX} characters")
+    if event.occurred_at.tzinfo is None:
+        raise LeadEventError("occurred_at", "must have a time zone")
+    return external_id
+
+
+def _log_entry(event: NewLeadEvent, external_id: str, *, actor: str, source: str) -> LogEntry:
+    return LogEntry(
+        event_type=EventType.OUTCOME_RECORDED,
+        actor=actor,
+        subject_type="lead",
+        subject_id=event.lead_id,
+        input_context={"source": source, "external_id": external_id},
+        outcome={"event": event.kind, "occurred_at": event.occurred_at.isoformat()},
+    )
 
 
 def touch_signal_credit(*, lead_id: int, event_kind: str, at: datetime) -> bool:
