@@ -1,7 +1,11 @@
 """A seeded synthetic B2B SaaS data set for the demo: accounts, leads, engagement and tickets.
 
 Pure generation (no ORM): the same seed and anchor date give the same rows, so seeding twice
-writes nothing new. Rows have the shape the bulk upsert services take.
+writes nothing new. Accounts, leads and tickets have the shape the bulk upsert services take.
+What the leads did (``events``: emails opened, clicked, replied to or bounced, meetings booked),
+their opt-outs and their deals (won or lost: the lead's outcome) are facts a CRM records: the seed
+hands them to the demo CRM (``connectors.demo_crm``), whose records reach our leads through the
+inbound path, as a real CRM's do. The rows carry no outcome and no event of their own.
 """
 
 from __future__ import annotations
@@ -120,11 +124,13 @@ SYLLABLES = [
 SUFFIXES = ["Labs", "Systems", "GmbH", "Inc", "Ltd", "Analytics", "Health", "Logistics", "Retail", "AG"]
 LEAD_SOURCES = ["webinar", "content", "paid_search", "referral", "outbound", "event", "partner"]
 TECH = ["salesforce", "hubspot", "zendesk", "intercom", "snowflake", "segment", "stripe"]
+# What a CRM records of a lead's engagement (connectors.signals); web visits, downloads and intent
+# data have no producer in AgentOps yet, so the demo has none either.
 EVENT_KINDS = [
-    ("email_open", 0.35), ("email_click", 0.12), ("web_visit", 0.25), ("pricing_visit", 0.06),
-    ("content_download", 0.08), ("webinar", 0.04), ("intent_signal", 0.07), ("demo_request", 0.015),
-    ("email_reply", 0.015),
+    ("email_open", 0.45), ("email_click", 0.2), ("email_reply", 0.12), ("meeting_booked", 0.06),
 ]  # fmt: skip
+#: The share of leads one of whose emails bounced.
+BOUNCE_SHARE = 0.02
 TICKET_TEMPLATES = [
     ("billing", "Invoice shows the wrong number of seats", "Our invoice for this month lists {n} seats but we only have {m} active users. Can you correct it?"),
     ("billing", "Refund for duplicate charge", "We were charged twice for the {plan} plan this month. Please refund the duplicate payment."),
@@ -139,7 +145,7 @@ TICKET_TEMPLATES = [
     ("account", "Change account owner", "Our admin {name} left the company; please transfer ownership to me."),
     ("plan", "Downgrade to Starter", "We would like to downgrade to the Starter plan at renewal."),
 ]  # fmt: skip
-HIGH_INTENT = {"pricing_visit", "demo_request", "email_reply", "webinar", "intent_signal"}
+HIGH_INTENT = {"email_reply", "meeting_booked", "email_click"}
 PLANS = ["Starter", "Growth", "Pro", "Enterprise"]
 
 
@@ -148,9 +154,15 @@ class DemoData:
     accounts: list[dict[str, Any]]
     leads: list[dict[str, Any]]
     lead_accounts: dict[str, str]  # lead external id -> account external id
-    events: list[dict[str, Any]]  # each with lead_external_id
+    #: Engagement, each with lead_external_id, kind (a CRM-recorded LeadEventKind) and occurred_at.
+    events: list[dict[str, Any]]
     tickets: list[dict[str, Any]]
     ticket_accounts: dict[str, str]
+    #: Deals, each with lead_external_id, external_id, stage (open, won or lost), amount, created_at
+    #: and closed_at (None while open): a won deal is the lead's conversion, a lost one its loss.
+    deals: list[dict[str, Any]]
+    #: Leads who opted out in the CRM, and when.
+    opt_outs: dict[str, datetime]
 
 
 def _company_name(rng: random.Random, used: set[str]) -> str:
@@ -197,6 +209,9 @@ def generate(
     lead_rows: list[dict[str, Any]] = []
     lead_accounts: dict[str, str] = {}
     events: list[dict[str, Any]] = []
+    deals: list[dict[str, Any]] = []
+    opt_outs: dict[str, datetime] = {}
+    emails: set[str] = set()
     for i in range(1, leads + 1):
         account = rng.choice(account_rows)
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -218,54 +233,69 @@ def generate(
             )
             + (0.5 if title in ("VP Sales", "CTO", "Founder", "Revenue Operations Lead") else 0)
         )
-        # Engaged leads touch the high-intent pages; most activity falls in their first month.
-        weights = [w * (1 + max(propensity, -0.9) if k in HIGH_INTENT else 1) for k, w in EVENT_KINDS]
-        n_events = max(0, int(rng.gauss(5 + 4 * propensity, 3)))
-        active_minutes = max(1, int(min(30 * 24 * 60, (anchor - created).total_seconds() // 60)))
-        for j in range(n_events):
-            kind = rng.choices([k for k, _ in EVENT_KINDS], weights=weights)[0]
-            occurred = created + timedelta(minutes=rng.randint(0, active_minutes))
+        # Engaged leads open, click and reply more and book meetings; most of it in their first month.
+        weights = [w * ((1 + max(propensity, -0.9)) ** 2 if k in HIGH_INTENT else 1) for k, w in EVENT_KINDS]
+        n_events = max(0, int(rng.gauss(6 + 6 * propensity, 3)))
+        active_minutes = max(1, int(min(45 * 24 * 60, (anchor - created).total_seconds() // 60)))
+        kinds = [rng.choices([k for k, _ in EVENT_KINDS], weights=weights)[0] for _ in range(n_events)]
+        if rng.random() < BOUNCE_SHARE:
+            kinds.append("email_bounce")
+        for j, kind in enumerate(kinds):
             events.append(
                 {
                     "lead_external_id": external_id,
                     "external_id": f"{external_id}-ev{j:03d}",
                     "kind": kind,
-                    "occurred_at": occurred,
-                    "properties": {"channel": rng.choice(["email", "web", "ads", "partner"])},
+                    "occurred_at": created + timedelta(minutes=rng.randint(0, active_minutes)),
                 }
             )
         age_days = (anchor - created).days
         decided = age_days > 60 and rng.random() < 0.7
         converted = decided and rng.random() < 1 / (1 + 2.718 ** (-1.6 * (propensity - 0.9)))
         status = rng.choices(["new", "contacted", "nurturing", "qualified"], weights=[5, 4, 2, 1])[0]
-        outcome = "unknown"
         if decided:
-            status, outcome = ("converted", "converted") if converted else ("disqualified", "not_converted")
+            status = "converted" if converted else "disqualified"
         opportunity = status in ("qualified", "nurturing") and rng.random() < 0.5
+        amount = round(account["employee_count"] ** 0.5 * rng.uniform(400, 1200), -2)
+        if decided or opportunity:
+            opened = created + timedelta(days=rng.randint(3, 15), minutes=rng.randint(0, 1439))
+            stage = ("won" if converted else "lost") if decided else "open"
+            deals.append(
+                {
+                    "lead_external_id": external_id,
+                    "external_id": f"demo-deal-{i:05d}",
+                    "stage": stage,
+                    "amount": amount if stage != "lost" else None,
+                    "created_at": min(opened, anchor),
+                    "closed_at": created + timedelta(days=rng.randint(20, 60)) if decided else None,
+                }
+            )
+        # One address per person: the consent registry suppresses an address, not a lead.
+        email = f"{first.lower()}.{last.lower()}@{account['domain']}".encode("ascii", "ignore").decode()
+        if email in emails:
+            email = email.replace("@", f".{i}@")
+        emails.add(email)
+        consent = rng.choices(["granted", "unknown", "opted_out"], weights=[7, 2, 1])[0]
+        if consent == "opted_out":  # they had agreed, then unsubscribed (recorded in the CRM)
+            consent = "granted"
+            opt_outs[external_id] = created + timedelta(minutes=rng.randint(0, active_minutes))
         lead_rows.append(
             {
                 "source": "demo",
                 "external_id": external_id,
+                # The lead's contact in the demo CRM: what its records name (connectors.demo_crm).
+                "hubspot_id": external_id,
                 "first_name": first,
                 "last_name": last,
-                "email": f"{first.lower()}.{last.lower()}@{account['domain']}".encode(
-                    "ascii", "ignore"
-                ).decode(),
+                "email": email,
                 "phone": f"+1-555-{rng.randint(1000, 9999)}",
                 "title": title,
                 "company_name": account["name"],
                 "country": account["country"],
                 "timezone": TIMEZONES[account["country"]],
                 "status": status,
-                "consent_state": rng.choices(["granted", "unknown", "opted_out"], weights=[7, 2, 1])[0],
+                "consent_state": consent,
                 "has_open_opportunity": opportunity,
-                "deal_value": round(account["employee_count"] ** 0.5 * rng.uniform(400, 1200), -2)
-                if opportunity
-                else None,
-                "outcome": outcome,
-                "outcome_at": (created + timedelta(days=rng.randint(20, 60))).isoformat()
-                if decided
-                else None,
                 "source_modified_at": (created + timedelta(days=min(age_days, 3))).isoformat(),
                 "attributes": {
                     "lead_source": lead_source,
@@ -282,10 +312,13 @@ def generate(
 
     ticket_rows: list[dict[str, Any]] = []
     ticket_accounts: dict[str, str] = {}
+    accounts_by_id = {account["external_id"]: account for account in account_rows}
     for i in range(1, tickets + 1):
-        account = rng.choice(account_rows)
+        # A customer's person writes in: one of our leads, so the helpdesk's requester email links
+        # the ticket to the lead's account (support.account_links) once the CRM has linked the lead.
+        requester = rng.choice(lead_rows)
+        account = accounts_by_id[lead_accounts[requester["external_id"]]]
         topic, subject, body = rng.choice(TICKET_TEMPLATES)
-        first, last = rng.choice(FIRST), rng.choice(LAST)
         opened = anchor - timedelta(hours=rng.randint(1, 24 * 60))
         body = body.format(
             n=rng.randint(3, 40), m=rng.randint(1, 30), plan=rng.choice(PLANS), code=rng.randint(400, 599),
@@ -300,8 +333,8 @@ def generate(
                 "external_id": external_id,
                 "subject": subject,
                 "body": body,
-                "requester_name": f"{first} {last}",
-                "requester_email": f"{first.lower()}@{account['domain']}".encode("ascii", "ignore").decode(),
+                "requester_name": f"{requester['first_name']} {requester['last_name']}",
+                "requester_email": requester["email"],
                 "status": status,
                 "priority": rng.choices(["low", "normal", "high", "urgent"], weights=[2, 6, 2, 1])[0],
                 "channel": rng.choice(["email", "chat", "web"]),
@@ -311,4 +344,6 @@ def generate(
             }
         )
         ticket_accounts[external_id] = account["external_id"]
-    return DemoData(account_rows, lead_rows, lead_accounts, events, ticket_rows, ticket_accounts)
+    return DemoData(
+        account_rows, lead_rows, lead_accounts, events, ticket_rows, ticket_accounts, deals, opt_outs
+    )

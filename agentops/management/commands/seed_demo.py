@@ -15,9 +15,11 @@ from django.utils import timezone
 from approvals.choices import ActionKind, Domain, RiskLevel
 from approvals.models import ApprovalPolicy, EscalationStep
 from approvals.services import DuplicateProposal, action_propose, action_route
+from connectors.demo_crm import VENDOR as DEMO_CRM_VENDOR
+from connectors.demo_crm import DemoCrm, demo_crm_sync
 from sales import demo_data
 from sales.choices import LeadProducer
-from sales.models import Lead, LeadEvent, SdrQueue
+from sales.models import Lead, SdrQueue
 from sales.services import account_upsert_many, lead_bulk_upsert
 from security.role_groups import role_groups_sync
 from support.models import Ticket
@@ -62,23 +64,37 @@ class Command(BaseCommand):
         data = demo_data.generate(anchor=today, leads=options["leads"], tickets=options["tickets"])
         with transaction.atomic():
             users = self._users()
-        account_ids = account_upsert_many(source="demo", rows=data.accounts)
+        # Imported by staff: the accounts' firmographics (their value is the CRM's), the leads (no
+        # outcome: that is the CRM's too) and the tickets.
+        firmographics = [{k: v for k, v in row.items() if k != "account_value"} for row in data.accounts]
+        account_ids = account_upsert_many(source=DEMO_CRM_VENDOR, rows=firmographics)
         leads = lead_bulk_upsert(rows=data.leads, actor="seed_demo", producer=LeadProducer.IMPORT)
         if not leads.ok or leads.result is None:
             raise CommandError(f"demo leads rejected: {[e.as_dict() for e in leads.errors[:5]]}")
-        self._link_accounts(Lead, data.lead_accounts, account_ids)
         tickets = ticket_bulk_upsert(rows=data.tickets, actor="seed_demo")
         if not tickets.ok or tickets.result is None:
             raise CommandError(f"demo tickets rejected: {[e.as_dict() for e in tickets.errors[:5]]}")
-        self._link_accounts(Ticket, data.ticket_accounts, account_ids)
-        events = self._events(data.events)
+        # What the leads did, their deals and their accounts come from the demo CRM, through the
+        # inbound path a real CRM's records take (connectors.demo_crm): no lead event, outcome or
+        # account link is written here.
+        crm = demo_crm_sync(
+            crm=DemoCrm(
+                accounts=data.accounts,
+                leads=data.leads,
+                lead_accounts=data.lead_accounts,
+                events=data.events,
+                deals=data.deals,
+                opt_outs=data.opt_outs,
+            ),
+            now=today,
+        )
         self._queue(users)
         self._policies()
         # With a model, the demo playbook proposes the sales actions (below); without, a few by hand.
         actions = self._actions(today, sales=options["no_model"])
         self.stdout.write(
             f"accounts {len(account_ids)}; leads {leads.result.summary}; tickets {tickets.result.summary}; "
-            f"new events {events}; new actions {actions}"
+            f"demo CRM records {crm.as_dict()}; new actions {actions}"
         )
         if not options["no_model"]:
             self._model()
@@ -145,11 +161,12 @@ class Command(BaseCommand):
         from approvals.services import DecisionError, action_approve, payload_sha256
 
         manager = get_user_model().objects.get(username="sdr.manager")
-        pending = ProposedAction.objects.filter(kind="enrol_cadence", status="pending_approval").order_by(
-            "pk"
-        )
+        enrolments = ProposedAction.objects.filter(kind="enrol_cadence")
+        pending = enrolments.filter(status="pending_approval").order_by("pk")
+        # A few in all, not a few more each run: seeding again decides nothing new.
+        left = max(0, count - enrolments.exclude(status="pending_approval").count())
         # The seed approves each enrolment as it reads it here, like an approver with the page open.
-        for action_id, payload in pending.values_list("pk", "payload")[:count]:
+        for action_id, payload in pending.values_list("pk", "payload")[:left]:
             try:
                 action_approve(
                     action_id=action_id,
@@ -174,35 +191,6 @@ class Command(BaseCommand):
             user.groups.set([Group.objects.get(name=group_name)])
             users[username] = user
         return users
-
-    def _link_accounts(self, model: Any, by_external_id: dict[str, str], account_ids: dict[str, int]) -> None:
-        grouped: dict[int, list[str]] = {}
-        for external_id, account_external_id in by_external_id.items():
-            grouped.setdefault(account_ids[account_external_id], []).append(external_id)
-        with transaction.atomic():
-            for account_id, external_ids in grouped.items():
-                model.objects.filter(source="demo", external_id__in=external_ids).exclude(
-                    account_id=account_id
-                ).update(account_id=account_id)
-
-    def _events(self, events: list[dict[str, Any]]) -> int:
-        lead_ids = dict(Lead.objects.filter(source="demo").values_list("external_id", "pk"))
-        before = LeadEvent.objects.count()
-        LeadEvent.objects.bulk_create(
-            [
-                LeadEvent(
-                    lead_id=lead_ids[e["lead_external_id"]],
-                    external_id=e["external_id"],
-                    kind=e["kind"],
-                    occurred_at=e["occurred_at"],
-                    properties=e["properties"],
-                )
-                for e in events
-            ],
-            ignore_conflicts=True,
-            batch_size=2000,
-        )
-        return LeadEvent.objects.count() - before
 
     def _queue(self, users: dict[str, Any]) -> None:
         queue, _ = SdrQueue.objects.get_or_create(
