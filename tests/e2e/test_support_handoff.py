@@ -26,7 +26,8 @@ from scoring import intent
 from scoring.intent import read_examples, split_examples
 from scoring.intent_examples import intent_training_examples
 from scoring.intent_services import BANKING77
-from support.models import HandoffRoute, Ticket
+from support.models import Article, HandoffRoute, ReplyFragment, Ticket
+from support.services import article_publish
 from tests.factories import user_in_role
 from tests.support.helpdesk_world import make_helpdesk
 from tests.support.test_bot_services import champion
@@ -42,6 +43,9 @@ ASKED = "I want a refund for my purchase"
 CORRECTED = "Refund_not_showing_up"
 #: The customer's best rating in each helpdesk's own scale (Zendesk: good or bad; Intercom: 1–5).
 HAPPY = {"zendesk": "good", "intercom": 5}
+SUGGESTED = "Hello, we have received your refund request and will answer within a day."
+#: Priya's edit of the suggested reply.
+REPLY = "Hi Ana, I have refunded your purchase today; it shows on your statement within 5 days."
 
 
 @pytest.fixture
@@ -116,6 +120,10 @@ def test_a_sensitive_ticket_goes_from_the_webhook_to_the_customers_rating_and_th
         name="Refunds", intent="request_refund", group=refunds, queue="Refunds team", priority="high", tags=["refund"]
     )  # fmt: skip
     HandoffRoute.objects.create(name="Everything else", group=helpdesk.add_group("General"), order=1)
+    # The refunds article drafts the reply a person starts from (the bot never sends it: sensitive).
+    article = Article.objects.create(intent="request_refund", version=1, title="Refunds")
+    ReplyFragment.objects.create(article=article, key="reply", text=SUGGESTED)
+    article_publish(article_id=article.pk)
 
     # The customer writes in; the webhook brings it, the bot hands it off, the outbox runs once.
     external_id = helpdesk.open_ticket(ASKED)
@@ -129,7 +137,7 @@ def test_a_sensitive_ticket_goes_from_the_webhook_to_the_customers_rating_and_th
     assert helpdesk.assignment(external_id)["group"] == refunds
     (note,) = helpdesk.ours(external_id)
     assert not note["public"] and "Handed off to Refunds team by the support bot." in note["body"]
-    assert "Intent: request_refund" in note["body"]
+    assert "Intent: request_refund" in note["body"] and SUGGESTED in note["body"]  # the reply to start from
     helpdesk.deliver()  # our own writes come back as events: they change nothing
 
     # Priya opens it from the ticket list, corrects the intent, edits the suggested reply, sends it.
@@ -147,8 +155,8 @@ def test_a_sensitive_ticket_goes_from_the_webhook_to_the_customers_rating_and_th
     _said(page, f"Corrected the intent: {CORRECTED}")
 
     page.click("a[data-open-panel=edit]")
-    suggested = page.locator("#reply_body").input_value()
-    reply_text = f"Hi Ana, I have refunded your purchase myself. {suggested}".strip()
+    expect(page.locator("#reply_body")).to_have_value(SUGGESTED)
+    reply_text = REPLY
     page.fill("#reply_body", reply_text)
     page.click("#edit button.btn-approve")
     _said(page, "someone else approves it")
