@@ -378,29 +378,13 @@ class HubSpotSandbox(SandboxApp):
             contacts = deal["associations"].setdefault("contacts", [])
             if contact_id not in contacts:
                 contacts.append(contact_id)
-                for subject, kind, from_id, to_id in (
+                self._association_events(
                     ("deal", "DEAL_TO_CONTACT", deal_id, contact_id),
                     ("contact", "CONTACT_TO_DEAL", contact_id, deal_id),
-                ):
-                    self.emit_webhook(
-                        [
-                            {
-                                "eventId": self.next_id("webhook-event") + 100,
-                                "subscriptionId": 3000 + (subject == "contact"),
-                                "portalId": self.PORTAL_ID,
-                                "appId": self.APP_ID,
-                                "occurredAt": int(time.time() * 1000),
-                                "subscriptionType": f"{subject}.associationChange",
-                                "attemptNumber": 0,
-                                "changeSource": "INTEGRATION",
-                                "associationType": kind,
-                                "fromObjectId": int(from_id),
-                                "toObjectId": int(to_id),
-                                "associationRemoved": False,
-                                "isPrimaryAssociation": False,
-                            }
-                        ]
-                    )
+                    subscription=3000,
+                    removed=False,
+                    primary=False,
+                )
                 self.effect("associate", "deals")
         now = hs_datetime(datetime.now(UTC))
         spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}
@@ -418,14 +402,28 @@ class HubSpotSandbox(SandboxApp):
             self._notify_association(record["id"], company_id, removed=False, primary=True)
 
     def _notify_association(self, contact_id: str, company_id: str, *, removed: bool, primary: bool) -> None:
-        """HubSpot's ``associationChange`` events: one from each side of the association."""
-        for subject, kind, from_id, to_id in (
+        """HubSpot's ``associationChange`` events of a contact and a company."""
+        self._association_events(
             ("contact", "CONTACT_TO_COMPANY", contact_id, company_id),
             ("company", "COMPANY_TO_CONTACT", company_id, contact_id),
-        ):
+            subscription=2000,
+            removed=removed,
+            primary=primary,
+        )
+
+    def _association_events(
+        self,
+        *sides: tuple[str, str, str, str],
+        subscription: int,
+        removed: bool,
+        primary: bool,
+    ) -> None:
+        """HubSpot's ``associationChange`` events: one from each side of the association, each
+        ``(subject, associationType, from id, to id)``; the second side's subscription is the next id."""
+        for offset, (subject, kind, from_id, to_id) in enumerate(sides):
             event = {
                 "eventId": self.next_id("webhook-event") + 100,
-                "subscriptionId": 2000 + (subject == "company"),
+                "subscriptionId": subscription + offset,
                 "portalId": self.PORTAL_ID,
                 "appId": self.APP_ID,
                 "occurredAt": int(time.time() * 1000),
